@@ -1,0 +1,89 @@
+// Typed server configuration, loaded from YAML. Accepts the older Go server's keys
+// (compat-api.md "Configuration") plus this project's own. Units are in the names.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace lipsync {
+
+enum class GpuAssignment { kRoundRobin, kLeastLoaded };
+enum class EvictionPolicy { kLru, kLfu };
+enum class OutputFormat { kJpeg, kRaw };
+enum class ExecutionProvider { kCpu, kCuda };
+enum class ChromaSubsampling { k420, k444 };
+
+struct ServerSection {
+  std::string listen_host = "0.0.0.0";
+  int grpc_port = 50053;             // `server.port`, ":50053" or 50053
+  int http_port = 8080;              // `server.http_port`; 0 disables HTTP
+  int max_message_size_mb = 100;     // at least 64: a batch of 25 with visual frames is ~61.5 MB
+};
+
+struct GpuSection {
+  int count = 0;                     // 0: CPU only
+  GpuAssignment assignment_strategy = GpuAssignment::kRoundRobin;
+};
+
+struct CapacitySection {
+  int max_models = 8;                // loaded at once; the LRU one beyond is evicted
+  double max_memory_gb = 0.0;        // host memory budget for models + avatar caches; 0 = none
+  EvictionPolicy eviction_policy = EvictionPolicy::kLru;
+  int idle_timeout_minutes = 0;      // unload after this idle time; 0 = never
+};
+
+struct RuntimeSection {
+  ExecutionProvider execution_provider = ExecutionProvider::kCpu;
+  int intra_op_threads = 0;          // `onnx.intra_op_threads`; 0 = ORT default
+  int device_id = 0;                 // CUDA device when execution_provider is cuda
+  std::filesystem::path cuda_ep_library;  // default: beside libonnxruntime.so
+  std::filesystem::path audio_encoder_path;  // shared by all avatars
+};
+
+struct PipelineSection {
+  int max_batch = 25;                // frames per UNet run
+  int max_queue_delay_ms = 5;        // wait this long to fill a batch from other requests
+  int max_queue_depth = 64;          // pending requests per model before RESOURCE_EXHAUSTED
+};
+
+struct OutputSection {
+  OutputFormat format = OutputFormat::kJpeg;
+  int jpeg_quality = 75;
+  ChromaSubsampling chroma_subsampling = ChromaSubsampling::k420;
+};
+
+struct ModelConfig {
+  std::string model_id;
+  std::filesystem::path model_path;       // UNet ONNX
+  std::filesystem::path background_dir;   // folder of source frames (may be empty)
+  std::filesystem::path source_video;     // decoded when background_dir has no frames
+  std::filesystem::path crop_rects_path;  // crop_rects.json, crop_rectangles.json or .lms folder
+  int num_frames = 0;                     // 0 = all frames found
+  bool preload_backgrounds = false;
+  bool preload_model = false;
+  std::optional<int> preferred_gpu;       // absent or -1 = automatic
+};
+
+struct Config {
+  std::filesystem::path source_file;      // where it was loaded from (empty if built in code)
+  std::filesystem::path models_root;
+  ServerSection server;
+  GpuSection gpus;
+  CapacitySection capacity;
+  RuntimeSection runtime;
+  PipelineSection pipeline;
+  OutputSection output;
+  std::map<std::string, ModelConfig> models;
+  std::vector<std::string> warnings;      // unknown keys etc., one line each
+};
+
+// Loads and validates; errors name the file, the key and the problem.
+Result<Config> load_config(const std::filesystem::path& path);
+Result<Config> parse_config(const std::string& yaml_text, const std::filesystem::path& origin);
+
+}  // namespace lipsync

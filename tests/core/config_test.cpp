@@ -1,0 +1,123 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+namespace lipsync {
+namespace {
+
+constexpr const char* kOlderConfig = R"(
+server:
+  port: ":50053"
+  max_message_size_mb: 100
+gpus:
+  count: 1
+  assignment_strategy: least-loaded
+capacity:
+  max_models: 4
+  max_memory_gb: 12.5
+  eviction_policy: lfu
+  idle_timeout_minutes: 30
+onnx:
+  intra_op_threads: 4
+output:
+  format: jpeg
+  jpeg_quality: 80
+models_root: /data/models
+models:
+  alice:
+    model_path: alice/unet.onnx
+    background_dir: alice/frames
+    source_video: /videos/alice.mp4
+    crop_rects_path: alice/crop_rects.json
+    num_frames: 523
+    preload_backgrounds: true
+    preload_model: true
+    preferred_gpu: 0
+  bob:
+    model_path: bob/unet.onnx
+    source_video: bob/video.mp4
+)";
+
+TEST(Config, ReadsTheOlderServersKeys) {
+  auto c = parse_config(kOlderConfig, "server.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->server.grpc_port, 50053);
+  EXPECT_EQ(c->gpus.assignment_strategy, GpuAssignment::kLeastLoaded);
+  EXPECT_EQ(c->capacity.max_models, 4);
+  EXPECT_DOUBLE_EQ(c->capacity.max_memory_gb, 12.5);
+  EXPECT_EQ(c->capacity.eviction_policy, EvictionPolicy::kLfu);
+  EXPECT_EQ(c->runtime.intra_op_threads, 4);
+  EXPECT_EQ(c->output.jpeg_quality, 80);
+  ASSERT_EQ(c->models.size(), 2u);
+  const auto& alice = c->models.at("alice");
+  EXPECT_EQ(alice.model_path, "/data/models/alice/unet.onnx");  // relative joins models_root
+  EXPECT_EQ(alice.source_video, "/videos/alice.mp4");           // absolute stays
+  EXPECT_EQ(alice.num_frames, 523);
+  EXPECT_TRUE(alice.preload_model);
+  EXPECT_EQ(alice.preferred_gpu, 0);
+  // A missing preferred_gpu means automatic (the older server read it as GPU 0).
+  EXPECT_FALSE(c->models.at("bob").preferred_gpu.has_value());
+  EXPECT_TRUE(c->warnings.empty());
+}
+
+TEST(Config, DefaultsAndEmptyFile) {
+  auto c = parse_config("", "empty.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->server.grpc_port, 50053);
+  EXPECT_GE(c->server.max_message_size_mb, 64);
+  EXPECT_EQ(c->output.jpeg_quality, 75);
+  EXPECT_EQ(c->runtime.execution_provider, ExecutionProvider::kCpu);
+}
+
+TEST(Config, RelativeModelsRootIsRelativeToTheFile) {
+  auto c = parse_config("models_root: assets\nmodels:\n  a: {model_path: u.onnx, source_video: v.mp4}\n",
+                        "/etc/lipsync/server.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->models.at("a").model_path, "/etc/lipsync/assets/u.onnx");
+}
+
+TEST(Config, UnknownKeysAreWarningsNamingThePath) {
+  auto c = parse_config("server:\n  port: 1\n  colour: blue\nfoo: 1\n", "s.yaml");
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->warnings.size(), 2u);
+  EXPECT_NE(c->warnings[0].find("server.colour"), std::string::npos);
+  EXPECT_NE(c->warnings[1].find("'foo'"), std::string::npos);
+}
+
+struct BadCase {
+  const char* yaml;
+  const char* expected_fragment;
+};
+
+class ConfigErrors : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigErrors, NameFileKeyAndProblem) {
+  auto c = parse_config(GetParam().yaml, "bad.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("bad.yaml"), std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find(GetParam().expected_fragment), std::string::npos)
+      << c.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ConfigErrors,
+    ::testing::Values(BadCase{"server:\n  port: ':http'\n", "server.port"},
+                      BadCase{"output:\n  jpeg_quality: 101\n", "output.jpeg_quality"},
+                      BadCase{"output:\n  jpeg_quality: high\n", "output.jpeg_quality"},
+                      BadCase{"capacity:\n  eviction_policy: random\n", "lru, lfu"},
+                      BadCase{"server:\n  max_message_size_mb: 4\n", "max_message_size_mb"},
+                      BadCase{"models:\n  a:\n    source_video: v.mp4\n", "models.a.model_path"},
+                      BadCase{"models:\n  a:\n    model_path: u.onnx\n", "models.a.background_dir"},
+                      BadCase{"server: [1, 2\n", "line"},
+                      BadCase{"server: 5\n", "must be a mapping"},
+                      BadCase{"- 1\n- 2\n", "top level"}));
+
+TEST(Config, MissingFileIsNotFound) {
+  auto c = load_config("/nonexistent/lipsync.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace lipsync
