@@ -1,9 +1,27 @@
-// The `lipsync` binary: wires the subcommands; each lives in its own file.
+// The `lipsync` binary: wires the registered subcommands; each lives in its own file.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "core/log.h"
+
+namespace lipsync::cli {
+
+std::vector<AddCommand>& registered_commands() {
+  static std::vector<AddCommand> commands;
+  return commands;
+}
+
+CLI::App& subcommand_group(CLI::App& app, const std::string& name, const std::string& description) {
+  for (CLI::App* existing : app.get_subcommands({})) {
+    if (existing->get_name() == name) return *existing;
+  }
+  CLI::App* group = app.add_subcommand(name, description);
+  group->require_subcommand(1);
+  return *group;
+}
+
+}  // namespace lipsync::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"lipsync: speech to lip-synced video of a chosen person (SyncTalk_2D models)"};
@@ -15,7 +33,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   lipsync::cli::Action action;
-  lipsync::cli::add_config_command(app, &action);
+  for (auto add : lipsync::cli::registered_commands()) add(app, &action);
 
   try {
     app.parse(argc, argv);
