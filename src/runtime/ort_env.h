@@ -1,0 +1,23 @@
+// Internal to module `runtime`: the one process-wide Ort::Env and CUDA plugin-EP selection.
+// Not included outside src/runtime (it exposes ORT types).
+#pragma once
+
+#include <onnxruntime_cxx_api.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "core/status.h"
+
+namespace lipsync::runtime::detail {
+
+Ort::Env& ort_env();
+
+// Folder holding the loaded libonnxruntime.so (where the CUDA EP libraries are expected).
+std::filesystem::path onnxruntime_library_dir();
+
+// Registers the CUDA EP library once per path and returns the EP device for CUDA ordinal
+// `device_id`. Errors say which library or device is missing.
+Result<Ort::ConstEpDevice> cuda_ep_device(const std::filesystem::path& library, int device_id);
+
+}  // namespace lipsync::runtime::detail

@@ -1,0 +1,76 @@
+// One ONNX model loaded into ONNX Runtime (CPU or CUDA), run one batch at a time.
+// The header exposes no ORT types: callers pass float32 spans in C order and get float32 back;
+// float16 models are detected from their input element types and converted internally.
+//
+//   ASSIGN_OR_RETURN(auto unet, Session::create(path, options,
+//       {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}, {{"output", {-1, 3, 320, 320}}}));
+//   ASSIGN_OR_RETURN(auto outputs, unet->run(std::array{image_span, audio_span}, batch));
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/status.h"
+
+namespace lipsync::runtime {
+
+// name "" = the model's single input (or output), whatever its name; -1 = dynamic dimension.
+// shape[0] is the batch dimension.
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+struct SessionOptions {
+  ExecutionProvider provider = ExecutionProvider::kCpu;
+  int intra_op_threads = 0;                // 0 = ORT default
+  int device_id = 0;                       // CUDA ordinal when provider is kCuda
+  std::filesystem::path cuda_ep_library;   // empty: libonnxruntime_providers_cuda.so beside libonnxruntime.so
+};
+
+enum class ElementType { kFloat32, kFloat16 };
+
+class Session {
+ public:
+  // Loads `model` and checks it against the expected inputs and outputs (count, names,
+  // element type float32/float16, non-dynamic dimensions). Errors name the file and the mismatch.
+  static Result<std::unique_ptr<Session>> create(const std::filesystem::path& model,
+                                                 const SessionOptions& options,
+                                                 std::vector<TensorSpec> inputs,
+                                                 std::vector<TensorSpec> outputs);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // One run per batch. inputs[i]: batch*prod(shape[1:]) float32 values, C order, for the i-th
+  // expected input. Returns one float32 vector per output. Safe to call from several threads.
+  Result<std::vector<std::vector<float>>> run(std::span<const std::span<const float>> inputs,
+                                              int64_t batch);
+
+  // Expected specs with names and dimensions resolved from the model (batch stays -1 if dynamic).
+  const std::vector<TensorSpec>& inputs() const;
+  const std::vector<TensorSpec>& outputs() const;
+  // float16 when the model's inputs are float16 (then its outputs are converted too).
+  ElementType element_type() const;
+  ExecutionProvider provider() const;
+  const std::filesystem::path& model_path() const;
+
+ private:
+  struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// IEEE 754 binary16 <-> binary32, round to nearest even. `to` must be as long as `from`.
+void float_to_half(std::span<const float> from, std::span<uint16_t> to);
+void half_to_float(std::span<const uint16_t> from, std::span<float> to);
+
+// Values per frame of a spec: prod(shape[1:]); -1 if some dimension is dynamic.
+int64_t values_per_frame(const TensorSpec& spec);
+
+}  // namespace lipsync::runtime

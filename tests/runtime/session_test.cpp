@@ -1,0 +1,201 @@
+// Session: batched runs, float16 models, validation at load, clear errors.
+#include "runtime/session.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "support/test_paths.h"
+
+namespace lipsync::runtime {
+namespace {
+
+constexpr int64_t kImageValues = 6 * 320 * 320;
+constexpr int64_t kAudioValues = 32 * 16 * 16;
+constexpr int64_t kOutputValues = 3 * 320 * 320;
+
+std::vector<TensorSpec> unet_inputs() { return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}; }
+std::vector<TensorSpec> unet_outputs() { return {{"output", {-1, 3, 320, 320}}}; }
+
+std::vector<float> random_values(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(0.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+SessionOptions cpu_options() {
+  SessionOptions options;
+  options.intra_op_threads = 2;
+  return options;
+}
+
+std::unique_ptr<Session> open_unet(const char* file) {
+  auto session = Session::create(testing::test_models_dir() / file, cpu_options(), unet_inputs(), unet_outputs());
+  EXPECT_TRUE(session.ok()) << session.status().to_string();
+  return session.ok() ? std::move(session).value() : nullptr;
+}
+
+std::vector<float> run_unet(Session& unet, std::span<const float> image, std::span<const float> audio,
+                            int64_t batch) {
+  const std::array<std::span<const float>, 2> inputs{image, audio};
+  auto out = unet.run(inputs, batch);
+  EXPECT_TRUE(out.ok()) << out.status().to_string();
+  return out.ok() ? out->at(0) : std::vector<float>{};
+}
+
+TEST(Session, BatchedRunEqualsPerFrameRuns) {
+  auto unet = open_unet("unet_tiny.onnx");
+  ASSERT_NE(unet, nullptr);
+  EXPECT_EQ(unet->element_type(), ElementType::kFloat32);
+  const int64_t batch = 3;
+  const auto image = random_values(batch * kImageValues, 1);
+  const auto audio = random_values(batch * kAudioValues, 2);
+  const auto batched = run_unet(*unet, image, audio, batch);
+  ASSERT_EQ(batched.size(), static_cast<std::size_t>(batch * kOutputValues));
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto single = run_unet(*unet, std::span(image).subspan(b * kImageValues, kImageValues),
+                                 std::span(audio).subspan(b * kAudioValues, kAudioValues), 1);
+    ASSERT_EQ(single.size(), static_cast<std::size_t>(kOutputValues));
+    for (int64_t i = 0; i < kOutputValues; ++i) {
+      ASSERT_NEAR(batched[b * kOutputValues + i], single[i], 1e-6) << "frame " << b << " value " << i;
+    }
+  }
+}
+
+TEST(Session, ConcurrentRunsGiveTheSameResults) {
+  auto unet = open_unet("unet_tiny.onnx");
+  ASSERT_NE(unet, nullptr);
+  const auto image = random_values(2 * kImageValues, 3);
+  const auto audio = random_values(2 * kAudioValues, 4);
+  const auto expected = run_unet(*unet, image, audio, 2);
+  std::vector<std::vector<float>> got(4);
+  std::vector<std::thread> threads;
+  for (auto& g : got) threads.emplace_back([&] { g = run_unet(*unet, image, audio, 2); });
+  for (auto& t : threads) t.join();
+  for (const auto& g : got) EXPECT_EQ(g, expected);
+}
+
+TEST(Session, EncoderWithAnyInputName) {
+  auto encoder = Session::create(testing::test_models_dir() / "encoder_tiny.onnx", cpu_options(),
+                                 {{"", {-1, 1, 80, 16}}}, {{"", {-1, 512}}});
+  ASSERT_TRUE(encoder.ok()) << encoder.status().to_string();
+  EXPECT_EQ((*encoder)->inputs()[0].name, "mel_spectrogram");
+  EXPECT_EQ((*encoder)->outputs()[0].name, "audio_features");
+  const auto mel = random_values(5 * 80 * 16, 5);
+  const std::array<std::span<const float>, 1> inputs{mel};
+  auto out = (*encoder)->run(inputs, 5);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(out->at(0).size(), 5u * 512u);
+}
+
+// Float16 models: detected from the input element type, fed half values and read back as float.
+// ORT's CPU provider runs them (it casts around float16 nodes it has no kernel for), so the
+// float16 model is checked against the float32 model with the same weights.
+std::vector<float> run_model(const char* file, const std::vector<TensorSpec>& inputs,
+                             const std::vector<TensorSpec>& outputs, ElementType expected_type) {
+  auto session = Session::create(testing::test_models_dir() / file, cpu_options(), inputs, outputs);
+  EXPECT_TRUE(session.ok()) << session.status().to_string();
+  if (!session.ok()) return {};
+  EXPECT_EQ((*session)->element_type(), expected_type);
+  std::vector<std::vector<float>> values;
+  for (const auto& spec : (*session)->inputs()) values.push_back(random_values(2 * values_per_frame(spec), 11));
+  const std::vector<std::span<const float>> spans(values.begin(), values.end());
+  auto out = (*session)->run(spans, 2);
+  EXPECT_TRUE(out.ok()) << out.status().to_string();
+  return out.ok() ? out->at(0) : std::vector<float>{};
+}
+
+void expect_close(const std::vector<float>& half, const std::vector<float>& full, float tolerance) {
+  ASSERT_EQ(half.size(), full.size());
+  ASSERT_FALSE(full.empty());
+  float worst = 0.f;
+  for (std::size_t i = 0; i < full.size(); ++i) worst = std::max(worst, std::abs(half[i] - full[i]));
+  EXPECT_LT(worst, tolerance);
+}
+
+TEST(Session, Float16EncoderMatchesFloat32) {
+  const std::vector<TensorSpec> in{{"", {-1, 1, 80, 16}}}, out{{"", {-1, 512}}};
+  const auto full = run_model("encoder.onnx", in, out, ElementType::kFloat32);
+  const auto half = run_model("encoder_fp16.onnx", in, out, ElementType::kFloat16);
+  const float scale = *std::max_element(full.begin(), full.end());
+  expect_close(half, full, 0.02f * scale);
+}
+
+TEST(Session, Float16UnetMatchesFloat32) {
+  const auto full = run_model("unet.onnx", unet_inputs(), unet_outputs(), ElementType::kFloat32);
+  const auto half = run_model("unet_fp16.onnx", unet_inputs(), unet_outputs(), ElementType::kFloat16);
+  expect_close(half, full, 0.02f);  // sigmoid outputs in (0, 1)
+}
+
+void expect_load_error(const char* file, std::vector<TensorSpec> inputs, std::vector<TensorSpec> outputs,
+                       std::vector<std::string> mentions) {
+  auto session = Session::create(testing::test_models_dir() / file, cpu_options(), inputs, outputs);
+  ASSERT_FALSE(session.ok());
+  EXPECT_EQ(session.status().code(), ErrorCode::kInvalidArgument);
+  mentions.push_back(file);
+  for (const auto& m : mentions) {
+    EXPECT_NE(session.status().message().find(m), std::string::npos) << session.status().message() << " lacks " << m;
+  }
+}
+
+TEST(Session, WrongNameIsRejectedAtLoad) {
+  expect_load_error("unet_tiny.onnx", {{"image", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}, unet_outputs(),
+                    {"'image' not found", "'input'"});
+  expect_load_error("unet_tiny.onnx", unet_inputs(), {{"out", {-1, 3, 320, 320}}}, {"'out' not found", "'output'"});
+}
+
+TEST(Session, WrongShapeIsRejectedAtLoad) {
+  expect_load_error("unet_tiny.onnx", {{"input", {-1, 6, 256, 256}}, {"audio", {-1, 32, 16, 16}}}, unet_outputs(),
+                    {"[-1,6,256,256]", "[-1,6,320,320]", "'input'"});
+  expect_load_error("unet_tiny.onnx", {{"input", {-1, 6, 320}}, {"audio", {-1, 32, 16, 16}}}, unet_outputs(),
+                    {"[-1,6,320]"});
+  expect_load_error("encoder_tiny.onnx", unet_inputs(), unet_outputs(), {"expected 2 input(s)", "mel_spectrogram"});
+}
+
+TEST(Session, MissingAndCorruptFilesGiveClearErrors) {
+  const auto missing = testing::temp_dir() / "missing.onnx";
+  auto a = Session::create(missing, cpu_options(), unet_inputs(), unet_outputs());
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), ErrorCode::kNotFound);
+  EXPECT_NE(a.status().message().find(missing.string()), std::string::npos);
+
+  const auto corrupt = testing::temp_dir() / "corrupt.onnx";
+  std::ofstream(corrupt) << "this is not a protobuf";
+  auto b = Session::create(corrupt, cpu_options(), unet_inputs(), unet_outputs());
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), ErrorCode::kDataLoss);
+  EXPECT_NE(b.status().message().find(corrupt.string()), std::string::npos);
+}
+
+TEST(Session, CudaWithoutItsLibraryIsAClearError) {
+  SessionOptions options;
+  options.provider = ExecutionProvider::kCuda;
+  options.cuda_ep_library = testing::temp_dir() / "libonnxruntime_providers_cuda.so";
+  auto a = Session::create(testing::test_models_dir() / "unet_tiny.onnx", options, unet_inputs(), unet_outputs());
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(a.status().message().find("CUDA"), std::string::npos);
+  EXPECT_NE(a.status().message().find(options.cuda_ep_library.string()), std::string::npos);
+}
+
+TEST(Session, RunRejectsWrongInputSizes) {
+  auto unet = open_unet("unet_tiny.onnx");
+  ASSERT_NE(unet, nullptr);
+  const auto image = random_values(kImageValues, 1);
+  const auto audio = random_values(kAudioValues, 2);
+  const std::array<std::span<const float>, 2> inputs{image, audio};
+  auto wrong_batch = unet->run(inputs, 2);
+  ASSERT_FALSE(wrong_batch.ok());
+  EXPECT_NE(wrong_batch.status().message().find("'input'"), std::string::npos);
+  const std::array<std::span<const float>, 1> too_few{image};
+  EXPECT_FALSE(unet->run(too_few, 1).ok());
+  EXPECT_FALSE(unet->run(inputs, 0).ok());
+}
+
+}  // namespace
+}  // namespace lipsync::runtime
