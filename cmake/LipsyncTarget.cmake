@@ -24,5 +24,5 @@ function(lipsync_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} lipsync_test_support GTest::gtest_main)
   add_dependencies(${name} test_models)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ENVIRONMENT
-    "LIPSYNC_REFERENCE_DIR=${LIPSYNC_REFERENCE_DIR};LIPSYNC_TEST_MODELS_DIR=${LIPSYNC_TEST_MODELS_DIR}")
+    "LIPSYNC_REFERENCE_DIR=${LIPSYNC_REFERENCE_DIR};LIPSYNC_TEST_MODELS_DIR=${LIPSYNC_TEST_MODELS_DIR};LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/sanitizers/lsan.supp")
 endfunction()
