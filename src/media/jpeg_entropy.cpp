@@ -1,0 +1,247 @@
+#include "media/jpeg_entropy.h"
+
+#include <bit>
+#include <cstring>
+
+#include "media/jpeg_libjpeg.h"
+
+namespace lipsync::media::jpeg {
+namespace {
+
+constexpr int kBlockCoefficients = 64;
+
+// Extends `value` of `size` bits to a signed coefficient difference (ITU T.81 §F.2.2.1).
+int extend(std::uint32_t value, int size) {
+  if (size == 0) return 0;
+  return value < (1u << (size - 1)) ? static_cast<int>(value) - (1 << size) + 1
+                                    : static_cast<int>(value);
+}
+
+int decode_symbol(BitReader& reader, const HuffmanTable& table) {
+  int length = 0;
+  int symbol = table.decode(reader.window16(), &length);
+  if (symbol >= 0) reader.skip(length);
+  return symbol;
+}
+
+void put_dc_difference(BitWriter& writer, const HuffmanTable& table, int difference) {
+  int magnitude = difference < 0 ? -difference : difference;
+  int size = magnitude == 0 ? 0 : std::bit_width(static_cast<unsigned>(magnitude));
+  writer.put(table.code(size), table.length(size));
+  if (size > 0) {
+    unsigned bits = difference < 0 ? static_cast<unsigned>(difference - 1) : difference;
+    writer.put(bits & ((1u << size) - 1), size);
+  }
+}
+
+// Reads (and copies) the 63 AC coefficients of one block.
+Status transcode_ac(BitReader& reader, BitWriter* writer, const HuffmanTable& table) {
+  for (int k = 1; k < kBlockCoefficients;) {
+    int symbol = decode_symbol(reader, table);
+    if (symbol < 0) return make_error(ErrorCode::kDataLoss, "invalid AC Huffman code");
+    int run = symbol >> 4;
+    int size = symbol & 15;
+    std::uint32_t bits = reader.read(size);
+    if (writer != nullptr) {
+      writer->put(table.code(symbol), table.length(symbol));
+      writer->put(bits, size);
+    }
+    if (size == 0 && run != 15) break;  // end of block
+    k += run + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+HuffmanTable::HuffmanTable(const std::uint8_t* bits, const std::uint8_t* values) {
+  max_code_.fill(-1);
+  int code = 0;
+  int index = 0;
+  for (int length = 1; length <= 16; ++length) {
+    value_offset_[length] = index - code;
+    for (int i = 0; i < bits[length]; ++i, ++index, ++code) {
+      int symbol = values[index];
+      values_[index] = static_cast<std::uint8_t>(symbol);
+      code_[symbol] = static_cast<std::uint16_t>(code);
+      length_[symbol] = static_cast<std::uint8_t>(length);
+      if (length <= kLookaheadBits) {
+        int shift = kLookaheadBits - length;
+        for (int fill = 0; fill < (1 << shift); ++fill) {
+          lookahead_[(code << shift) | fill] = static_cast<std::uint16_t>((length << 8) | symbol);
+        }
+      }
+    }
+    if (bits[length] > 0) max_code_[length] = code - 1;
+    code <<= 1;
+  }
+}
+
+int HuffmanTable::decode(std::uint32_t window, int* length) const {
+  std::uint16_t entry = lookahead_[window >> (16 - kLookaheadBits)];
+  if (entry != 0) {
+    *length = entry >> 8;
+    return entry & 0xFF;
+  }
+  for (int l = kLookaheadBits + 1; l <= 16; ++l) {
+    auto code = static_cast<std::int32_t>(window >> (16 - l));
+    if (code <= max_code_[l]) {
+      *length = l;
+      return values_[value_offset_[l] + code];
+    }
+  }
+  return -1;
+}
+
+Result<EntropyLayout> make_entropy_layout(const JpegSettings& settings) {
+  auto compressor = make_compressor();
+  jpeg_compress_struct* cinfo = &compressor->cinfo;
+  LIPSYNC_JPEG_GUARD(compressor->error, "reading libjpeg's Huffman tables")
+  configure(cinfo, 16, 16, settings);
+  EntropyLayout layout;
+  for (int c = 0; c < 3; ++c) {
+    const jpeg_component_info& component = cinfo->comp_info[c];
+    const JHUFF_TBL* dc = cinfo->dc_huff_tbl_ptrs[component.dc_tbl_no];
+    const JHUFF_TBL* ac = cinfo->ac_huff_tbl_ptrs[component.ac_tbl_no];
+    layout.dc_tables.emplace_back(dc->bits, dc->huffval);
+    layout.ac_tables.emplace_back(ac->bits, ac->huffval);
+    int blocks = component.h_samp_factor * component.v_samp_factor;  // interleaved MCU, T.81 §A.2.3
+    for (int b = 0; b < blocks; ++b) {
+      layout.block_component[layout.blocks_per_mcu++] = static_cast<std::uint8_t>(c);
+    }
+  }
+  return layout;
+}
+
+BitReader::BitReader(std::span<const std::uint8_t> data, BitPosition start)
+    : data_(data), next_(start.byte) {
+  fill();
+  skip(start.bit);
+}
+
+void BitReader::fill() {
+  while (count_ <= 56) {
+    std::uint8_t byte = 0;
+    offsets_[loaded_ & 15] = static_cast<std::uint32_t>(next_);
+    if (next_ < data_.size()) {
+      byte = data_[next_];
+      if (byte != 0xFF) {
+        ++next_;
+      } else if (next_ + 1 < data_.size() && data_[next_ + 1] == 0) {
+        next_ += 2;  // stuffed 0xFF 0x00
+      } else {
+        byte = 0;  // a marker: the data ends here, feed zeros
+      }
+    }
+    buffer_ = (buffer_ << 8) | byte;
+    count_ += 8;
+    ++loaded_;
+  }
+}
+
+std::uint32_t BitReader::read(int n) {
+  if (count_ < n) fill();
+  count_ -= n;
+  return static_cast<std::uint32_t>(buffer_ >> count_) & ((1u << n) - 1);
+}
+
+std::uint32_t BitReader::window16() {
+  if (count_ < 16) fill();
+  return static_cast<std::uint32_t>(buffer_ >> (count_ - 16)) & 0xFFFF;
+}
+
+BitPosition BitReader::position() const {
+  std::uint64_t consumed = loaded_ * 8 - static_cast<std::uint64_t>(count_);
+  return {offsets_[(consumed / 8) & 15], static_cast<std::uint8_t>(consumed % 8)};
+}
+
+void BitWriter::put(std::uint32_t bits, int n) {
+  buffer_ = (buffer_ << n) | bits;
+  count_ += n;
+  while (count_ >= 8) {
+    count_ -= 8;
+    emit(static_cast<std::uint8_t>(buffer_ >> count_));
+  }
+}
+
+void BitWriter::pad_with_ones() {
+  if (count_ > 0) put((1u << (8 - count_)) - 1, 8 - count_);
+}
+
+void BitWriter::append_bytes(std::span<const std::uint8_t> bytes) {
+  out_->insert(out_->end(), bytes.begin(), bytes.end());
+}
+
+void BitWriter::copy_bits(BitReader& reader, std::uint64_t n) {
+  for (; n >= 16; n -= 16) put(reader.read(16), 16);
+  put(reader.read(static_cast<int>(n)), static_cast<int>(n));
+}
+
+Status transcode_mcu(BitReader& reader, BitWriter* writer, const EntropyLayout& layout,
+                     DcPredictors* read_dc, DcPredictors* write_dc) {
+  for (int b = 0; b < layout.blocks_per_mcu; ++b) {
+    int component = layout.block_component[b];
+    const HuffmanTable& dc_table = layout.dc_tables[component];
+    int size = decode_symbol(reader, dc_table);
+    if (size < 0 || size > 11) return make_error(ErrorCode::kDataLoss, "invalid DC Huffman code");
+    int value = (*read_dc)[component] + extend(reader.read(size), size);
+    (*read_dc)[component] = static_cast<std::int16_t>(value);
+    if (writer != nullptr) {
+      put_dc_difference(*writer, dc_table, value - (*write_dc)[component]);
+    }
+    (*write_dc)[component] = static_cast<std::int16_t>(value);
+    RETURN_IF_ERROR(transcode_ac(reader, writer, layout.ac_tables[component]));
+  }
+  return {};
+}
+
+std::uint64_t bits_between(std::span<const std::uint8_t> data, BitPosition from, BitPosition to) {
+  std::uint64_t bytes = 0;
+  for (std::size_t i = from.byte; i < to.byte; ++i) {
+    if (data[i] == 0xFF) ++i;  // skip the stuffed zero
+    ++bytes;
+  }
+  return bytes * 8 + to.bit - from.bit;
+}
+
+Result<RowSegments> find_row_segments(std::span<const std::uint8_t> jpeg, int expected_rows) {
+  RowSegments rows;
+  std::size_t i = 2;  // after SOI
+  if (jpeg.size() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8) {
+    return make_error(ErrorCode::kDataLoss, "not a JPEG (no SOI marker)");
+  }
+  while (rows.header_bytes == 0) {  // marker segments up to and including SOS
+    if (i + 4 > jpeg.size() || jpeg[i] != 0xFF) {
+      return make_error(ErrorCode::kDataLoss, "JPEG header is truncated at byte {}", i);
+    }
+    std::uint8_t marker = jpeg[i + 1];
+    std::size_t length = (static_cast<std::size_t>(jpeg[i + 2]) << 8) | jpeg[i + 3];
+    i += 2 + length;
+    if (marker == 0xDA) rows.header_bytes = i;
+  }
+  rows.begin.push_back(static_cast<std::uint32_t>(i));
+  for (; i + 1 < jpeg.size(); ++i) {
+    const void* hit = std::memchr(jpeg.data() + i, 0xFF, jpeg.size() - 1 - i);
+    if (hit == nullptr) break;
+    i = static_cast<const std::uint8_t*>(hit) - jpeg.data();
+    std::uint8_t marker = jpeg[i + 1];
+    if (marker == 0x00) {
+      ++i;
+      continue;
+    }
+    rows.end.push_back(static_cast<std::uint32_t>(i));
+    if (marker == 0xD9) break;  // EOI
+    if (marker < 0xD0 || marker > 0xD7) {
+      return make_error(ErrorCode::kDataLoss, "unexpected marker 0xFF{:02X} in scan data", marker);
+    }
+    ++i;
+    rows.begin.push_back(static_cast<std::uint32_t>(i + 1));
+  }
+  if (rows.end.size() != rows.begin.size() || static_cast<int>(rows.end.size()) != expected_rows) {
+    return make_error(ErrorCode::kDataLoss, "JPEG has {} restart rows, expected {}",
+                      rows.end.size(), expected_rows);
+  }
+  return rows;
+}
+
+}  // namespace lipsync::media::jpeg
