@@ -1,0 +1,44 @@
+// In-process MP4 writing: H.264 (libx264 through libavcodec) from BGR frames.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/image.h"
+#include "core/status.h"
+
+namespace lipsync::media {
+
+struct VideoWriterOptions {
+  int width = 0;   // every frame must have this size (even numbers: 4:2:0)
+  int height = 0;
+  int fps = 25;    // ref: pipeline.md: video runs at 25 fps
+  int crf = 18;    // x264 constant rate factor: 0 lossless .. 51 worst
+  std::string preset = "veryfast";  // x264 preset: ultrafast .. veryslow
+  int threads = 0;  // encoder threads; 0 = x264's choice
+};
+
+// Writes frames in order. The container header is written with the first frame, so further
+// streams (the AAC audio of `lipsync render`) can be added between create() and the first frame.
+class VideoWriter {
+ public:
+  static Result<VideoWriter> create(const std::filesystem::path& path,
+                                    const VideoWriterOptions& options);
+  VideoWriter(VideoWriter&&) noexcept;
+  VideoWriter& operator=(VideoWriter&&) noexcept;
+  ~VideoWriter();  // an unfinished file is closed without its trailer (unplayable)
+
+  Status write_frame(ImageView bgr);
+  // Flushes the encoder and writes the trailer; the file is complete afterwards.
+  Status finish();
+  std::int64_t frames_written() const;
+
+ private:
+  struct State;
+  explicit VideoWriter(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace lipsync::media
