@@ -1,0 +1,109 @@
+#include "avatar/avatar.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "avatar/avatar_frames.h"
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "imaging/crop_rects.h"
+
+namespace lipsync::avatar {
+
+// Builds an Avatar; a friend so that the public class stays immutable after load.
+class AvatarLoader {
+ public:
+  static Result<std::shared_ptr<const Avatar>> load(const AvatarSource& source,
+                                                    const AvatarOptions& options);
+
+ private:
+  static Status process(Avatar& avatar, std::int64_t index, const Image& frame);
+};
+
+namespace {
+
+std::string describe(const Rect& r) {
+  return fmt::format("[{}, {}, {}, {}]", r.x1, r.y1, r.x2, r.y2);
+}
+
+std::size_t pool_threads(std::size_t requested) {
+  return requested > 0 ? requested : std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+Status AvatarLoader::process(Avatar& avatar, std::int64_t index, const Image& frame) {
+  const auto i = static_cast<std::size_t>(index);
+  if (i >= avatar.rects_.size()) return {};  // counted; the mismatch is reported after decoding
+  const Rect& rect = avatar.rects_[i];
+  auto face = imaging::make_face_crop(frame.view(), rect, avatar.geometry_);
+  if (!face.ok()) return face.status().with_context(fmt::format("rect {}", describe(rect)));
+  RETURN_IF_ERROR(avatar.backgrounds_->put(i, frame.view(), face->source_rect));
+  avatar.faces_[i] = std::move(*face);
+  return {};
+}
+
+Result<std::shared_ptr<const Avatar>> AvatarLoader::load(const AvatarSource& source,
+                                                         const AvatarOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<Avatar> avatar(new Avatar);
+  avatar->geometry_ = options.geometry;
+  ASSIGN_OR_RETURN(avatar->rects_, imaging::read_rects(source.rects_path));
+  ASSIGN_OR_RETURN(avatar->backgrounds_, make_background_store(options.background));
+  avatar->faces_.resize(avatar->rects_.size());
+  const auto rect_count = static_cast<std::int64_t>(avatar->rects_.size());
+
+  const std::size_t threads = pool_threads(options.threads);
+  ThreadPool pool(threads, /*queue_capacity=*/2 * threads);  // bounds decoded frames in flight
+  ASSIGN_OR_RETURN(auto frames, detail::process_frames(source, rect_count, pool,
+                                                       [&](std::int64_t index, const Image& frame) {
+                                                         return process(*avatar, index, frame);
+                                                       }));
+  if (frames.count != rect_count) {
+    return make_error(ErrorCode::kInvalidArgument, "{} has {} frames but '{}' has {} rects",
+                      frames.origin, frames.count, source.rects_path.string(), rect_count);
+  }
+  AvatarInfo& info = avatar->info_;
+  info.frames_origin = frames.origin;
+  info.rects_origin = source.rects_path.string();
+  info.width = frames.width;
+  info.height = frames.height;
+  info.fps = frames.fps;
+  for (const auto& face : avatar->faces_) info.face_bytes += face.crop.pixels.capacity();
+  info.background_bytes = avatar->backgrounds_->memory_bytes();
+  info.load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  LOG_INFO("avatar", "{} frames {}x{} from {} ready in {:.0f} ms ({:.1f} MB)", frames.count,
+           info.width, info.height, info.frames_origin, info.load_ms, info.memory_bytes() / 1e6);
+  return std::shared_ptr<const Avatar>(std::move(avatar));
+}
+
+Result<std::shared_ptr<const Avatar>> Avatar::load(const AvatarSource& source,
+                                                   const AvatarOptions& options) {
+  auto avatar = AvatarLoader::load(source, options);
+  if (!avatar.ok()) return avatar.status().with_context("loading avatar");
+  return avatar;
+}
+
+Status Avatar::fill_input_tensor(std::size_t index, std::span<float> out) const {
+  if (index >= faces_.size()) {
+    return make_error(ErrorCode::kInvalidArgument, "frame {} of an avatar with {} frames", index,
+                      faces_.size());
+  }
+  return imaging::fill_input_tensor(roi(index), out, geometry_);
+}
+
+Result<Image> Avatar::render_frame(std::size_t index, std::span<const float> output,
+                                   const imaging::CompositeOptions& options) const {
+  if (index >= faces_.size()) {
+    return make_error(ErrorCode::kInvalidArgument, "frame {} of an avatar with {} frames", index,
+                      faces_.size());
+  }
+  ASSIGN_OR_RETURN(Image frame, backgrounds_->frame(index));
+  RETURN_IF_ERROR(imaging::composite_face(frame.mutable_view(), faces_[index], output, options,
+                                          geometry_));
+  return frame;
+}
+
+}  // namespace lipsync::avatar

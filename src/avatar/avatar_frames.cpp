@@ -1,0 +1,139 @@
+#include "avatar/avatar_frames.h"
+
+#include <atomic>
+#include <exception>
+#include <future>
+#include <vector>
+
+#include "core/log.h"
+#include "media/image_file.h"
+#include "media/image_folder.h"
+#include "media/video_decoder.h"
+
+namespace lipsync::avatar::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kFolderFps = 25.0;  // ref: pipeline.md: video runs at 25 fps
+
+// A worker never lets an exception escape (style.md: errors are values at module borders).
+Status guarded(const std::function<Status()>& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, "{}", e.what());
+  }
+}
+
+Status first_error(std::vector<Status>& statuses) {
+  for (Status& status : statuses) {
+    if (!status.ok()) return status;
+  }
+  return {};
+}
+
+Status check_size(const Image& frame, const FramesInfo& info, const fs::path& file) {
+  if (frame.width == info.width && frame.height == info.height) return {};
+  return make_error(ErrorCode::kInvalidArgument, "'{}' is {}x{}, the first frame is {}x{}",
+                    file.string(), frame.width, frame.height, info.width, info.height);
+}
+
+Status count_mismatch(const std::string& origin, std::int64_t frames, std::int64_t rects) {
+  return make_error(ErrorCode::kInvalidArgument, "{} has {} frames but there are {} rects", origin,
+                    frames, rects);
+}
+
+Result<FramesInfo> process_folder(const media::FrameFolder& folder, std::int64_t expected_count,
+                                  ThreadPool& pool, const FrameProcessor& process) {
+  FramesInfo info{fmt::format("folder '{}' ({})", folder.dir.string(), folder.pattern), false};
+  info.count = static_cast<std::int64_t>(folder.files.size());
+  info.fps = kFolderFps;
+  if (info.count != expected_count) return count_mismatch(info.origin, info.count, expected_count);
+  auto first = media::read_image(folder.files[0]);
+  if (!first.ok()) return first.status().with_context("frame 0");
+  info.width = first->width;
+  info.height = first->height;
+  std::vector<Status> statuses(folder.files.size());
+  pool.parallel_for(folder.files.size(), [&](std::size_t i) {
+    statuses[i] = guarded([&]() -> Status {
+      ASSIGN_OR_RETURN(Image frame, i == 0 ? Result<Image>(std::move(*first))
+                                            : media::read_image(folder.files[i]));
+      RETURN_IF_ERROR(check_size(frame, info, folder.files[i]));
+      return process(static_cast<std::int64_t>(i), frame);
+    }).with_context(fmt::format("frame {}", i));
+  });
+  RETURN_IF_ERROR(first_error(statuses));
+  return info;
+}
+
+Status write_frame_file(const fs::path& dir, std::int64_t index, const Image& frame) {
+  if (dir.empty()) return {};
+  return media::write_image(dir / media::frame_file_name(index), frame.view());
+}
+
+Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
+                                 const FrameProcessor& process) {
+  ASSIGN_OR_RETURN(auto decoder, media::VideoDecoder::open(source.video_path));
+  const media::VideoInfo& video = decoder.info();
+  FramesInfo info{fmt::format("video '{}' ({})", video.path, video.codec), true, video.width,
+                  video.height, video.fps, 0};
+  if (!source.write_frames_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(source.write_frames_dir, ec);
+    if (ec) {
+      return make_error(ErrorCode::kNotFound, "cannot create '{}': {}",
+                        source.write_frames_dir.string(), ec.message());
+    }
+  }
+  std::vector<std::future<Status>> pending;
+  std::atomic<bool> failed{false};
+  Status decode_status;
+  while (!failed.load()) {
+    Image frame;
+    auto got = decoder.next(&frame);
+    if (!got.ok()) decode_status = got.status();
+    if (!got.ok() || !*got) break;
+    const std::int64_t index = decoder.frames_decoded() - 1;
+    pending.push_back(pool.submit([&, index, frame = std::move(frame)]() -> Status {
+      Status status = guarded([&]() -> Status {
+        RETURN_IF_ERROR(check_size(frame, info, source.video_path));
+        RETURN_IF_ERROR(process(index, frame));
+        return write_frame_file(source.write_frames_dir, index, frame);
+      }).with_context(fmt::format("frame {} of '{}'", index, source.video_path.string()));
+      if (!status.ok()) failed = true;
+      return status;
+    }));
+  }
+  std::vector<Status> statuses;
+  for (auto& future : pending) statuses.push_back(future.get());
+  RETURN_IF_ERROR(first_error(statuses));
+  RETURN_IF_ERROR(decode_status);
+  info.count = decoder.frames_decoded();
+  if (info.count == 0) {
+    return make_error(ErrorCode::kDataLoss, "'{}': no frame could be decoded",
+                      source.video_path.string());
+  }
+  return info;
+}
+
+}  // namespace
+
+Result<FramesInfo> process_frames(const AvatarSource& source, std::int64_t expected_count,
+                                  ThreadPool& pool, const FrameProcessor& process) {
+  if (!source.frames_dir.empty()) {
+    auto folder = media::scan_frame_folder(source.frames_dir);
+    if (folder.ok()) return process_folder(*folder, expected_count, pool, process);
+    if (folder.status().code() != ErrorCode::kNotFound || source.video_path.empty()) {
+      return folder.status();
+    }
+    LOG_INFO("avatar", "{}; decoding '{}' instead", folder.status().message(),
+             source.video_path.string());
+  }
+  if (source.video_path.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "no frames: give a frame folder or a video");
+  }
+  return process_video(source, pool, process);
+}
+
+}  // namespace lipsync::avatar::detail

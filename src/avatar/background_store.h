@@ -1,0 +1,46 @@
+// Where an avatar keeps its full source frames (the backgrounds the face is pasted into),
+// behind one small interface so stores can be swapped: raw pixels, whole-frame JPEG, or the
+// splicing JPEG background of media/jpeg_background.h.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "core/image.h"
+#include "core/status.h"
+
+namespace lipsync::avatar {
+
+enum class BackgroundStoreKind {
+  kRaw,         // BGR pixels: exact, 3 bytes per pixel
+  kJpeg,        // each frame one JPEG (lossy, ~20x smaller); decoded on demand
+  kJpegSplice,  // media::JpegBackground: JPEG + the pixels of the face rect's MCU rows
+};
+
+std::string_view to_string(BackgroundStoreKind kind);  // "raw" | "jpeg" | "jpeg_splice"
+Result<BackgroundStoreKind> parse_background_store_kind(std::string_view name);
+
+struct BackgroundStoreOptions {
+  BackgroundStoreKind kind = BackgroundStoreKind::kJpeg;
+  int jpeg_quality = 90;  // 1..100 (libjpeg scale) for the JPEG kinds
+};
+
+class BackgroundStore {
+ public:
+  virtual ~BackgroundStore() = default;
+
+  virtual BackgroundStoreKind kind() const = 0;
+  // Stores frame `index` (BGR); `face_rect` is where faces will be pasted. Safe to call from
+  // several threads at once for different indices.
+  virtual Status put(std::size_t index, ImageView frame, const Rect& face_rect) = 0;
+  // The stored frame as BGR pixels (decoded for the JPEG kinds).
+  virtual Result<Image> frame(std::size_t index) const = 0;
+  virtual std::size_t size() const = 0;          // 1 + the highest index stored
+  virtual std::size_t memory_bytes() const = 0;  // heap bytes held
+};
+
+Result<std::unique_ptr<BackgroundStore>> make_background_store(
+    const BackgroundStoreOptions& options);
+
+}  // namespace lipsync::avatar
