@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -88,6 +90,25 @@ Result<Ort::ConstEpDevice> cuda_ep_device(const std::filesystem::path& library, 
                       device_id, cuda_devices.size());
   }
   return cuda_devices[device_id];
+}
+
+std::string describe(Ort::ConstEpDevice device) {
+  const auto hardware = device.Device();
+  std::string text = fmt::format("{} on {} device 0x{:04x}", device.EpName(), hardware.Vendor(), hardware.DeviceId());
+  std::map<std::string, std::string> sorted;
+  for (const auto& [key, value] : hardware.Metadata().GetKeyValuePairs()) sorted.emplace(key, value);
+  for (const auto& [key, value] : sorted) text += fmt::format(" {}={}", key, value);
+  return text;
+}
+
+std::string describe_cpu() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    const auto colon = line.find(':');
+    if (line.rfind("model name", 0) == 0 && colon != std::string::npos) return "CPU: " + line.substr(colon + 2);
+  }
+  return "CPU";
 }
 
 }  // namespace lipsync::runtime::detail

@@ -5,6 +5,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "core/status.h"
@@ -19,5 +20,10 @@ std::filesystem::path onnxruntime_library_dir();
 // Registers the CUDA EP library once per path and returns the EP device for CUDA ordinal
 // `device_id`. Errors say which library or device is missing.
 Result<Ort::ConstEpDevice> cuda_ep_device(const std::filesystem::path& library, int device_id);
+
+// "CUDAExecutionProvider on NVIDIA ... (key=value ...)": what ORT reports about the device.
+std::string describe(Ort::ConstEpDevice device);
+// "CPU: <model name from /proc/cpuinfo>"
+std::string describe_cpu();
 
 }  // namespace lipsync::runtime::detail

@@ -105,7 +105,7 @@ Status check_inputs_are_concrete(const std::filesystem::path& path, const std::v
   return {};
 }
 
-Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options) {
+Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options, std::string* device_text) {
   Ort::SessionOptions ort;
   ort.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
   if (options.intra_op_threads > 0) ort.SetIntraOpNumThreads(options.intra_op_threads);
@@ -113,6 +113,9 @@ Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options) {
     ASSIGN_OR_RETURN(auto device, detail::cuda_ep_device(options.cuda_ep_library, options.device_id));
     std::unordered_map<std::string, std::string> ep_options{{"device_id", std::to_string(options.device_id)}};
     ort.AppendExecutionProvider_V2(detail::ort_env(), {device}, ep_options);
+    *device_text = detail::describe(device);
+  } else {
+    *device_text = detail::describe_cpu();
   }
   return ort;
 }
@@ -133,6 +136,7 @@ int64_t values_per_frame(const TensorSpec& spec) {
 
 struct Session::Impl {
   std::filesystem::path path;
+  std::string device;
   ExecutionProvider provider = ExecutionProvider::kCpu;
   ElementType element_type = ElementType::kFloat32;
   Ort::Session session{nullptr};
@@ -254,8 +258,8 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
     return make_error(ErrorCode::kInvalidArgument, "model '{}': at least one input and one output must be expected",
                       model.string());
   }
-  ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options));
   auto impl = std::make_unique<Impl>();
+  ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options, &impl->device));
   impl->path = model;
   impl->provider = options.provider;
   try {
@@ -297,5 +301,6 @@ const std::vector<TensorSpec>& Session::outputs() const { return impl_->outputs;
 ElementType Session::element_type() const { return impl_->element_type; }
 ExecutionProvider Session::provider() const { return impl_->provider; }
 const std::filesystem::path& Session::model_path() const { return impl_->path; }
+const std::string& Session::device_description() const { return impl_->device; }
 
 }  // namespace lipsync::runtime

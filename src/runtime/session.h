@@ -59,6 +59,8 @@ class Session {
   ElementType element_type() const;
   ExecutionProvider provider() const;
   const std::filesystem::path& model_path() const;
+  // The device the model runs on, as ORT reports it (for benchmark stamps and logs).
+  const std::string& device_description() const;
 
  private:
   struct Impl;

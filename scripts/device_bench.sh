@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs ON the device machine (see scripts/device_bundle.sh). Earlier calls of the same warm
+# machine copy .bundle/* into /root/bundle; this one unpacks it, makes the full test models, and
+# times the UNets through `lipsync bench model --cuda` plus the PyTorch anchors (pipeline.md §8).
+# Usage: scripts/device_bench.sh OUT_DIR [ITERATIONS]
+set -euo pipefail
+out=${1:?usage: device_bench.sh OUT_DIR [ITERATIONS]}
+iterations=${2:-50}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+b=/root/bundle
+mkdir -p "$b"
+cp -n "$repo"/.bundle/* "$b"/ 2>/dev/null || true
+mkdir -p "$b/run"
+[[ -x "$b/zstd" ]] && export PATH=$b:$PATH && ln -sf zstd "$b/unzstd"
+[[ -x "$b/run/lipsync" ]] || tar -C "$b/run" -xf "$b/base.tar.zst" --use-compress-program=unzstd
+[[ -f "$b/run/lib/libonnxruntime_providers_cuda.so" ]] ||
+  cat "$b"/cuda_ep.part.* | zstd -q -d --long=27 -o "$b/run/lib/libonnxruntime_providers_cuda.so"
+nv=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
+export LD_LIBRARY_PATH=$b/run/lib:$nv/cu13/lib:$nv/cudnn/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LIPSYNC_COMMIT=$(cat "$b/commit" 2>/dev/null || echo unknown)
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,memory.used --format=csv | tee "$out/gpu.txt"
+[[ -f /root/models/unet_fp16.onnx ]] ||
+  python3 "$repo/tools/make_test_models.py" --out /root/models --only unet unet_fp16 encoder encoder_fp16
+bench() {  # NAME ARGS...
+  local name=$1; shift
+  "$b/run/lipsync" --log-level warn bench model --cuda --batch 1,8,25,64 --iterations "$iterations" "$@" \
+    > "$out/$name.json"
+  python3 - "$out/$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for part in ("unet", "encoder"):
+    if part in r:
+        for x in r[part]["results"]:
+            print(f'{part:8s} {r[part]["precision"]:8s} batch {x["batch"]:3d}: median {x["median_ms"]:8.2f} ms '
+                  f'(p10 {x["p10_ms"]:.2f}, p90 {x["p90_ms"]:.2f})  {x["fps_median"]:8.1f} fps')
+PY
+}
+bench ort_fp32 --model /root/models/unet.onnx --encoder /root/models/encoder.onnx
+bench ort_fp16 --model /root/models/unet_fp16.onnx --encoder /root/models/encoder_fp16.onnx --fp16
+python3 "$repo/tools/torch_unet_anchor.py" --iterations "$iterations" > "$out/torch.json"
+python3 - "$out/torch.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["device"], "torch", r["torch"], "params", r["parameters"])
+for k in ("eager_fp32", "eager_fp16_channels_last"):
+    for x in r[k]:
+        print(f'torch {k:26s} batch {x["batch"]:3d}: median {x["median_ms"]:8.2f} ms  {x["fps_median"]:8.1f} fps')
+PY

@@ -1,0 +1,137 @@
+// `lipsync bench model`: frames per second of a UNet (and optionally the audio encoder) alone,
+// through runtime::Session, per batch size. Warm-up first; JSON with median and spread.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/commands.h"
+#include "runtime/session.h"
+
+namespace lipsync::cli {
+namespace {
+
+struct BenchModelOptions {
+  std::string model;
+  std::string encoder;
+  std::vector<int> batches{1, 8, 25, 64};
+  bool cuda = false;
+  bool fp16 = false;
+  int threads = 0;
+  int iterations = 20;
+  int warmup = 3;
+  int device_id = 0;
+  std::string cuda_ep_library;
+};
+
+// ref: pipeline.md §8 (UNet and encoder I/O)
+std::vector<runtime::TensorSpec> unet_inputs() { return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}; }
+std::vector<runtime::TensorSpec> unet_outputs() { return {{"output", {-1, 3, 320, 320}}}; }
+std::vector<runtime::TensorSpec> encoder_inputs() { return {{"", {-1, 1, 80, 16}}}; }
+std::vector<runtime::TensorSpec> encoder_outputs() { return {{"", {-1, 512}}}; }
+
+nlohmann::json summarize(std::vector<double> ms, int batch) {
+  std::sort(ms.begin(), ms.end());
+  auto at = [&](double q) { return ms[static_cast<std::size_t>(q * static_cast<double>(ms.size() - 1) + 0.5)]; };
+  const double median = at(0.5);
+  return {{"batch", batch},       {"iterations", ms.size()}, {"median_ms", median},
+          {"min_ms", ms.front()}, {"p10_ms", at(0.1)},       {"p90_ms", at(0.9)},
+          {"max_ms", ms.back()},  {"fps_median", batch * 1000.0 / median}};
+}
+
+Result<nlohmann::json> time_batch(runtime::Session& session, int batch, const BenchModelOptions& options) {
+  std::mt19937 rng(batch);
+  std::uniform_real_distribution<float> dist(0.f, 1.f);
+  std::vector<std::vector<float>> values;
+  for (const auto& spec : session.inputs()) {
+    values.emplace_back(static_cast<std::size_t>(batch * runtime::values_per_frame(spec)));
+    for (auto& v : values.back()) v = dist(rng);
+  }
+  const std::vector<std::span<const float>> inputs(values.begin(), values.end());
+  std::vector<double> ms;
+  for (int i = 0; i < options.warmup + options.iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(auto outputs, session.run(inputs, batch));
+    const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
+    if (i >= options.warmup) ms.push_back(elapsed.count());
+  }
+  return summarize(std::move(ms), batch);
+}
+
+Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::TensorSpec> inputs,
+                                 std::vector<runtime::TensorSpec> outputs, const BenchModelOptions& options) {
+  runtime::SessionOptions session_options;
+  session_options.provider = options.cuda ? ExecutionProvider::kCuda : ExecutionProvider::kCpu;
+  session_options.intra_op_threads = options.threads;
+  session_options.device_id = options.device_id;
+  session_options.cuda_ep_library = options.cuda_ep_library;
+  ASSIGN_OR_RETURN(auto session, runtime::Session::create(path, session_options, std::move(inputs), std::move(outputs)));
+  const bool is_half = session->element_type() == runtime::ElementType::kFloat16;
+  if (options.fp16 && !is_half) {
+    return make_error(ErrorCode::kInvalidArgument, "--fp16 given but '{}' has float32 inputs", path);
+  }
+  nlohmann::json report{{"model", path},
+                        {"precision", is_half ? "float16" : "float32"},
+                        {"provider", options.cuda ? "cuda" : "cpu"},
+                        {"device", session->device_description()},
+                        {"intra_op_threads", options.threads},
+                        {"warmup", options.warmup},
+                        {"results", nlohmann::json::array()}};
+  for (int batch : options.batches) {
+    ASSIGN_OR_RETURN(auto result, time_batch(*session, batch, options));
+    report["results"].push_back(std::move(result));
+  }
+  return report;
+}
+
+int bench_model(const BenchModelOptions& options) {
+  const char* commit = std::getenv("LIPSYNC_COMMIT");
+  nlohmann::json report{{"benchmark", "model"}, {"commit", commit != nullptr ? commit : "unknown"}};
+  auto unet = bench_one(options.model, unet_inputs(), unet_outputs(), options);
+  if (!unet.ok()) {
+    fmt::print(stderr, "error: {}\n", unet.status().message());
+    return 1;
+  }
+  report["unet"] = std::move(unet).value();
+  if (!options.encoder.empty()) {
+    auto encoder = bench_one(options.encoder, encoder_inputs(), encoder_outputs(), options);
+    if (!encoder.ok()) {
+      fmt::print(stderr, "error: {}\n", encoder.status().message());
+      return 1;
+    }
+    report["encoder"] = std::move(encoder).value();
+  }
+  fmt::print("{}\n", report.dump(2));
+  return 0;
+}
+
+void add(CLI::App& app, Action* action) {
+  auto& bench = subcommand_group(app, "bench", "Benchmarks");
+  auto options = std::make_shared<BenchModelOptions>();
+  auto* cmd = bench.add_subcommand("model", "Frames per second of the UNet (and encoder) alone, per batch size");
+  cmd->add_option("--model", options->model, "UNet ONNX file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--encoder", options->encoder, "audio encoder ONNX file (batch = mel windows)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--batch", options->batches, "batch sizes, comma separated")->delimiter(',')->capture_default_str();
+  cmd->add_flag("--cuda", options->cuda, "run on the CUDA execution provider");
+  cmd->add_flag("--fp16", options->fp16, "require float16 models (precision is detected from the inputs)");
+  cmd->add_option("--threads", options->threads, "ORT intra-op threads (0 = ORT default)")->capture_default_str();
+  cmd->add_option("--iterations", options->iterations, "timed runs per batch")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", options->warmup, "untimed runs per batch first")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device-id", options->device_id, "CUDA device ordinal")->capture_default_str();
+  cmd->add_option("--cuda-ep-library", options->cuda_ep_library,
+                  "libonnxruntime_providers_cuda.so (default: beside libonnxruntime.so)");
+  cmd->callback([action, options] { *action = [options] { return bench_model(*options); }; });
+}
+
+}  // namespace
+
+LIPSYNC_REGISTER_COMMAND(add);
+
+}  // namespace lipsync::cli
