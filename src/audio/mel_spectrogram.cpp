@@ -140,7 +140,8 @@ struct MelAnalyzer::Impl {
   static void unpack_magnitude(const double* ccs, double* magnitude) {
     magnitude[0] = std::abs(ccs[0]);
     for (std::size_t k = 1; k < kFftBins - 1; ++k) {
-      magnitude[k] = std::hypot(ccs[2 * k - 1], ccs[2 * k]);
+      const double re = ccs[2 * k - 1], im = ccs[2 * k];
+      magnitude[k] = std::sqrt(re * re + im * im);
     }
     magnitude[kFftBins - 1] = std::abs(ccs[kFftSize - 1]);
   }
