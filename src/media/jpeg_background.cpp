@@ -91,7 +91,7 @@ struct JpegBackground::State {
   Status index_region();
   Status row_marks(int row, int c0, int c1, McuMark* at_c0, McuMark* at_c1, McuMark* end) const;
   Status splice_row(int row, int c0, int c1, std::span<const std::uint8_t> band,
-                    std::uint32_t band_begin, BitWriter& writer) const;
+                    std::uint32_t band_begin, std::uint32_t band_end, BitWriter& writer) const;
 };
 
 // Parses row `row`, recording the coder state at MCU columns [first_col, first_col + count).
@@ -147,7 +147,12 @@ Status JpegBackground::State::row_marks(int row, int c0, int c1, McuMark* at_c0,
 
 // Writes row `row` with MCUs [c0, c1) taken from `band` (coded from band_begin, predictors 0).
 Status JpegBackground::State::splice_row(int row, int c0, int c1, std::span<const std::uint8_t> band,
-                                         std::uint32_t band_begin, BitWriter& writer) const {
+                                         std::uint32_t band_begin, std::uint32_t band_end,
+                                         BitWriter& writer) const {
+  if (c0 == 0 && c1 == mcus_per_row) {  // the whole row: the band's bytes as they are
+    writer.append_bytes(band.subspan(band_begin, band_end - band_begin));
+    return {};
+  }
   McuMark at_c0;
   McuMark at_c1;
   McuMark end;
@@ -155,18 +160,22 @@ Status JpegBackground::State::splice_row(int row, int c0, int c1, std::span<cons
   // Stored MCUs before c0: whole bytes, then the leading bits of the byte MCU c0 starts in.
   writer.append_bytes(bytes().subspan(rows.begin[row], at_c0.at.byte - rows.begin[row]));
   if (at_c0.at.bit > 0) writer.put(jpeg[at_c0.at.byte] >> (8 - at_c0.at.bit), at_c0.at.bit);
-  // New MCUs: the first DC difference of each component is recoded against MCU c0 - 1.
+  // New MCUs: the first DC difference of each component is recoded against MCU c0 - 1; the
+  // others only need parsing (for the band's last DC values and end) and a bit copy.
   BitReader band_reader(band, {band_begin, 0});
   DcPredictors band_dc{};
   DcPredictors output_dc = at_c0.predictors;
-  for (int col = c0; col < c1; ++col) {
-    RETURN_IF_ERROR(jpeg::transcode_mcu(band_reader, &writer, *layout, &band_dc, &output_dc));
+  RETURN_IF_ERROR(jpeg::transcode_mcu(band_reader, &writer, *layout, &band_dc, &output_dc));
+  BitPosition band_rest = band_reader.position();
+  for (int col = c0 + 1; col < c1; ++col) {
+    RETURN_IF_ERROR(jpeg::transcode_mcu(band_reader, nullptr, *layout, &band_dc, &output_dc));
   }
+  writer.copy_bits(band, band_rest, band_reader.position());
   if (c1 < mcus_per_row) {  // stored MCU c1 recoded against the new MCU c1 - 1, then the rest
     BitReader stored(bytes(), at_c1.at);
     DcPredictors stored_dc = at_c1.predictors;
     RETURN_IF_ERROR(jpeg::transcode_mcu(stored, &writer, *layout, &stored_dc, &output_dc));
-    writer.copy_bits(stored, jpeg::bits_between(bytes(), stored.position(), end.at));
+    writer.copy_bits(bytes(), stored.position(), end.at);
   }
   writer.pad_with_ones();
   return {};
@@ -276,13 +285,15 @@ Result<std::vector<std::uint8_t>> JpegBackground::encode(const JpegCanvas& canva
   std::vector<std::uint8_t> out;
   out.reserve(s.jpeg.size() + band.size());
   out.assign(s.jpeg.begin(), s.jpeg.begin() + s.rows.begin[r0]);
-  BitWriter writer(&out);
+  BitWriter writer(&out);  // its spare room is zero-filled once, by resize
   for (int row = r0; row < r1; ++row) {
-    Status status = s.splice_row(row, c0, c1, band, band_rows.begin[row - r0], writer);
+    Status status = s.splice_row(row, c0, c1, band, band_rows.begin[row - r0],
+                                 band_rows.end[row - r0], writer);
     if (!status.ok()) return status.with_context("splicing a JPEG row");
     writer.append_bytes(s.bytes().subspan(s.rows.end[row], 2));  // RSTn (n = row % 8) or EOI
   }
-  out.insert(out.end(), s.jpeg.begin() + s.rows.end[r1 - 1] + 2, s.jpeg.end());
+  writer.append_bytes(s.bytes().subspan(s.rows.end[r1 - 1] + 2));
+  writer.finish();
   return out;
 }
 

@@ -17,6 +17,22 @@ int extend(std::uint32_t value, int size) {
                                     : static_cast<int>(value);
 }
 
+std::uint64_t load_big_endian(const std::uint8_t* p) {
+  std::uint64_t word;
+  std::memcpy(&word, p, sizeof(word));
+  return __builtin_bswap64(word);
+}
+
+void store_big_endian(std::uint64_t word, std::uint8_t* p) {
+  word = __builtin_bswap64(word);
+  std::memcpy(p, &word, sizeof(word));
+}
+
+bool has_ff_byte(std::uint64_t word) {  // a byte 0xFF is a zero byte of ~word
+  std::uint64_t inverted = ~word;
+  return ((inverted - 0x0101010101010101ULL) & ~inverted & 0x8080808080808080ULL) != 0;
+}
+
 int decode_symbol(BitReader& reader, const HuffmanTable& table) {
   int length = 0;
   int symbol = table.decode(reader.window16(), &length);
@@ -32,6 +48,27 @@ void put_dc_difference(BitWriter& writer, const HuffmanTable& table, int differe
     unsigned bits = difference < 0 ? static_cast<unsigned>(difference - 1) : difference;
     writer.put(bits & ((1u << size) - 1), size);
   }
+}
+
+// Skips the 63 AC coefficients of one block (one table look-up per coefficient code).
+Status skip_ac(BitReader& reader, const HuffmanTable& table) {
+  for (int k = 1; k < kBlockCoefficients;) {
+    std::uint32_t window = reader.window16();
+    std::uint16_t entry = table.ac_skip(window);
+    if (entry == 0) {  // a long code: decode it
+      int length = 0;
+      int symbol = table.decode(window, &length);
+      if (symbol < 0) return make_error(ErrorCode::kDataLoss, "invalid AC Huffman code");
+      reader.skip(length + (symbol & 15));
+      k += (symbol >> 4) + 1;
+      continue;
+    }
+    reader.skip(entry & 0xFF);
+    int advance = (entry >> 8) & 0x7F;
+    if (advance == 0) break;  // end of block
+    k += advance;
+  }
+  return {};
 }
 
 // Reads (and copies) the 63 AC coefficients of one block.
@@ -67,8 +104,13 @@ HuffmanTable::HuffmanTable(const std::uint8_t* bits, const std::uint8_t* values)
       length_[symbol] = static_cast<std::uint8_t>(length);
       if (length <= kLookaheadBits) {
         int shift = kLookaheadBits - length;
+        int run = symbol >> 4;
+        int size = symbol & 15;
+        int advance = size == 0 && run != 15 ? 0 : run + 1;  // end of block : coefficients
         for (int fill = 0; fill < (1 << shift); ++fill) {
           lookahead_[(code << shift) | fill] = static_cast<std::uint16_t>((length << 8) | symbol);
+          ac_skip_[(code << shift) | fill] =
+              static_cast<std::uint16_t>(kSkipValid | (advance << 8) | (length + size));
         }
       }
     }
@@ -77,12 +119,7 @@ HuffmanTable::HuffmanTable(const std::uint8_t* bits, const std::uint8_t* values)
   }
 }
 
-int HuffmanTable::decode(std::uint32_t window, int* length) const {
-  std::uint16_t entry = lookahead_[window >> (16 - kLookaheadBits)];
-  if (entry != 0) {
-    *length = entry >> 8;
-    return entry & 0xFF;
-  }
+int HuffmanTable::decode_long(std::uint32_t window, int* length) const {
   for (int l = kLookaheadBits + 1; l <= 16; ++l) {
     auto code = static_cast<std::int32_t>(window >> (16 - l));
     if (code <= max_code_[l]) {
@@ -139,29 +176,9 @@ void BitReader::fill() {
   }
 }
 
-std::uint32_t BitReader::read(int n) {
-  if (count_ < n) fill();
-  count_ -= n;
-  return static_cast<std::uint32_t>(buffer_ >> count_) & ((1u << n) - 1);
-}
-
-std::uint32_t BitReader::window16() {
-  if (count_ < 16) fill();
-  return static_cast<std::uint32_t>(buffer_ >> (count_ - 16)) & 0xFFFF;
-}
-
 BitPosition BitReader::position() const {
   std::uint64_t consumed = loaded_ * 8 - static_cast<std::uint64_t>(count_);
   return {offsets_[(consumed / 8) & 15], static_cast<std::uint8_t>(consumed % 8)};
-}
-
-void BitWriter::put(std::uint32_t bits, int n) {
-  buffer_ = (buffer_ << n) | bits;
-  count_ += n;
-  while (count_ >= 8) {
-    count_ -= 8;
-    emit(static_cast<std::uint8_t>(buffer_ >> count_));
-  }
 }
 
 void BitWriter::pad_with_ones() {
@@ -169,12 +186,47 @@ void BitWriter::pad_with_ones() {
 }
 
 void BitWriter::append_bytes(std::span<const std::uint8_t> bytes) {
-  out_->insert(out_->end(), bytes.begin(), bytes.end());
+  reserve(bytes.size());
+  std::memcpy(out_->data() + size_, bytes.data(), bytes.size());
+  size_ += bytes.size();
 }
 
-void BitWriter::copy_bits(BitReader& reader, std::uint64_t n) {
-  for (; n >= 16; n -= 16) put(reader.read(16), 16);
-  put(reader.read(static_cast<int>(n)), static_cast<int>(n));
+void BitWriter::copy_bits(std::span<const std::uint8_t> data, BitPosition from, BitPosition to) {
+  std::size_t i = from.byte;
+  if (i == to.byte) {
+    int n = to.bit - from.bit;
+    put((data[i] >> (8 - to.bit)) & ((1u << n) - 1), n);
+    return;
+  }
+  int first = 8 - from.bit;  // the rest of the first byte
+  put(data[i] & ((1u << first) - 1), first);
+  i += data[i] == 0xFF ? 2 : 1;
+  reserve(2 * (to.byte - i) + 2);  // worst case: every byte needs stuffing
+  std::uint8_t* out = out_->data();
+  std::uint64_t buffer = buffer_;  // locals: the byte stores below may alias members
+  std::size_t size = size_;
+  while (i < to.byte) {  // whole bytes, shifted right by the pending bit count
+    if (i + 8 <= to.byte) {  // eight at a time while neither side needs stuffing
+      std::uint64_t word = load_big_endian(data.data() + i);
+      std::uint64_t shifted = count_ == 0 ? word : (buffer << (64 - count_)) | (word >> count_);
+      if (!has_ff_byte(word) && !has_ff_byte(shifted)) {
+        store_big_endian(shifted, out + size);
+        size += 8;
+        buffer = word;
+        i += 8;
+        continue;
+      }
+    }
+    std::uint8_t byte = data[i];
+    i += byte == 0xFF ? 2 : 1;  // skip the stuffed zero
+    buffer = (buffer << 8) | byte;
+    auto shifted = static_cast<std::uint8_t>(buffer >> count_);
+    out[size++] = shifted;
+    if (shifted == 0xFF) out[size++] = 0;
+  }
+  buffer_ = buffer;
+  size_ = size;
+  if (to.bit > 0) put(data[to.byte] >> (8 - to.bit), to.bit);
 }
 
 Status transcode_mcu(BitReader& reader, BitWriter* writer, const EntropyLayout& layout,
@@ -190,18 +242,11 @@ Status transcode_mcu(BitReader& reader, BitWriter* writer, const EntropyLayout& 
       put_dc_difference(*writer, dc_table, value - (*write_dc)[component]);
     }
     (*write_dc)[component] = static_cast<std::int16_t>(value);
-    RETURN_IF_ERROR(transcode_ac(reader, writer, layout.ac_tables[component]));
+    const HuffmanTable& ac_table = layout.ac_tables[component];
+    RETURN_IF_ERROR(writer != nullptr ? transcode_ac(reader, writer, ac_table)
+                                      : skip_ac(reader, ac_table));
   }
   return {};
-}
-
-std::uint64_t bits_between(std::span<const std::uint8_t> data, BitPosition from, BitPosition to) {
-  std::uint64_t bytes = 0;
-  for (std::size_t i = from.byte; i < to.byte; ++i) {
-    if (data[i] == 0xFF) ++i;  // skip the stuffed zero
-    ++bytes;
-  }
-  return bytes * 8 + to.bit - from.bit;
 }
 
 Result<RowSegments> find_row_segments(std::span<const std::uint8_t> jpeg, int expected_rows) {

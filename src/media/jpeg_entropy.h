@@ -5,6 +5,7 @@
 // Huffman codes follow ITU T.81 Annex C/F; the tables come from libjpeg (jpeg_entropy.cpp).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -24,13 +25,28 @@ class HuffmanTable {
   std::uint16_t code(int symbol) const { return code_[symbol]; }
   int length(int symbol) const { return length_[symbol]; }
   // Decodes from the top of `window` (16 valid bits, MSB first): symbol, or -1 if invalid.
-  int decode(std::uint32_t window, int* length) const;
+  // For skipping an AC coefficient without its value: 0 if the code is longer than the lookahead,
+  // else kSkipValid | (coefficients advanced, 0 = end of block) << 8 | (code + value bits).
+  static constexpr std::uint16_t kSkipValid = 0x8000;
+  std::uint16_t ac_skip(std::uint32_t window) const {
+    return ac_skip_[window >> (16 - kLookaheadBits)];
+  }
+
+  int decode(std::uint32_t window, int* length) const {
+    std::uint16_t entry = lookahead_[window >> (16 - kLookaheadBits)];
+    if (entry == 0) return decode_long(window, length);
+    *length = entry >> 8;
+    return entry & 0xFF;
+  }
 
  private:
+  int decode_long(std::uint32_t window, int* length) const;  // codes over kLookaheadBits
+
   static constexpr int kLookaheadBits = 9;
   std::array<std::uint16_t, 256> code_{};
   std::array<std::uint8_t, 256> length_{};
   std::array<std::uint16_t, 1 << kLookaheadBits> lookahead_{};  // (length << 8) | symbol
+  std::array<std::uint16_t, 1 << kLookaheadBits> ac_skip_{};
   std::array<std::int32_t, 17> max_code_{};                    // -1: no code of that length
   std::array<std::int32_t, 17> value_offset_{};
   std::array<std::uint8_t, 256> values_{};
@@ -66,8 +82,15 @@ class BitReader {
  public:
   BitReader(std::span<const std::uint8_t> data, BitPosition start);
 
-  std::uint32_t read(int n);  // n in 0..16
-  std::uint32_t window16();   // the next 16 bits, not consumed
+  std::uint32_t read(int n) {  // n in 0..16
+    if (count_ < n) fill();
+    count_ -= n;
+    return static_cast<std::uint32_t>(buffer_ >> count_) & ((1u << n) - 1);
+  }
+  std::uint32_t window16() {  // the next 16 bits, not consumed; at least 32 bits stay buffered
+    if (count_ < 32) fill();
+    return static_cast<std::uint32_t>(buffer_ >> (count_ - 16)) & 0xFFFF;
+  }
   void skip(int n) { count_ -= n; }
   BitPosition position() const;
 
@@ -84,31 +107,46 @@ class BitReader {
 
 class BitWriter {
  public:
-  explicit BitWriter(std::vector<std::uint8_t>* out) : out_(out) {}
+  // Appends to *out, which must outlive the writer; finish() trims it to what was written.
+  explicit BitWriter(std::vector<std::uint8_t>* out) : out_(out), size_(out->size()) {}
 
-  void put(std::uint32_t bits, int n);  // n in 0..24
-  void pad_with_ones();                 // to a byte boundary, as libjpeg does before a marker
+  void put(std::uint32_t bits, int n) {  // n in 0..32, bits < 2^n
+    reserve(10);
+    buffer_ = (buffer_ << n) | bits;
+    count_ += n;
+    while (count_ >= 8) {
+      count_ -= 8;
+      emit(static_cast<std::uint8_t>(buffer_ >> count_));
+    }
+  }
+  void pad_with_ones();  // to a byte boundary, as libjpeg does before a marker
   void append_bytes(std::span<const std::uint8_t> bytes);  // only on a byte boundary
-  void copy_bits(BitReader& reader, std::uint64_t n);
+  // Copies the bits between two positions of the same stuffed data (from <= to).
+  void copy_bits(std::span<const std::uint8_t> data, BitPosition from, BitPosition to);
+  void finish() { out_->resize(size_); }
 
  private:
-  void emit(std::uint8_t byte) {
-    out_->push_back(byte);
-    if (byte == 0xFF) out_->push_back(0);  // byte stuffing, T.81 §F.1.2.3
+  void reserve(std::size_t bytes) {
+    if (size_ + bytes > out_->size()) {
+      out_->resize(std::max({size_ + bytes, out_->size() * 2, out_->capacity()}));
+    }
+  }
+  void emit(std::uint8_t byte) {  // after reserve()
+    std::uint8_t* data = out_->data();
+    data[size_++] = byte;
+    if (byte == 0xFF) data[size_++] = 0;  // byte stuffing, T.81 §F.1.2.3
   }
 
   std::vector<std::uint8_t>* out_;
+  std::size_t size_;  // bytes written; out_ may be longer (spare room)
   std::uint64_t buffer_ = 0;
-  int count_ = 0;
+  int count_ = 0;  // pending bits, always < 8 between calls
 };
 
 // Reads one MCU. `read_dc` holds the predictors the source was coded with; when `writer` is set
 // the MCU is re-emitted with DC differences against `write_dc`. Both end at the MCU's DC values.
 Status transcode_mcu(BitReader& reader, BitWriter* writer, const EntropyLayout& layout,
                      DcPredictors* read_dc, DcPredictors* write_dc);
-
-// Unstuffed bits between two positions of the same stuffed data (from <= to).
-std::uint64_t bits_between(std::span<const std::uint8_t> data, BitPosition from, BitPosition to);
 
 // Byte ranges of a baseline JPEG with a restart marker after every MCU row.
 struct RowSegments {
