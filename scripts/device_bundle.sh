@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Packs what `lipsync bench model --cuda` needs on the device machine into .bundle/ (git-ignored):
-#   base.tar.zst       the stripped lipsync binary + every non-glibc library it loads + the ORT libs
+#   base.tar.zst       stripped lipsync and runtime_tests + every non-glibc library they load + ORT
+#   zstd               the unpacker (the device image has none)
 #   cuda_ep.part.*     libonnxruntime_providers_cuda.so, zstd --long, split under 50 MB (one per call)
 #   commit             the commit the binary was built from
-# Usage: scripts/device_bundle.sh [BUILD_DIR]   (default build/runtime; build target `lipsync` first)
+# Usage: scripts/device_bundle.sh [BUILD_DIR]   (default build/runtime; build `lipsync runtime_tests` first)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/runtime}
@@ -18,13 +19,15 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib"
 strip -o "$stage/lipsync" "$build/src/cli/lipsync"
+strip -o "$stage/runtime_tests" "$build/tests/runtime/runtime_tests"
 # glibc's own libraries come from the device's system; everything else travels.
-ldd "$build/src/cli/lipsync" | awk '/=> \// {print $3}' | while read -r lib; do
+ldd "$build/src/cli/lipsync" "$build/tests/runtime/runtime_tests" | awk '/=> \// {print $3}' | sort -u |
+  while read -r lib; do
   case $(basename "$lib") in
     libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*) ;;
     *) cp -L "$lib" "$stage/lib/" ;;
   esac
-done
+  done
 cp "$ort_lib/libonnxruntime_providers_shared.so" "$stage/lib/"
 tar -C "$stage" -cf - . | zstd -q -19 -T2 -f -o "$out/base.tar.zst"
 
@@ -33,5 +36,6 @@ if [[ ! -f "$out/cuda_ep.so.zst" || "$ort_lib/libonnxruntime_providers_cuda.so" 
 fi
 rm -f "$out"/cuda_ep.part.*
 split -b 50M -d "$out/cuda_ep.so.zst" "$out/cuda_ep.part."
+cp /usr/bin/zstd "$out/zstd"
 git -C "$root" rev-parse HEAD > "$out/commit"
 ls -la "$out"

@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <random>
+#include <thread>
 
 #include "cli/commands.h"
 #include "runtime/session.h"
@@ -25,8 +27,22 @@ struct BenchModelOptions {
   int iterations = 20;
   int warmup = 3;
   int device_id = 0;
+  int concurrency = 1;
   std::string cuda_ep_library;
+  std::vector<std::string> cuda_options;  // KEY=VALUE
 };
+
+Result<std::map<std::string, std::string>> parse_key_values(const std::vector<std::string>& pairs) {
+  std::map<std::string, std::string> parsed;
+  for (const auto& pair : pairs) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(ErrorCode::kInvalidArgument, "--cuda-option '{}' is not KEY=VALUE", pair);
+    }
+    parsed[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return parsed;
+}
 
 // ref: pipeline.md §8 (UNet and encoder I/O)
 std::vector<runtime::TensorSpec> unet_inputs() { return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}; }
@@ -43,7 +59,7 @@ nlohmann::json summarize(std::vector<double> ms, int batch) {
           {"max_ms", ms.back()},  {"fps_median", batch * 1000.0 / median}};
 }
 
-Result<nlohmann::json> time_batch(runtime::Session& session, int batch, const BenchModelOptions& options) {
+std::vector<std::vector<float>> random_inputs(const runtime::Session& session, int batch) {
   std::mt19937 rng(batch);
   std::uniform_real_distribution<float> dist(0.f, 1.f);
   std::vector<std::vector<float>> values;
@@ -51,15 +67,40 @@ Result<nlohmann::json> time_batch(runtime::Session& session, int batch, const Be
     values.emplace_back(static_cast<std::size_t>(batch * runtime::values_per_frame(spec)));
     for (auto& v : values.back()) v = dist(rng);
   }
-  const std::vector<std::span<const float>> inputs(values.begin(), values.end());
+  return values;
+}
+
+// `runs` timed runs after `warmup` untimed ones; milliseconds per run.
+Result<std::vector<double>> timed_runs(runtime::Session& session, std::span<const std::span<const float>> inputs,
+                                       int batch, int warmup, int runs) {
   std::vector<double> ms;
-  for (int i = 0; i < options.warmup + options.iterations; ++i) {
+  for (int i = 0; i < warmup + runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(auto outputs, session.run(inputs, batch));
     const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
-    if (i >= options.warmup) ms.push_back(elapsed.count());
+    if (i >= warmup) ms.push_back(elapsed.count());
   }
-  return summarize(std::move(ms), batch);
+  return ms;
+}
+
+// With concurrency > 1, that many threads run batches at once (as a scheduler with several
+// batches in flight would); throughput is frames over the wall-clock time of all timed runs.
+Result<nlohmann::json> time_batch(runtime::Session& session, int batch, const BenchModelOptions& options) {
+  const auto values = random_inputs(session, batch);
+  const std::vector<std::span<const float>> inputs(values.begin(), values.end());
+  ASSIGN_OR_RETURN(auto ms, timed_runs(session, inputs, batch, options.warmup, options.iterations));
+  auto summary = summarize(ms, batch);
+  if (options.concurrency <= 1) return summary;
+  std::vector<Result<std::vector<double>>> results(options.concurrency, Status(ErrorCode::kInternal, "not run"));
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (auto& r : results) threads.emplace_back([&] { r = timed_runs(session, inputs, batch, 0, options.iterations); });
+  for (auto& t : threads) t.join();
+  const std::chrono::duration<double, std::milli> wall = std::chrono::steady_clock::now() - start;
+  for (const auto& r : results) RETURN_IF_ERROR(r.status());
+  summary["concurrency"] = options.concurrency;
+  summary["concurrent_fps"] = 1000.0 * batch * options.iterations * options.concurrency / wall.count();
+  return summary;
 }
 
 Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::TensorSpec> inputs,
@@ -69,6 +110,7 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
   session_options.intra_op_threads = options.threads;
   session_options.device_id = options.device_id;
   session_options.cuda_ep_library = options.cuda_ep_library;
+  ASSIGN_OR_RETURN(session_options.cuda_options, parse_key_values(options.cuda_options));
   ASSIGN_OR_RETURN(auto session, runtime::Session::create(path, session_options, std::move(inputs), std::move(outputs)));
   const bool is_half = session->element_type() == runtime::ElementType::kFloat16;
   if (options.fp16 && !is_half) {
@@ -79,6 +121,7 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
                         {"provider", options.cuda ? "cuda" : "cpu"},
                         {"device", session->device_description()},
                         {"intra_op_threads", options.threads},
+                        {"cuda_options", session_options.cuda_options},
                         {"warmup", options.warmup},
                         {"results", nlohmann::json::array()}};
   for (int batch : options.batches) {
@@ -125,6 +168,10 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--warmup", options->warmup, "untimed runs per batch first")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device-id", options->device_id, "CUDA device ordinal")->capture_default_str();
+  cmd->add_option("--concurrency", options->concurrency, "also time this many threads running batches at once")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--cuda-option", options->cuda_options, "extra CUDA EP option KEY=VALUE (repeatable), e.g. prefer_nhwc=1")
+      ->delimiter(';');
   cmd->add_option("--cuda-ep-library", options->cuda_ep_library,
                   "libonnxruntime_providers_cuda.so (default: beside libonnxruntime.so)");
   cmd->callback([action, options] { *action = [options] { return bench_model(*options); }; });

@@ -92,9 +92,28 @@ Result<Ort::ConstEpDevice> cuda_ep_device(const std::filesystem::path& library, 
   return cuda_devices[device_id];
 }
 
+OrtAllocator* pinned_allocator(Ort::ConstEpDevice device) {
+  auto& registry = cuda_registry();
+  std::lock_guard lock(registry.mutex);
+  try {
+    const auto memory = device.GetMemoryInfo(OrtDeviceMemoryType_HOST_ACCESSIBLE);
+    if (memory == nullptr) return nullptr;
+    OrtAllocator* allocator = ort_env().GetSharedAllocator(memory);
+    if (allocator == nullptr) {
+      allocator = ort_env().CreateSharedAllocator(device, OrtDeviceMemoryType_HOST_ACCESSIBLE,
+                                                  OrtDeviceAllocator, nullptr);
+    }
+    return allocator;
+  } catch (const Ort::Exception& e) {
+    LOG_WARN("runtime", "no pinned host allocator for {}: {}", device.EpName(), e.what());
+    return nullptr;
+  }
+}
+
 std::string describe(Ort::ConstEpDevice device) {
   const auto hardware = device.Device();
-  std::string text = fmt::format("{} on {} device 0x{:04x}", device.EpName(), hardware.Vendor(), hardware.DeviceId());
+  std::string text = fmt::format("{} on vendor 0x{:04x} {} device 0x{:04x}", device.EpName(), hardware.VendorId(),
+                                 hardware.Vendor(), hardware.DeviceId());
   std::map<std::string, std::string> sorted;
   for (const auto& [key, value] : hardware.Metadata().GetKeyValuePairs()) sorted.emplace(key, value);
   for (const auto& [key, value] : sorted) text += fmt::format(" {}={}", key, value);

@@ -6,6 +6,9 @@
 #include <mutex>
 #include <numeric>
 #include <string>
+#include <thread>
+
+#include "core/thread_pool.h"
 
 #include "core/log.h"
 #include "runtime/ort_env.h"
@@ -105,23 +108,66 @@ Status check_inputs_are_concrete(const std::filesystem::path& path, const std::v
   return {};
 }
 
-Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options, std::string* device_text) {
+Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options, std::string* device_text,
+                                             OrtAllocator** staging_allocator) {
   Ort::SessionOptions ort;
   ort.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
   if (options.intra_op_threads > 0) ort.SetIntraOpNumThreads(options.intra_op_threads);
   if (options.provider == ExecutionProvider::kCuda) {
     ASSIGN_OR_RETURN(auto device, detail::cuda_ep_device(options.cuda_ep_library, options.device_id));
-    std::unordered_map<std::string, std::string> ep_options{{"device_id", std::to_string(options.device_id)}};
+    const std::unordered_map<std::string, std::string> ep_options(options.cuda_options.begin(),
+                                                                   options.cuda_options.end());
     ort.AppendExecutionProvider_V2(detail::ort_env(), {device}, ep_options);
     *device_text = detail::describe(device);
+    *staging_allocator = detail::pinned_allocator(device);
   } else {
     *device_text = detail::describe_cpu();
   }
   return ort;
 }
 
-// Scratch float16 buffers, reused across runs (one set per concurrent run).
-using HalfBuffers = std::vector<std::vector<Ort::Float16_t>>;
+// Tensors one run fills and reads, reused by later runs of the same batch size: pinned host
+// memory on CUDA (fast DMA copies), plain host memory for float16 conversion on CPU. A null
+// Value means the caller's own memory is bound directly (float32 on CPU).
+struct Staging {
+  int64_t batch = 0;
+  std::vector<Ort::Value> inputs;
+  std::vector<Ort::Value> outputs;
+};
+
+constexpr std::size_t kParallelCopyValues = std::size_t{1} << 20;
+
+// Splits [0, n) over a few threads for copies and float16 conversion of large batches.
+void for_chunks(std::size_t n, const std::function<void(std::size_t, std::size_t)>& fn) {
+  static ThreadPool pool(std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8));
+  if (n < kParallelCopyValues) return fn(0, n);
+  const std::size_t chunks = pool.size() + 1;
+  const std::size_t step = (n + chunks - 1) / chunks;
+  pool.parallel_for(chunks, [&](std::size_t c) { fn(std::min(n, c * step), std::min(n, (c + 1) * step)); });
+}
+
+void copy_in(std::span<const float> from, Ort::Value& to, bool half) {
+  for_chunks(from.size(), [&](std::size_t begin, std::size_t end) {
+    if (half) {
+      auto* dst = reinterpret_cast<uint16_t*>(to.GetTensorMutableData<Ort::Float16_t>());
+      float_to_half(from.subspan(begin, end - begin), {dst + begin, end - begin});
+    } else {
+      std::copy(from.begin() + begin, from.begin() + end, to.GetTensorMutableData<float>() + begin);
+    }
+  });
+}
+
+void copy_out(const Ort::Value& from, std::span<float> to, bool half) {
+  for_chunks(to.size(), [&](std::size_t begin, std::size_t end) {
+    if (half) {
+      const auto* src = reinterpret_cast<const uint16_t*>(from.GetTensorData<Ort::Float16_t>());
+      half_to_float({src + begin, end - begin}, to.subspan(begin, end - begin));
+    } else {
+      const float* src = from.GetTensorData<float>();
+      std::copy(src + begin, src + end, to.begin() + begin);
+    }
+  });
+}
 
 }  // namespace
 
@@ -141,30 +187,55 @@ struct Session::Impl {
   ElementType element_type = ElementType::kFloat32;
   Ort::Session session{nullptr};
   Ort::MemoryInfo cpu_memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  OrtAllocator* staging_allocator = nullptr;  // pinned on CUDA; the default CPU allocator otherwise
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
   std::vector<ModelTensor> model_inputs;
   std::vector<ModelTensor> model_outputs;
   std::mutex pool_mutex;
-  std::vector<HalfBuffers> pool;
+  std::vector<Staging> pool;
 
-  HalfBuffers take_buffers() {
-    std::lock_guard lock(pool_mutex);
-    if (pool.empty()) return HalfBuffers(inputs.size() + outputs.size());
-    auto buffers = std::move(pool.back());
-    pool.pop_back();
-    return buffers;
+  bool stages(const ModelTensor& tensor) const {
+    return provider == ExecutionProvider::kCuda || tensor.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
   }
-  void give_back(HalfBuffers buffers) {
-    std::lock_guard lock(pool_mutex);
-    pool.push_back(std::move(buffers));
+  Ort::Value allocate(const TensorSpec& spec, const ModelTensor& tensor, int64_t batch) const {
+    auto shape = spec.shape;
+    shape[0] = batch;
+    return Ort::Value::CreateTensor(staging_allocator, shape.data(), shape.size(), tensor.type);
   }
 
+  Staging take_staging(int64_t batch);
+  void give_back(Staging staging) {
+    std::lock_guard lock(pool_mutex);
+    pool.push_back(std::move(staging));
+  }
   Status check_run_inputs(std::span<const std::span<const float>> values, int64_t batch) const;
-  Ort::Value input_value(std::size_t i, std::span<const float> values, int64_t batch, HalfBuffers& half);
   std::vector<std::vector<float>> run_bound(std::span<const std::span<const float>> values, int64_t batch,
-                                            HalfBuffers& half);
+                                            Staging& staging);
 };
+
+Staging Session::Impl::take_staging(int64_t batch) {
+  {
+    std::lock_guard lock(pool_mutex);
+    auto it = std::find_if(pool.begin(), pool.end(), [&](const Staging& s) { return s.batch == batch; });
+    if (it != pool.end()) {
+      Staging staging = std::move(*it);
+      pool.erase(it);
+      return staging;
+    }
+    if (pool.size() > 4) pool.erase(pool.begin());  // batch sizes seen long ago
+  }
+  Staging staging;
+  staging.batch = batch;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    staging.inputs.push_back(stages(model_inputs[i]) ? allocate(inputs[i], model_inputs[i], batch) : Ort::Value(nullptr));
+  }
+  for (std::size_t o = 0; o < outputs.size(); ++o) {
+    const bool staged = stages(model_outputs[o]) && values_per_frame(outputs[o]) >= 0;
+    staging.outputs.push_back(staged ? allocate(outputs[o], model_outputs[o], batch) : Ort::Value(nullptr));
+  }
+  return staging;
+}
 
 Status Session::Impl::check_run_inputs(std::span<const std::span<const float>> values, int64_t batch) const {
   if (values.size() != inputs.size()) {
@@ -185,62 +256,48 @@ Status Session::Impl::check_run_inputs(std::span<const std::span<const float>> v
   return {};
 }
 
-Ort::Value Session::Impl::input_value(std::size_t i, std::span<const float> values, int64_t batch,
-                                      HalfBuffers& half) {
-  auto shape = inputs[i].shape;
-  shape[0] = batch;
-  if (element_type == ElementType::kFloat32) {
-    // ORT does not write to inputs; the API takes a non-const pointer.
-    return Ort::Value::CreateTensor<float>(cpu_memory, const_cast<float*>(values.data()), values.size(),
-                                           shape.data(), shape.size());
-  }
-  auto& buffer = half[i];
-  buffer.resize(values.size());
-  float_to_half(values, {reinterpret_cast<uint16_t*>(buffer.data()), buffer.size()});
-  return Ort::Value::CreateTensor<Ort::Float16_t>(cpu_memory, buffer.data(), buffer.size(), shape.data(),
-                                                  shape.size());
-}
-
 std::vector<std::vector<float>> Session::Impl::run_bound(std::span<const std::span<const float>> values,
-                                                         int64_t batch, HalfBuffers& half) {
+                                                         int64_t batch, Staging& staging) {
   Ort::IoBinding binding(session);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    binding.BindInput(inputs[i].name.c_str(), input_value(i, values[i], batch, half));
+    const bool half = model_inputs[i].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
+    if (staging.inputs[i] != nullptr) {
+      copy_in(values[i], staging.inputs[i], half);
+      binding.BindInput(inputs[i].name.c_str(), staging.inputs[i]);
+      continue;
+    }
+    auto shape = inputs[i].shape;
+    shape[0] = batch;
+    // ORT does not write to inputs; the API takes a non-const pointer.
+    binding.BindInput(inputs[i].name.c_str(),
+                      Ort::Value::CreateTensor<float>(cpu_memory, const_cast<float*>(values[i].data()),
+                                                      values[i].size(), shape.data(), shape.size()));
   }
   std::vector<std::vector<float>> results(outputs.size());
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     const int64_t per_frame = values_per_frame(outputs[o]);
-    const bool is_half = model_outputs[o].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
-    if (per_frame < 0) {  // shape known only after the run
+    if (staging.outputs[o] != nullptr) {
+      binding.BindOutput(outputs[o].name.c_str(), staging.outputs[o]);
+    } else if (per_frame >= 0) {  // float32 on CPU: ORT writes straight into the result
+      auto shape = outputs[o].shape;
+      shape[0] = batch;
+      results[o].resize(static_cast<std::size_t>(batch * per_frame));
+      binding.BindOutput(outputs[o].name.c_str(), Ort::Value::CreateTensor<float>(cpu_memory, results[o].data(),
+                                                                                  results[o].size(), shape.data(),
+                                                                                  shape.size()));
+    } else {  // shape known only after the run
       binding.BindOutput(outputs[o].name.c_str(), cpu_memory);
-      continue;
-    }
-    auto shape = outputs[o].shape;
-    shape[0] = batch;
-    const auto n = static_cast<std::size_t>(batch * per_frame);
-    if (is_half) {
-      auto& buffer = half[inputs.size() + o];
-      buffer.resize(n);
-      binding.BindOutput(outputs[o].name.c_str(), Ort::Value::CreateTensor<Ort::Float16_t>(
-                                                      cpu_memory, buffer.data(), n, shape.data(), shape.size()));
-    } else {
-      results[o].resize(n);
-      binding.BindOutput(outputs[o].name.c_str(), Ort::Value::CreateTensor<float>(
-                                                      cpu_memory, results[o].data(), n, shape.data(), shape.size()));
     }
   }
   session.Run(Ort::RunOptions{nullptr}, binding);
-  auto values_out = binding.GetOutputValues();
+  binding.SynchronizeOutputs();
+  auto produced = binding.GetOutputValues();
   for (std::size_t o = 0; o < outputs.size(); ++o) {
-    const auto count = values_out[o].GetTensorTypeAndShapeInfo().GetElementCount();
-    if (model_outputs[o].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16) {
-      results[o].resize(count);
-      half_to_float({reinterpret_cast<const uint16_t*>(values_out[o].GetTensorData<Ort::Float16_t>()), count},
-                    results[o]);
-    } else if (results[o].size() != count) {
-      const float* data = values_out[o].GetTensorData<float>();
-      results[o].assign(data, data + count);
-    }
+    const bool half = model_outputs[o].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
+    const auto count = produced[o].GetTensorTypeAndShapeInfo().GetElementCount();
+    if (results[o].size() == count && staging.outputs[o] == nullptr) continue;
+    results[o].resize(count);
+    copy_out(produced[o], results[o], half);
   }
   return results;
 }
@@ -259,7 +316,8 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
                       model.string());
   }
   auto impl = std::make_unique<Impl>();
-  ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options, &impl->device));
+  ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options, &impl->device, &impl->staging_allocator));
+  if (impl->staging_allocator == nullptr) impl->staging_allocator = Ort::AllocatorWithDefaultOptions();
   impl->path = model;
   impl->provider = options.provider;
   try {
@@ -284,15 +342,15 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
 
 Result<std::vector<std::vector<float>>> Session::run(std::span<const std::span<const float>> inputs, int64_t batch) {
   RETURN_IF_ERROR(impl_->check_run_inputs(inputs, batch));
-  auto half = impl_->take_buffers();
   Result<std::vector<std::vector<float>>> result = Status(ErrorCode::kInternal, "not run");
   try {
-    result = impl_->run_bound(inputs, batch, half);
+    auto staging = impl_->take_staging(batch);
+    result = impl_->run_bound(inputs, batch, staging);
+    impl_->give_back(std::move(staging));
   } catch (const Ort::Exception& e) {
     result = make_error(ErrorCode::kInternal, "model '{}': run of batch {} failed: {}", impl_->path.string(), batch,
                         e.what());
   }
-  impl_->give_back(std::move(half));
   return result;
 }
 

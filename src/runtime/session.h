@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -31,6 +32,7 @@ struct SessionOptions {
   int intra_op_threads = 0;                // 0 = ORT default
   int device_id = 0;                       // CUDA ordinal when provider is kCuda
   std::filesystem::path cuda_ep_library;   // empty: libonnxruntime_providers_cuda.so beside libonnxruntime.so
+  std::map<std::string, std::string> cuda_options;  // extra CUDA EP options, e.g. {"prefer_nhwc", "1"}
 };
 
 enum class ElementType { kFloat32, kFloat16 };

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -195,6 +196,36 @@ TEST(Session, RunRejectsWrongInputSizes) {
   const std::array<std::span<const float>, 1> too_few{image};
   EXPECT_FALSE(unet->run(too_few, 1).ok());
   EXPECT_FALSE(unet->run(inputs, 0).ok());
+}
+
+}  // namespace
+}  // namespace lipsync::runtime
+
+namespace lipsync::runtime {
+namespace {
+
+// CUDA against CPU on the same inputs: runs where LIPSYNC_TEST_CUDA=1 (the GPU machine, see
+// scripts/device_bench.sh); elsewhere there is no CUDA device to compare with.
+TEST(SessionCuda, MatchesCpuForFloat32AndFloat16) {
+  if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
+  for (const char* file : {"unet_tiny.onnx", "unet_fp16.onnx"}) {
+    SessionOptions cuda;
+    cuda.provider = ExecutionProvider::kCuda;
+    auto gpu = Session::create(testing::test_models_dir() / file, cuda, unet_inputs(), unet_outputs());
+    ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
+    auto cpu = open_unet(file);
+    ASSERT_NE(cpu, nullptr);
+    for (int64_t batch : {1, 3}) {
+      const auto image = random_values(batch * kImageValues, 20 + batch);
+      const auto audio = random_values(batch * kAudioValues, 30 + batch);
+      const auto want = run_unet(*cpu, image, audio, batch);
+      const auto got = run_unet(**gpu, image, audio, batch);
+      ASSERT_EQ(got.size(), want.size());
+      float worst = 0.f;
+      for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+      EXPECT_LT(worst, (*gpu)->element_type() == ElementType::kFloat16 ? 2e-2f : 1e-3f) << file << " batch " << batch;
+    }
+  }
 }
 
 }  // namespace
