@@ -1,6 +1,8 @@
 #include "audio/audio_decoder.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -171,16 +173,11 @@ class StreamDecoder {
   std::optional<Resampler> resampler_;
 };
 
-}  // namespace
-
-Result<std::vector<float>> decode_audio_file(const std::filesystem::path& path,
-                                             const DecodeOptions& options) {
-  ASSIGN_OR_RETURN(const std::size_t max_samples, max_samples_for(options));
-  const std::string origin = "'" + path.string() + "'";
-  ASSIGN_OR_RETURN(ffmpeg::InputFormatPtr input, ffmpeg::open_input(path.string()));
+// Decodes the best audio stream of an opened input.
+Result<std::vector<float>> decode_best_stream(AVFormatContext* input, const std::string& origin,
+                                              std::size_t max_samples) {
   const AVCodec* decoder = nullptr;
-  const int stream_index =
-      av_find_best_stream(input.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
+  const int stream_index = av_find_best_stream(input, AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
   if (stream_index < 0 || decoder == nullptr) {
     return make_error(ErrorCode::kInvalidArgument, "{} has no decodable audio stream", origin);
   }
@@ -190,7 +187,7 @@ Result<std::vector<float>> decode_audio_file(const std::filesystem::path& path,
   if (rc < 0) return ffmpeg::error(ErrorCode::kDataLoss, "reading codec of " + origin, rc);
   rc = avcodec_open2(codec.get(), decoder, nullptr);
   if (rc < 0) return ffmpeg::error(ErrorCode::kDataLoss, "opening the decoder of " + origin, rc);
-  StreamDecoder stream(input.get(), stream_index, codec.get(), origin, max_samples);
+  StreamDecoder stream(input, stream_index, codec.get(), origin, max_samples);
   ASSIGN_OR_RETURN(std::vector<float> samples, stream.run());
   RETURN_IF_ERROR(check_finite_and_nonempty(samples, origin));
   LOG_DEBUG("audio", "decoded {}: {} samples at 16 kHz ({}, {} Hz, {} ch)", origin, samples.size(),
@@ -198,9 +195,82 @@ Result<std::vector<float>> decode_audio_file(const std::filesystem::path& path,
   return samples;
 }
 
-Result<std::vector<float>> convert_pcm(std::span<const float> interleaved, int sample_rate_hz,
-                                       int channels, const DecodeOptions& options) {
+// In-memory input for libavformat: a read/seek cursor over the caller's bytes.
+struct MemoryReader {
+  std::span<const std::byte> data;
+  std::size_t position = 0;
+
+  static int read(void* opaque, std::uint8_t* buffer, int size) {
+    auto* self = static_cast<MemoryReader*>(opaque);
+    const std::size_t left = self->data.size() - self->position;
+    const std::size_t count = std::min(left, static_cast<std::size_t>(size));
+    if (count == 0) return AVERROR_EOF;
+    std::memcpy(buffer, self->data.data() + self->position, count);
+    self->position += count;
+    return static_cast<int>(count);
+  }
+
+  static std::int64_t seek(void* opaque, std::int64_t offset, int whence) {
+    auto* self = static_cast<MemoryReader*>(opaque);
+    const auto size = static_cast<std::int64_t>(self->data.size());
+    if (whence & AVSEEK_SIZE) return size;
+    std::int64_t target = offset;
+    if ((whence & ~AVSEEK_FORCE) == SEEK_CUR) target += static_cast<std::int64_t>(self->position);
+    if ((whence & ~AVSEEK_FORCE) == SEEK_END) target += size;
+    if (target < 0 || target > size) return AVERROR(EINVAL);
+    self->position = static_cast<std::size_t>(target);
+    return target;
+  }
+};
+
+struct IoContextDeleter {
+  void operator()(AVIOContext* io) const {
+    av_freep(&io->buffer);
+    avio_context_free(&io);
+  }
+};
+using IoContextPtr = std::unique_ptr<AVIOContext, IoContextDeleter>;
+
+constexpr int kIoBufferBytes = 64 * 1024;
+
+}  // namespace
+
+Result<std::vector<float>> decode_audio_file(const std::filesystem::path& path,
+                                             const DecodeOptions& options) {
   ASSIGN_OR_RETURN(const std::size_t max_samples, max_samples_for(options));
+  ASSIGN_OR_RETURN(ffmpeg::InputFormatPtr input, ffmpeg::open_input(path.string()));
+  return decode_best_stream(input.get(), "'" + path.string() + "'", max_samples);
+}
+
+Result<std::vector<float>> decode_audio_bytes(std::span<const std::byte> bytes,
+                                              const std::string& origin,
+                                              const DecodeOptions& options) {
+  ASSIGN_OR_RETURN(const std::size_t max_samples, max_samples_for(options));
+  if (bytes.empty()) return make_error(ErrorCode::kInvalidArgument, "{}: no bytes", origin);
+  MemoryReader reader{bytes};
+  auto* buffer = static_cast<std::uint8_t*>(av_malloc(kIoBufferBytes));
+  if (buffer == nullptr) return make_error(ErrorCode::kResourceExhausted, "out of memory");
+  IoContextPtr io(avio_alloc_context(buffer, kIoBufferBytes, 0, &reader, &MemoryReader::read,
+                                     nullptr, &MemoryReader::seek));
+  if (!io) {
+    av_free(buffer);
+    return make_error(ErrorCode::kResourceExhausted, "out of memory");
+  }
+  AVFormatContext* raw = avformat_alloc_context();
+  if (raw == nullptr) return make_error(ErrorCode::kResourceExhausted, "out of memory");
+  raw->pb = io.get();
+  raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+  int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr);  // frees `raw` on failure
+  if (rc < 0) return ffmpeg::error(ErrorCode::kInvalidArgument, "cannot open " + origin, rc);
+  ffmpeg::InputFormatPtr input(raw);  // destroyed before `io`
+  rc = avformat_find_stream_info(input.get(), nullptr);
+  if (rc < 0) return ffmpeg::error(ErrorCode::kDataLoss, "cannot read streams of " + origin, rc);
+  return decode_best_stream(input.get(), origin, max_samples);
+}
+
+namespace {
+
+Status check_pcm_format(int sample_rate_hz, int channels) {
   if (sample_rate_hz < kMinInputRateHz || sample_rate_hz > kMaxInputRateHz) {
     return make_error(ErrorCode::kInvalidArgument, "PCM sample rate {} Hz is outside [{}, {}]",
                       sample_rate_hz, kMinInputRateHz, kMaxInputRateHz);
@@ -209,6 +279,23 @@ Result<std::vector<float>> convert_pcm(std::span<const float> interleaved, int s
     return make_error(ErrorCode::kInvalidArgument, "PCM channel count {} is outside [1, {}]",
                       channels, kMaxChannels);
   }
+  return Status::ok_status();
+}
+
+Result<Resampler> pcm_resampler(int sample_rate_hz, int channels, std::size_t max_samples) {
+  AVChannelLayout layout{};
+  av_channel_layout_default(&layout, channels);
+  auto resampler = Resampler::create(layout, AV_SAMPLE_FMT_FLT, sample_rate_hz, max_samples);
+  av_channel_layout_uninit(&layout);
+  return resampler;
+}
+
+}  // namespace
+
+Result<std::vector<float>> convert_pcm(std::span<const float> interleaved, int sample_rate_hz,
+                                       int channels, const DecodeOptions& options) {
+  ASSIGN_OR_RETURN(const std::size_t max_samples, max_samples_for(options));
+  RETURN_IF_ERROR(check_pcm_format(sample_rate_hz, channels));
   const auto channel_count = static_cast<std::size_t>(channels);
   if (interleaved.empty() || interleaved.size() % channel_count != 0) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -220,22 +307,68 @@ Result<std::vector<float>> convert_pcm(std::span<const float> interleaved, int s
   if (out_samples > static_cast<double>(max_samples) ||
       frames > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "PCM of {} frames at {} Hz is longer than the "
-                      "limit of {:.0f} s",
-                      frames, sample_rate_hz, static_cast<double>(max_samples) / kSampleRateHz);
+                      "PCM of {} frames at {} Hz is longer than the limit of {:.0f} s", frames,
+                      sample_rate_hz, static_cast<double>(max_samples) / kSampleRateHz);
   }
   RETURN_IF_ERROR(validate_samples(interleaved).with_context("PCM input"));
-  AVChannelLayout layout{};
-  av_channel_layout_default(&layout, channels);
-  auto resampler = Resampler::create(layout, AV_SAMPLE_FMT_FLT, sample_rate_hz, max_samples);
-  av_channel_layout_uninit(&layout);
-  if (!resampler.ok()) return resampler.status();
+  ASSIGN_OR_RETURN(Resampler resampler, pcm_resampler(sample_rate_hz, channels, max_samples));
   std::vector<float> out;
   const auto* data = reinterpret_cast<const std::uint8_t*>(interleaved.data());
-  RETURN_IF_ERROR(resampler->convert(&data, static_cast<int>(frames), out));
-  RETURN_IF_ERROR(resampler->drain(out));
+  RETURN_IF_ERROR(resampler.convert(&data, static_cast<int>(frames), out));
+  RETURN_IF_ERROR(resampler.drain(out));
   RETURN_IF_ERROR(check_finite_and_nonempty(out, "PCM input"));
   return out;
+}
+
+struct PcmStreamConverter::Impl {
+  Resampler resampler;
+  std::size_t channels;
+  std::size_t frames_received = 0;
+  bool flushed = false;
+};
+
+PcmStreamConverter::PcmStreamConverter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PcmStreamConverter::~PcmStreamConverter() = default;
+PcmStreamConverter::PcmStreamConverter(PcmStreamConverter&&) noexcept = default;
+PcmStreamConverter& PcmStreamConverter::operator=(PcmStreamConverter&&) noexcept = default;
+
+Result<PcmStreamConverter> PcmStreamConverter::create(int sample_rate_hz, int channels) {
+  RETURN_IF_ERROR(check_pcm_format(sample_rate_hz, channels));
+  ASSIGN_OR_RETURN(Resampler resampler, pcm_resampler(sample_rate_hz, channels, kMaxAudioSamples));
+  return PcmStreamConverter(
+      std::unique_ptr<Impl>(new Impl{std::move(resampler), static_cast<std::size_t>(channels)}));
+}
+
+Status PcmStreamConverter::push(std::span<const float> interleaved, std::vector<float>& out) {
+  Impl& s = *impl_;
+  if (s.flushed) return make_error(ErrorCode::kFailedPrecondition, "PCM pushed after flush");
+  if (interleaved.size() % s.channels != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "PCM chunk has {} values, not a multiple of {} channels", interleaved.size(),
+                      s.channels);
+  }
+  const std::size_t frames = interleaved.size() / s.channels;
+  if (frames > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return make_error(ErrorCode::kInvalidArgument, "PCM chunk of {} frames is too large", frames);
+  }
+  for (std::size_t i = 0; i < interleaved.size(); ++i) {
+    if (!std::isfinite(interleaved[i])) {
+      return make_error(ErrorCode::kInvalidArgument, "PCM value {} of the stream is {}",
+                        s.frames_received * s.channels + i, interleaved[i]);
+    }
+  }
+  if (frames == 0) return Status::ok_status();
+  const auto* data = reinterpret_cast<const std::uint8_t*>(interleaved.data());
+  RETURN_IF_ERROR(s.resampler.convert(&data, static_cast<int>(frames), out));
+  s.frames_received += frames;
+  return Status::ok_status();
+}
+
+Status PcmStreamConverter::flush(std::vector<float>& out) {
+  Impl& s = *impl_;
+  if (s.flushed) return make_error(ErrorCode::kFailedPrecondition, "PCM stream flushed twice");
+  s.flushed = true;
+  return s.resampler.drain(out);
 }
 
 Result<std::vector<float>> load_audio(const std::filesystem::path& path,

@@ -43,6 +43,7 @@ class StreamingMel {
 
   std::size_t samples_received() const { return samples_received_; }
   std::size_t frames_emitted() const { return next_frame_; }
+  std::size_t buffered_bytes() const { return padded_.capacity() * sizeof(double); }
 
  private:
   void compute_ready(std::size_t frame_end, std::vector<double>& rows);
@@ -76,6 +77,11 @@ class StreamingFeatureExtractor {
   std::size_t samples_received() const { return mel_.samples_received(); }
   std::size_t frames_emitted() const { return next_frame_; }
   std::size_t windows_encoded() const { return windows_encoded_; }
+  // Memory held for pending audio; bounded, independent of the stream's length.
+  std::size_t buffered_bytes() const {
+    return mel_.buffered_bytes() + mel_rows_.capacity() * sizeof(double) +
+           padded_features_.capacity() * sizeof(float);
+  }
 
  private:
   Status encode_ready_windows(std::size_t window_end, std::size_t mel_frames_total);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <random>
 
 #include "audio/mel_spectrogram.h"
 #include "core/npy.h"
@@ -147,6 +148,75 @@ TEST(ConvertPcmTest, BadParametersAreClearErrors) {
   std::vector<float> nan = pcm;
   nan[500] = std::nanf("");
   expect_error(convert_pcm(nan, 16000, 1), "sample 500");
+}
+
+TEST(PcmStreamConverterTest, ChunkedEqualsOneShot) {
+  const std::vector<float> original = speech_excerpt();
+  auto stereo = testing::to_stereo(original, 44100);
+  ASSERT_TRUE(stereo.ok());
+  auto whole = convert_pcm(*stereo, 44100, 2);
+  ASSERT_TRUE(whole.ok());
+  auto converter = PcmStreamConverter::create(44100, 2);
+  ASSERT_TRUE(converter.ok()) << converter.status().to_string();
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<std::size_t> frames(0, 3000);
+  std::vector<float> streamed;
+  for (std::size_t at = 0; at < stereo->size();) {
+    const std::size_t n = std::min(stereo->size() - at, 2 * (at < 20000 ? 1 : frames(rng)));
+    ASSERT_TRUE(converter->push(std::span(*stereo).subspan(at, n), streamed).ok());
+    at += n;
+  }
+  ASSERT_TRUE(converter->flush(streamed).ok());
+  ASSERT_EQ(streamed.size(), whole->size());
+  double worst = 0.0;
+  for (std::size_t i = 0; i < streamed.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::abs(streamed[i] - (*whole)[i])));
+  }
+  std::printf("chunked vs one-shot 44.1 kHz stereo conversion: max |delta| %.3g\n", worst);
+  EXPECT_LE(worst, 1e-6);
+}
+
+TEST(PcmStreamConverterTest, BadInputIsAClearError) {
+  EXPECT_FALSE(PcmStreamConverter::create(0, 1).ok());
+  EXPECT_FALSE(PcmStreamConverter::create(48000, 0).ok());
+  auto converter = PcmStreamConverter::create(48000, 2);
+  ASSERT_TRUE(converter.ok());
+  std::vector<float> out;
+  std::vector<float> chunk(9, 0.1f);
+  auto odd = converter->push(chunk, out);
+  ASSERT_FALSE(odd.ok());
+  EXPECT_NE(odd.message().find("multiple of 2 channels"), std::string::npos);
+  chunk.resize(8);
+  chunk[5] = std::nanf("");
+  EXPECT_FALSE(converter->push(chunk, out).ok());
+  chunk[5] = 0.0f;
+  ASSERT_TRUE(converter->push(chunk, out).ok());
+  ASSERT_TRUE(converter->flush(out).ok());
+  EXPECT_FALSE(converter->push(chunk, out).ok());
+  EXPECT_FALSE(converter->flush(out).ok());
+}
+
+TEST(DecodeBytesTest, SameAsTheFile) {
+  const std::vector<float> original = speech_excerpt();
+  for (const testing::TestAudioFormat& format :
+       {testing::TestAudioFormat{"pcm_s16le", ".wav", 44100, 0},
+        testing::TestAudioFormat{"flac", ".flac", 44100, 0}}) {
+    const auto path = lipsync::testing::temp_dir() / ("bytes" + format.extension);
+    ASSERT_TRUE(testing::write_test_audio(path, original, format).ok());
+    std::ifstream in(path, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const auto bytes = std::as_bytes(std::span(text.data(), text.size()));
+    auto from_bytes = decode_audio_bytes(bytes, "upload");
+    ASSERT_TRUE(from_bytes.ok()) << from_bytes.status().to_string();
+    auto from_file = decode_audio_file(path);
+    ASSERT_TRUE(from_file.ok());
+    EXPECT_EQ(*from_bytes, *from_file) << format.encoder;
+  }
+  const std::string junk(3000, '\x11');
+  auto bad = decode_audio_bytes(std::as_bytes(std::span(junk.data(), junk.size())), "upload 7");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("upload 7"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(decode_audio_bytes({}, "empty upload").ok());
 }
 
 class BadFileTest : public ::testing::Test {

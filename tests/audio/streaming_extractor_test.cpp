@@ -171,6 +171,30 @@ TEST(StreamingExtractorTest, EmitsFrameZeroAsSoonAsItsAudioArrived) {
   EXPECT_EQ((*at)[0].index, 0u);
 }
 
+TEST(StreamingExtractorTest, MemoryStaysBoundedOnLongStreams) {
+  const auto analyzer = make_analyzer();
+  testing::MixingEncoder encoder;
+  StreamingFeatureExtractor stream(analyzer, encoder);
+  const std::vector<float> second = synthetic_audio(16000, 9);
+  std::size_t frames = 0;
+  std::size_t peak = 0;
+  std::size_t peak_first_minute = 0;
+  for (int s = 0; s < 180; ++s) {  // 3 minutes in 20 ms chunks
+    if (s == 60) peak_first_minute = peak;
+    for (std::size_t at = 0; at < second.size(); at += 320) {
+      auto out = stream.push(std::span(second).subspan(at, 320));
+      ASSERT_TRUE(out.ok());
+      frames += out->size();
+      peak = std::max(peak, stream.buffered_bytes());
+    }
+  }
+  EXPECT_EQ(frames, stream.frames_emitted());
+  EXPECT_GT(frames, 4400u);
+  std::printf("streaming 180 s: peak buffered %zu bytes\n", peak);
+  EXPECT_EQ(peak, peak_first_minute);  // no growth with the stream's length
+  EXPECT_LT(peak, 1024u * 1024u);
+}
+
 TEST(StreamingExtractorTest, BadInputIsAClearError) {
   const auto analyzer = make_analyzer();
   testing::MixingEncoder encoder;
