@@ -129,7 +129,16 @@ Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options, std:
 // Tensors one run fills and reads, reused by later runs of the same batch size: pinned host
 // memory on CUDA (fast DMA copies), plain host memory for float16 conversion on CPU. A null
 // Value means the caller's own memory is bound directly (float32 on CPU).
+// The tensors are described as CPU memory even when pinned: ORT then copies them with the
+// EP's host<->device transfer (a DMA from pinned memory) instead of treating them as device data.
+struct StagingFree {
+  OrtAllocator* allocator;
+  void operator()(void* p) const { allocator->Free(allocator, p); }
+};
+using StagingMemory = std::unique_ptr<void, StagingFree>;
+
 struct Staging {
+  std::vector<StagingMemory> memory;  // declared first: freed after the tensors over it
   int64_t batch = 0;
   std::vector<Ort::Value> inputs;
   std::vector<Ort::Value> outputs;
@@ -198,10 +207,15 @@ struct Session::Impl {
   bool stages(const ModelTensor& tensor) const {
     return provider == ExecutionProvider::kCuda || tensor.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
   }
-  Ort::Value allocate(const TensorSpec& spec, const ModelTensor& tensor, int64_t batch) const {
+  Ort::Value allocate(const TensorSpec& spec, const ModelTensor& tensor, int64_t batch, Staging& staging) const {
     auto shape = spec.shape;
     shape[0] = batch;
-    return Ort::Value::CreateTensor(staging_allocator, shape.data(), shape.size(), tensor.type);
+    const std::size_t element_bytes = tensor.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? 2 : 4;
+    const std::size_t bytes = static_cast<std::size_t>(batch * values_per_frame(spec)) * element_bytes;
+    void* memory = staging_allocator->Alloc(staging_allocator, bytes);
+    if (memory == nullptr) throw Ort::Exception(fmt::format("cannot allocate {} staging bytes", bytes), ORT_FAIL);
+    staging.memory.emplace_back(memory, StagingFree{staging_allocator});
+    return Ort::Value::CreateTensor(cpu_memory, memory, bytes, shape.data(), shape.size(), tensor.type);
   }
 
   Staging take_staging(int64_t batch);
@@ -228,11 +242,12 @@ Staging Session::Impl::take_staging(int64_t batch) {
   Staging staging;
   staging.batch = batch;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    staging.inputs.push_back(stages(model_inputs[i]) ? allocate(inputs[i], model_inputs[i], batch) : Ort::Value(nullptr));
+    staging.inputs.push_back(stages(model_inputs[i]) ? allocate(inputs[i], model_inputs[i], batch, staging)
+                                                     : Ort::Value(nullptr));
   }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     const bool staged = stages(model_outputs[o]) && values_per_frame(outputs[o]) >= 0;
-    staging.outputs.push_back(staged ? allocate(outputs[o], model_outputs[o], batch) : Ort::Value(nullptr));
+    staging.outputs.push_back(staged ? allocate(outputs[o], model_outputs[o], batch, staging) : Ort::Value(nullptr));
   }
   return staging;
 }
