@@ -169,11 +169,10 @@ std::vector<FrameTensor> StreamingFeatureExtractor::emit_frames(std::size_t fram
 void StreamingFeatureExtractor::trim() {
   // Mel rows: the next window starts at s_k, or at M-16 >= (final rows)-16 if it is the last.
   const std::size_t mel_frames = mel_.frames_emitted();
-  std::size_t keep_mel = window_start_unclamped(windows_encoded_);
-  if (mel_frames >= kWindowFrames)
-    keep_mel = std::min(keep_mel, mel_frames - kWindowFrames);
-  else
-    keep_mel = 0;
+  const std::size_t keep_mel =
+      mel_frames >= kWindowFrames
+          ? std::min(window_start_unclamped(windows_encoded_), mel_frames - kWindowFrames)
+          : 0;
   drop_front(mel_rows_, mel_base_, keep_mel, kMelBins);
   // F_pad rows: the next frame reads from row next_frame_-8.
   const std::size_t keep_rows =
