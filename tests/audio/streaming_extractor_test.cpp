@@ -6,8 +6,10 @@
 #include <cmath>
 #include <random>
 
+#include "audio/audio_decoder.h"
 #include "core/npy.h"
 #include "support/test_paths.h"
+#include "test_audio_writer.h"
 #include "test_encoders.h"
 
 namespace lipsync::audio {
@@ -145,6 +147,51 @@ TEST(StreamingExtractorTest, ClipEndsEqualWholeClip) {
       expect_streaming_equals_whole_clip(audio, c, seed++);
     }
   }
+}
+
+TEST(StreamingExtractorTest, LiveStereo48kThroughTheConverterEqualsWholeClip) {
+  // A 48 kHz stereo stream (WebRTC-like) converted chunk by chunk, then streamed, against the
+  // same PCM converted in one go and processed as a whole clip.
+  const std::vector<float> speech = sanders_audio();
+  auto stereo = testing::to_stereo(std::span(speech).first(5 * 16000), 48000);
+  ASSERT_TRUE(stereo.ok());
+  auto mono = convert_pcm(*stereo, 48000, 2);
+  ASSERT_TRUE(mono.ok());
+  const auto analyzer = make_analyzer();
+  auto mel = analyzer->compute(*mono);
+  ASSERT_TRUE(mel.ok());
+  testing::MixingEncoder whole_encoder;
+  auto clip = extract_clip_features(*mel, whole_encoder);
+  ASSERT_TRUE(clip.ok());
+  const std::vector<float> expected = clip_frame_tensors(*clip);
+
+  auto converter = PcmStreamConverter::create(48000, 2);
+  ASSERT_TRUE(converter.ok());
+  testing::MixingEncoder stream_encoder;
+  StreamingFeatureExtractor stream(analyzer, stream_encoder);
+  std::vector<float> streamed;
+  auto collect = [&](Result<std::vector<FrameTensor>> frames) {
+    ASSERT_TRUE(frames.ok()) << frames.status().to_string();
+    for (const auto& f : *frames) streamed.insert(streamed.end(), f.values.begin(), f.values.end());
+  };
+  constexpr std::size_t kChunk = 2 * 960;  // 20 ms of 48 kHz stereo
+  std::vector<float> converted;
+  for (std::size_t at = 0; at < stereo->size(); at += kChunk) {
+    converted.clear();
+    const std::size_t n = std::min(kChunk, stereo->size() - at);
+    ASSERT_TRUE(converter->push(std::span(*stereo).subspan(at, n), converted).ok());
+    collect(stream.push(converted));
+  }
+  converted.clear();
+  ASSERT_TRUE(converter->flush(converted).ok());
+  collect(stream.push(converted));
+  collect(stream.flush());
+  ASSERT_EQ(streamed.size(), expected.size());
+  double worst = 0.0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    worst = std::max(worst, static_cast<double>(std::abs(streamed[i] - expected[i])));
+  }
+  EXPECT_LE(worst, 1e-6);
 }
 
 TEST(StreamingExtractorTest, LookaheadIsTheModelsProperty) {
