@@ -101,8 +101,8 @@ Result<Image> Avatar::render_frame(std::size_t index, std::span<const float> out
                       faces_.size());
   }
   ASSIGN_OR_RETURN(Image frame, backgrounds_->frame(index));
-  RETURN_IF_ERROR(imaging::composite_face(frame.mutable_view(), faces_[index], output, options,
-                                          geometry_));
+  RETURN_IF_ERROR(
+      imaging::composite_face(frame.mutable_view(), faces_[index], output, options, geometry_));
   return frame;
 }
 

@@ -2,7 +2,8 @@
 // into what inference and compositing need (architecture.md decision 2).
 //
 //   ASSIGN_OR_RETURN(auto avatar, Avatar::load({.video_path = "v.mp4", .rects_path = "r.json"}));
-//   avatar->fill_input_tensor(i, batch.subspan(k * avatar->geometry().input_tensor_elements(), ...));
+//   avatar->fill_input_tensor(i, batch.subspan(k * avatar->geometry().input_tensor_elements(),
+//   ...));
 #pragma once
 
 #include <cstddef>

@@ -58,11 +58,11 @@ Result<FramesInfo> process_folder(const media::FrameFolder& folder, std::int64_t
   std::vector<Status> statuses(folder.files.size());
   pool.parallel_for(folder.files.size(), [&](std::size_t i) {
     statuses[i] = guarded([&]() -> Status {
-      ASSIGN_OR_RETURN(Image frame, i == 0 ? Result<Image>(std::move(*first))
-                                            : media::read_image(folder.files[i]));
-      RETURN_IF_ERROR(check_size(frame, info, folder.files[i]));
-      return process(static_cast<std::int64_t>(i), frame);
-    }).with_context(fmt::format("frame {}", i));
+                    ASSIGN_OR_RETURN(Image frame, i == 0 ? Result<Image>(std::move(*first))
+                                                         : media::read_image(folder.files[i]));
+                    RETURN_IF_ERROR(check_size(frame, info, folder.files[i]));
+                    return process(static_cast<std::int64_t>(i), frame);
+                  }).with_context(fmt::format("frame {}", i));
   });
   RETURN_IF_ERROR(first_error(statuses));
   return info;
@@ -98,8 +98,12 @@ Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
                                  const FrameProcessor& process) {
   ASSIGN_OR_RETURN(auto decoder, media::VideoDecoder::open(source.video_path));
   const media::VideoInfo& video = decoder.info();
-  FramesInfo info{fmt::format("video '{}' ({})", video.path, video.codec), true, video.width,
-                  video.height, video.fps, 0};
+  FramesInfo info{fmt::format("video '{}' ({})", video.path, video.codec),
+                  true,
+                  video.width,
+                  video.height,
+                  video.fps,
+                  0};
   if (!source.write_frames_dir.empty()) {
     std::error_code ec;
     fs::create_directories(source.write_frames_dir, ec);
@@ -121,11 +125,12 @@ Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
     pending.push_back(pool.submit([&, index, frame = std::move(frame)]() mutable -> Status {
       // The task object lives as long as its future: hand the pixels back when done.
       Image owned = std::move(frame);
-      Status status = guarded([&]() -> Status {
-        RETURN_IF_ERROR(check_size(owned, info, source.video_path));
-        RETURN_IF_ERROR(process(index, owned));
-        return write_frame_file(source.write_frames_dir, index, owned);
-      }).with_context(fmt::format("frame {} of '{}'", index, source.video_path.string()));
+      Status status =
+          guarded([&]() -> Status {
+            RETURN_IF_ERROR(check_size(owned, info, source.video_path));
+            RETURN_IF_ERROR(process(index, owned));
+            return write_frame_file(source.write_frames_dir, index, owned);
+          }).with_context(fmt::format("frame {} of '{}'", index, source.video_path.string()));
       recycler.give_back(std::move(owned));
       if (!status.ok()) failed = true;
       return status;

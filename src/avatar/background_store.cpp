@@ -122,16 +122,19 @@ class JpegSpliceStore final : public SlotStore<media::JpegBackground> {
 
 std::string_view to_string(BackgroundStoreKind kind) {
   switch (kind) {
-    case BackgroundStoreKind::kRaw: return "raw";
-    case BackgroundStoreKind::kJpeg: return "jpeg";
-    case BackgroundStoreKind::kJpegSplice: return "jpeg_splice";
+    case BackgroundStoreKind::kRaw:
+      return "raw";
+    case BackgroundStoreKind::kJpeg:
+      return "jpeg";
+    case BackgroundStoreKind::kJpegSplice:
+      return "jpeg_splice";
   }
   return "unknown";
 }
 
 Result<BackgroundStoreKind> parse_background_store_kind(std::string_view name) {
-  for (auto kind : {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg,
-                    BackgroundStoreKind::kJpegSplice}) {
+  for (auto kind :
+       {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg, BackgroundStoreKind::kJpegSplice}) {
     if (name == to_string(kind)) return kind;
   }
   return make_error(ErrorCode::kInvalidArgument,
@@ -141,7 +144,8 @@ Result<BackgroundStoreKind> parse_background_store_kind(std::string_view name) {
 Result<std::unique_ptr<BackgroundStore>> make_background_store(
     const BackgroundStoreOptions& options) {
   const media::JpegSettings settings{.quality = options.jpeg_quality};
-  if (options.kind == BackgroundStoreKind::kRaw) return std::unique_ptr<BackgroundStore>(new RawStore);
+  if (options.kind == BackgroundStoreKind::kRaw)
+    return std::unique_ptr<BackgroundStore>(new RawStore);
   RETURN_IF_ERROR(media::validate_jpeg_settings(settings));
   if (options.kind == BackgroundStoreKind::kJpeg) {
     return std::unique_ptr<BackgroundStore>(new JpegStore(settings));

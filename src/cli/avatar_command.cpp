@@ -30,17 +30,29 @@ fs::path find_rects(const fs::path& dir) {
   return dir / "crop_rects.json";
 }
 
+// A video inside an avatar folder (used when the folder holds no numbered frames).
+fs::path find_video(const fs::path& dir) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string ext = entry.path().extension().string();
+    for (const char* known : {".mp4", ".mov", ".mkv", ".avi", ".webm"}) {
+      if (ext == known) return entry.path();
+    }
+  }
+  return {};
+}
+
 avatar::AvatarSource source_for(const InspectArgs& args) {
   const fs::path path(args.path);
   avatar::AvatarSource source;
   const bool is_dir = fs::is_directory(path);
   if (is_dir) {
     source.frames_dir = path;
+    source.video_path = find_video(path);
   } else {
     source.video_path = path;
   }
-  source.rects_path = args.rects.empty() ? find_rects(is_dir ? path : path.parent_path())
-                                         : fs::path(args.rects);
+  source.rects_path =
+      args.rects.empty() ? find_rects(is_dir ? path : path.parent_path()) : fs::path(args.rects);
   return source;
 }
 
@@ -103,14 +115,17 @@ int make_rects(const std::string& landmarks, const std::string& output) {
 void add_inspect(CLI::App& group, Action* action) {
   auto args = std::make_shared<InspectArgs>();
   auto* cmd = group.add_subcommand("inspect", "Load an avatar and report frames, rects, memory");
-  cmd->add_option("path", args->path, "Frame folder or source video")->required();
+  cmd->add_option("path", args->path,
+                  "Frame folder (or a folder holding the video) or source video")
+      ->required();
   cmd->add_option("--rects", args->rects,
                   "crop_rects.json, crop_rectangles.json or a .lms folder (default: next to path)");
   cmd->add_option("--store", args->store, "Background store: raw|jpeg|jpeg_splice")
       ->capture_default_str();
   cmd->add_option("--jpeg-quality", args->jpeg_quality, "JPEG quality of stored backgrounds")
       ->capture_default_str();
-  cmd->add_option("--threads", args->threads, "Load threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Load threads (0 = all cores)")
+      ->capture_default_str();
   cmd->callback([action, args] { *action = [args] { return inspect(*args); }; });
 }
 

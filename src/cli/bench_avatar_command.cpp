@@ -1,5 +1,6 @@
 // `lipsync bench avatar`: cold-load time and memory of synthetic video avatars (JSON output).
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -56,16 +57,17 @@ Image synthetic_frame(const Image& base, Size size, int t) {
 }
 
 Status write_synthetic_avatar(const fs::path& video, const fs::path& rects, Size size, int frames) {
-  LOG_INFO("bench", "writing {} ({} frames {}x{})", video.string(), frames, size.width, size.height);
+  LOG_INFO("bench", "writing {} ({} frames {}x{})", video.string(), frames, size.width,
+           size.height);
   Image base(size.width, size.height);
   for (int y = 0; y < size.height; ++y)
     for (int x = 0; x < size.width; ++x)
       for (int c = 0; c < 3; ++c)
         base.pixels[(static_cast<std::size_t>(y) * size.width + x) * 3 + c] =
             static_cast<std::uint8_t>((x * (c + 1) / 8 + y / 4) & 0xff);
-  ASSIGN_OR_RETURN(auto writer, media::VideoWriter::create(video, {.width = size.width,
-                                                                   .height = size.height,
-                                                                   .crf = 20}));
+  ASSIGN_OR_RETURN(
+      auto writer,
+      media::VideoWriter::create(video, {.width = size.width, .height = size.height, .crf = 20}));
   std::vector<Rect> boxes;
   for (int t = 0; t < frames; ++t) {
     RETURN_IF_ERROR(writer.write_frame(synthetic_frame(base, size, t).view()));
@@ -84,7 +86,17 @@ double proc_status_mb(const std::string& key) {
   }
   return 0;
 }
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+// User + system CPU time of this process: unlike wall time, not inflated by other processes.
+double cpu_ms() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+  return ms(usage.ru_utime) + ms(usage.ru_stime);
+}
+
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
 
 struct Spread {
   double median = 0, min = 0, max = 0;
@@ -98,10 +110,12 @@ double decode_only_ms(const fs::path& video) {
   const auto start = std::chrono::steady_clock::now();
   auto info = media::decode_video(video, [](std::int64_t, Image&&) { return Status(); });
   if (!info.ok()) return -1;
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
-Result<std::string> bench_size(const BenchArgs& args, Size size, avatar::BackgroundStoreKind store) {
+Result<std::string> bench_size(const BenchArgs& args, Size size,
+                               avatar::BackgroundStoreKind store) {
   const fs::path dir(args.work_dir);
   fs::create_directories(dir);
   const std::string stem = fmt::format("synthetic_{}x{}_{}", size.width, size.height, args.frames);
@@ -111,13 +125,15 @@ Result<std::string> bench_size(const BenchArgs& args, Size size, avatar::Backgro
     RETURN_IF_ERROR(write_synthetic_avatar(video, rects, size, args.frames));
   }
   const double decode_ms = decode_only_ms(video);
-  std::vector<double> load_ms, rss_delta, peak_delta, avatar_mb;
+  std::vector<double> load_ms, load_cpu_ms, rss_delta, peak_delta, avatar_mb;
   for (int r = 0; r < args.repeat; ++r) {
     const double rss_before = proc_status_mb("VmRSS");
     reset_peak_rss();
+    const double cpu_before = cpu_ms();
     ASSIGN_OR_RETURN(auto avatar, avatar::Avatar::load({.video_path = video, .rects_path = rects},
                                                        {.background = {.kind = store}}));
     load_ms.push_back(avatar->info().load_ms);
+    load_cpu_ms.push_back(cpu_ms() - cpu_before);
     rss_delta.push_back(proc_status_mb("VmRSS") - rss_before);
     peak_delta.push_back(proc_status_mb("VmHWM") - rss_before);
     avatar_mb.push_back(avatar->info().memory_bytes() / 1e6);
@@ -126,11 +142,12 @@ Result<std::string> bench_size(const BenchArgs& args, Size size, avatar::Backgro
   return fmt::format(
       "{{\"size\": \"{}x{}\", \"frames\": {}, \"store\": \"{}\", \"repeat\": {}, "
       "\"load_ms\": {{\"median\": {:.0f}, \"min\": {:.0f}, \"max\": {:.0f}}}, "
-      "\"decode_only_ms\": {:.0f}, \"avatar_memory_mb\": {:.1f}, \"rss_delta_mb\": {:.1f}, "
+      "\"load_cpu_ms_median\": {:.0f}, \"decode_only_ms\": {:.0f}, \"avatar_memory_mb\": {:.1f}, "
+      "\"rss_delta_mb\": {:.1f}, "
       "\"peak_rss_delta_mb\": {:.1f}}}",
       size.width, size.height, args.frames, args.store, args.repeat, load.median, load.min,
-      load.max, decode_ms, spread(avatar_mb).median, spread(rss_delta).median,
-      spread(peak_delta).median);
+      load.max, spread(load_cpu_ms).median, decode_ms, spread(avatar_mb).median,
+      spread(rss_delta).median, spread(peak_delta).median);
 }
 
 int run(const BenchArgs& args) {
@@ -154,8 +171,9 @@ int run(const BenchArgs& args) {
     }
     cases.push_back(*result);
   }
-  fmt::print("{{\"benchmark\": \"avatar_cold_load\", \"hardware_threads\": {}, \"cases\": [\n  {}\n]}}\n",
-             std::thread::hardware_concurrency(), fmt::join(cases, ",\n  "));
+  fmt::print(
+      "{{\"benchmark\": \"avatar_cold_load\", \"hardware_threads\": {}, \"cases\": [\n  {}\n]}}\n",
+      std::thread::hardware_concurrency(), fmt::join(cases, ",\n  "));
   return 0;
 }
 
@@ -165,7 +183,8 @@ void add(CLI::App& app, Action* action) {
   auto* cmd = bench.add_subcommand("avatar", "Cold load of synthetic video avatars: time, memory");
   cmd->add_option("--sizes", args->sizes, "Frame sizes WIDTHxHEIGHT")->capture_default_str();
   cmd->add_option("--frames", args->frames, "Frames per video")->capture_default_str();
-  cmd->add_option("--repeat", args->repeat, "Loads per size (median reported)")->capture_default_str();
+  cmd->add_option("--repeat", args->repeat, "Loads per size (median reported)")
+      ->capture_default_str();
   cmd->add_option("--store", args->store, "Background store: raw|jpeg|jpeg_splice")
       ->capture_default_str();
   cmd->add_option("--work-dir", args->work_dir, "Where the synthetic videos are cached")

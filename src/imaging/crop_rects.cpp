@@ -1,11 +1,10 @@
 #include "imaging/crop_rects.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace lipsync::imaging {
@@ -59,8 +58,8 @@ Result<std::vector<Rect>> rects_from_object(const json& doc, const std::string& 
     std::size_t index = 0;
     auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), index);
     if (ec != std::errc() || end != key.data() + key.size() || index >= rects.size()) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "{}: key '{}' is not a frame index in 0..{}", origin, key, rects.size() - 1);
+      return make_error(ErrorCode::kInvalidArgument, "{}: key '{}' is not a frame index in 0..{}",
+                        origin, key, rects.size() - 1);
     }
     const std::string where = fmt::format("{} [\"{}\"]", origin, key);
     if (!entry.is_object() || !entry.contains("rect")) {

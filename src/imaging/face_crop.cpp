@@ -1,17 +1,16 @@
 #include "imaging/face_crop.h"
 
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <opencv2/imgproc.hpp>
 
 namespace lipsync::imaging {
 namespace {
 
 cv::Mat as_mat(ImageView view) {
-  return cv::Mat(view.height, view.width, CV_8UC(view.channels), const_cast<std::uint8_t*>(view.data),
-                 view.stride);
+  return cv::Mat(view.height, view.width, CV_8UC(view.channels),
+                 const_cast<std::uint8_t*>(view.data), view.stride);
 }
 
 std::string describe(const Rect& r) {
@@ -35,8 +34,8 @@ std::uint8_t output_to_uint8(float v) {
 void write_output_into_crop(Image& crop, std::span<const float> output, const ModelGeometry& g) {
   const std::size_t plane = g.roi_plane_elements();
   for (int y = 0; y < g.roi_size_px; ++y) {
-    std::uint8_t* row = crop.pixels.data() + (static_cast<std::size_t>(y + g.border_px) * crop.width +
-                                              g.border_px) * 3;
+    std::uint8_t* row = crop.pixels.data() +
+                        (static_cast<std::size_t>(y + g.border_px) * crop.width + g.border_px) * 3;
     const std::size_t offset = static_cast<std::size_t>(y) * g.roi_size_px;
     for (int x = 0; x < g.roi_size_px; ++x) {
       for (int c = 0; c < 3; ++c) row[x * 3 + c] = output_to_uint8(output[c * plane + offset + x]);
@@ -56,8 +55,8 @@ float feather_weight(int x, int y, int w, int h, int feather, const bool hard[4]
 }
 
 // Edges of `r` that lie on the frame border are never blended (nothing lies beyond them).
-void paste(const cv::Mat& patch, cv::Mat& target, const Rect& r, int frame_width,
-           int frame_height, int feather_px) {
+void paste(const cv::Mat& patch, cv::Mat& target, const Rect& r, int frame_width, int frame_height,
+           int feather_px) {
   if (feather_px <= 0) {
     patch.copyTo(target);
     return;
@@ -101,8 +100,8 @@ Result<FaceCrop> make_face_crop(ImageView frame, const Rect& rect, const ModelGe
                       describe(rect), frame.width, frame.height);
   }
   // ref: pipeline.md §5.1-2: crop (clipped at the border), bicubic to crop_size².
-  const cv::Mat source = as_mat(frame)(
-      cv::Rect(clipped.x1, clipped.y1, clipped.width(), clipped.height()));
+  const cv::Mat source =
+      as_mat(frame)(cv::Rect(clipped.x1, clipped.y1, clipped.width(), clipped.height()));
   FaceCrop face{Image(geometry.crop_size_px, geometry.crop_size_px, 3), clipped};
   cv::Mat target = as_mat(face.crop.view());
   cv::resize(source, target, target.size(), 0, 0, cv::INTER_CUBIC);
@@ -147,8 +146,9 @@ Status composite_face(MutableImageView frame, const FaceCrop& face, std::span<co
   const Rect& r = face.source_rect;
   if (r.empty() || clip_rect(r, frame.width, frame.height) != r ||
       face.crop.width != geometry.crop_size_px || face.crop.height != geometry.crop_size_px) {
-    return make_error(ErrorCode::kInvalidArgument, "face crop of rect {} does not fit the {}x{} frame",
-                      describe(r), frame.width, frame.height);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "face crop of rect {} does not fit the {}x{} frame", describe(r), frame.width,
+                      frame.height);
   }
   Image full = face.crop;  // ref: §6.2: the border keeps the resampled original
   write_output_into_crop(full, output, geometry);

@@ -44,8 +44,8 @@ Result<std::vector<std::uint8_t>> read_bytes(const fs::path& path) {
 // Converts between a BGR image and an AVFrame of another pixel format.
 Status convert(const AVFrame* src, AVPixelFormat src_format, AVFrame* dst, AVPixelFormat dst_format,
                int w, int h) {
-  ffmpeg::SwsPtr sws(sws_getContext(w, h, src_format, w, h, dst_format, SWS_BICUBIC, nullptr,
-                                    nullptr, nullptr));
+  ffmpeg::SwsPtr sws(
+      sws_getContext(w, h, src_format, w, h, dst_format, SWS_BICUBIC, nullptr, nullptr, nullptr));
   if (!sws) return make_error(ErrorCode::kInternal, "no pixel converter for {}x{}", w, h);
   sws_scale(sws.get(), src->data, src->linesize, 0, h, dst->data, dst->linesize);
   return {};
@@ -82,7 +82,8 @@ Result<ffmpeg::FramePtr> encode_frame(ImageView bgr, AVPixelFormat format) {
   return frame;
 }
 
-Result<ffmpeg::PacketPtr> encode_image(ImageView bgr, AVCodecID id, const WriteImageOptions& options) {
+Result<ffmpeg::PacketPtr> encode_image(ImageView bgr, AVCodecID id,
+                                       const WriteImageOptions& options) {
   const AVCodec* encoder = avcodec_find_encoder(id);
   if (encoder == nullptr) return make_error(ErrorCode::kUnimplemented, "no image encoder");
   ffmpeg::CodecContextPtr codec(avcodec_alloc_context3(encoder));
@@ -90,7 +91,8 @@ Result<ffmpeg::PacketPtr> encode_image(ImageView bgr, AVCodecID id, const WriteI
   codec->width = bgr.width;
   codec->height = bgr.height;
   codec->time_base = {1, 25};
-  codec->pix_fmt = jpeg ? AV_PIX_FMT_YUVJ420P : (id == AV_CODEC_ID_PNG ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_BGR24);
+  codec->pix_fmt =
+      jpeg ? AV_PIX_FMT_YUVJ420P : (id == AV_CODEC_ID_PNG ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_BGR24);
   if (jpeg) {
     codec->flags |= AV_CODEC_FLAG_QSCALE;
     codec->global_quality = FF_QP2LAMBDA * std::clamp(options.jpeg_qscale, 2, 31);

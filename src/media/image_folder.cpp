@@ -57,9 +57,10 @@ Result<Groups> group_files(const fs::path& dir) {
     auto& group = groups[name.prefix + "\n" + name.extension];
     auto [it, inserted] = group.emplace(number, name);
     if (!inserted) {
-      return make_error(ErrorCode::kInvalidArgument, "'{}': frames {}{}{} and {}{}{} share number {}",
-                        dir.string(), name.prefix, name.digits, name.extension, it->second.prefix,
-                        it->second.digits, it->second.extension, number);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "'{}': frames {}{}{} and {}{}{} share number {}", dir.string(), name.prefix,
+                        name.digits, name.extension, it->second.prefix, it->second.digits,
+                        it->second.extension, number);
     }
   }
   return groups;
@@ -81,10 +82,11 @@ Result<FrameFolder> scan_frame_folder(const fs::path& dir) {
   });
   const auto& names = best->second;
   const NumberedName& first = names.begin()->second;
-  FrameFolder folder{dir, first.prefix + number_format(names) + first.extension,
-                     names.begin()->first, {}};
+  FrameFolder folder{
+      dir, first.prefix + number_format(names) + first.extension, names.begin()->first, {}};
   for (const auto& [number, name] : names) {
-    const std::int64_t expected = folder.first_number + static_cast<std::int64_t>(folder.files.size());
+    const std::int64_t expected =
+        folder.first_number + static_cast<std::int64_t>(folder.files.size());
     if (number != expected) {
       return make_error(ErrorCode::kDataLoss, "'{}': frame number {} is missing (pattern {})",
                         dir.string(), expected, folder.pattern);

@@ -61,7 +61,8 @@ std::int64_t estimate_frames(const AVFormatContext* input, const AVStream* strea
     return static_cast<std::int64_t>(stream->duration * av_q2d(stream->time_base) * fps + 0.5);
   }
   if (input->duration > 0) {
-    return static_cast<std::int64_t>(input->duration / static_cast<double>(AV_TIME_BASE) * fps + 0.5);
+    return static_cast<std::int64_t>(input->duration / static_cast<double>(AV_TIME_BASE) * fps +
+                                     0.5);
   }
   return 0;
 }
@@ -110,8 +111,12 @@ VideoDecoder::VideoDecoder(VideoDecoder&&) noexcept = default;
 VideoDecoder& VideoDecoder::operator=(VideoDecoder&&) noexcept = default;
 VideoDecoder::~VideoDecoder() = default;
 
-const VideoInfo& VideoDecoder::info() const { return state_->info; }
-std::int64_t VideoDecoder::frames_decoded() const { return state_->decoded; }
+const VideoInfo& VideoDecoder::info() const {
+  return state_->info;
+}
+std::int64_t VideoDecoder::frames_decoded() const {
+  return state_->decoded;
+}
 
 Result<VideoDecoder> VideoDecoder::open(const std::filesystem::path& path,
                                         const VideoDecoderOptions& options) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "core/image.h"
@@ -12,12 +13,18 @@
 namespace lipsync::media {
 
 struct VideoWriterOptions {
-  int width = 0;   // every frame must have this size (even numbers: 4:2:0)
+  int width = 0;  // every frame must have this size (even numbers: 4:2:0)
   int height = 0;
-  int fps = 25;    // ref: pipeline.md: video runs at 25 fps
-  int crf = 18;    // x264 constant rate factor: 0 lossless .. 51 worst
+  int fps = 25;                     // ref: pipeline.md: video runs at 25 fps
+  int crf = 18;                     // x264 constant rate factor: 0 lossless .. 51 worst
   std::string preset = "veryfast";  // x264 preset: ultrafast .. veryslow
-  int threads = 0;  // encoder threads; 0 = x264's choice
+  int threads = 0;                  // encoder threads; 0 = x264's choice
+};
+
+struct AudioTrackOptions {
+  int sample_rate_hz = 16000;
+  int channels = 1;
+  int bitrate_bps = 96000;
 };
 
 // Writes frames in order. The container header is written with the first frame, so further
@@ -29,6 +36,11 @@ class VideoWriter {
   VideoWriter(VideoWriter&&) noexcept;
   VideoWriter& operator=(VideoWriter&&) noexcept;
   ~VideoWriter();  // an unfinished file is closed without its trailer (unplayable)
+
+  // Adds an AAC track of `interleaved` float32 samples in [-1, 1] (copied); call before the
+  // first frame. The audio is interleaved with the video as frames are written; what lies
+  // beyond the last frame is written by finish().
+  Status add_audio(std::span<const float> interleaved, const AudioTrackOptions& options);
 
   Status write_frame(ImageView bgr);
   // Flushes the encoder and writes the trailer; the file is complete afterwards.

@@ -54,7 +54,8 @@ double mean_abs_diff(ImageView a, ImageView b) {
   return sum / (3.0 * a.width * a.height);
 }
 
-fs::path write_rects(const fs::path& dir, int count, const std::vector<std::pair<int, Rect>>& edits = {}) {
+fs::path write_rects(const fs::path& dir, int count,
+                     const std::vector<std::pair<int, Rect>>& edits = {}) {
   std::vector<Rect> rects;
   for (int t = 0; t < count; ++t) rects.push_back(moving_rect(t));
   for (const auto& [index, rect] : edits) rects[index] = rect;
@@ -79,8 +80,8 @@ class AvatarTest : public ::testing::Test {
   static fs::path video() { return *dir_ / "moving.mp4"; }
   static fs::path rects() { return *dir_ / "crop_rects.json"; }
 
-  static std::shared_ptr<const Avatar> load_ok(const AvatarSource& source,
-                                                BackgroundStoreKind kind = BackgroundStoreKind::kRaw) {
+  static std::shared_ptr<const Avatar> load_ok(
+      const AvatarSource& source, BackgroundStoreKind kind = BackgroundStoreKind::kRaw) {
     auto avatar = Avatar::load(source, {.background = {.kind = kind}});
     EXPECT_TRUE(avatar.ok()) << avatar.status().to_string();
     return avatar.ok() ? *avatar : nullptr;
@@ -132,7 +133,9 @@ TEST_F(AvatarTest, VideoAndPngFolderOfTheSameFramesGiveIdenticalRois) {
 TEST_F(AvatarTest, EmptyFolderFallsBackToTheVideoAndCanWriteJpegFrames) {
   const fs::path empty = testing::temp_dir();
   const fs::path written = testing::temp_dir() / "frames";
-  auto avatar = load_ok({.frames_dir = empty, .video_path = video(), .rects_path = rects(),
+  auto avatar = load_ok({.frames_dir = empty,
+                         .video_path = video(),
+                         .rects_path = rects(),
                          .write_frames_dir = written});
   ASSERT_TRUE(avatar);
   EXPECT_NE(avatar->info().frames_origin.find("video"), std::string::npos);
@@ -178,7 +181,8 @@ TEST_F(AvatarTest, RenderWithIdentityModelChangesOnlyTheRect) {
       Image outside_b = *background;
       for (int y = r.y1; y < r.y2; ++y)
         for (int x = r.x1 * 3; x < r.x2 * 3; ++x)
-          outside_a.pixels[y * outside_a.stride() + x] = outside_b.pixels[y * outside_b.stride() + x] = 0;
+          outside_a.pixels[y * outside_a.stride() + x] =
+              outside_b.pixels[y * outside_b.stride() + x] = 0;
       EXPECT_EQ(outside_a.pixels, outside_b.pixels) << "frame " << t;
       const ImageView inside_a{rendered->pixels.data() + r.y1 * rendered->stride() + r.x1 * 3,
                                r.width(), r.height(), 3, rendered->stride()};
@@ -200,14 +204,15 @@ TEST_F(AvatarTest, RectCountMismatchNamesBothNumbers) {
 
 TEST_F(AvatarTest, BadRectsNameTheFrame) {
   const fs::path dir = testing::temp_dir();
-  auto zero = Avatar::load({.video_path = video(),
-                            .rects_path = write_rects(dir, kFrames, {{3, {10, 10, 10, 50}}})});
+  auto zero = Avatar::load(
+      {.video_path = video(), .rects_path = write_rects(dir, kFrames, {{3, {10, 10, 10, 50}}})});
   ASSERT_FALSE(zero.ok());
   EXPECT_NE(zero.status().message().find("frame 3"), std::string::npos) << zero.status().message();
   EXPECT_NE(zero.status().message().find("zero size"), std::string::npos);
   const fs::path dir2 = testing::temp_dir();
-  auto outside = Avatar::load({.video_path = video(),
-                               .rects_path = write_rects(dir2, kFrames, {{12, {2000, 10, 2100, 110}}})});
+  auto outside =
+      Avatar::load({.video_path = video(),
+                    .rects_path = write_rects(dir2, kFrames, {{12, {2000, 10, 2100, 110}}})});
   ASSERT_FALSE(outside.ok());
   EXPECT_NE(outside.status().message().find("frame 12"), std::string::npos);
   EXPECT_NE(outside.status().message().find("outside the 1280x720 frame"), std::string::npos);
@@ -235,7 +240,8 @@ TEST_F(AvatarTest, UnreadableFolderFrameNamesFileAndFrame) {
   const fs::path folder = testing::temp_dir();
   const Image small = [] {
     Image image(64, 48);
-    for (std::size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = static_cast<std::uint8_t>(i);
+    for (std::size_t i = 0; i < image.pixels.size(); ++i)
+      image.pixels[i] = static_cast<std::uint8_t>(i);
     return image;
   }();
   for (int i = 0; i < 4; ++i) {

@@ -55,8 +55,8 @@ INSTANTIATE_TEST_SUITE_P(Kinds, BackgroundStoreTest,
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
 TEST(BackgroundStore, KindsHaveNamesAndQualityIsChecked) {
-  for (auto kind : {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg,
-                    BackgroundStoreKind::kJpegSplice}) {
+  for (auto kind :
+       {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg, BackgroundStoreKind::kJpegSplice}) {
     EXPECT_EQ(*parse_background_store_kind(to_string(kind)), kind);
   }
   EXPECT_FALSE(parse_background_store_kind("png").ok());

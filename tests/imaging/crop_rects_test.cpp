@@ -11,7 +11,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path sanders_dir() { return testing::reference_dir() / "avatar" / "sanders"; }
+fs::path sanders_dir() {
+  return testing::reference_dir() / "avatar" / "sanders";
+}
 
 TEST(CropRects, LandmarksGiveTheGoldenRectsForAllFrames) {
   auto from_landmarks = rects_from_landmarks_dir(sanders_dir() / "landmarks");

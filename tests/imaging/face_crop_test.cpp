@@ -149,7 +149,8 @@ TEST(FaceCrop, ResamplesTheRectBicubicallyTo328) {
     for (int y = 0; y < 164; ++y)
       for (int x = 0; x < 164; ++x)
         for (int c = 0; c < 3; ++c)
-          sampled.pixels[(y * 164 + x) * 3 + c] = face->crop.pixels[((2 * y) * 328 + 2 * x) * 3 + c];
+          sampled.pixels[(y * 164 + x) * 3 + c] =
+              face->crop.pixels[((2 * y) * 328 + 2 * x) * 3 + c];
     return diff_inside(down, sampled, {0, 0, 164, 164});
   }();
   EXPECT_LE(d.mean, 3.0);

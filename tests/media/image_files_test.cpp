@@ -23,7 +23,9 @@ Image smooth_image(int width, int height, int seed) {
   return image;
 }
 
-void touch(const fs::path& path) { std::ofstream(path) << "x"; }
+void touch(const fs::path& path) {
+  std::ofstream(path) << "x";
+}
 
 TEST(ImageFile, PngRoundTripIsExact) {
   const fs::path path = testing::temp_dir() / "a.png";
