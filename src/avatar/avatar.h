@@ -17,6 +17,7 @@
 #include "core/image.h"
 #include "core/status.h"
 #include "imaging/face_crop.h"
+#include "imaging/frame_sequence.h"
 #include "imaging/model_geometry.h"
 
 namespace lipsync::avatar {
@@ -61,6 +62,14 @@ class Avatar {
   const imaging::FaceCrop& face(std::size_t index) const { return faces_.at(index); }
   ImageView roi(std::size_t index) const { return faces_.at(index).roi(geometry_); }
   const BackgroundStore& backgrounds() const { return *backgrounds_; }
+
+  // The source frame for output frame `i` (pipeline.md §7; ping-pong is the reference).
+  std::size_t source_frame(std::int64_t i,
+                           imaging::SequenceMode mode = imaging::SequenceMode::kPingPong,
+                           std::int64_t start = 0) const {
+    return static_cast<std::size_t>(
+        imaging::source_frame_index(mode, i, static_cast<std::int64_t>(faces_.size()), start));
+  }
 
   // The [6, roi, roi] UNet image tensor of frame `index` (pipeline.md §5), into a caller
   // buffer of geometry().input_tensor_elements() floats (e.g. one slot of a batch).

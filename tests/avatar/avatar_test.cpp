@@ -161,6 +161,15 @@ TEST_F(AvatarTest, TensorComesFromTheCachedRoiIntoACallerBatch) {
   EXPECT_FALSE(avatar->fill_input_tensor(kFrames, std::span(batch).first(n)).ok());
 }
 
+TEST_F(AvatarTest, SourceFramesFollowTheNamedSequenceMode) {
+  auto avatar = load_ok({.video_path = video(), .rects_path = rects()});
+  ASSERT_TRUE(avatar);
+  EXPECT_EQ(avatar->source_frame(0), 1u);  // ping-pong starts at frame 1
+  EXPECT_EQ(avatar->source_frame(kFrames - 1), static_cast<std::size_t>(kFrames - 2));
+  EXPECT_EQ(avatar->source_frame(2 * (kFrames - 1) - 1), 0u);
+  EXPECT_EQ(avatar->source_frame(5, imaging::SequenceMode::kWrap, kFrames - 2), 3u);
+}
+
 TEST_F(AvatarTest, RenderWithIdentityModelChangesOnlyTheRect) {
   for (auto kind : {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg}) {
     auto avatar = load_ok({.video_path = video(), .rects_path = rects()}, kind);
