@@ -70,9 +70,8 @@ def demo_encoder():
 def demo_unet():
     ys = np.arange(ROI, dtype=np.float32).reshape(1, 1, ROI, 1)
     xs = np.arange(ROI, dtype=np.float32).reshape(1, 1, 1, ROI)
-    # Horizontal profile: 1 inside the mouth's half-width, a 1-px soft edge, 0 outside;
-    # rounded corners come from narrowing the profile towards the top and bottom below.
-    width_profile = np.clip(MOUTH_HALF_WIDTH - np.abs(xs - MOUTH_X), 0.0, 1.0)
+    # An ellipse: at column x the opening's half-height is half * sqrt(1 - (dx / half_width)^2).
+    width_profile = np.sqrt(np.clip(1.0 - ((xs - MOUTH_X) / MOUTH_HALF_WIDTH) ** 2, 0.0, 1.0))
     nodes = [
         helper.make_node("Slice", ["input", "img_start", "img_end", "axis1"], ["image"]),
         helper.make_node("Slice", ["audio", "aud_start", "aud_end", "axes123"], ["slot"]),
@@ -80,10 +79,10 @@ def demo_unet():
         helper.make_node("Sub", ["loud", "floor"], ["over"]),
         helper.make_node("Mul", ["over", "gain"], ["half_raw"]),
         helper.make_node("Clip", ["half_raw", "zero", "max_half"], ["half"]),
+        helper.make_node("Mul", ["half", "width_profile"], ["half_at_x"]),         # [B,1,1,320]
         helper.make_node("Abs", ["dy"], ["abs_dy"]),                               # const [1,1,320,1]
-        helper.make_node("Sub", ["half", "abs_dy"], ["inside_raw"]),               # [B,1,320,1]
-        helper.make_node("Clip", ["inside_raw", "zero", "one"], ["inside"]),
-        helper.make_node("Mul", ["inside", "width_profile"], ["mask"]),            # [B,1,320,320]
+        helper.make_node("Sub", ["half_at_x", "abs_dy"], ["inside_raw"]),          # [B,1,320,320]
+        helper.make_node("Clip", ["inside_raw", "zero", "one"], ["mask"]),         # 1-px soft edge
         helper.make_node("Sub", ["one", "mask"], ["keep"]),
         helper.make_node("Mul", ["image", "keep"], ["kept"]),
         helper.make_node("Mul", ["mask", "mouth_bgr"], ["painted"]),               # [B,3,320,320]

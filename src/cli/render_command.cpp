@@ -1,0 +1,214 @@
+// `lipsync render`: speech to a finished MP4 (or a folder of JPEGs) through the same pipeline
+// as the server. With no arguments it renders the demo this build generated.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "audio/audio_decoder.h"
+#include "cli/commands.h"
+#include "cli/render_output.h"
+#include "core/config.h"
+#include "core/thread_pool.h"
+#include "pipeline/clip_renderer.h"
+#include "pipeline/onnx_feature_encoder.h"
+
+namespace lipsync::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RenderOptions {
+  std::string audio;
+  std::string config;
+  std::string model;
+  std::string avatar_dir;
+  std::string video;
+  std::string frames;
+  std::string rects;
+  std::string unet;
+  std::string encoder;
+  std::string output = "out/demo.mp4";
+  std::string sequence = "ping_pong";
+  std::int64_t start_frame = 0;
+  int batch = 25;
+  int threads = 0;
+  bool cuda = false;
+  int device = 0;
+  int crf = 18;
+  std::string preset = "veryfast";
+  int jpeg_quality = 90;
+  int feather_px = 0;
+  std::string background_store = "raw";
+};
+
+// Fills in the demo this build made (tools/CMakeLists.txt) for whatever was not given.
+void apply_demo_defaults(RenderOptions& o) {
+  const fs::path demo = LIPSYNC_BUILD_DEMO_DIR;
+  const fs::path models = LIPSYNC_BUILD_MODELS_DIR;
+  const bool own_model = !o.config.empty() || !o.avatar_dir.empty() || !o.video.empty() ||
+                         !o.frames.empty();
+  if (o.audio.empty()) o.audio = (demo / "speech.wav").string();
+  if (own_model) return;
+  o.video = (demo / "avatar.mp4").string();
+  o.rects = (demo / "crop_rects.json").string();
+  if (o.unet.empty()) o.unet = (models / "demo_unet.onnx").string();
+  if (o.encoder.empty()) o.encoder = (models / "demo_encoder.onnx").string();
+}
+
+// An avatar folder: frames in `frames/` (or the folder itself), a video, and crop rects.
+void discover_avatar(const fs::path& dir, ModelConfig& m) {
+  std::error_code ec;
+  m.background_dir = fs::is_directory(dir / "frames", ec) ? dir / "frames" : dir;
+  for (const char* name : {"crop_rects.json", "crop_rectangles.json", "landmarks"}) {
+    if (m.crop_rects_path.empty() && fs::exists(dir / name, ec)) m.crop_rects_path = dir / name;
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto ext = entry.path().extension();
+    if (m.source_video.empty() &&
+        (ext == ".mp4" || ext == ".mov" || ext == ".mkv" || ext == ".webm" || ext == ".avi")) {
+      m.source_video = entry.path();
+    }
+  }
+}
+
+Result<ModelConfig> model_config(const RenderOptions& o, Config& config) {
+  if (!o.config.empty()) {
+    if (o.model.empty()) return make_error(ErrorCode::kInvalidArgument, "--config needs --model ID");
+    ASSIGN_OR_RETURN(config, load_config(o.config));
+    const auto it = config.models.find(o.model);
+    if (it == config.models.end()) {
+      return make_error(ErrorCode::kNotFound, "model '{}' is not configured in '{}'", o.model,
+                        o.config);
+    }
+    ModelConfig m = it->second;
+    if (!o.unet.empty()) m.model_path = o.unet;
+    return m;
+  }
+  ModelConfig m;
+  m.model_id = "render";
+  if (!o.avatar_dir.empty()) discover_avatar(o.avatar_dir, m);
+  if (!o.video.empty()) m.source_video = o.video;
+  if (!o.frames.empty()) m.background_dir = o.frames;
+  if (!o.rects.empty()) m.crop_rects_path = o.rects;
+  m.model_path = o.unet;
+  if (m.model_path.empty()) return make_error(ErrorCode::kInvalidArgument, "--unet is required");
+  if (m.crop_rects_path.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "no crop rects: pass --rects or an --avatar "
+                      "folder with crop_rects.json, crop_rectangles.json or landmarks/");
+  }
+  return m;
+}
+
+runtime::SessionOptions session_options(const RenderOptions& o, const Config& config) {
+  runtime::SessionOptions s;
+  s.provider = o.cuda ? ExecutionProvider::kCuda : config.runtime.execution_provider;
+  s.device_id = o.cuda ? o.device : config.runtime.device_id;
+  s.intra_op_threads = o.threads > 0 ? o.threads : config.runtime.intra_op_threads;
+  s.cuda_ep_library = config.runtime.cuda_ep_library;
+  return s;
+}
+
+class ProgressBar {
+ public:
+  ProgressBar() : enabled_(::isatty(STDERR_FILENO) != 0), start_(Clock::now()) {}
+  void update(std::int64_t done, std::int64_t total) const {
+    if (!enabled_ || total <= 0) return;
+    constexpr int kWidth = 40;
+    const int filled = static_cast<int>(kWidth * done / total);
+    fmt::print(stderr, "\r[{}{}] {}/{} frames, {:.1f} frames/s", std::string(filled, '#'),
+               std::string(kWidth - filled, '.'), done, total, done / seconds());
+    if (done == total) fmt::print(stderr, "\n");
+  }
+  double seconds() const {
+    return std::chrono::duration<double>(Clock::now() - start_).count();
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool enabled_;
+  Clock::time_point start_;
+};
+
+Status render(RenderOptions o) {
+  apply_demo_defaults(o);
+  Config config;
+  ASSIGN_OR_RETURN(ModelConfig model_config_value, model_config(o, config));
+  if (o.encoder.empty()) o.encoder = config.runtime.audio_encoder_path.string();
+  if (o.encoder.empty()) return make_error(ErrorCode::kInvalidArgument, "--encoder is required");
+  pipeline::ClipOptions clip;
+  ASSIGN_OR_RETURN(clip.sequence, imaging::parse_sequence_mode(o.sequence));
+  clip.start_frame = o.start_frame;
+  clip.max_batch = o.batch;
+  clip.composite.feather_px = o.feather_px;
+  avatar::AvatarOptions avatar_options;
+  ASSIGN_OR_RETURN(avatar_options.background.kind,
+                   avatar::parse_background_store_kind(o.background_store));
+
+  ProgressBar bar;
+  ASSIGN_OR_RETURN(auto samples, audio::load_audio(o.audio));
+  const auto sessions = session_options(o, config);
+  ASSIGN_OR_RETURN(auto encoder, pipeline::OnnxFeatureEncoder::create(o.encoder, sessions));
+  ASSIGN_OR_RETURN(auto model, pipeline::LipSyncModel::load(model_config_value, sessions,
+                                                            avatar_options));
+  ASSIGN_OR_RETURN(auto output,
+                   RenderOutput::open(o.output, {o.crf, o.preset, o.jpeg_quality, samples}));
+  ThreadPool pool;
+  ASSIGN_OR_RETURN(auto stats,
+                   pipeline::render_clip(
+                       *model, *encoder, samples, clip,
+                       [&](std::int64_t i, const Image& frame) { return output->write(i, frame); },
+                       &pool, [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }));
+  RETURN_IF_ERROR(output->commit());
+  const double seconds = bar.seconds();
+  fmt::print("{}: {} frames ({:.2f} s of video) rendered in {:.2f} s, {:.1f} frames/s "
+             "(audio {:.0f} ms, UNet {:.0f} ms, compositing {:.0f} ms)\n",
+             o.output, stats.frames, stats.frames / 25.0, seconds, stats.frames / seconds,
+             stats.audio_ms, stats.totals.inference_ms, stats.totals.composite_ms);
+  return {};
+}
+
+void add(CLI::App& app, Action* action) {
+  auto o = std::make_shared<RenderOptions>();
+  auto* cmd = app.add_subcommand(
+      "render", "Speech to lip-synced video (MP4 with sound, or JPEG frames); no arguments: the demo");
+  cmd->add_option("--audio", o->audio, "speech: any audio file FFmpeg reads, or a .npy of 16 kHz samples");
+  cmd->add_option("--config", o->config, "server YAML to take the model from (with --model)");
+  cmd->add_option("--model", o->model, "model id in --config");
+  cmd->add_option("--avatar", o->avatar_dir, "avatar folder: frames/ or a video, and crop_rects.json");
+  cmd->add_option("--video", o->video, "the avatar's source video");
+  cmd->add_option("--frames", o->frames, "the avatar's frame folder");
+  cmd->add_option("--rects", o->rects, "crop_rects.json, crop_rectangles.json or a landmarks folder");
+  cmd->add_option("--unet", o->unet, "the person's SyncTalk_2D UNet (ONNX)");
+  cmd->add_option("--encoder", o->encoder, "the audio encoder (ONNX)");
+  cmd->add_option("-o,--output", o->output, "OUT.mp4, or OUT_DIR/ for JPEG frames")->capture_default_str();
+  cmd->add_option("--sequence", o->sequence, "source frame order: ping_pong | wrap")->capture_default_str();
+  cmd->add_option("--start-frame", o->start_frame, "first source frame (wrap)")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "frames per UNet run")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--threads", o->threads, "inference threads (CPU); 0 = default")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--cuda", o->cuda, "run the models on CUDA");
+  cmd->add_option("--device", o->device, "CUDA device")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--crf", o->crf, "H.264 quality, 0 (lossless) .. 51")->check(CLI::Range(0, 51))->capture_default_str();
+  cmd->add_option("--preset", o->preset, "x264 preset")->capture_default_str();
+  cmd->add_option("--jpeg-quality", o->jpeg_quality, "JPEG frames quality")->check(CLI::Range(1, 100))->capture_default_str();
+  cmd->add_option("--feather", o->feather_px, "blend the pasted face over N pixels (0 = reference hard paste)")
+      ->check(CLI::Range(0, 64));
+  cmd->add_option("--background-store", o->background_store, "raw | jpeg | jpeg_splice")->capture_default_str();
+  cmd->callback([action, o] {
+    *action = [o] {
+      const Status status = render(*o);
+      if (status.ok()) return 0;
+      fmt::print(stderr, "error: {}\n", status.message());
+      return 1;
+    };
+  });
+}
+
+}  // namespace
+
+LIPSYNC_REGISTER_COMMAND(add);
+
+}  // namespace lipsync::cli

@@ -1,0 +1,160 @@
+#include "cli/render_output.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+
+#include "media/jpeg_codec.h"
+#include "media/video_writer.h"
+
+namespace lipsync::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path partial_path(const fs::path& final_path) {
+  return fs::path(final_path.string() + fmt::format(".partial-{}", ::getpid()));
+}
+
+Status check_parent(const fs::path& path) {
+  const fs::path parent = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(parent, ec)) {
+    return make_error(ErrorCode::kNotFound, "cannot write '{}': folder '{}' does not exist",
+                      path.string(), parent.string());
+  }
+  if (::access(parent.c_str(), W_OK) != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "cannot write '{}': folder '{}' is not writable",
+                      path.string(), parent.string());
+  }
+  return {};
+}
+
+class Mp4Output : public RenderOutput {
+ public:
+  Mp4Output(fs::path final_path, RenderOutputOptions options)
+      : final_(std::move(final_path)), partial_(partial_path(final_)), options_(std::move(options)) {}
+  ~Mp4Output() override {
+    if (!committed_) {
+      std::error_code ec;
+      fs::remove(partial_, ec);
+    }
+  }
+
+  Status write(std::int64_t, const Image& frame) override {
+    if (!writer_) RETURN_IF_ERROR(open_writer(frame.width, frame.height));
+    return writer_->write_frame(frame.view());
+  }
+
+  Status commit() override {
+    if (!writer_) return make_error(ErrorCode::kInvalidArgument, "no frames were rendered");
+    RETURN_IF_ERROR(writer_->finish());
+    std::error_code ec;
+    fs::rename(partial_, final_, ec);
+    if (ec) {
+      return make_error(ErrorCode::kInternal, "cannot move the video to '{}': {}", final_.string(),
+                        ec.message());
+    }
+    committed_ = true;
+    return {};
+  }
+
+ private:
+  Status open_writer(int width, int height) {
+    media::VideoWriterOptions video;
+    video.width = width;
+    video.height = height;
+    video.crf = options_.crf;
+    video.preset = options_.preset;
+    // VideoWriter names the MP4 format itself, so the partial name needs no extension.
+    auto writer = media::VideoWriter::create(partial_, video);
+    if (!writer.ok()) return writer.status();
+    writer_.emplace(std::move(writer).value());
+    if (!options_.audio.empty()) RETURN_IF_ERROR(writer_->add_audio(options_.audio, {}));
+    return {};
+  }
+
+  fs::path final_;
+  fs::path partial_;
+  RenderOutputOptions options_;
+  std::optional<media::VideoWriter> writer_;
+  bool committed_ = false;
+};
+
+class JpegFolderOutput : public RenderOutput {
+ public:
+  JpegFolderOutput(fs::path final_path, int quality)
+      : final_(std::move(final_path)), partial_(partial_path(final_)), quality_(quality) {}
+  ~JpegFolderOutput() override {
+    if (!committed_) {
+      std::error_code ec;
+      fs::remove_all(partial_, ec);
+    }
+  }
+
+  Status write(std::int64_t index, const Image& frame) override {
+    if (!created_) {
+      std::error_code ec;
+      fs::create_directories(partial_, ec);
+      if (ec) return make_error(ErrorCode::kInvalidArgument, "cannot create '{}': {}",
+                                partial_.string(), ec.message());
+      created_ = true;
+    }
+    ASSIGN_OR_RETURN(auto jpeg, media::encode_jpeg(frame.view(), {quality_, {}}));
+    const fs::path file = partial_ / fmt::format("frame_{:06d}.jpg", index);
+    std::ofstream out(file, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size()));
+    if (!out) return make_error(ErrorCode::kInternal, "cannot write '{}'", file.string());
+    return {};
+  }
+
+  Status commit() override {
+    if (!created_) return make_error(ErrorCode::kInvalidArgument, "no frames were rendered");
+    std::error_code ec;
+    if (fs::exists(final_, ec)) fs::remove(final_, ec);  // only an empty folder can be replaced
+    fs::rename(partial_, final_, ec);
+    if (ec) {
+      return make_error(ErrorCode::kInternal, "cannot move the frames to '{}': {}", final_.string(),
+                        ec.message());
+    }
+    committed_ = true;
+    return {};
+  }
+
+ private:
+  fs::path final_;
+  fs::path partial_;
+  int quality_;
+  bool created_ = false;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RenderOutput>> RenderOutput::open(const fs::path& path,
+                                                         const RenderOutputOptions& options) {
+  std::string text = path.string();
+  std::error_code ec;
+  const bool folder = (!text.empty() && text.back() == '/') || fs::is_directory(path, ec);
+  while (text.size() > 1 && text.back() == '/') text.pop_back();
+  const fs::path final_path(text);
+  RETURN_IF_ERROR(check_parent(final_path));
+  if (folder) {
+    if (fs::is_directory(final_path, ec) && !fs::is_empty(final_path, ec)) {
+      return make_error(ErrorCode::kAlreadyExists,
+                        "output folder '{}' is not empty; remove it or name another",
+                        final_path.string());
+    }
+    RETURN_IF_ERROR(media::validate_jpeg_settings({options.jpeg_quality, {}}));
+    return std::unique_ptr<RenderOutput>(new JpegFolderOutput(final_path, options.jpeg_quality));
+  }
+  if (final_path.extension() != ".mp4") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "output '{}': name an .mp4 file or a folder ending in '/'", text);
+  }
+  return std::unique_ptr<RenderOutput>(new Mp4Output(final_path, options));
+}
+
+}  // namespace lipsync::cli

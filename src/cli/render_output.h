@@ -1,0 +1,33 @@
+// Where `lipsync render` puts frames: an MP4 (H.264 + AAC) or a folder of JPEGs. Written under
+// a temporary name and moved into place only when complete, so a failed render leaves nothing
+// that looks finished.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <span>
+
+#include "core/image.h"
+#include "core/status.h"
+
+namespace lipsync::cli {
+
+struct RenderOutputOptions {
+  int crf = 18;                       // H.264 quality (MP4)
+  std::string preset = "veryfast";    // x264 preset (MP4)
+  int jpeg_quality = 90;              // JPEG folder
+  std::span<const float> audio;       // 16 kHz mono, muxed as AAC (MP4)
+};
+
+class RenderOutput {
+ public:
+  virtual ~RenderOutput() = default;
+  virtual Status write(std::int64_t index, const Image& frame) = 0;
+  // Completes the output and moves it to its final path.
+  virtual Status commit() = 0;
+  // A path ending in '/' or naming a folder means JPEG frames; anything else an MP4 file.
+  static Result<std::unique_ptr<RenderOutput>> open(const std::filesystem::path& path,
+                                                    const RenderOutputOptions& options);
+};
+
+}  // namespace lipsync::cli

@@ -1,0 +1,45 @@
+// One UNet batch: image tensors from the avatar's cached crops (or given by a client), audio
+// tensors from the caller, ONE batched run, then compositing of every frame in parallel.
+// Used by `lipsync render` and the server alike.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/image.h"
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "imaging/face_crop.h"
+#include "pipeline/lipsync_model.h"
+
+namespace lipsync::pipeline {
+
+struct FrameJob {
+  std::int64_t source_frame = 0;  // avatar frame (already sequenced, pipeline.md §7)
+  std::span<const float> audio;   // [32, 16, 16] (pipeline.md §3)
+};
+
+struct BatchTimings {
+  double prepare_ms = 0;    // building the image and audio tensors
+  double inference_ms = 0;  // the UNet run
+  double composite_ms = 0;  // pasting the faces into full frames
+};
+
+struct RenderedBatch {
+  std::vector<Image> frames;  // full BGR frames, in job order
+  BatchTimings timings;
+};
+
+struct BatchOptions {
+  imaging::CompositeOptions composite;
+  // Client-sent image tensors [B, 6, roi, roi] (the compat API's visual_frames); empty: built
+  // from the avatar's cached crops.
+  std::span<const float> image_tensors;
+};
+
+// Runs jobs.size() frames (≥ 1) as one UNet batch. `pool` composites in parallel (may be null).
+Result<RenderedBatch> render_batch(const LipSyncModel& model, std::span<const FrameJob> jobs,
+                                   const BatchOptions& options, ThreadPool* pool);
+
+}  // namespace lipsync::pipeline

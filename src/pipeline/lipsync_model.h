@@ -1,0 +1,48 @@
+// One servable lip-sync model: a person's avatar (frames, rects, face crops, backgrounds) and
+// their UNet session. This is what the registry loads, evicts and hands out.
+//
+//   auto loader = lipsync_model_loader(session_options, avatar_options);
+//   ModelRegistry registry(config.capacity, loader);
+#pragma once
+
+#include <memory>
+
+#include "avatar/avatar.h"
+#include "core/config.h"
+#include "core/status.h"
+#include "registry/model_registry.h"
+#include "runtime/session.h"
+
+namespace lipsync::pipeline {
+
+class LipSyncModel : public registry::LoadedModel {
+ public:
+  // Loads the avatar (config.background_dir / source_video / crop_rects_path) and the UNet
+  // (config.model_path), checking the UNet's I/O against the avatar's model geometry.
+  static Result<std::shared_ptr<LipSyncModel>> load(const ModelConfig& config,
+                                                    const runtime::SessionOptions& session_options,
+                                                    const avatar::AvatarOptions& avatar_options);
+
+  LipSyncModel(std::shared_ptr<const avatar::Avatar> avatar,
+               std::unique_ptr<runtime::Session> unet, std::int64_t unet_file_bytes);
+
+  const avatar::Avatar& avatar() const { return *avatar_; }
+  runtime::Session& unet() const { return *unet_; }
+  // Host memory: the avatar's caches plus the UNet weights (its file size).
+  std::int64_t memory_bytes() const override;
+
+ private:
+  std::shared_ptr<const avatar::Avatar> avatar_;
+  std::unique_ptr<runtime::Session> unet_;
+  std::int64_t unet_file_bytes_;
+};
+
+// The UNet I/O contract (pipeline.md §5-6) for a model geometry.
+std::vector<runtime::TensorSpec> unet_inputs(const imaging::ModelGeometry& geometry);
+std::vector<runtime::TensorSpec> unet_outputs(const imaging::ModelGeometry& geometry);
+
+// A registry loader that builds LipSyncModels.
+registry::Loader lipsync_model_loader(runtime::SessionOptions session_options,
+                                      avatar::AvatarOptions avatar_options);
+
+}  // namespace lipsync::pipeline
