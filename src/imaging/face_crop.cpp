@@ -92,7 +92,8 @@ ImageView FaceCrop::roi(const ModelGeometry& geometry) const {
 Result<FaceCrop> make_face_crop(ImageView frame, const Rect& rect, const ModelGeometry& geometry) {
   RETURN_IF_ERROR(check_bgr(frame, "the source frame"));
   if (rect.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "crop rect {} has zero size", describe(rect));
+    return make_error(ErrorCode::kInvalidArgument, "crop rect {} has zero or negative size",
+                      describe(rect));
   }
   const Rect clipped = clip_rect(rect, frame.width, frame.height);
   if (clipped.empty()) {
