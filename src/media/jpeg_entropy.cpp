@@ -177,6 +177,7 @@ void BitReader::fill() {
 }
 
 BitPosition BitReader::position() const {
+  if (count_ == 0) return {static_cast<std::uint32_t>(next_), 0};  // next byte not loaded yet
   std::uint64_t consumed = loaded_ * 8 - static_cast<std::uint64_t>(count_);
   return {offsets_[(consumed / 8) & 15], static_cast<std::uint8_t>(consumed % 8)};
 }
