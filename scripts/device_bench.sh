@@ -43,9 +43,9 @@ PY
 m=/root/models
 bench ort_fp32 --model $m/unet.onnx --encoder $m/encoder.onnx
 bench ort_fp16 --model $m/unet_fp16.onnx --encoder $m/encoder_fp16.onnx --fp16
-bench ort_fp16_nhwc --model $m/unet_fp16.onnx --fp16 --cuda-option prefer_nhwc=1
-bench ort_fp32_nhwc --model $m/unet.onnx --cuda-option prefer_nhwc=1
-bench ort_fp16_nhwc_c2 --model $m/unet_fp16.onnx --fp16 --cuda-option prefer_nhwc=1 --concurrency 2
+# Two batches in flight, copies on their own stream (how a scheduler with two batches would run).
+bench ort_fp32_c2 --model $m/unet.onnx --cuda-option do_copy_in_default_stream=0 --concurrency 2
+bench ort_fp16_c2 --model $m/unet_fp16.onnx --fp16 --cuda-option do_copy_in_default_stream=0 --concurrency 2
 python3 "$repo/tools/torch_unet_anchor.py" --iterations "$iterations" > "$out/torch.json"
 python3 - "$out/torch.json" <<'PY'
 import json, sys

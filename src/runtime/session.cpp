@@ -224,8 +224,13 @@ struct Session::Impl {
     pool.push_back(std::move(staging));
   }
   Status check_run_inputs(std::span<const std::span<const float>> values, int64_t batch) const;
-  std::vector<std::vector<float>> run_bound(std::span<const std::span<const float>> values, int64_t batch,
-                                            Staging& staging);
+  void bind_inputs(Ort::IoBinding& binding, std::span<const std::span<const float>> values, int64_t batch,
+                   Staging& staging);
+  // Output o lands in targets[o]; an empty target (dynamic shape) in (*dynamic)[o].
+  void run_bound(std::span<const std::span<const float>> values, int64_t batch, Staging& staging,
+                 std::span<const std::span<float>> targets, std::vector<std::vector<float>>* dynamic);
+  Status run_guarded(std::span<const std::span<const float>> values, int64_t batch,
+                     std::span<const std::span<float>> targets, std::vector<std::vector<float>>* dynamic);
 };
 
 Staging Session::Impl::take_staging(int64_t batch) {
@@ -271,9 +276,8 @@ Status Session::Impl::check_run_inputs(std::span<const std::span<const float>> v
   return {};
 }
 
-std::vector<std::vector<float>> Session::Impl::run_bound(std::span<const std::span<const float>> values,
-                                                         int64_t batch, Staging& staging) {
-  Ort::IoBinding binding(session);
+void Session::Impl::bind_inputs(Ort::IoBinding& binding, std::span<const std::span<const float>> values,
+                                int64_t batch, Staging& staging) {
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const bool half = model_inputs[i].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
     if (staging.inputs[i] != nullptr) {
@@ -288,17 +292,20 @@ std::vector<std::vector<float>> Session::Impl::run_bound(std::span<const std::sp
                       Ort::Value::CreateTensor<float>(cpu_memory, const_cast<float*>(values[i].data()),
                                                       values[i].size(), shape.data(), shape.size()));
   }
-  std::vector<std::vector<float>> results(outputs.size());
+}
+
+void Session::Impl::run_bound(std::span<const std::span<const float>> values, int64_t batch, Staging& staging,
+                              std::span<const std::span<float>> targets, std::vector<std::vector<float>>* dynamic) {
+  Ort::IoBinding binding(session);
+  bind_inputs(binding, values, batch, staging);
   for (std::size_t o = 0; o < outputs.size(); ++o) {
-    const int64_t per_frame = values_per_frame(outputs[o]);
     if (staging.outputs[o] != nullptr) {
       binding.BindOutput(outputs[o].name.c_str(), staging.outputs[o]);
-    } else if (per_frame >= 0) {  // float32 on CPU: ORT writes straight into the result
+    } else if (!targets[o].empty()) {  // float32 on CPU: ORT writes straight into the target
       auto shape = outputs[o].shape;
       shape[0] = batch;
-      results[o].resize(static_cast<std::size_t>(batch * per_frame));
-      binding.BindOutput(outputs[o].name.c_str(), Ort::Value::CreateTensor<float>(cpu_memory, results[o].data(),
-                                                                                  results[o].size(), shape.data(),
+      binding.BindOutput(outputs[o].name.c_str(), Ort::Value::CreateTensor<float>(cpu_memory, targets[o].data(),
+                                                                                  targets[o].size(), shape.data(),
                                                                                   shape.size()));
     } else {  // shape known only after the run
       binding.BindOutput(outputs[o].name.c_str(), cpu_memory);
@@ -309,12 +316,14 @@ std::vector<std::vector<float>> Session::Impl::run_bound(std::span<const std::sp
   auto produced = binding.GetOutputValues();
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     const bool half = model_outputs[o].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
-    const auto count = produced[o].GetTensorTypeAndShapeInfo().GetElementCount();
-    if (results[o].size() == count && staging.outputs[o] == nullptr) continue;
-    results[o].resize(count);
-    copy_out(produced[o], results[o], half);
+    if (staging.outputs[o] != nullptr) {
+      copy_out(produced[o], targets[o], half);
+    } else if (targets[o].empty()) {
+      auto& result = (*dynamic)[o];
+      result.resize(produced[o].GetTensorTypeAndShapeInfo().GetElementCount());
+      copy_out(produced[o], result, half);
+    }
   }
-  return results;
 }
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -355,18 +364,50 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
+Status Session::Impl::run_guarded(std::span<const std::span<const float>> values, int64_t batch,
+                                  std::span<const std::span<float>> targets,
+                                  std::vector<std::vector<float>>* dynamic) {
+  try {
+    auto staging = take_staging(batch);
+    run_bound(values, batch, staging, targets, dynamic);
+    give_back(std::move(staging));
+  } catch (const Ort::Exception& e) {
+    return make_error(ErrorCode::kInternal, "model '{}': run of batch {} failed: {}", path.string(), batch, e.what());
+  }
+  return {};
+}
+
 Result<std::vector<std::vector<float>>> Session::run(std::span<const std::span<const float>> inputs, int64_t batch) {
   RETURN_IF_ERROR(impl_->check_run_inputs(inputs, batch));
-  Result<std::vector<std::vector<float>>> result = Status(ErrorCode::kInternal, "not run");
-  try {
-    auto staging = impl_->take_staging(batch);
-    result = impl_->run_bound(inputs, batch, staging);
-    impl_->give_back(std::move(staging));
-  } catch (const Ort::Exception& e) {
-    result = make_error(ErrorCode::kInternal, "model '{}': run of batch {} failed: {}", impl_->path.string(), batch,
-                        e.what());
+  std::vector<std::vector<float>> results(impl_->outputs.size());
+  std::vector<std::span<float>> targets(results.size());
+  for (std::size_t o = 0; o < results.size(); ++o) {
+    const int64_t per_frame = values_per_frame(impl_->outputs[o]);
+    if (per_frame < 0) continue;
+    results[o].resize(static_cast<std::size_t>(batch * per_frame));
+    targets[o] = results[o];
   }
-  return result;
+  RETURN_IF_ERROR(impl_->run_guarded(inputs, batch, targets, &results));
+  return results;
+}
+
+Status Session::run_into(std::span<const std::span<const float>> inputs, int64_t batch,
+                         std::span<const std::span<float>> outputs) {
+  RETURN_IF_ERROR(impl_->check_run_inputs(inputs, batch));
+  if (outputs.size() != impl_->outputs.size()) {
+    return make_error(ErrorCode::kInvalidArgument, "model '{}': {} output buffer(s) given, {} expected",
+                      impl_->path.string(), outputs.size(), impl_->outputs.size());
+  }
+  for (std::size_t o = 0; o < outputs.size(); ++o) {
+    const auto& spec = impl_->outputs[o];
+    const int64_t per_frame = values_per_frame(spec);
+    if (per_frame < 0 || outputs[o].size() != static_cast<std::size_t>(batch * per_frame)) {
+      return make_error(ErrorCode::kInvalidArgument, "model '{}': output '{}' {} needs {} x {} values, got {}",
+                        impl_->path.string(), spec.name, shape_text(spec.shape), batch,
+                        per_frame < 0 ? std::string("unknown") : std::to_string(per_frame), outputs[o].size());
+    }
+  }
+  return impl_->run_guarded(inputs, batch, outputs, nullptr);
 }
 
 const std::vector<TensorSpec>& Session::inputs() const { return impl_->inputs; }

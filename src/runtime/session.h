@@ -54,6 +54,11 @@ class Session {
   Result<std::vector<std::vector<float>>> run(std::span<const std::span<const float>> inputs,
                                               int64_t batch);
 
+  // As run(), but output o is written into outputs[o], batch*prod(shape[1:]) values, so that
+  // callers reuse their buffers. Every output dimension after the batch must be known.
+  Status run_into(std::span<const std::span<const float>> inputs, int64_t batch,
+                  std::span<const std::span<float>> outputs);
+
   // Expected specs with names and dimensions resolved from the model (batch stays -1 if dynamic).
   const std::vector<TensorSpec>& inputs() const;
   const std::vector<TensorSpec>& outputs() const;

@@ -184,6 +184,28 @@ TEST(Session, CudaWithoutItsLibraryIsAClearError) {
   EXPECT_NE(a.status().message().find(options.cuda_ep_library.string()), std::string::npos);
 }
 
+TEST(Session, RunIntoCallerBuffersEqualsRun) {
+  for (const char* file : {"unet_tiny.onnx", "encoder_fp16.onnx"}) {
+    const bool unet = std::string(file).starts_with("unet");
+    auto session = Session::create(testing::test_models_dir() / file, cpu_options(),
+                                   unet ? unet_inputs() : std::vector<TensorSpec>{{"", {-1, 1, 80, 16}}},
+                                   unet ? unet_outputs() : std::vector<TensorSpec>{{"", {-1, 512}}});
+    ASSERT_TRUE(session.ok()) << session.status().to_string();
+    std::vector<std::vector<float>> values;
+    for (const auto& spec : (*session)->inputs()) values.push_back(random_values(2 * values_per_frame(spec), 9));
+    const std::vector<std::span<const float>> inputs(values.begin(), values.end());
+    auto expected = (*session)->run(inputs, 2);
+    ASSERT_TRUE(expected.ok()) << expected.status().to_string();
+    std::vector<float> buffer(expected->at(0).size(), -1.f);
+    const std::array<std::span<float>, 1> outputs{buffer};
+    ASSERT_TRUE((*session)->run_into(inputs, 2, outputs).ok());
+    EXPECT_EQ(buffer, expected->at(0)) << file;
+    std::vector<float> too_small(buffer.size() - 1);
+    const std::array<std::span<float>, 1> wrong{too_small};
+    EXPECT_EQ((*session)->run_into(inputs, 2, wrong).code(), ErrorCode::kInvalidArgument);
+  }
+}
+
 TEST(Session, RunRejectsWrongInputSizes) {
   auto unet = open_unet("unet_tiny.onnx");
   ASSERT_NE(unet, nullptr);
