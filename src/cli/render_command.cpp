@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "audio/audio_decoder.h"
+#include "audio/mel_spectrogram.h"
 #include "cli/commands.h"
 #include "cli/render_output.h"
 #include "core/config.h"
@@ -42,7 +43,7 @@ struct RenderOptions {
   std::string preset = "veryfast";
   int jpeg_quality = 90;
   int feather_px = 0;
-  std::string background_store = "raw";
+  std::string background_store = "jpeg";
 };
 
 // Fills in the demo this build made (tools/CMakeLists.txt) for whatever was not given.
@@ -154,8 +155,13 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(auto encoder, pipeline::OnnxFeatureEncoder::create(o.encoder, sessions));
   ASSIGN_OR_RETURN(auto model, pipeline::LipSyncModel::load(model_config_value, sessions,
                                                             avatar_options));
+  // The reference renders n + 2 frames (pipeline.md §2), a little under the audio's length:
+  // the muxed audio is cut to the video so that both streams end together.
+  const auto video_samples = static_cast<std::size_t>(pipeline::clip_frame_count(samples.size())) *
+                             audio::kSampleRateHz / 25;
+  const std::span<const float> muxed(samples.data(), std::min(samples.size(), video_samples));
   ASSIGN_OR_RETURN(auto output,
-                   RenderOutput::open(o.output, {o.crf, o.preset, o.jpeg_quality, samples}));
+                   RenderOutput::open(o.output, {o.crf, o.preset, o.jpeg_quality, muxed}));
   ThreadPool pool;
   ASSIGN_OR_RETURN(auto stats,
                    pipeline::render_clip(
