@@ -50,15 +50,16 @@ void put_dc_difference(BitWriter& writer, const HuffmanTable& table, int differe
   }
 }
 
-// Skips the 63 AC coefficients of one block (one table look-up per coefficient code).
-Status skip_ac(BitReader& reader, const HuffmanTable& table) {
+// Skips the 63 AC coefficients of one block (one table look-up per coefficient code); false on
+// an invalid code.
+bool skip_ac(BitReader& reader, const HuffmanTable& table) {
   for (int k = 1; k < kBlockCoefficients;) {
     std::uint32_t window = reader.window16();
     std::uint16_t entry = table.ac_skip(window);
     if (entry == 0) {  // a long code: decode it
       int length = 0;
       int symbol = table.decode(window, &length);
-      if (symbol < 0) return make_error(ErrorCode::kDataLoss, "invalid AC Huffman code");
+      if (symbol < 0) return false;
       reader.skip(length + (symbol & 15));
       k += (symbol >> 4) + 1;
       continue;
@@ -68,25 +69,23 @@ Status skip_ac(BitReader& reader, const HuffmanTable& table) {
     if (advance == 0) break;  // end of block
     k += advance;
   }
-  return {};
+  return true;
 }
 
-// Reads (and copies) the 63 AC coefficients of one block.
-Status transcode_ac(BitReader& reader, BitWriter* writer, const HuffmanTable& table) {
+// Reads and copies the 63 AC coefficients of one block; false on an invalid code.
+bool transcode_ac(BitReader& reader, BitWriter& writer, const HuffmanTable& table) {
   for (int k = 1; k < kBlockCoefficients;) {
     int symbol = decode_symbol(reader, table);
-    if (symbol < 0) return make_error(ErrorCode::kDataLoss, "invalid AC Huffman code");
+    if (symbol < 0) return false;
     int run = symbol >> 4;
     int size = symbol & 15;
     std::uint32_t bits = reader.read(size);
-    if (writer != nullptr) {
-      writer->put(table.code(symbol), table.length(symbol));
-      writer->put(bits, size);
-    }
+    writer.put(table.code(symbol), table.length(symbol));
+    writer.put(bits, size);
     if (size == 0 && run != 15) break;  // end of block
     k += run + 1;
   }
-  return {};
+  return true;
 }
 
 }  // namespace
@@ -157,6 +156,20 @@ BitReader::BitReader(std::span<const std::uint8_t> data, BitPosition start)
 }
 
 void BitReader::fill() {
+  if (next_ + 8 <= data_.size()) {  // up to seven bytes at once when none is 0xFF
+    std::uint64_t word = load_big_endian(data_.data() + next_);
+    int bytes = std::min(7, (64 - count_) / 8);
+    std::uint64_t fresh = word >> (64 - 8 * bytes);
+    if (!has_ff_byte(fresh)) {  // the bytes above `fresh` are zero, never 0xFF
+      for (int b = 0; b < bytes; ++b) {
+        offsets_[(loaded_ + b) & 15] = static_cast<std::uint32_t>(next_ + b);
+      }
+      buffer_ = (buffer_ << (8 * bytes)) | fresh;
+      count_ += 8 * bytes;
+      loaded_ += bytes;
+      next_ += bytes;
+    }
+  }
   while (count_ <= 56) {
     std::uint8_t byte = 0;
     offsets_[loaded_ & 15] = static_cast<std::uint32_t>(next_);
@@ -244,8 +257,9 @@ Status transcode_mcu(BitReader& reader, BitWriter* writer, const EntropyLayout& 
     }
     (*write_dc)[component] = static_cast<std::int16_t>(value);
     const HuffmanTable& ac_table = layout.ac_tables[component];
-    RETURN_IF_ERROR(writer != nullptr ? transcode_ac(reader, writer, ac_table)
-                                      : skip_ac(reader, ac_table));
+    bool valid = writer != nullptr ? transcode_ac(reader, *writer, ac_table)
+                                   : skip_ac(reader, ac_table);
+    if (!valid) return make_error(ErrorCode::kDataLoss, "invalid AC Huffman code");
   }
   return {};
 }
