@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <map>
 #include <random>
 #include <thread>
 
@@ -45,18 +45,29 @@ Result<std::map<std::string, std::string>> parse_key_values(const std::vector<st
 }
 
 // ref: pipeline.md §8 (UNet and encoder I/O)
-std::vector<runtime::TensorSpec> unet_inputs() { return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}; }
-std::vector<runtime::TensorSpec> unet_outputs() { return {{"output", {-1, 3, 320, 320}}}; }
-std::vector<runtime::TensorSpec> encoder_inputs() { return {{"", {-1, 1, 80, 16}}}; }
-std::vector<runtime::TensorSpec> encoder_outputs() { return {{"", {-1, 512}}}; }
+std::vector<runtime::TensorSpec> unet_inputs() {
+  return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}};
+}
+std::vector<runtime::TensorSpec> unet_outputs() {
+  return {{"output", {-1, 3, 320, 320}}};
+}
+std::vector<runtime::TensorSpec> encoder_inputs() {
+  return {{"", {-1, 1, 80, 16}}};
+}
+std::vector<runtime::TensorSpec> encoder_outputs() {
+  return {{"", {-1, 512}}};
+}
 
 nlohmann::json summarize(std::vector<double> ms, int batch) {
   std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) { return ms[static_cast<std::size_t>(q * static_cast<double>(ms.size() - 1) + 0.5)]; };
+  auto at = [&](double q) {
+    return ms[static_cast<std::size_t>(q * static_cast<double>(ms.size() - 1) + 0.5)];
+  };
   const double median = at(0.5);
-  return {{"batch", batch},       {"iterations", ms.size()}, {"median_ms", median},
-          {"min_ms", ms.front()}, {"p10_ms", at(0.1)},       {"p90_ms", at(0.9)},
-          {"max_ms", ms.back()},  {"fps_median", batch * 1000.0 / median}};
+  return {{"batch", batch},      {"iterations", ms.size()},
+          {"median_ms", median}, {"min_ms", ms.front()},
+          {"p10_ms", at(0.1)},   {"p90_ms", at(0.9)},
+          {"max_ms", ms.back()}, {"fps_median", batch * 1000.0 / median}};
 }
 
 std::vector<std::vector<float>> random_inputs(const runtime::Session& session, int batch) {
@@ -71,8 +82,9 @@ std::vector<std::vector<float>> random_inputs(const runtime::Session& session, i
 }
 
 // `runs` timed runs after `warmup` untimed ones; milliseconds per run.
-Result<std::vector<double>> timed_runs(runtime::Session& session, std::span<const std::span<const float>> inputs,
-                                       int batch, int warmup, int runs) {
+Result<std::vector<double>> timed_runs(runtime::Session& session,
+                                       std::span<const std::span<const float>> inputs, int batch,
+                                       int warmup, int runs) {
   std::vector<std::vector<float>> buffers;  // reused, as the pipeline reuses its output frames
   for (const auto& spec : session.outputs()) {
     buffers.emplace_back(static_cast<std::size_t>(batch * runtime::values_per_frame(spec)));
@@ -82,7 +94,8 @@ Result<std::vector<double>> timed_runs(runtime::Session& session, std::span<cons
   for (int i = 0; i < warmup + runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(session.run_into(inputs, batch, outputs));
-    const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
+    const std::chrono::duration<double, std::milli> elapsed =
+        std::chrono::steady_clock::now() - start;
     if (i >= warmup) ms.push_back(elapsed.count());
   }
   return ms;
@@ -90,36 +103,43 @@ Result<std::vector<double>> timed_runs(runtime::Session& session, std::span<cons
 
 // With concurrency > 1, that many threads run batches at once (as a scheduler with several
 // batches in flight would); throughput is frames over the wall-clock time of all timed runs.
-Result<nlohmann::json> time_batch(runtime::Session& session, int batch, const BenchModelOptions& options) {
+Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
+                                  const BenchModelOptions& options) {
   const auto values = random_inputs(session, batch);
   const std::vector<std::span<const float>> inputs(values.begin(), values.end());
   ASSIGN_OR_RETURN(auto ms, timed_runs(session, inputs, batch, options.warmup, options.iterations));
   auto summary = summarize(ms, batch);
   if (options.concurrency <= 1) return summary;
-  std::vector<Result<std::vector<double>>> results(options.concurrency, Status(ErrorCode::kInternal, "not run"));
+  std::vector<Result<std::vector<double>>> results(options.concurrency,
+                                                   Status(ErrorCode::kInternal, "not run"));
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
-  for (auto& r : results) threads.emplace_back([&] { r = timed_runs(session, inputs, batch, 0, options.iterations); });
+  for (auto& r : results)
+    threads.emplace_back([&] { r = timed_runs(session, inputs, batch, 0, options.iterations); });
   for (auto& t : threads) t.join();
   const std::chrono::duration<double, std::milli> wall = std::chrono::steady_clock::now() - start;
   for (const auto& r : results) RETURN_IF_ERROR(r.status());
   summary["concurrency"] = options.concurrency;
-  summary["concurrent_fps"] = 1000.0 * batch * options.iterations * options.concurrency / wall.count();
+  summary["concurrent_fps"] =
+      1000.0 * batch * options.iterations * options.concurrency / wall.count();
   return summary;
 }
 
 Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::TensorSpec> inputs,
-                                 std::vector<runtime::TensorSpec> outputs, const BenchModelOptions& options) {
+                                 std::vector<runtime::TensorSpec> outputs,
+                                 const BenchModelOptions& options) {
   runtime::SessionOptions session_options;
   session_options.provider = options.cuda ? ExecutionProvider::kCuda : ExecutionProvider::kCpu;
   session_options.intra_op_threads = options.threads;
   session_options.device_id = options.device_id;
   session_options.cuda_ep_library = options.cuda_ep_library;
   ASSIGN_OR_RETURN(session_options.cuda_options, parse_key_values(options.cuda_options));
-  ASSIGN_OR_RETURN(auto session, runtime::Session::create(path, session_options, std::move(inputs), std::move(outputs)));
+  ASSIGN_OR_RETURN(auto session, runtime::Session::create(path, session_options, std::move(inputs),
+                                                          std::move(outputs)));
   const bool is_half = session->element_type() == runtime::ElementType::kFloat16;
   if (options.fp16 && !is_half) {
-    return make_error(ErrorCode::kInvalidArgument, "--fp16 given but '{}' has float32 inputs", path);
+    return make_error(ErrorCode::kInvalidArgument, "--fp16 given but '{}' has float32 inputs",
+                      path);
   }
   nlohmann::json report{{"model", path},
                         {"precision", is_half ? "float16" : "float32"},
@@ -161,22 +181,34 @@ int bench_model(const BenchModelOptions& options) {
 void add(CLI::App& app, Action* action) {
   auto& bench = subcommand_group(app, "bench", "Benchmarks");
   auto options = std::make_shared<BenchModelOptions>();
-  auto* cmd = bench.add_subcommand("model", "Frames per second of the UNet (and encoder) alone, per batch size");
-  cmd->add_option("--model", options->model, "UNet ONNX file")->required()->check(CLI::ExistingFile);
+  auto* cmd = bench.add_subcommand(
+      "model", "Frames per second of the UNet (and encoder) alone, per batch size");
+  cmd->add_option("--model", options->model, "UNet ONNX file")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--encoder", options->encoder, "audio encoder ONNX file (batch = mel windows)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--batch", options->batches, "batch sizes, comma separated")->delimiter(',')->capture_default_str();
+  cmd->add_option("--batch", options->batches, "batch sizes, comma separated")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_flag("--cuda", options->cuda, "run on the CUDA execution provider");
-  cmd->add_flag("--fp16", options->fp16, "require float16 models (precision is detected from the inputs)");
-  cmd->add_option("--threads", options->threads, "ORT intra-op threads (0 = ORT default)")->capture_default_str();
-  cmd->add_option("--iterations", options->iterations, "timed runs per batch")->capture_default_str()
+  cmd->add_flag("--fp16", options->fp16,
+                "require float16 models (precision is detected from the inputs)");
+  cmd->add_option("--threads", options->threads, "ORT intra-op threads (0 = ORT default)")
+      ->capture_default_str();
+  cmd->add_option("--iterations", options->iterations, "timed runs per batch")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", options->warmup, "untimed runs per batch first")->capture_default_str()
+  cmd->add_option("--warmup", options->warmup, "untimed runs per batch first")
+      ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device-id", options->device_id, "CUDA device ordinal")->capture_default_str();
-  cmd->add_option("--concurrency", options->concurrency, "also time this many threads running batches at once")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--cuda-option", options->cuda_options, "extra CUDA EP option KEY=VALUE (repeatable), e.g. prefer_nhwc=1")
+  cmd->add_option("--concurrency", options->concurrency,
+                  "also time this many threads running batches at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--cuda-option", options->cuda_options,
+                  "extra CUDA EP option KEY=VALUE (repeatable), e.g. prefer_nhwc=1")
       ->delimiter(';');
   cmd->add_option("--cuda-ep-library", options->cuda_ep_library,
                   "libonnxruntime_providers_cuda.so (default: beside libonnxruntime.so)");

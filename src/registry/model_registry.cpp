@@ -44,7 +44,8 @@ namespace {
 constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;
 
 int64_t system_unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -62,18 +63,25 @@ Result<std::shared_ptr<LoadedModel>> call_loader(const Loader& loader, const Mod
 
 std::string_view to_string(ModelState state) {
   switch (state) {
-    case ModelState::kUnloaded: return "unloaded";
-    case ModelState::kLoading: return "loading";
-    case ModelState::kReady: return "ready";
-    case ModelState::kFailed: return "failed";
+    case ModelState::kUnloaded:
+      return "unloaded";
+    case ModelState::kLoading:
+      return "loading";
+    case ModelState::kReady:
+      return "ready";
+    case ModelState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
 
-ModelHandle::ModelHandle(std::shared_ptr<LoadedModel> object, std::shared_ptr<ModelEntry> entry, UnixClock clock)
+ModelHandle::ModelHandle(std::shared_ptr<LoadedModel> object, std::shared_ptr<ModelEntry> entry,
+                         UnixClock clock)
     : object_(std::move(object)), entry_(std::move(entry)), clock_(std::move(clock)) {}
 
-const std::string& ModelHandle::model_id() const { return entry_->config.model_id; }
+const std::string& ModelHandle::model_id() const {
+  return entry_->config.model_id;
+}
 
 void ModelHandle::record_inference(int64_t frames, double inference_ms) const {
   const int64_t now = clock_();
@@ -84,7 +92,8 @@ void ModelHandle::record_inference(int64_t frames, double inference_ms) const {
   entry_->last_used_unix_s = now;
 }
 
-ModelRegistry::ModelRegistry(const CapacitySection& capacity, Loader default_loader, UnixClock clock)
+ModelRegistry::ModelRegistry(const CapacitySection& capacity, Loader default_loader,
+                             UnixClock clock)
     : capacity_(capacity),
       default_loader_(std::move(default_loader)),
       clock_(clock ? std::move(clock) : UnixClock(system_unix_seconds)) {}
@@ -92,7 +101,8 @@ ModelRegistry::ModelRegistry(const CapacitySection& capacity, Loader default_loa
 ModelRegistry::~ModelRegistry() = default;
 
 Status ModelRegistry::add_model(const ModelConfig& config, Loader loader) {
-  if (config.model_id.empty()) return make_error(ErrorCode::kInvalidArgument, "a model needs a model_id");
+  if (config.model_id.empty())
+    return make_error(ErrorCode::kInvalidArgument, "a model needs a model_id");
   if (!loader && !default_loader_) {
     return make_error(ErrorCode::kInvalidArgument, "model '{}' has no loader", config.model_id);
   }
@@ -101,7 +111,8 @@ Status ModelRegistry::add_model(const ModelConfig& config, Loader loader) {
   entry->loader = loader ? std::move(loader) : default_loader_;
   std::lock_guard lock(mutex_);
   if (!entries_.emplace(config.model_id, std::move(entry)).second) {
-    return make_error(ErrorCode::kAlreadyExists, "model '{}' is already configured", config.model_id);
+    return make_error(ErrorCode::kAlreadyExists, "model '{}' is already configured",
+                      config.model_id);
   }
   return {};
 }
@@ -119,7 +130,8 @@ std::shared_ptr<ModelEntry> ModelRegistry::find(const std::string& model_id) con
 Result<ModelHandle> ModelRegistry::acquire(const std::string& model_id) {
   std::unique_lock lock(mutex_);
   auto entry = find(model_id);
-  if (entry == nullptr) return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
+  if (entry == nullptr)
+    return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
   for (;;) {
     switch (entry->state) {
       case ModelState::kReady:
@@ -134,8 +146,8 @@ Result<ModelHandle> ModelRegistry::acquire(const std::string& model_id) {
         });
         --entry->waiting_for_load;
         if (entry->state == ModelState::kFailed && entry->load_generation == generation) {
-          return make_error(ErrorCode::kFailedPrecondition, "model '{}' failed to load: {}", model_id,
-                            entry->failure_reason);
+          return make_error(ErrorCode::kFailedPrecondition, "model '{}' failed to load: {}",
+                            model_id, entry->failure_reason);
         }
         break;  // ready now, or unloaded again: look once more
       }
@@ -159,7 +171,8 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
   LOG_INFO("registry", "loading model '{}'", config.model_id);
   const auto start = std::chrono::steady_clock::now();
   auto loaded = call_loader(loader, config);
-  const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   lock.lock();
 
   Status status = loaded.status();
@@ -176,7 +189,8 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
     entry->load_ended.notify_all();
     lock.unlock();
     LOG_WARN("registry", "model '{}' failed to load: {}", config.model_id, status.message());
-    return Status(status.code(), fmt::format("model '{}' failed to load: {}", config.model_id, status.message()));
+    return Status(status.code(),
+                  fmt::format("model '{}' failed to load: {}", config.model_id, status.message()));
   }
   entry->state = ModelState::kReady;
   entry->load_time_ms = load_ms;
@@ -186,7 +200,8 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
   ModelHandle handle(entry->object, entry, clock_);
   entry->load_ended.notify_all();
   lock.unlock();
-  LOG_INFO("registry", "model '{}' ready in {:.1f} ms ({} bytes)", config.model_id, load_ms, entry->memory_bytes);
+  LOG_INFO("registry", "model '{}' ready in {:.1f} ms ({} bytes)", config.model_id, load_ms,
+           entry->memory_bytes);
   return handle;
 }
 
@@ -196,7 +211,8 @@ Status ModelRegistry::make_room_locked(const std::shared_ptr<ModelEntry>& keep,
                                        std::vector<std::shared_ptr<LoadedModel>>& released) {
   const auto budget = static_cast<int64_t>(capacity_.max_memory_gb * kBytesPerGb);
   if (budget > 0 && keep->memory_bytes > budget) {
-    return make_error(ErrorCode::kResourceExhausted, "it needs {} bytes, more than capacity.max_memory_gb ({} GB)",
+    return make_error(ErrorCode::kResourceExhausted,
+                      "it needs {} bytes, more than capacity.max_memory_gb ({} GB)",
                       keep->memory_bytes, capacity_.max_memory_gb);
   }
   for (;;) {
@@ -212,8 +228,8 @@ Status ModelRegistry::make_room_locked(const std::shared_ptr<ModelEntry>& keep,
     const bool too_many = capacity_.max_models > 0 && ready > capacity_.max_models;
     const bool too_big = budget > 0 && memory > budget;
     if ((!too_many && !too_big) || victim == nullptr) return {};
-    LOG_INFO("registry", "evicting model '{}' (least recently used; {} loaded, {} bytes)", victim->config.model_id,
-             ready, memory);
+    LOG_INFO("registry", "evicting model '{}' (least recently used; {} loaded, {} bytes)",
+             victim->config.model_id, ready, memory);
     released.push_back(std::move(victim->object));  // a user's handle keeps it alive until released
     victim->state = ModelState::kUnloaded;
     victim->memory_bytes = 0;
@@ -221,13 +237,16 @@ Status ModelRegistry::make_room_locked(const std::shared_ptr<ModelEntry>& keep,
   }
 }
 
-Status ModelRegistry::load(const std::string& model_id) { return acquire(model_id).status(); }
+Status ModelRegistry::load(const std::string& model_id) {
+  return acquire(model_id).status();
+}
 
 Status ModelRegistry::unload(const std::string& model_id) {
   std::shared_ptr<LoadedModel> released;  // freed after the lock is dropped
   std::unique_lock lock(mutex_);
   auto entry = find(model_id);
-  if (entry == nullptr) return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
+  if (entry == nullptr)
+    return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
   entry->load_ended.wait(lock, [&] { return entry->state != ModelState::kLoading; });
   if (entry->state != ModelState::kReady) return {};
   released = std::move(entry->object);
@@ -269,7 +288,8 @@ int ModelRegistry::unload_idle() {
       last_used = entry->last_used_unix_s;
     }
     if (last_used > cutoff) continue;
-    LOG_INFO("registry", "unloading model '{}': idle for over {} minute(s)", id, capacity_.idle_timeout_minutes);
+    LOG_INFO("registry", "unloading model '{}': idle for over {} minute(s)", id,
+             capacity_.idle_timeout_minutes);
     released.push_back(std::move(entry->object));
     entry->state = ModelState::kUnloaded;
     entry->memory_bytes = 0;
@@ -291,7 +311,8 @@ ModelInfo ModelRegistry::info_locked(const ModelEntry& entry) const {
   info.stats.requests = entry.requests;
   info.stats.frames = entry.frames;
   info.stats.total_inference_ms = entry.total_inference_ms;
-  info.stats.mean_inference_ms = entry.requests > 0 ? entry.total_inference_ms / entry.requests : 0.0;
+  info.stats.mean_inference_ms =
+      entry.requests > 0 ? entry.total_inference_ms / entry.requests : 0.0;
   info.stats.last_used_unix_s = entry.last_used_unix_s;
   return info;
 }
@@ -306,21 +327,24 @@ std::vector<ModelInfo> ModelRegistry::list() const {
 Result<ModelInfo> ModelRegistry::info(const std::string& model_id) const {
   std::lock_guard lock(mutex_);
   auto entry = find(model_id);
-  if (entry == nullptr) return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
+  if (entry == nullptr)
+    return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
   return info_locked(*entry);
 }
 
 int64_t ModelRegistry::resident_memory_bytes() const {
   std::lock_guard lock(mutex_);
   int64_t total = 0;
-  for (const auto& [id, entry] : entries_) total += entry->state == ModelState::kReady ? entry->memory_bytes : 0;
+  for (const auto& [id, entry] : entries_)
+    total += entry->state == ModelState::kReady ? entry->memory_bytes : 0;
   return total;
 }
 
 int ModelRegistry::ready_count() const {
   std::lock_guard lock(mutex_);
-  return static_cast<int>(std::count_if(entries_.begin(), entries_.end(),
-                                        [](const auto& e) { return e.second->state == ModelState::kReady; }));
+  return static_cast<int>(std::count_if(entries_.begin(), entries_.end(), [](const auto& e) {
+    return e.second->state == ModelState::kReady;
+  }));
 }
 
 }  // namespace lipsync::registry

@@ -43,8 +43,8 @@ using Loader = std::function<Result<std::shared_ptr<LoadedModel>>(const ModelCon
 using UnixClock = std::function<int64_t()>;  // seconds since the epoch (injectable for tests)
 
 struct ModelStats {
-  int64_t requests = 0;            // record_inference calls
-  int64_t frames = 0;              // frames over those calls
+  int64_t requests = 0;  // record_inference calls
+  int64_t frames = 0;    // frames over those calls
   double total_inference_ms = 0.0;
   double mean_inference_ms = 0.0;  // per request
   int64_t last_used_unix_s = 0;    // last acquire or record_inference; 0 = never
@@ -67,7 +67,8 @@ struct ModelEntry;  // registry-internal
 // A reference to a loaded model. Copyable; the model lives while any handle does.
 class ModelHandle {
  public:
-  ModelHandle(std::shared_ptr<LoadedModel> object, std::shared_ptr<ModelEntry> entry, UnixClock clock);
+  ModelHandle(std::shared_ptr<LoadedModel> object, std::shared_ptr<ModelEntry> entry,
+              UnixClock clock);
 
   const std::string& model_id() const;
   LoadedModel& model() const { return *object_; }
@@ -115,8 +116,10 @@ class ModelRegistry {
 
  private:
   std::shared_ptr<ModelEntry> find(const std::string& model_id) const;
-  Result<ModelHandle> load_locked(const std::shared_ptr<ModelEntry>& entry, std::unique_lock<std::mutex>& lock);
-  Status make_room_locked(const std::shared_ptr<ModelEntry>& keep, std::vector<std::shared_ptr<LoadedModel>>& released);
+  Result<ModelHandle> load_locked(const std::shared_ptr<ModelEntry>& entry,
+                                  std::unique_lock<std::mutex>& lock);
+  Status make_room_locked(const std::shared_ptr<ModelEntry>& keep,
+                          std::vector<std::shared_ptr<LoadedModel>>& released);
   ModelInfo info_locked(const ModelEntry& entry) const;
   int64_t now() const { return clock_(); }
 

@@ -27,7 +27,7 @@ bool has_f16c() {
 }
 
 __attribute__((target("avx,f16c"))) void float_to_half_f16c(const float* from, uint16_t* to,
-                                                              std::size_t n) {
+                                                            std::size_t n) {
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(from + i), _MM_FROUND_TO_NEAREST_INT);
@@ -37,7 +37,7 @@ __attribute__((target("avx,f16c"))) void float_to_half_f16c(const float* from, u
 }
 
 __attribute__((target("avx,f16c"))) void half_to_float_f16c(const uint16_t* from, float* to,
-                                                              std::size_t n) {
+                                                            std::size_t n) {
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + i));

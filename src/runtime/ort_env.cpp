@@ -67,7 +67,8 @@ Ort::Env& ort_env() {
 
 std::filesystem::path onnxruntime_library_dir() {
   Dl_info info{};
-  if (dladdr(reinterpret_cast<const void*>(&OrtGetApiBase), &info) == 0 || info.dli_fname == nullptr) {
+  if (dladdr(reinterpret_cast<const void*>(&OrtGetApiBase), &info) == 0 ||
+      info.dli_fname == nullptr) {
     return {};
   }
   return std::filesystem::path(info.dli_fname).parent_path();
@@ -112,10 +113,11 @@ OrtAllocator* pinned_allocator(Ort::ConstEpDevice device) {
 
 std::string describe(Ort::ConstEpDevice device) {
   const auto hardware = device.Device();
-  std::string text = fmt::format("{} on vendor 0x{:04x} {} device 0x{:04x}", device.EpName(), hardware.VendorId(),
-                                 hardware.Vendor(), hardware.DeviceId());
+  std::string text = fmt::format("{} on vendor 0x{:04x} {} device 0x{:04x}", device.EpName(),
+                                 hardware.VendorId(), hardware.Vendor(), hardware.DeviceId());
   std::map<std::string, std::string> sorted;
-  for (const auto& [key, value] : hardware.Metadata().GetKeyValuePairs()) sorted.emplace(key, value);
+  for (const auto& [key, value] : hardware.Metadata().GetKeyValuePairs())
+    sorted.emplace(key, value);
   for (const auto& [key, value] : sorted) text += fmt::format(" {}={}", key, value);
   return text;
 }
@@ -125,7 +127,8 @@ std::string describe_cpu() {
   std::string line;
   while (std::getline(cpuinfo, line)) {
     const auto colon = line.find(':');
-    if (line.rfind("model name", 0) == 0 && colon != std::string::npos) return "CPU: " + line.substr(colon + 2);
+    if (line.rfind("model name", 0) == 0 && colon != std::string::npos)
+      return "CPU: " + line.substr(colon + 2);
   }
   return "CPU";
 }

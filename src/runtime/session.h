@@ -3,7 +3,8 @@
 // float16 models are detected from their input element types and converted internally.
 //
 //   ASSIGN_OR_RETURN(auto unet, Session::create(path, options,
-//       {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}, {{"output", {-1, 3, 320, 320}}}));
+//       {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}, {{"output", {-1, 3, 320,
+//       320}}}));
 //   ASSIGN_OR_RETURN(auto outputs, unet->run(std::array{image_span, audio_span}, batch));
 #pragma once
 
@@ -29,10 +30,12 @@ struct TensorSpec {
 
 struct SessionOptions {
   ExecutionProvider provider = ExecutionProvider::kCpu;
-  int intra_op_threads = 0;                // 0 = ORT default
-  int device_id = 0;                       // CUDA ordinal when provider is kCuda
-  std::filesystem::path cuda_ep_library;   // empty: libonnxruntime_providers_cuda.so beside libonnxruntime.so
-  std::map<std::string, std::string> cuda_options;  // extra CUDA EP options, e.g. {"prefer_nhwc", "1"}
+  int intra_op_threads = 0;  // 0 = ORT default
+  int device_id = 0;         // CUDA ordinal when provider is kCuda
+  std::filesystem::path
+      cuda_ep_library;  // empty: libonnxruntime_providers_cuda.so beside libonnxruntime.so
+  std::map<std::string, std::string>
+      cuda_options;  // extra CUDA EP options, e.g. {"prefer_nhwc", "1"}
 };
 
 enum class ElementType { kFloat32, kFloat16 };

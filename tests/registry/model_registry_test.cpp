@@ -110,8 +110,12 @@ TEST(ModelRegistry, ModelInUseSurvivesEvictionUntilReleased) {
   EXPECT_EQ(testing::live_fakes(), live_before);
 }
 
-std::vector<runtime::TensorSpec> unet_inputs() { return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}; }
-std::vector<runtime::TensorSpec> unet_outputs() { return {{"output", {-1, 3, 320, 320}}}; }
+std::vector<runtime::TensorSpec> unet_inputs() {
+  return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}};
+}
+std::vector<runtime::TensorSpec> unet_outputs() {
+  return {{"output", {-1, 3, 320, 320}}};
+}
 
 Loader tiny_unet_loader() {
   runtime::SessionOptions options;
@@ -129,7 +133,8 @@ TEST(ModelRegistry, FailedLoadKeepsTheReasonAndALaterAcquireRetries) {
 
   auto failed = registry.acquire("tiny");
   ASSERT_FALSE(failed.ok());
-  EXPECT_NE(failed.status().message().find(path.string()), std::string::npos) << failed.status().message();
+  EXPECT_NE(failed.status().message().find(path.string()), std::string::npos)
+      << failed.status().message();
   auto info = registry.info("tiny");
   EXPECT_EQ(info->state, ModelState::kFailed);
   EXPECT_NE(info->failure_reason.find(path.string()), std::string::npos);
@@ -140,7 +145,8 @@ TEST(ModelRegistry, FailedLoadKeepsTheReasonAndALaterAcquireRetries) {
   ASSERT_TRUE(retried.ok()) << retried.status().to_string();
   EXPECT_EQ(state_of(registry, "tiny"), ModelState::kReady);
   EXPECT_TRUE(registry.info("tiny")->failure_reason.empty());
-  EXPECT_EQ(registry.info("tiny")->stats.memory_bytes, static_cast<int64_t>(std::filesystem::file_size(path)));
+  EXPECT_EQ(registry.info("tiny")->stats.memory_bytes,
+            static_cast<int64_t>(std::filesystem::file_size(path)));
 
   std::vector<float> image(6 * 320 * 320, 0.5f), audio(32 * 16 * 16, 0.5f);
   const std::array<std::span<const float>, 2> inputs{image, audio};
@@ -175,9 +181,12 @@ TEST(ModelRegistry, PreloadLoadsMarkedModelsAndReportsFailures) {
   ModelRegistry registry(capacity(4), fakes.loader());
   ASSERT_TRUE(registry.add_model(model("a", true)).ok());
   ASSERT_TRUE(registry.add_model(model("b", false)).ok());
-  ASSERT_TRUE(registry.add_model(model("bad", true), [](const ModelConfig&) -> Result<std::shared_ptr<LoadedModel>> {
-    return make_error(ErrorCode::kDataLoss, "weights are corrupt");
-  }).ok());
+  ASSERT_TRUE(registry
+                  .add_model(model("bad", true),
+                             [](const ModelConfig&) -> Result<std::shared_ptr<LoadedModel>> {
+                               return make_error(ErrorCode::kDataLoss, "weights are corrupt");
+                             })
+                  .ok());
   const Status status = registry.preload();
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("'bad'"), std::string::npos);
@@ -211,9 +220,10 @@ TEST(ModelRegistry, ExplicitAndIdleUnload) {
 }
 
 TEST(ModelRegistry, LoaderThatThrowsEndsInFailed) {
-  ModelRegistry registry(capacity(4), [](const ModelConfig&) -> Result<std::shared_ptr<LoadedModel>> {
-    throw std::runtime_error("boom");
-  });
+  ModelRegistry registry(capacity(4),
+                         [](const ModelConfig&) -> Result<std::shared_ptr<LoadedModel>> {
+                           throw std::runtime_error("boom");
+                         });
   ASSERT_TRUE(registry.add_model(model("a")).ok());
   EXPECT_FALSE(registry.acquire("a").ok());
   EXPECT_EQ(state_of(registry, "a"), ModelState::kFailed);

@@ -32,7 +32,8 @@ struct GatedLoader {
       const int call = ++calls;
       entered.open();
       release.wait();
-      if (fail_first && call == 1) return make_error(ErrorCode::kDataLoss, "first load of '{}' fails", config.model_id);
+      if (fail_first && call == 1)
+        return make_error(ErrorCode::kDataLoss, "first load of '{}' fails", config.model_id);
       return std::shared_ptr<LoadedModel>(std::make_shared<FakeModel>(config.model_id, 10));
     };
   }
@@ -55,7 +56,8 @@ TEST(RegistryConcurrency, WaitersShareOneLoadAndOtherModelsAreNotBlocked) {
   threads.emplace_back([&] { got[0] = registry.acquire("slow")->shared(); });
   slow.entered.wait();
   EXPECT_EQ(registry.info("slow")->state, ModelState::kLoading);
-  for (int i = 1; i < kAcquirers; ++i) threads.emplace_back([&, i] { got[i] = registry.acquire("slow")->shared(); });
+  for (int i = 1; i < kAcquirers; ++i)
+    threads.emplace_back([&, i] { got[i] = registry.acquire("slow")->shared(); });
   wait_until_waiting(registry, "slow", kAcquirers - 1);
 
   auto fast = registry.acquire("fast");  // while "slow" is still loading
@@ -80,7 +82,8 @@ TEST(RegistryConcurrency, WaitersOfAFailedLoadGetItsReasonAndALaterAcquireRetrie
   std::vector<std::thread> threads;
   threads.emplace_back([&] { results[0] = registry.acquire("slow").status(); });
   slow.entered.wait();
-  for (int i = 1; i < kAcquirers; ++i) threads.emplace_back([&, i] { results[i] = registry.acquire("slow").status(); });
+  for (int i = 1; i < kAcquirers; ++i)
+    threads.emplace_back([&, i] { results[i] = registry.acquire("slow").status(); });
   wait_until_waiting(registry, "slow", kAcquirers - 1);
   slow.release.open();
   for (auto& t : threads) t.join();
@@ -115,8 +118,12 @@ TEST(RegistryConcurrency, ManyThreadsLoadUseUnloadAndEvict) {
     unet.model_path = ::lipsync::testing::test_models_dir() / "unet_tiny.onnx";
     runtime::SessionOptions options;
     options.intra_op_threads = 1;
-    ASSERT_TRUE(registry.add_model(unet, session_loader(options, {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}},
-                                                        {{"output", {-1, 3, 320, 320}}})).ok());
+    ASSERT_TRUE(registry
+                    .add_model(unet, session_loader(options,
+                                                    {{"input", {-1, 6, 320, 320}},
+                                                     {"audio", {-1, 32, 16, 16}}},
+                                                    {{"output", {-1, 3, 320, 320}}}))
+                    .ok());
     auto reference_handle = registry.acquire("unet");
     ASSERT_TRUE(reference_handle.ok()) << reference_handle.status().to_string();
     const auto reference = run_tiny_unet(*reference_handle);
@@ -128,8 +135,12 @@ TEST(RegistryConcurrency, ManyThreadsLoadUseUnloadAndEvict) {
       for (int op = 0; op < 80; ++op) {
         const auto& id = ids[rng() % ids.size()];
         switch (rng() % 10) {
-          case 0: failures += !registry.unload(id).ok(); break;
-          case 1: failures += !registry.load(id).ok(); break;
+          case 0:
+            failures += !registry.unload(id).ok();
+            break;
+          case 1:
+            failures += !registry.load(id).ok();
+            break;
           case 2: {
             auto handle = registry.acquire("unet");
             if (!handle.ok() || run_tiny_unet(*handle) != reference) ++failures;
@@ -138,7 +149,8 @@ TEST(RegistryConcurrency, ManyThreadsLoadUseUnloadAndEvict) {
           }
           default: {
             auto handle = registry.acquire(id);
-            if (!handle.ok() || !handle->get<FakeModel>().alive() || handle->get<FakeModel>().id() != id) {
+            if (!handle.ok() || !handle->get<FakeModel>().alive() ||
+                handle->get<FakeModel>().id() != id) {
               ++failures;
               break;
             }

@@ -13,10 +13,19 @@ namespace {
 
 TEST(Half, KnownEncodings) {
   // 1, -2, 0.5, 65504 (max), 6.1035e-05 (min normal), 5.96e-08 (min subnormal), 0, inf
-  const std::vector<float> values{1.f, -2.f, 0.5f, 65504.f, 6.103515625e-05f, 5.960464477539063e-08f, 0.f,
-                                  std::numeric_limits<float>::infinity(), 1.f, 1.f, 1.f};
-  const std::vector<uint16_t> bits{0x3C00, 0xC000, 0x3800, 0x7BFF, 0x0400, 0x0001, 0x0000, 0x7C00,
-                                   0x3C00, 0x3C00, 0x3C00};
+  const std::vector<float> values{1.f,
+                                  -2.f,
+                                  0.5f,
+                                  65504.f,
+                                  6.103515625e-05f,
+                                  5.960464477539063e-08f,
+                                  0.f,
+                                  std::numeric_limits<float>::infinity(),
+                                  1.f,
+                                  1.f,
+                                  1.f};
+  const std::vector<uint16_t> bits{0x3C00, 0xC000, 0x3800, 0x7BFF, 0x0400, 0x0001,
+                                   0x0000, 0x7C00, 0x3C00, 0x3C00, 0x3C00};
   std::vector<uint16_t> half(values.size());
   float_to_half(values, half);
   EXPECT_EQ(half, bits);

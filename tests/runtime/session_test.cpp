@@ -18,8 +18,12 @@ constexpr int64_t kImageValues = 6 * 320 * 320;
 constexpr int64_t kAudioValues = 32 * 16 * 16;
 constexpr int64_t kOutputValues = 3 * 320 * 320;
 
-std::vector<TensorSpec> unet_inputs() { return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}; }
-std::vector<TensorSpec> unet_outputs() { return {{"output", {-1, 3, 320, 320}}}; }
+std::vector<TensorSpec> unet_inputs() {
+  return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}};
+}
+std::vector<TensorSpec> unet_outputs() {
+  return {{"output", {-1, 3, 320, 320}}};
+}
 
 std::vector<float> random_values(std::size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -36,13 +40,14 @@ SessionOptions cpu_options() {
 }
 
 std::unique_ptr<Session> open_unet(const char* file) {
-  auto session = Session::create(testing::test_models_dir() / file, cpu_options(), unet_inputs(), unet_outputs());
+  auto session = Session::create(testing::test_models_dir() / file, cpu_options(), unet_inputs(),
+                                 unet_outputs());
   EXPECT_TRUE(session.ok()) << session.status().to_string();
   return session.ok() ? std::move(session).value() : nullptr;
 }
 
-std::vector<float> run_unet(Session& unet, std::span<const float> image, std::span<const float> audio,
-                            int64_t batch) {
+std::vector<float> run_unet(Session& unet, std::span<const float> image,
+                            std::span<const float> audio, int64_t batch) {
   const std::array<std::span<const float>, 2> inputs{image, audio};
   auto out = unet.run(inputs, batch);
   EXPECT_TRUE(out.ok()) << out.status().to_string();
@@ -63,7 +68,8 @@ TEST(Session, BatchedRunEqualsPerFrameRuns) {
                                  std::span(audio).subspan(b * kAudioValues, kAudioValues), 1);
     ASSERT_EQ(single.size(), static_cast<std::size_t>(kOutputValues));
     for (int64_t i = 0; i < kOutputValues; ++i) {
-      ASSERT_NEAR(batched[b * kOutputValues + i], single[i], 1e-6) << "frame " << b << " value " << i;
+      ASSERT_NEAR(batched[b * kOutputValues + i], single[i], 1e-6)
+          << "frame " << b << " value " << i;
     }
   }
 }
@@ -104,7 +110,8 @@ std::vector<float> run_model(const char* file, const std::vector<TensorSpec>& in
   if (!session.ok()) return {};
   EXPECT_EQ((*session)->element_type(), expected_type);
   std::vector<std::vector<float>> values;
-  for (const auto& spec : (*session)->inputs()) values.push_back(random_values(2 * values_per_frame(spec), 11));
+  for (const auto& spec : (*session)->inputs())
+    values.push_back(random_values(2 * values_per_frame(spec), 11));
   const std::vector<std::span<const float>> spans(values.begin(), values.end());
   auto out = (*session)->run(spans, 2);
   EXPECT_TRUE(out.ok()) << out.status().to_string();
@@ -115,7 +122,8 @@ void expect_close(const std::vector<float>& half, const std::vector<float>& full
   ASSERT_EQ(half.size(), full.size());
   ASSERT_FALSE(full.empty());
   float worst = 0.f;
-  for (std::size_t i = 0; i < full.size(); ++i) worst = std::max(worst, std::abs(half[i] - full[i]));
+  for (std::size_t i = 0; i < full.size(); ++i)
+    worst = std::max(worst, std::abs(half[i] - full[i]));
   EXPECT_LT(worst, tolerance);
 }
 
@@ -129,33 +137,37 @@ TEST(Session, Float16EncoderMatchesFloat32) {
 
 TEST(Session, Float16UnetMatchesFloat32) {
   const auto full = run_model("unet.onnx", unet_inputs(), unet_outputs(), ElementType::kFloat32);
-  const auto half = run_model("unet_fp16.onnx", unet_inputs(), unet_outputs(), ElementType::kFloat16);
+  const auto half =
+      run_model("unet_fp16.onnx", unet_inputs(), unet_outputs(), ElementType::kFloat16);
   expect_close(half, full, 0.02f);  // sigmoid outputs in (0, 1)
 }
 
-void expect_load_error(const char* file, std::vector<TensorSpec> inputs, std::vector<TensorSpec> outputs,
-                       std::vector<std::string> mentions) {
+void expect_load_error(const char* file, std::vector<TensorSpec> inputs,
+                       std::vector<TensorSpec> outputs, std::vector<std::string> mentions) {
   auto session = Session::create(testing::test_models_dir() / file, cpu_options(), inputs, outputs);
   ASSERT_FALSE(session.ok());
   EXPECT_EQ(session.status().code(), ErrorCode::kInvalidArgument);
   mentions.push_back(file);
   for (const auto& m : mentions) {
-    EXPECT_NE(session.status().message().find(m), std::string::npos) << session.status().message() << " lacks " << m;
+    EXPECT_NE(session.status().message().find(m), std::string::npos)
+        << session.status().message() << " lacks " << m;
   }
 }
 
 TEST(Session, WrongNameIsRejectedAtLoad) {
-  expect_load_error("unet_tiny.onnx", {{"image", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}}, unet_outputs(),
-                    {"'image' not found", "'input'"});
-  expect_load_error("unet_tiny.onnx", unet_inputs(), {{"out", {-1, 3, 320, 320}}}, {"'out' not found", "'output'"});
+  expect_load_error("unet_tiny.onnx", {{"image", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}},
+                    unet_outputs(), {"'image' not found", "'input'"});
+  expect_load_error("unet_tiny.onnx", unet_inputs(), {{"out", {-1, 3, 320, 320}}},
+                    {"'out' not found", "'output'"});
 }
 
 TEST(Session, WrongShapeIsRejectedAtLoad) {
-  expect_load_error("unet_tiny.onnx", {{"input", {-1, 6, 256, 256}}, {"audio", {-1, 32, 16, 16}}}, unet_outputs(),
-                    {"[-1,6,256,256]", "[-1,6,320,320]", "'input'"});
-  expect_load_error("unet_tiny.onnx", {{"input", {-1, 6, 320}}, {"audio", {-1, 32, 16, 16}}}, unet_outputs(),
-                    {"[-1,6,320]"});
-  expect_load_error("encoder_tiny.onnx", unet_inputs(), unet_outputs(), {"expected 2 input(s)", "mel_spectrogram"});
+  expect_load_error("unet_tiny.onnx", {{"input", {-1, 6, 256, 256}}, {"audio", {-1, 32, 16, 16}}},
+                    unet_outputs(), {"[-1,6,256,256]", "[-1,6,320,320]", "'input'"});
+  expect_load_error("unet_tiny.onnx", {{"input", {-1, 6, 320}}, {"audio", {-1, 32, 16, 16}}},
+                    unet_outputs(), {"[-1,6,320]"});
+  expect_load_error("encoder_tiny.onnx", unet_inputs(), unet_outputs(),
+                    {"expected 2 input(s)", "mel_spectrogram"});
 }
 
 TEST(Session, MissingAndCorruptFilesGiveClearErrors) {
@@ -177,7 +189,8 @@ TEST(Session, CudaWithoutItsLibraryIsAClearError) {
   SessionOptions options;
   options.provider = ExecutionProvider::kCuda;
   options.cuda_ep_library = testing::temp_dir() / "libonnxruntime_providers_cuda.so";
-  auto a = Session::create(testing::test_models_dir() / "unet_tiny.onnx", options, unet_inputs(), unet_outputs());
+  auto a = Session::create(testing::test_models_dir() / "unet_tiny.onnx", options, unet_inputs(),
+                           unet_outputs());
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.status().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(a.status().message().find("CUDA"), std::string::npos);
@@ -187,12 +200,14 @@ TEST(Session, CudaWithoutItsLibraryIsAClearError) {
 TEST(Session, RunIntoCallerBuffersEqualsRun) {
   for (const char* file : {"unet_tiny.onnx", "encoder_fp16.onnx"}) {
     const bool unet = std::string(file).starts_with("unet");
-    auto session = Session::create(testing::test_models_dir() / file, cpu_options(),
-                                   unet ? unet_inputs() : std::vector<TensorSpec>{{"", {-1, 1, 80, 16}}},
-                                   unet ? unet_outputs() : std::vector<TensorSpec>{{"", {-1, 512}}});
+    auto session =
+        Session::create(testing::test_models_dir() / file, cpu_options(),
+                        unet ? unet_inputs() : std::vector<TensorSpec>{{"", {-1, 1, 80, 16}}},
+                        unet ? unet_outputs() : std::vector<TensorSpec>{{"", {-1, 512}}});
     ASSERT_TRUE(session.ok()) << session.status().to_string();
     std::vector<std::vector<float>> values;
-    for (const auto& spec : (*session)->inputs()) values.push_back(random_values(2 * values_per_frame(spec), 9));
+    for (const auto& spec : (*session)->inputs())
+      values.push_back(random_values(2 * values_per_frame(spec), 9));
     const std::vector<std::span<const float>> inputs(values.begin(), values.end());
     auto expected = (*session)->run(inputs, 2);
     ASSERT_TRUE(expected.ok()) << expected.status().to_string();
@@ -233,7 +248,8 @@ TEST(SessionCuda, MatchesCpuForFloat32AndFloat16) {
   for (const char* file : {"unet_tiny.onnx", "unet_fp16.onnx"}) {
     SessionOptions cuda;
     cuda.provider = ExecutionProvider::kCuda;
-    auto gpu = Session::create(testing::test_models_dir() / file, cuda, unet_inputs(), unet_outputs());
+    auto gpu =
+        Session::create(testing::test_models_dir() / file, cuda, unet_inputs(), unet_outputs());
     ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
     auto cpu = open_unet(file);
     ASSERT_NE(cpu, nullptr);
@@ -244,8 +260,10 @@ TEST(SessionCuda, MatchesCpuForFloat32AndFloat16) {
       const auto got = run_unet(**gpu, image, audio, batch);
       ASSERT_EQ(got.size(), want.size());
       float worst = 0.f;
-      for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
-      EXPECT_LT(worst, (*gpu)->element_type() == ElementType::kFloat16 ? 2e-2f : 1e-3f) << file << " batch " << batch;
+      for (std::size_t i = 0; i < want.size(); ++i)
+        worst = std::max(worst, std::abs(got[i] - want[i]));
+      EXPECT_LT(worst, (*gpu)->element_type() == ElementType::kFloat16 ? 2e-2f : 1e-3f)
+          << file << " batch " << batch;
     }
   }
 }
