@@ -196,6 +196,15 @@ void copy_out(const Ort::Value& from, std::span<float> to, bool half) {
 
 }  // namespace
 
+SessionOptions session_options_from(const RuntimeSection& runtime) {
+  SessionOptions options;
+  options.provider = runtime.execution_provider;
+  options.intra_op_threads = runtime.intra_op_threads;
+  options.device_id = runtime.device_id;
+  options.cuda_ep_library = runtime.cuda_ep_library;
+  return options;
+}
+
 int64_t values_per_frame(const TensorSpec& spec) {
   int64_t n = 1;
   for (std::size_t d = 1; d < spec.shape.size(); ++d) {

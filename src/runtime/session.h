@@ -38,6 +38,9 @@ struct SessionOptions {
       cuda_options;  // extra CUDA EP options, e.g. {"prefer_nhwc", "1"}
 };
 
+// The `runtime:` section of the server configuration as session options.
+SessionOptions session_options_from(const RuntimeSection& runtime);
+
 enum class ElementType { kFloat32, kFloat16 };
 
 class Session {

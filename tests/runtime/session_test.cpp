@@ -186,9 +186,10 @@ TEST(Session, MissingAndCorruptFilesGiveClearErrors) {
 }
 
 TEST(Session, CudaWithoutItsLibraryIsAClearError) {
-  SessionOptions options;
-  options.provider = ExecutionProvider::kCuda;
-  options.cuda_ep_library = testing::temp_dir() / "libonnxruntime_providers_cuda.so";
+  RuntimeSection runtime;  // as `execution_provider: cuda` in the server YAML
+  runtime.execution_provider = ExecutionProvider::kCuda;
+  runtime.cuda_ep_library = testing::temp_dir() / "libonnxruntime_providers_cuda.so";
+  const SessionOptions options = session_options_from(runtime);
   auto a = Session::create(testing::test_models_dir() / "unet_tiny.onnx", options, unet_inputs(),
                            unet_outputs());
   ASSERT_FALSE(a.ok());
