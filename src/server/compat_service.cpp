@@ -1,0 +1,216 @@
+#include "server/compat_service.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "core/log.h"
+#include "media/jpeg_codec.h"
+#include "pipeline/compat_audio.h"
+
+namespace lipsync::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// Little-endian float32 bytes -> floats (this project builds for little-endian hosts only).
+Result<std::vector<float>> floats_from_bytes(const std::string& bytes, const char* field) {
+  if (bytes.size() % sizeof(float) != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "{} has {} bytes, not a whole number of float32 values",
+                      field, bytes.size());
+  }
+  std::vector<float> values(bytes.size() / sizeof(float));
+  std::memcpy(values.data(), bytes.data(), bytes.size());
+  return values;
+}
+
+Status check_request(const monolithic::CompositeBatchRequest& request, const registry::ModelRegistry& registry) {
+  if (request.model_id().empty()) return make_error(ErrorCode::kInvalidArgument, "model_id is required");
+  RETURN_IF_ERROR(registry.info(request.model_id()).status());
+  if (request.batch_size() < 1 || request.batch_size() > kMaxCompatBatch) {
+    return make_error(ErrorCode::kInvalidArgument, "batch_size {} outside 1..{}", request.batch_size(),
+                      kMaxCompatBatch);
+  }
+  const std::size_t expected = static_cast<std::size_t>(request.batch_size()) * kVisualFrameBytes;
+  if (!request.visual_frames().empty() && request.visual_frames().size() != expected) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "visual_frames has {} bytes, expected {} (batch_size {} x 6x320x320 float32)",
+                      request.visual_frames().size(), expected, request.batch_size());
+  }
+  return {};
+}
+
+void answer(const Status& status, monolithic::CompositeBatchResponse& response) {
+  response.set_success(status.ok());
+  if (!status.ok()) {
+    response.clear_composited_frames();
+    response.set_error(status.to_string());
+  }
+}
+
+std::int64_t memory_mb(std::int64_t bytes) { return (bytes + (1 << 20) - 1) >> 20; }
+
+}  // namespace
+
+grpc::Status CompatService::InferBatchComposite(grpc::ServerContext*,
+                                                const monolithic::CompositeBatchRequest* request,
+                                                monolithic::CompositeBatchResponse* response) {
+  const auto start = Clock::now();
+  Status status;
+  try {
+    status = infer(*request, *response);
+  } catch (const std::exception& e) {
+    status = make_error(ErrorCode::kInternal, "InferBatchComposite failed: {}", e.what());
+  }
+  answer(status, *response);
+  response->set_total_time_ms(static_cast<float>(ms_since(start)));
+  response->set_gpu_id(gpu_id());
+  if (!status.ok()) {
+    LOG_WARN("server", "InferBatchComposite model '{}': {}", request->model_id(), status.to_string());
+  }
+  return grpc::Status::OK;
+}
+
+Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
+                            monolithic::CompositeBatchResponse& response) {
+  if (context_.stopping->load()) return make_error(ErrorCode::kUnavailable, "the server is shutting down");
+  RETURN_IF_ERROR(check_request(request, *context_.registry));
+  const auto batch = static_cast<std::size_t>(request.batch_size());
+
+  auto audio_start = Clock::now();
+  ASSIGN_OR_RETURN(std::vector<float> raw_audio, floats_from_bytes(request.raw_audio(), "raw_audio"));
+  ASSIGN_OR_RETURN(std::vector<float> legacy, floats_from_bytes(request.audio_features(), "audio_features"));
+  pipeline::CompatAudio audio{.raw_audio = raw_audio,
+                              .sample_rate_hz = request.sample_rate(),
+                              .legacy_features = legacy,
+                              .start_frame = request.start_frame_idx(),
+                              .frame_count = batch};
+  if (request.has_audio_start_frame()) audio.audio_start_frame = request.audio_start_frame();
+  pipeline::RenderRequest render{.model_id = request.model_id(), .wrap_source_frames = true};
+  ASSIGN_OR_RETURN(render.audio, pipeline::compat_frame_tensors(audio, *context_.mel, *context_.encoder));
+  response.set_audio_processing_ms(static_cast<float>(ms_since(audio_start)));
+
+  for (std::size_t i = 0; i < batch; ++i) render.source_frames.push_back(request.start_frame_idx() + static_cast<std::int64_t>(i));
+  if (!request.visual_frames().empty()) {
+    ASSIGN_OR_RETURN(render.image_tensors, floats_from_bytes(request.visual_frames(), "visual_frames"));
+  }
+  ASSIGN_OR_RETURN(pipeline::RenderResult result, context_.scheduler->submit(std::move(render)).get());
+  response.set_inference_time_ms(static_cast<float>(result.timings.inference_ms));
+  response.set_model_loaded(result.model_loaded);
+  response.set_model_load_time_ms(static_cast<float>(result.model_load_ms));
+
+  const auto encode_start = Clock::now();
+  RETURN_IF_ERROR(encode_frames(result.frames, response));
+  response.set_composite_time_ms(static_cast<float>(result.timings.composite_ms + ms_since(encode_start)));
+  return {};
+}
+
+Status CompatService::encode_frames(const std::vector<Image>& frames,
+                                    monolithic::CompositeBatchResponse& response) {
+  const OutputSection& output = context_.config->output;
+  std::vector<std::string> encoded(frames.size());
+  std::vector<Status> statuses(frames.size());
+  auto encode_one = [&](std::size_t i) {
+    const ImageView view = frames[i].view();
+    if (output.format == OutputFormat::kRaw) {  // tightly packed BGR rows
+      std::string& bytes = encoded[i];
+      const std::size_t row = static_cast<std::size_t>(view.width) * 3;
+      for (int y = 0; y < view.height; ++y) bytes.append(reinterpret_cast<const char*>(view.row(y)), row);
+      return;
+    }
+    const media::JpegSettings settings{output.jpeg_quality, output.chroma_subsampling == ChromaSubsampling::k444
+                                                                ? media::ChromaSubsampling::k444
+                                                                : media::ChromaSubsampling::k420};
+    auto jpeg = media::encode_jpeg(view, settings);
+    if (!jpeg.ok()) {
+      statuses[i] = jpeg.status();
+      return;
+    }
+    encoded[i].assign(reinterpret_cast<const char*>(jpeg->data()), jpeg->size());
+  };
+  if (context_.pool != nullptr) {
+    context_.pool->parallel_for(frames.size(), encode_one);
+  } else {
+    for (std::size_t i = 0; i < frames.size(); ++i) encode_one(i);
+  }
+  for (const auto& status : statuses) RETURN_IF_ERROR(status);
+  for (auto& bytes : encoded) response.add_composited_frames(std::move(bytes));
+  return {};
+}
+
+grpc::Status CompatService::ListModels(grpc::ServerContext*, const monolithic::ListModelsRequest*,
+                                       monolithic::ListModelsResponse* response) {
+  for (const auto& info : context_.registry->list()) {
+    auto* model = response->add_models();
+    model->set_model_id(info.model_id);
+    model->set_loaded(info.state == registry::ModelState::kReady);
+    model->set_gpu_id(gpu_id());
+    model->set_memory_mb(memory_mb(info.stats.memory_bytes));
+    model->set_request_count(static_cast<std::int32_t>(info.stats.requests));
+    model->set_avg_inference_ms(static_cast<float>(info.stats.mean_inference_ms));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CompatService::GetModelStats(grpc::ServerContext*, const monolithic::GetModelStatsRequest*,
+                                          monolithic::GetModelStatsResponse* response) {
+  for (const auto& info : context_.registry->list()) {
+    auto* model = response->add_models();
+    model->set_model_id(info.model_id);
+    model->set_loaded(info.state == registry::ModelState::kReady);
+    model->set_gpu_id(gpu_id());
+    model->set_memory_mb(memory_mb(info.stats.memory_bytes));
+    model->set_request_count(static_cast<std::int32_t>(info.stats.requests));
+    model->set_total_inference_ms(std::llround(info.stats.total_inference_ms));
+    model->set_avg_inference_ms(static_cast<float>(info.stats.mean_inference_ms));
+    model->set_last_used_timestamp(info.stats.last_used_unix_s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CompatService::LoadModel(grpc::ServerContext*, const monolithic::LoadModelRequest* request,
+                                      monolithic::LoadModelResponse* response) {
+  const auto start = Clock::now();
+  const auto before = context_.registry->info(request->model_id());
+  Status status = before.ok() ? context_.registry->load(request->model_id()) : before.status();
+  const bool already = before.ok() && before->state == registry::ModelState::kReady;
+  response->set_success(status.ok());
+  if (!status.ok()) response->set_error(status.to_string());
+  response->set_gpu_id(gpu_id());
+  response->set_load_time_ms(status.ok() && !already ? static_cast<float>(ms_since(start)) : 0.0f);
+  return grpc::Status::OK;
+}
+
+grpc::Status CompatService::UnloadModel(grpc::ServerContext*, const monolithic::UnloadModelRequest* request,
+                                        monolithic::UnloadModelResponse* response) {
+  Status status = context_.registry->unload(request->model_id());
+  response->set_success(status.ok());
+  if (!status.ok()) response->set_error(status.to_string());
+  return grpc::Status::OK;
+}
+
+grpc::Status CompatService::Health(grpc::ServerContext*, const monolithic::HealthRequest*,
+                                   monolithic::HealthResponse* response) {
+  // Healthy: serving, and no configured model stuck in a failed load.
+  bool healthy = !context_.stopping->load();
+  for (const auto& info : context_.registry->list()) {
+    if (info.state == registry::ModelState::kFailed) healthy = false;
+  }
+  response->set_healthy(healthy);
+  response->set_loaded_models(context_.registry->ready_count());
+  response->set_max_models(context_.config->capacity.max_models);
+  if (gpu_id() >= 0) response->add_gpu_ids(gpu_id());
+  return grpc::Status::OK;
+}
+
+// The CUDA device the models run on; -1 on CPU.
+int CompatService::gpu_id() const {
+  const RuntimeSection& runtime = context_.config->runtime;
+  return runtime.execution_provider == ExecutionProvider::kCuda ? runtime.device_id : -1;
+}
+
+}  // namespace lipsync::server

@@ -1,0 +1,61 @@
+// The older server's gRPC service, package `monolithic` (compat-api.md), on this project's
+// pipeline. Every failure is answered in-band (success=false, error) as older clients expect.
+// Module-internal: included by server.cpp only.
+#pragma once
+
+#include <atomic>
+
+#include "audio/audio_features.h"
+#include "audio/mel_spectrogram.h"
+#include "core/config.h"
+#include "core/thread_pool.h"
+#include "pipeline/scheduler.h"
+#include "proto/monolithic.grpc.pb.h"
+#include "registry/model_registry.h"
+
+namespace lipsync::server {
+
+// Float32 [6, 320, 320] per frame of visual_frames (pipeline.md §5).
+inline constexpr std::size_t kVisualFrameBytes = std::size_t{6} * 320 * 320 * sizeof(float);
+inline constexpr int kMaxCompatBatch = 32;
+
+struct CompatContext {
+  const Config* config = nullptr;
+  registry::ModelRegistry* registry = nullptr;
+  pipeline::Scheduler* scheduler = nullptr;
+  const audio::MelAnalyzer* mel = nullptr;
+  audio::FeatureEncoder* encoder = nullptr;
+  ThreadPool* pool = nullptr;               // JPEG encoding in parallel
+  const std::atomic<bool>* stopping = nullptr;
+};
+
+class CompatService final : public monolithic::MonolithicService::Service {
+ public:
+  explicit CompatService(CompatContext context) : context_(context) {}
+
+  grpc::Status InferBatchComposite(grpc::ServerContext* context,
+                                   const monolithic::CompositeBatchRequest* request,
+                                   monolithic::CompositeBatchResponse* response) override;
+  grpc::Status ListModels(grpc::ServerContext* context, const monolithic::ListModelsRequest* request,
+                          monolithic::ListModelsResponse* response) override;
+  grpc::Status LoadModel(grpc::ServerContext* context, const monolithic::LoadModelRequest* request,
+                         monolithic::LoadModelResponse* response) override;
+  grpc::Status UnloadModel(grpc::ServerContext* context,
+                           const monolithic::UnloadModelRequest* request,
+                           monolithic::UnloadModelResponse* response) override;
+  grpc::Status GetModelStats(grpc::ServerContext* context,
+                             const monolithic::GetModelStatsRequest* request,
+                             monolithic::GetModelStatsResponse* response) override;
+  grpc::Status Health(grpc::ServerContext* context, const monolithic::HealthRequest* request,
+                      monolithic::HealthResponse* response) override;
+
+ private:
+  Status infer(const monolithic::CompositeBatchRequest& request,
+               monolithic::CompositeBatchResponse& response);
+  Status encode_frames(const std::vector<Image>& frames, monolithic::CompositeBatchResponse& response);
+  int gpu_id() const;
+
+  CompatContext context_;
+};
+
+}  // namespace lipsync::server

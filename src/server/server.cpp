@@ -1,0 +1,133 @@
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "pipeline/lipsync_model.h"
+#include "pipeline/onnx_feature_encoder.h"
+#include "server/compat_service.h"
+
+namespace lipsync::server {
+
+struct Server::Impl {
+  Config config;
+  std::unique_ptr<audio::MelAnalyzer> mel;
+  std::unique_ptr<pipeline::OnnxFeatureEncoder> encoder;
+  std::unique_ptr<registry::ModelRegistry> registry;
+  std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<pipeline::Scheduler> scheduler;
+  std::atomic<bool> stopping{false};
+  std::unique_ptr<CompatService> compat;
+  std::unique_ptr<grpc::Server> grpc_server;
+  int port = 0;
+
+  std::mutex mutex;
+  std::condition_variable stopped_cv;
+  bool stopped = false;
+};
+
+namespace {
+
+runtime::SessionOptions session_options(const RuntimeSection& runtime) {
+  runtime::SessionOptions options;
+  options.provider = runtime.execution_provider;
+  options.intra_op_threads = runtime.intra_op_threads;
+  options.device_id = runtime.device_id;
+  options.cuda_ep_library = runtime.cuda_ep_library;
+  return options;
+}
+
+Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
+  const Config& config = impl.config;
+  if (config.runtime.audio_encoder_path.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: onnx.audio_encoder_path is required to serve",
+                      config.source_file.string());
+  }
+  const auto sessions = session_options(config.runtime);
+  ASSIGN_OR_RETURN(impl.mel, audio::MelAnalyzer::create());
+  ASSIGN_OR_RETURN(impl.encoder, pipeline::OnnxFeatureEncoder::create(config.runtime.audio_encoder_path, sessions));
+  impl.registry = std::make_unique<registry::ModelRegistry>(
+      config.capacity, options.loader ? options.loader
+                                      : pipeline::lipsync_model_loader(sessions, avatar::AvatarOptions{}));
+  RETURN_IF_ERROR(impl.registry->add_models(config));
+  impl.pool = std::make_unique<ThreadPool>();
+  impl.scheduler = std::make_unique<pipeline::Scheduler>(*impl.registry, config.pipeline, impl.pool.get());
+  if (options.preload) {
+    Status preload = impl.registry->preload();
+    if (!preload.ok()) LOG_ERROR("server", "preload: {}", preload.to_string());
+  }
+  return {};
+}
+
+Status listen(Server::Impl& impl, const ServerOptions& options) {
+  const Config& config = impl.config;
+  const int port = options.grpc_port.value_or(config.server.grpc_port);
+  const std::string address = fmt::format("{}:{}", config.server.listen_host, port);
+  const int max_bytes = std::max(kMinMessageSizeMb, config.server.max_message_size_mb) * (1 << 20);
+  impl.compat = std::make_unique<CompatService>(CompatContext{&impl.config, impl.registry.get(),
+                                                              impl.scheduler.get(), impl.mel.get(),
+                                                              impl.encoder.get(), impl.pool.get(),
+                                                              &impl.stopping});
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl.port);
+  builder.SetMaxReceiveMessageSize(max_bytes);
+  builder.SetMaxSendMessageSize(max_bytes);
+  builder.RegisterService(impl.compat.get());
+  impl.grpc_server = builder.BuildAndStart();
+  if (impl.grpc_server == nullptr || impl.port == 0) {
+    return make_error(ErrorCode::kUnavailable, "cannot listen on {} (gRPC)", address);
+  }
+  LOG_INFO("server", "compat gRPC (monolithic.MonolithicService) listening on {}:{}, {} model(s), "
+           "message limit {} MiB", config.server.listen_host, impl.port, config.models.size(),
+           max_bytes >> 20);
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::start(const Config& config, const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  RETURN_IF_ERROR(build_pipeline(*impl, options));
+  RETURN_IF_ERROR(listen(*impl, options));
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  shutdown();
+  impl_->scheduler.reset();  // finishes queued batches before the registry goes
+}
+
+int Server::grpc_port() const { return impl_->port; }
+
+void Server::shutdown() {
+  if (impl_->stopping.exchange(true)) {
+    wait();
+    return;
+  }
+  LOG_INFO("server", "shutting down");
+  impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  impl_->grpc_server->Wait();
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopped = true;
+  }
+  impl_->stopped_cv.notify_all();
+}
+
+void Server::wait() {
+  std::unique_lock lock(impl_->mutex);
+  impl_->stopped_cv.wait(lock, [&] { return impl_->stopped; });
+}
+
+pipeline::Scheduler& Server::scheduler() { return *impl_->scheduler; }
+registry::ModelRegistry& Server::registry() { return *impl_->registry; }
+
+}  // namespace lipsync::server

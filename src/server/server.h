@@ -1,0 +1,53 @@
+// The lip-sync server: model registry + scheduler + the compat gRPC service (compat-api.md),
+// built from a Config. No gRPC types leak out of this header.
+//
+//   ASSIGN_OR_RETURN(auto server, Server::start(config, {.grpc_port = 0}));
+//   LOG_INFO("server", "listening on {}", server->grpc_port());
+//   server->wait();  // until shutdown() from another thread
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "pipeline/scheduler.h"
+#include "registry/model_registry.h"
+
+namespace lipsync::server {
+
+// A batch of 25 with visual frames is ~61.5 MB (compat-api.md "Transport").
+inline constexpr int kMinMessageSizeMb = 64;
+
+struct ServerOptions {
+  std::optional<int> grpc_port;  // overrides config.server.grpc_port; 0 = any free port
+  bool preload = true;           // load models marked preload_model before serving
+  // Replaces the LipSyncModel loader (tests wrap it to hold a load); empty: the default.
+  registry::Loader loader;
+};
+
+class Server {
+ public:
+  // Loads the audio encoder (onnx.audio_encoder_path), registers every configured model,
+  // preloads, and listens. A preload failure is logged; the server serves the other models.
+  static Result<std::unique_ptr<Server>> start(const Config& config, const ServerOptions& options = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int grpc_port() const;  // the bound port (the chosen one when asked for 0)
+  // Stops accepting, finishes in-flight calls. Idempotent; callable from any thread.
+  void shutdown();
+  void wait();  // blocks until shutdown() has finished
+
+  pipeline::Scheduler& scheduler();
+  registry::ModelRegistry& registry();
+
+  struct Impl;  // server.cpp
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lipsync::server

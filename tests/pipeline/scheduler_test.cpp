@@ -1,0 +1,144 @@
+// The scheduler merges concurrent requests of one model into one UNet batch, refuses at once
+// when a model's queue is full, and keeps serving after errors.
+#include "pipeline/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "../server/synthetic_avatar.h"
+#include "audio/audio_features.h"
+#include "pipeline/lipsync_model.h"
+#include "support/test_paths.h"
+
+namespace lipsync::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kFrames = 6;
+
+// A loader that, while `hold` is set, blocks each load until release() (to keep the owner
+// thread busy deterministically).
+class GateLoader {
+ public:
+  registry::Loader loader() {
+    auto inner = lipsync_model_loader({.intra_op_threads = 1}, {});
+    return [this, inner](const ModelConfig& config) -> Result<std::shared_ptr<registry::LoadedModel>> {
+      entered_.set_value();
+      gate_.wait();
+      return inner(config);
+    };
+  }
+  void wait_entered() { entered_future_.wait(); }
+  void release() { release_.set_value(); }
+
+ private:
+  std::promise<void> entered_;
+  std::shared_future<void> entered_future_ = entered_.get_future().share();
+  std::promise<void> release_;
+  std::shared_future<void> gate_ = release_.get_future().share();
+};
+
+RenderRequest request(const std::string& model, std::vector<std::int64_t> frames) {
+  RenderRequest r{.model_id = model, .source_frames = std::move(frames)};
+  r.audio.assign(r.source_frames.size() * audio::kFrameTensorSize, 0.25f);
+  return r;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(testing::temp_dir());
+    testing::write_synthetic_avatar(*dir_, kFrames);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  static Config config() { return testing::synthetic_config(*dir_, {"a", "b"}); }
+  static inline fs::path* dir_ = nullptr;
+};
+
+TEST_F(SchedulerTest, ConcurrentRequestsOfOneModelShareABatch) {
+  Config c = config();
+  registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.intra_op_threads = 1}, {}));
+  ASSERT_TRUE(registry.add_models(c).ok());
+  // A long delay: the batch closes only when it is full (4 requests x 2 frames = max_batch).
+  Scheduler scheduler(registry, {.max_batch = 8, .max_queue_delay_ms = 60000, .max_queue_depth = 16}, nullptr);
+  std::vector<std::future<Result<RenderResult>>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(scheduler.submit(request("a", {i, i + 1})));
+  for (auto& future : futures) {
+    auto result = future.get();
+    ASSERT_TRUE(result.ok()) << result.status().to_string();
+    EXPECT_EQ(result->frames.size(), 2u);
+    EXPECT_EQ(result->batch_frames, 8);
+    EXPECT_EQ(result->frames[0].width, testing::kAvatarWidth);
+  }
+  const SchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.batches, 1);
+  EXPECT_EQ(stats.largest_batch_frames, 8);
+  EXPECT_EQ(stats.largest_batch_requests, 4);
+  EXPECT_EQ(registry.info("a")->stats.requests, 4);
+}
+
+TEST_F(SchedulerTest, FullQueueRefusesAtOnceAndRecovers) {
+  Config c = config();
+  GateLoader gate;
+  registry::ModelRegistry registry(c.capacity, gate.loader());
+  ASSERT_TRUE(registry.add_models(c).ok());
+  Scheduler scheduler(registry, {.max_batch = 1, .max_queue_delay_ms = 0, .max_queue_depth = 1}, nullptr);
+  auto first = scheduler.submit(request("a", {0}));
+  gate.wait_entered();                               // the owner thread is busy loading
+  auto second = scheduler.submit(request("a", {1}));  // fills the queue
+  auto third = scheduler.submit(request("a", {2}));
+  ASSERT_EQ(third.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  auto refused = third.get();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(scheduler.stats().rejected, 1);
+  gate.release();
+  EXPECT_TRUE(first.get().ok());
+  EXPECT_TRUE(second.get().ok());
+  EXPECT_TRUE(scheduler.submit(request("a", {3})).get().ok());
+}
+
+TEST_F(SchedulerTest, BadRequestsFailAloneAndFramesWrap) {
+  Config c = config();
+  registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.intra_op_threads = 1}, {}));
+  ASSERT_TRUE(registry.add_models(c).ok());
+  Scheduler scheduler(registry, {.max_batch = 8, .max_queue_delay_ms = 0, .max_queue_depth = 4}, nullptr);
+  EXPECT_EQ(scheduler.submit(request("nope", {0})).get().status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(scheduler.submit(request("a", {})).get().status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(scheduler.submit(request("a", {kFrames})).get().status().code(), ErrorCode::kInvalidArgument);
+  RenderRequest bad_images = request("a", {0});
+  bad_images.image_tensors.assign(10, 0.0f);
+  EXPECT_EQ(scheduler.submit(std::move(bad_images)).get().status().code(), ErrorCode::kInvalidArgument);
+
+  RenderRequest wrapped = request("a", {-1, kFrames + 1});
+  wrapped.wrap_source_frames = true;
+  auto result = scheduler.submit(std::move(wrapped)).get();
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  auto direct = scheduler.submit(request("a", {kFrames - 1, 1})).get();
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(result->frames[0].pixels, direct->frames[0].pixels);
+  EXPECT_EQ(result->frames[1].pixels, direct->frames[1].pixels);
+}
+
+TEST_F(SchedulerTest, ModelsRunOnTheirOwnOwnerThreads) {
+  Config c = config();
+  GateLoader gate;
+  auto plain = lipsync_model_loader({.intra_op_threads = 1}, {});
+  registry::ModelRegistry registry(c.capacity, plain);
+  ASSERT_TRUE(registry.add_model(c.models["a"], gate.loader()).ok());
+  ASSERT_TRUE(registry.add_model(c.models["b"]).ok());
+  Scheduler scheduler(registry, {.max_batch = 4, .max_queue_delay_ms = 0, .max_queue_depth = 4}, nullptr);
+  auto held = scheduler.submit(request("a", {0}));
+  gate.wait_entered();
+  // Model a's owner is blocked in its load; b is served regardless.
+  EXPECT_TRUE(scheduler.submit(request("b", {0, 1})).get().ok());
+  gate.release();
+  EXPECT_TRUE(held.get().ok());
+}
+
+}  // namespace
+}  // namespace lipsync::pipeline

@@ -1,0 +1,353 @@
+// The compat service (compat-api.md) end to end: a real server in-process on port 0, the tiny
+// models, a synthetic avatar, and a gRPC client as the older clients use it.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <future>
+#include <random>
+#include <thread>
+
+#include "audio/audio_features.h"
+#include "media/jpeg_codec.h"
+#include "pipeline/lipsync_model.h"
+#include "proto/monolithic.grpc.pb.h"
+#include "server/server.h"
+#include "support/test_paths.h"
+#include "synthetic_avatar.h"
+
+namespace lipsync::server {
+namespace {
+
+namespace fs = std::filesystem;
+using monolithic::CompositeBatchRequest;
+using monolithic::CompositeBatchResponse;
+
+constexpr int kFrames = 12;
+constexpr std::size_t kVisualFrameBytes = std::size_t{6} * 320 * 320 * sizeof(float);  // compat-api.md
+
+std::string audio_bytes(std::size_t samples) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-0.4f, 0.4f);
+  std::vector<float> pcm(samples);
+  for (float& v : pcm) v = dist(rng);
+  return std::string(reinterpret_cast<const char*>(pcm.data()), pcm.size() * sizeof(float));
+}
+
+// As the older clients build it: raw audio from 8 frames before the start, (batch+15)·640 long.
+CompositeBatchRequest batch_request(const std::string& model, int batch, int start) {
+  CompositeBatchRequest request;
+  request.set_model_id(model);
+  request.set_batch_size(batch);
+  request.set_start_frame_idx(start);
+  request.set_raw_audio(audio_bytes(static_cast<std::size_t>(batch + 15) * 640));
+  return request;
+}
+
+class Client {
+ public:
+  explicit Client(int port) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    stub_ = monolithic::MonolithicService::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+  }
+
+  CompositeBatchResponse infer(const CompositeBatchRequest& request) {
+    grpc::ClientContext context;
+    CompositeBatchResponse response;
+    EXPECT_TRUE(stub_->InferBatchComposite(&context, request, &response).ok());
+    return response;
+  }
+  template <typename Req, typename Resp, typename Method>
+  Resp call(Method method, const Req& request) {
+    grpc::ClientContext context;
+    Resp response;
+    EXPECT_TRUE(((*stub_).*method)(&context, request, &response).ok());
+    return response;
+  }
+  monolithic::HealthResponse health() {
+    return call<monolithic::HealthRequest, monolithic::HealthResponse>(
+        &monolithic::MonolithicService::Stub::Health, {});
+  }
+  monolithic::ListModelsResponse list() {
+    return call<monolithic::ListModelsRequest, monolithic::ListModelsResponse>(
+        &monolithic::MonolithicService::Stub::ListModels, {});
+  }
+  monolithic::GetModelStatsResponse stats() {
+    return call<monolithic::GetModelStatsRequest, monolithic::GetModelStatsResponse>(
+        &monolithic::MonolithicService::Stub::GetModelStats, {});
+  }
+  monolithic::LoadModelResponse load(const std::string& id) {
+    monolithic::LoadModelRequest request;
+    request.set_model_id(id);
+    request.set_preferred_gpu(-1);
+    return call<monolithic::LoadModelRequest, monolithic::LoadModelResponse>(
+        &monolithic::MonolithicService::Stub::LoadModel, request);
+  }
+  monolithic::UnloadModelResponse unload(const std::string& id) {
+    monolithic::UnloadModelRequest request;
+    request.set_model_id(id);
+    return call<monolithic::UnloadModelRequest, monolithic::UnloadModelResponse>(
+        &monolithic::MonolithicService::Stub::UnloadModel, request);
+  }
+
+ private:
+  std::unique_ptr<monolithic::MonolithicService::Stub> stub_;
+};
+
+class CompatServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(testing::temp_dir());
+    testing::write_synthetic_avatar(*dir_, kFrames);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  static std::unique_ptr<Server> start(Config config, ServerOptions options = {}) {
+    options.grpc_port = 0;
+    auto server = Server::start(config, options);
+    EXPECT_TRUE(server.ok()) << server.status().to_string();
+    return server.ok() ? std::move(*server) : nullptr;
+  }
+  static Config config(const std::vector<std::string>& ids = {"a", "b"}) {
+    return testing::synthetic_config(*dir_, ids);
+  }
+
+  // The server still answers a good request.
+  static void expect_serving(Client& client) {
+    const auto response = client.infer(batch_request("a", 2, 0));
+    EXPECT_TRUE(response.success()) << response.error();
+    EXPECT_EQ(response.composited_frames_size(), 2);
+  }
+
+  static inline fs::path* dir_ = nullptr;
+};
+
+TEST_F(CompatServiceTest, InferBatchCompositeReturnsFullSizeJpegsAndTimings) {
+  auto server = start(config());
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  const auto response = client.infer(batch_request("a", 5, 3));
+  ASSERT_TRUE(response.success()) << response.error();
+  ASSERT_EQ(response.composited_frames_size(), 5);
+  for (const auto& jpeg : response.composited_frames()) {
+    auto image = media::decode_jpeg(std::span(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size()));
+    ASSERT_TRUE(image.ok()) << image.status().to_string();
+    EXPECT_EQ(image->width, testing::kAvatarWidth);
+    EXPECT_EQ(image->height, testing::kAvatarHeight);
+  }
+  EXPECT_TRUE(response.model_loaded());  // nothing preloaded: this request loaded it
+  EXPECT_GT(response.model_load_time_ms(), 0.0f);
+  EXPECT_GT(response.inference_time_ms(), 0.0f);
+  EXPECT_GT(response.composite_time_ms(), 0.0f);
+  EXPECT_GT(response.audio_processing_ms(), 0.0f);
+  EXPECT_GE(response.total_time_ms(), response.inference_time_ms());
+  EXPECT_EQ(response.gpu_id(), -1);
+  const auto again = client.infer(batch_request("a", 1, kFrames * 3 - 1));  // wraps
+  ASSERT_TRUE(again.success()) << again.error();
+  EXPECT_FALSE(again.model_loaded());
+}
+
+TEST_F(CompatServiceTest, NegativeStartWrapsLikeItsPositiveResidue) {
+  auto server = start(config());
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  CompositeBatchRequest negative = batch_request("a", 2, -2);
+  negative.set_audio_features(std::string(audio::kFrameTensorSize * sizeof(float), '\0'));
+  negative.clear_raw_audio();
+  CompositeBatchRequest positive = negative;
+  positive.set_start_frame_idx(kFrames - 2);
+  const auto a = client.infer(negative);
+  const auto b = client.infer(positive);
+  ASSERT_TRUE(a.success()) << a.error();
+  ASSERT_TRUE(b.success()) << b.error();
+  EXPECT_EQ(a.composited_frames(0), b.composited_frames(0));
+  EXPECT_EQ(a.composited_frames(1), b.composited_frames(1));
+}
+
+TEST_F(CompatServiceTest, ErrorsAreAnsweredAndTheServerKeepsServing) {
+  auto server = start(config());
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  auto expect_error = [&](const CompositeBatchRequest& request, const std::string& words) {
+    const auto response = client.infer(request);
+    EXPECT_FALSE(response.success());
+    EXPECT_NE(response.error().find(words), std::string::npos) << response.error();
+    EXPECT_EQ(response.composited_frames_size(), 0);
+    expect_serving(client);
+  };
+  expect_error(batch_request("nobody", 2, 0), "nobody");
+  expect_error(batch_request("", 2, 0), "model_id is required");
+  expect_error(batch_request("a", 0, 0), "batch_size 0");
+  expect_error(batch_request("a", 33, 0), "batch_size 33");
+  CompositeBatchRequest visual = batch_request("a", 2, 0);
+  visual.set_visual_frames(std::string(kVisualFrameBytes, '\0'));  // one frame's worth for two
+  expect_error(visual, "visual_frames has 2457600 bytes");
+  CompositeBatchRequest odd = batch_request("a", 2, 0);
+  odd.set_raw_audio("abc");
+  expect_error(odd, "raw_audio has 3 bytes");
+  CompositeBatchRequest silent = batch_request("a", 2, 0);
+  silent.clear_raw_audio();
+  expect_error(silent, "both empty");
+  CompositeBatchRequest legacy = silent;
+  legacy.set_audio_features(std::string(100, '\0'));
+  expect_error(legacy, "audio_features has 25 floats");
+
+  CompositeBatchRequest short_audio = batch_request("a", 4, 40);
+  short_audio.set_raw_audio(audio_bytes(10));  // far shorter than the batch needs: zero-padded
+  const auto padded = client.infer(short_audio);
+  EXPECT_TRUE(padded.success()) << padded.error();
+  EXPECT_EQ(padded.composited_frames_size(), 4);
+  EXPECT_TRUE(client.health().healthy());
+}
+
+TEST_F(CompatServiceTest, Batch32WithVisualFramesEqualsTheAvatarsOwn) {
+  auto server = start(config());
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  constexpr int kBatch = 32;
+  auto handle = server->registry().acquire("a");
+  ASSERT_TRUE(handle.ok());
+  const auto& avatar = handle->get<pipeline::LipSyncModel>().avatar();
+  std::vector<float> tensors(kVisualFrameBytes / sizeof(float) * kBatch);
+  const std::size_t per_frame = avatar.geometry().input_tensor_elements();
+  for (int i = 0; i < kBatch; ++i) {
+    ASSERT_TRUE(avatar.fill_input_tensor(static_cast<std::size_t>((5 + i) % kFrames),
+                                         std::span(tensors).subspan(i * per_frame, per_frame)).ok());
+  }
+  CompositeBatchRequest with_visual = batch_request("a", kBatch, 5);
+  with_visual.set_visual_frames(std::string(reinterpret_cast<const char*>(tensors.data()), tensors.size() * sizeof(float)));
+  ASSERT_GT(with_visual.ByteSizeLong(), std::size_t{64} << 20);  // above gRPC's 4 MiB default
+  CompositeBatchRequest without = with_visual;
+  without.clear_visual_frames();
+  const auto a = client.infer(with_visual);
+  const auto b = client.infer(without);
+  ASSERT_TRUE(a.success()) << a.error();
+  ASSERT_TRUE(b.success()) << b.error();
+  ASSERT_EQ(a.composited_frames_size(), kBatch);
+  for (int i = 0; i < kBatch; ++i) EXPECT_EQ(a.composited_frames(i), b.composited_frames(i)) << "frame " << i;
+}
+
+TEST_F(CompatServiceTest, ConcurrentClientsShareBatches) {
+  Config c = config({"a"});
+  c.pipeline = {.max_batch = 8, .max_queue_delay_ms = 60000, .max_queue_depth = 16};
+  auto server = start(c);
+  ASSERT_NE(server, nullptr);
+  std::vector<std::future<CompositeBatchResponse>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::async(std::launch::async, [&, i] {
+      Client client(server->grpc_port());
+      return client.infer(batch_request("a", 2, 2 * i));
+    }));
+  }
+  for (auto& f : clients) {
+    const auto response = f.get();
+    EXPECT_TRUE(response.success()) << response.error();
+    EXPECT_EQ(response.composited_frames_size(), 2);
+  }
+  // The long delay closes the batch only when full: all four requests ran as one UNet batch.
+  EXPECT_EQ(server->scheduler().stats().largest_batch_frames, 8);
+  EXPECT_EQ(server->scheduler().stats().batches, 1);
+}
+
+TEST_F(CompatServiceTest, OverloadIsRefusedAtOnce) {
+  Config c = config({"a"});
+  c.pipeline = {.max_batch = 1, .max_queue_delay_ms = 0, .max_queue_depth = 1};
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  auto inner = pipeline::lipsync_model_loader({.intra_op_threads = 1}, {});
+  ServerOptions options;
+  options.loader = [&](const ModelConfig& m) -> Result<std::shared_ptr<registry::LoadedModel>> {
+    entered.set_value();
+    gate.wait();
+    return inner(m);
+  };
+  auto server = start(c, options);
+  ASSERT_NE(server, nullptr);
+  auto first = std::async(std::launch::async, [&] { return Client(server->grpc_port()).infer(batch_request("a", 1, 0)); });
+  entered.get_future().wait();  // the owner thread holds request 1 while loading
+  auto second = std::async(std::launch::async, [&] { return Client(server->grpc_port()).infer(batch_request("a", 1, 1)); });
+  while (server->scheduler().queue_depth("a") < 1) std::this_thread::yield();  // request 2 queued
+  Client client(server->grpc_port());
+  const auto refused = client.infer(batch_request("a", 1, 2));
+  EXPECT_FALSE(refused.success());
+  EXPECT_NE(refused.error().find("RESOURCE_EXHAUSTED"), std::string::npos) << refused.error();
+  release.set_value();
+  EXPECT_TRUE(first.get().success());
+  EXPECT_TRUE(second.get().success());
+  EXPECT_TRUE(client.infer(batch_request("a", 1, 3)).success());
+}
+
+TEST_F(CompatServiceTest, EvictedModelReloadsTransparently) {
+  Config c = config();
+  c.capacity.max_models = 1;
+  auto server = start(c);
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  EXPECT_TRUE(client.infer(batch_request("a", 2, 0)).model_loaded());
+  EXPECT_TRUE(client.infer(batch_request("b", 2, 0)).model_loaded());  // evicts a
+  const auto list = client.list();
+  ASSERT_EQ(list.models_size(), 2);
+  EXPECT_FALSE(list.models(0).loaded());
+  EXPECT_TRUE(list.models(1).loaded());
+  const auto again = client.infer(batch_request("a", 2, 0));
+  EXPECT_TRUE(again.success()) << again.error();
+  EXPECT_TRUE(again.model_loaded());
+  EXPECT_EQ(server->registry().info("a")->stats.evictions, 1);
+  EXPECT_EQ(client.health().loaded_models(), 1);
+  EXPECT_EQ(client.health().max_models(), 1);
+}
+
+TEST_F(CompatServiceTest, ModelManagementAndRealStatistics) {
+  auto server = start(config());
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  auto health = client.health();
+  EXPECT_TRUE(health.healthy());
+  EXPECT_EQ(health.loaded_models(), 0);
+  EXPECT_EQ(health.max_models(), 8);
+
+  const auto loaded = client.load("b");
+  EXPECT_TRUE(loaded.success()) << loaded.error();
+  EXPECT_GT(loaded.load_time_ms(), 0.0f);
+  EXPECT_FALSE(client.load("ghost").success());
+  EXPECT_NE(client.load("ghost").error().find("ghost"), std::string::npos);
+  EXPECT_EQ(client.health().loaded_models(), 1);
+
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client.infer(batch_request("a", 2, i)).success());
+  const auto stats = client.stats();
+  ASSERT_EQ(stats.models_size(), 2);  // every configured model, loaded or not
+  EXPECT_EQ(stats.models(0).model_id(), "a");
+  EXPECT_EQ(stats.models(0).request_count(), 3);
+  EXPECT_GT(stats.models(0).avg_inference_ms(), 0.0f);
+  EXPECT_GT(stats.models(0).memory_mb(), 0);
+  EXPECT_GT(stats.models(0).last_used_timestamp(), 1700000000);
+  EXPECT_EQ(stats.models(1).request_count(), 0);
+  EXPECT_TRUE(stats.models(1).loaded());
+  const auto list = client.list();
+  ASSERT_EQ(list.models_size(), 2);
+  EXPECT_EQ(list.models(0).request_count(), 3);
+
+  EXPECT_TRUE(client.unload("b").success());
+  EXPECT_FALSE(client.unload("ghost").success());
+  EXPECT_FALSE(client.list().models(1).loaded());
+  EXPECT_EQ(client.health().loaded_models(), 1);
+}
+
+TEST_F(CompatServiceTest, HealthIsFalseWhenAModelFailedToLoad) {
+  Config c = config({"a"});
+  c.models["a"].model_path = *dir_ / "missing.onnx";
+  auto server = start(c);
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  const auto response = client.infer(batch_request("a", 1, 0));
+  EXPECT_FALSE(response.success());
+  EXPECT_NE(response.error().find("missing.onnx"), std::string::npos) << response.error();
+  EXPECT_FALSE(client.health().healthy());
+}
+
+}  // namespace
+}  // namespace lipsync::server
