@@ -201,12 +201,7 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--threads", options->threads, "ORT intra-op threads for the encoder")
       ->capture_default_str();
   cmd->callback([action, options] {
-    *action = [options] {
-      const Status status = bench_audio(*options);
-      if (status.ok()) return 0;
-      fmt::print(stderr, "error: {}\n", status.message());
-      return 1;
-    };
+    *action = status_action([options] { return bench_audio(*options); });
   });
 }
 

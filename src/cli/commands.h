@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/status.h"
+
 namespace lipsync::cli {
 
 // A chosen subcommand's action; returns the process exit code.
@@ -24,6 +26,10 @@ std::vector<AddCommand>& registered_commands();
 struct Registrar {
   explicit Registrar(AddCommand add) { registered_commands().push_back(add); }
 };
+
+// An action that runs `run` and turns its Status into the exit code: 0, or 1 after printing
+// "error: <message>" to stderr.
+Action status_action(std::function<Status()> run);
 
 // Returns the subcommand `name` of `app`, creating it (requiring one child) if needed.
 CLI::App& subcommand_group(CLI::App& app, const std::string& name, const std::string& description);

@@ -83,12 +83,7 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--threads", options->threads, "ORT intra-op threads (0 = ORT default)")
       ->capture_default_str();
   cmd->callback([action, options] {
-    *action = [options] {
-      const Status status = run_features(*options);
-      if (status.ok()) return 0;
-      fmt::print(stderr, "error: {}\n", status.message());
-      return 1;
-    };
+    *action = status_action([options] { return run_features(*options); });
   });
 }
 

@@ -12,6 +12,15 @@ std::vector<AddCommand>& registered_commands() {
   return commands;
 }
 
+Action status_action(std::function<Status()> run) {
+  return [run = std::move(run)] {
+    const Status status = run();
+    if (status.ok()) return 0;
+    fmt::print(stderr, "error: {}\n", status.message());
+    return 1;
+  };
+}
+
 CLI::App& subcommand_group(CLI::App& app, const std::string& name, const std::string& description) {
   for (CLI::App* existing : app.get_subcommands({})) {
     if (existing->get_name() == name) return *existing;

@@ -204,12 +204,7 @@ void add(CLI::App& app, Action* action) {
       ->check(CLI::Range(0, 64));
   cmd->add_option("--background-store", o->background_store, "raw | jpeg | jpeg_splice")->capture_default_str();
   cmd->callback([action, o] {
-    *action = [o] {
-      const Status status = render(*o);
-      if (status.ok()) return 0;
-      fmt::print(stderr, "error: {}\n", status.message());
-      return 1;
-    };
+    *action = status_action([o] { return render(*o); });
   });
 }
 
