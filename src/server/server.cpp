@@ -33,22 +33,13 @@ struct Server::Impl {
 
 namespace {
 
-runtime::SessionOptions session_options(const RuntimeSection& runtime) {
-  runtime::SessionOptions options;
-  options.provider = runtime.execution_provider;
-  options.intra_op_threads = runtime.intra_op_threads;
-  options.device_id = runtime.device_id;
-  options.cuda_ep_library = runtime.cuda_ep_library;
-  return options;
-}
-
 Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
   const Config& config = impl.config;
   if (config.runtime.audio_encoder_path.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "{}: onnx.audio_encoder_path is required to serve",
                       config.source_file.string());
   }
-  const auto sessions = session_options(config.runtime);
+  const auto sessions = runtime::session_options_from(config.runtime);
   ASSIGN_OR_RETURN(impl.mel, audio::MelAnalyzer::create());
   ASSIGN_OR_RETURN(impl.encoder, pipeline::OnnxFeatureEncoder::create(config.runtime.audio_encoder_path, sessions));
   impl.registry = std::make_unique<registry::ModelRegistry>(

@@ -1,0 +1,61 @@
+// `lipsync serve --config FILE [--port N]`: the lip-sync server (compat gRPC service) until
+// SIGINT or SIGTERM, then a clean stop (in-flight calls finish, queued batches drain).
+#include <signal.h>
+
+#include <cstring>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "server/server.h"
+
+namespace lipsync::cli {
+namespace {
+
+struct ServeOptions {
+  std::string config;
+  int port = -1;  // -1: server.port of the config
+  bool preload = true;
+};
+
+Status serve(const ServeOptions& o) {
+  ASSIGN_OR_RETURN(Config config, load_config(o.config));
+  for (const auto& warning : config.warnings) LOG_WARN("serve", "{}", warning);
+  // Every thread the server starts inherits the blocked set; this thread takes the signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  server::ServerOptions options;
+  if (o.port >= 0) options.grpc_port = o.port;
+  options.preload = o.preload;
+  ASSIGN_OR_RETURN(auto server, server::Server::start(config, options));
+  LOG_INFO("serve", "serving {} model(s) from '{}' on gRPC port {}; SIGINT/SIGTERM stops",
+           config.models.size(), o.config, server->grpc_port());
+  int signal = 0;
+  sigwait(&signals, &signal);
+  LOG_INFO("serve", "{} received: stopping", strsignal(signal));
+  server->shutdown();
+  server.reset();
+  LOG_INFO("serve", "stopped");
+  return {};
+}
+
+void add(CLI::App& app, Action* action) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "Run the lip-sync gRPC server");
+  cmd->add_option("--config", o->config, "server YAML (examples/server.yaml)")->required();
+  cmd->add_option("--port", o->port, "gRPC port (overrides server.port; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_flag("!--no-preload", o->preload, "do not load preload_model models at start");
+  cmd->callback([action, o] { *action = status_action([o] { return serve(*o); }); });
+}
+
+}  // namespace
+
+LIPSYNC_REGISTER_COMMAND(add);
+
+}  // namespace lipsync::cli
