@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs ON the device machine after earlier calls copied .bundle/* (scripts/device_bundle.sh, plus
+# Runs ON the device machine after earlier calls copied .bundle/* (scripts/device_bundle.sh, its
+# base.tar.zst split into base.part.* when over a call's size, plus
 # av1080.mp4, av1080_rects.json and sanders.npy) into /root/bundle: times `lipsync render --cuda`
 # with the full fp16 test UNet on a 1920x1080 synthetic avatar, to MP4 and to JPEG frames.
 # Usage: scripts/device_render.sh OUT_DIR
@@ -11,6 +12,7 @@ mkdir -p "$b/run"
 cp -n "$repo"/.bundle/* "$b"/ 2>/dev/null || true
 export PATH=$b:$PATH
 ln -sf zstd "$b/unzstd"
+[[ -f "$b/base.tar.zst" ]] || cat "$b"/base.part.* > "$b/base.tar.zst"
 [[ -x "$b/run/lipsync" ]] || tar -C "$b/run" -xf "$b/base.tar.zst" --use-compress-program=unzstd
 [[ -f "$b/run/lib/libonnxruntime_providers_cuda.so" ]] ||
   cat "$b"/cuda_ep.part.* | zstd -q -d --long=27 -o "$b/run/lib/libonnxruntime_providers_cuda.so"
