@@ -15,7 +15,8 @@ namespace {
 
 struct ServeOptions {
   std::string config;
-  int port = -1;  // -1: server.port of the config
+  int port = -1;       // -1: server.port of the config
+  int http_port = -1;  // -1: server.http_port of the config
   bool preload = true;
 };
 
@@ -31,10 +32,11 @@ Status serve(const ServeOptions& o) {
 
   server::ServerOptions options;
   if (o.port >= 0) options.grpc_port = o.port;
+  if (o.http_port >= 0) options.http_port = o.http_port;
   options.preload = o.preload;
   ASSIGN_OR_RETURN(auto server, server::Server::start(config, options));
-  LOG_INFO("serve", "serving {} model(s) from '{}' on gRPC port {}; SIGINT/SIGTERM stops",
-           config.models.size(), o.config, server->grpc_port());
+  LOG_INFO("serve", "serving {} model(s) from '{}' on gRPC port {} (HTTP port {}); SIGINT/SIGTERM stops",
+           config.models.size(), o.config, server->grpc_port(), server->http_port());
   int signal = 0;
   sigwait(&signals, &signal);
   LOG_INFO("serve", "{} received: stopping", strsignal(signal));
@@ -49,6 +51,8 @@ void add(CLI::App& app, Action* action) {
   auto* cmd = app.add_subcommand("serve", "Run the lip-sync gRPC server");
   cmd->add_option("--config", o->config, "server YAML (examples/server.yaml)")->required();
   cmd->add_option("--port", o->port, "gRPC port (overrides server.port; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-port", o->http_port, "HTTP port for health and metrics (0 = any free port)")
       ->check(CLI::Range(0, 65535));
   cmd->add_flag("!--no-preload", o->preload, "do not load preload_model models at start");
   cmd->callback([action, o] { *action = status_action([o] { return serve(*o); }); });

@@ -161,6 +161,7 @@ class Scheduler::ModelWorker {
     int frames = 0;
     for (const auto& pending : valid) frames += pending->frames();
     owner_.record_batch(frames, static_cast<int>(valid.size()));
+    if (owner_.observer_) owner_.observer_(model_id_, frames, depth());
     deliver(valid, *rendered, *handle, started, loaded, load_ms, frames);
   }
 
@@ -224,8 +225,9 @@ class Scheduler::ModelWorker {
   std::thread thread_;
 };
 
-Scheduler::Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool)
-    : registry_(registry), options_(options), pool_(pool) {}
+Scheduler::Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool,
+                     BatchObserver observer)
+    : registry_(registry), options_(options), pool_(pool), observer_(std::move(observer)) {}
 
 Scheduler::~Scheduler() {
   std::map<std::string, std::unique_ptr<ModelWorker>> workers;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -53,10 +54,15 @@ struct SchedulerStats {
   int largest_batch_requests = 0;
 };
 
+// Called by an owner thread after each batch it ran: the model, the batch's frames and the
+// requests still queued for that model (for metrics).
+using BatchObserver = std::function<void(const std::string& model_id, int frames, int queue_depth)>;
+
 class Scheduler {
  public:
   // `pool` composites in parallel (may be null). The registry must outlive the scheduler.
-  Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool);
+  Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool,
+            BatchObserver observer = {});
   ~Scheduler();  // refuses new work, finishes what is queued, joins the owner threads
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -79,6 +85,7 @@ class Scheduler {
   registry::ModelRegistry& registry_;
   const PipelineSection options_;
   ThreadPool* pool_;
+  BatchObserver observer_;
   mutable std::mutex mutex_;
   bool stopped_ = false;
   std::map<std::string, std::unique_ptr<ModelWorker>> workers_;

@@ -68,6 +68,8 @@ grpc::Status CompatService::InferBatchComposite(grpc::ServerContext*,
   }
   answer(status, *response);
   response->set_total_time_ms(static_cast<float>(ms_since(start)));
+  count("InferBatchComposite", status.code());
+  if (status.ok()) context_.metrics->observe_stage_ms("total", response->total_time_ms());
   response->set_gpu_id(gpu_id());
   if (!status.ok()) {
     LOG_WARN("server", "InferBatchComposite model '{}': {}", request->model_id(), status.to_string());
@@ -93,6 +95,7 @@ Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
   pipeline::RenderRequest render{.model_id = request.model_id(), .wrap_source_frames = true};
   ASSIGN_OR_RETURN(render.audio, pipeline::compat_frame_tensors(audio, *context_.mel, *context_.encoder));
   response.set_audio_processing_ms(static_cast<float>(ms_since(audio_start)));
+  context_.metrics->observe_stage_ms("audio", response.audio_processing_ms());
 
   for (std::size_t i = 0; i < batch; ++i) render.source_frames.push_back(request.start_frame_idx() + static_cast<std::int64_t>(i));
   if (!request.visual_frames().empty()) {
@@ -103,8 +106,13 @@ Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
   response.set_model_loaded(result.model_loaded);
   response.set_model_load_time_ms(static_cast<float>(result.model_load_ms));
 
+  context_.metrics->observe_stage_ms("queue", result.queue_ms);
+  context_.metrics->observe_stage_ms("prepare", result.timings.prepare_ms);
+  context_.metrics->observe_stage_ms("inference", result.timings.inference_ms);
+  context_.metrics->observe_stage_ms("composite", result.timings.composite_ms);
   const auto encode_start = Clock::now();
   RETURN_IF_ERROR(encode_frames(result.frames, response));
+  context_.metrics->observe_stage_ms("encode", ms_since(encode_start));
   response.set_composite_time_ms(static_cast<float>(result.timings.composite_ms + ms_since(encode_start)));
   return {};
 }
@@ -153,6 +161,7 @@ grpc::Status CompatService::ListModels(grpc::ServerContext*, const monolithic::L
     model->set_request_count(static_cast<std::int32_t>(info.stats.requests));
     model->set_avg_inference_ms(static_cast<float>(info.stats.mean_inference_ms));
   }
+  count("ListModels", ErrorCode::kOk);
   return grpc::Status::OK;
 }
 
@@ -169,6 +178,7 @@ grpc::Status CompatService::GetModelStats(grpc::ServerContext*, const monolithic
     model->set_avg_inference_ms(static_cast<float>(info.stats.mean_inference_ms));
     model->set_last_used_timestamp(info.stats.last_used_unix_s);
   }
+  count("GetModelStats", ErrorCode::kOk);
   return grpc::Status::OK;
 }
 
@@ -182,6 +192,7 @@ grpc::Status CompatService::LoadModel(grpc::ServerContext*, const monolithic::Lo
   if (!status.ok()) response->set_error(status.to_string());
   response->set_gpu_id(gpu_id());
   response->set_load_time_ms(status.ok() && !already ? static_cast<float>(ms_since(start)) : 0.0f);
+  count("LoadModel", status.code());
   return grpc::Status::OK;
 }
 
@@ -190,6 +201,7 @@ grpc::Status CompatService::UnloadModel(grpc::ServerContext*, const monolithic::
   Status status = context_.registry->unload(request->model_id());
   response->set_success(status.ok());
   if (!status.ok()) response->set_error(status.to_string());
+  count("UnloadModel", status.code());
   return grpc::Status::OK;
 }
 
@@ -204,7 +216,22 @@ grpc::Status CompatService::Health(grpc::ServerContext*, const monolithic::Healt
   response->set_loaded_models(context_.registry->ready_count());
   response->set_max_models(context_.config->capacity.max_models);
   if (gpu_id() >= 0) response->add_gpu_ids(gpu_id());
+  count("Health", ErrorCode::kOk);
   return grpc::Status::OK;
+}
+
+void CompatService::count(std::string_view rpc, ErrorCode code) {
+  context_.metrics->count_request(fmt::format("compat.{}", rpc), to_string(code));
+  context_.gauges->refresh();
+}
+
+void RegistryGauges::refresh() {
+  std::int64_t evictions = 0;
+  for (const auto& info : registry_.list()) evictions += info.stats.evictions;
+  std::lock_guard lock(mutex_);
+  for (; evictions_seen_ < evictions; ++evictions_seen_) metrics_.count_eviction();
+  metrics_.set_models_loaded(registry_.ready_count());
+  metrics_.set_memory_bytes(registry_.resident_memory_bytes());
 }
 
 // The CUDA device the models run on; -1 on CPU.

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
 #include "core/config.h"
 #include "core/thread_pool.h"
+#include "http/metrics.h"
 #include "pipeline/scheduler.h"
 #include "proto/monolithic.grpc.pb.h"
 #include "registry/model_registry.h"
@@ -19,6 +21,20 @@ namespace lipsync::server {
 inline constexpr std::size_t kVisualFrameBytes = std::size_t{6} * 320 * 320 * sizeof(float);
 inline constexpr int kMaxCompatBatch = 32;
 
+// Keeps the registry gauges of the metrics current: models loaded, resident memory, evictions.
+class RegistryGauges {
+ public:
+  RegistryGauges(const registry::ModelRegistry& registry, http::Metrics& metrics)
+      : registry_(registry), metrics_(metrics) {}
+  void refresh();
+
+ private:
+  const registry::ModelRegistry& registry_;
+  http::Metrics& metrics_;
+  std::mutex mutex_;
+  std::int64_t evictions_seen_ = 0;
+};
+
 struct CompatContext {
   const Config* config = nullptr;
   registry::ModelRegistry* registry = nullptr;
@@ -27,6 +43,8 @@ struct CompatContext {
   audio::FeatureEncoder* encoder = nullptr;
   ThreadPool* pool = nullptr;               // JPEG encoding in parallel
   const std::atomic<bool>* stopping = nullptr;
+  http::Metrics* metrics = nullptr;
+  RegistryGauges* gauges = nullptr;
 };
 
 class CompatService final : public monolithic::MonolithicService::Service {
@@ -54,6 +72,8 @@ class CompatService final : public monolithic::MonolithicService::Service {
                monolithic::CompositeBatchResponse& response);
   Status encode_frames(const std::vector<Image>& frames, monolithic::CompositeBatchResponse& response);
   int gpu_id() const;
+  // Counts the call under lipsync_requests_total{api="compat.<rpc>", code} and refreshes gauges.
+  void count(std::string_view rpc, ErrorCode code);
 
   CompatContext context_;
 };

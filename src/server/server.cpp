@@ -8,6 +8,8 @@
 
 #include "core/log.h"
 #include "core/thread_pool.h"
+#include "http/http_server.h"
+#include "http/metrics.h"
 #include "pipeline/lipsync_model.h"
 #include "pipeline/onnx_feature_encoder.h"
 #include "server/compat_service.h"
@@ -19,12 +21,17 @@ struct Server::Impl {
   std::unique_ptr<audio::MelAnalyzer> mel;
   std::unique_ptr<pipeline::OnnxFeatureEncoder> encoder;
   std::unique_ptr<registry::ModelRegistry> registry;
+  http::Metrics metrics;
+  std::unique_ptr<RegistryGauges> gauges;
+  std::atomic<bool> ready{false};  // preloads done, gRPC listening
+  std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<pipeline::Scheduler> scheduler;
   std::atomic<bool> stopping{false};
   std::unique_ptr<CompatService> compat;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
+  int http_port = 0;
 
   std::mutex mutex;
   std::condition_variable stopped_cv;
@@ -32,6 +39,22 @@ struct Server::Impl {
 };
 
 namespace {
+
+Status start_http(Server::Impl& impl, const ServerOptions& options) {
+  if (!options.http_port.has_value() && impl.config.server.http_port == 0) return {};
+  const int port = options.http_port.value_or(impl.config.server.http_port);
+  http::Routes routes = http::standard_routes(impl.metrics, [&impl] { return impl.ready.load(); });
+  http::Handler metrics_page = routes.at("/metrics");
+  routes["/metrics"] = [&impl, metrics_page](const http::HttpRequest& request) {
+    impl.gauges->refresh();
+    return metrics_page(request);
+  };
+  ASSIGN_OR_RETURN(impl.http, http::HttpServer::start(impl.config.server.listen_host, port, std::move(routes)));
+  impl.http_port = impl.http->port();
+  LOG_INFO("server", "HTTP /health/live, /health/ready, /metrics on {}:{}", impl.config.server.listen_host,
+           impl.http_port);
+  return {};
+}
 
 Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
   const Config& config = impl.config;
@@ -46,8 +69,16 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
       config.capacity, options.loader ? options.loader
                                       : pipeline::lipsync_model_loader(sessions, avatar::AvatarOptions{}));
   RETURN_IF_ERROR(impl.registry->add_models(config));
+  impl.gauges = std::make_unique<RegistryGauges>(*impl.registry, impl.metrics);
   impl.pool = std::make_unique<ThreadPool>();
-  impl.scheduler = std::make_unique<pipeline::Scheduler>(*impl.registry, config.pipeline, impl.pool.get());
+  http::Metrics& metrics = impl.metrics;
+  impl.scheduler = std::make_unique<pipeline::Scheduler>(
+      *impl.registry, config.pipeline, impl.pool.get(),
+      [&metrics](const std::string& model_id, int frames, int queue_depth) {
+        metrics.observe_batch_size(frames);
+        metrics.set_queue_depth(model_id, queue_depth);
+      });
+  RETURN_IF_ERROR(start_http(impl, options));  // /health/ready says 503 until preloads finish
   if (options.preload) {
     Status preload = impl.registry->preload();
     if (!preload.ok()) LOG_ERROR("server", "preload: {}", preload.to_string());
@@ -63,7 +94,8 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   impl.compat = std::make_unique<CompatService>(CompatContext{&impl.config, impl.registry.get(),
                                                               impl.scheduler.get(), impl.mel.get(),
                                                               impl.encoder.get(), impl.pool.get(),
-                                                              &impl.stopping});
+                                                              &impl.stopping, &impl.metrics,
+                                                              impl.gauges.get()});
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl.port);
   builder.SetMaxReceiveMessageSize(max_bytes);
@@ -86,6 +118,8 @@ Result<std::unique_ptr<Server>> Server::start(const Config& config, const Server
   impl->config = config;
   RETURN_IF_ERROR(build_pipeline(*impl, options));
   RETURN_IF_ERROR(listen(*impl, options));
+  impl->gauges->refresh();
+  impl->ready = true;
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -97,6 +131,7 @@ Server::~Server() {
 }
 
 int Server::grpc_port() const { return impl_->port; }
+int Server::http_port() const { return impl_->http_port; }
 
 void Server::shutdown() {
   if (impl_->stopping.exchange(true)) {
@@ -104,8 +139,10 @@ void Server::shutdown() {
     return;
   }
   LOG_INFO("server", "shutting down");
+  impl_->ready = false;
   impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   impl_->grpc_server->Wait();
+  if (impl_->http != nullptr) impl_->http->stop();
   {
     std::lock_guard lock(impl_->mutex);
     impl_->stopped = true;

@@ -1,6 +1,10 @@
 // The compat service (compat-api.md) end to end: a real server in-process on port 0, the tiny
 // models, a synthetic avatar, and a gRPC client as the older clients use it.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -42,6 +46,24 @@ CompositeBatchRequest batch_request(const std::string& model, int batch, int sta
   request.set_start_frame_idx(start);
   request.set_raw_audio(audio_bytes(static_cast<std::size_t>(batch + 15) * 640));
   return request;
+}
+
+// A plain HTTP/1.1 GET; returns the whole response (status line, headers, body).
+std::string http_get(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    char buffer[4096];
+    for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) response.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return response;
 }
 
 class Client {
@@ -335,6 +357,29 @@ TEST_F(CompatServiceTest, ModelManagementAndRealStatistics) {
   EXPECT_FALSE(client.unload("ghost").success());
   EXPECT_FALSE(client.list().models(1).loaded());
   EXPECT_EQ(client.health().loaded_models(), 1);
+}
+
+TEST_F(CompatServiceTest, MetricsCountRequestsBatchesAndModels) {
+  Config c = config({"a"});
+  c.models["a"].preload_model = true;
+  ServerOptions options;
+  options.http_port = 0;
+  auto server = start(c, options);
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(server->http_port(), 0);
+  EXPECT_NE(http_get(server->http_port(), "/health/ready").find("200 OK"), std::string::npos);
+  Client client(server->grpc_port());
+  ASSERT_TRUE(client.infer(batch_request("a", 3, 0)).success());
+  ASSERT_TRUE(client.infer(batch_request("a", 2, 0)).success());
+  EXPECT_FALSE(client.infer(batch_request("a", 0, 0)).success());
+  const std::string metrics = http_get(server->http_port(), "/metrics");
+  for (const char* line : {"lipsync_requests_total{api=\"compat.InferBatchComposite\",code=\"OK\"} 2",
+                           "lipsync_requests_total{api=\"compat.InferBatchComposite\",code=\"INVALID_ARGUMENT\"} 1",
+                           "lipsync_batch_frames_count 2", "lipsync_batch_frames_sum 5",
+                           "lipsync_stage_duration_ms_count{stage=\"inference\"} 2",
+                           "lipsync_queue_depth{model=\"a\"} 0", "lipsync_models_loaded 1"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << " not in\n" << metrics;
+  }
 }
 
 TEST_F(CompatServiceTest, HealthIsFalseWhenAModelFailedToLoad) {
