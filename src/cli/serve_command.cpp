@@ -35,7 +35,8 @@ Status serve(const ServeOptions& o) {
   if (o.http_port >= 0) options.http_port = o.http_port;
   options.preload = o.preload;
   ASSIGN_OR_RETURN(auto server, server::Server::start(config, options));
-  LOG_INFO("serve", "serving {} model(s) from '{}' on gRPC port {} (HTTP port {}); SIGINT/SIGTERM stops",
+  LOG_INFO("serve",
+           "serving {} model(s) from '{}' on gRPC port {} (HTTP port {}); SIGINT/SIGTERM stops",
            config.models.size(), o.config, server->grpc_port(), server->http_port());
   int signal = 0;
   sigwait(&signals, &signal);
@@ -52,7 +53,8 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--config", o->config, "server YAML (examples/server.yaml)")->required();
   cmd->add_option("--port", o->port, "gRPC port (overrides server.port; 0 = any free port)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--http-port", o->http_port, "HTTP port for health and metrics (0 = any free port)")
+  cmd->add_option("--http-port", o->http_port,
+                  "HTTP port for health and metrics (0 = any free port)")
       ->check(CLI::Range(0, 65535));
   cmd->add_flag("!--no-preload", o->preload, "do not load preload_model models at start");
   cmd->callback([action, o] { *action = status_action([o] { return serve(*o); }); });

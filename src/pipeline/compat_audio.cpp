@@ -101,9 +101,11 @@ Result<std::vector<float>> encode_range(std::span<const float> samples, std::int
   const auto count = static_cast<std::size_t>(range.k_hi - range.k_lo + 1);
   std::vector<float> windows(count * audio::kWindowSize);
   for (std::size_t w = 0; w < count; ++w) {
-    const auto row = static_cast<std::size_t>(window_start(range.k_lo + static_cast<std::int64_t>(w)) - t0);
-    audio::write_window(std::span<const double>(rows).subspan(row * kMelBins, kWindowFrames * kMelBins),
-                        std::span(windows).subspan(w * audio::kWindowSize, audio::kWindowSize));
+    const auto row =
+        static_cast<std::size_t>(window_start(range.k_lo + static_cast<std::int64_t>(w)) - t0);
+    audio::write_window(
+        std::span<const double>(rows).subspan(row * kMelBins, kWindowFrames * kMelBins),
+        std::span(windows).subspan(w * audio::kWindowSize, audio::kWindowSize));
   }
   return audio::encode_windows(encoder, windows, count);
 }
@@ -121,10 +123,12 @@ Result<std::vector<float>> compat_frame_tensors(const CompatAudio& request,
   std::vector<float> tensors(request.frame_count * kFrameTensorSize, 0.0f);
   if (request.raw_audio.empty()) {
     if (request.legacy_features.empty()) {
-      return make_error(ErrorCode::kInvalidArgument, "no audio: raw_audio and audio_features are both empty");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "no audio: raw_audio and audio_features are both empty");
     }
     if (request.legacy_features.size() != kFrameTensorSize) {
-      return make_error(ErrorCode::kInvalidArgument, "audio_features has {} floats, expected {} ([32, 16, 16])",
+      return make_error(ErrorCode::kInvalidArgument,
+                        "audio_features has {} floats, expected {} ([32, 16, 16])",
                         request.legacy_features.size(), kFrameTensorSize);
     }
     for (std::size_t i = 0; i < request.frame_count; ++i) {
@@ -143,12 +147,15 @@ Result<std::vector<float>> compat_frame_tensors(const CompatAudio& request,
   for (std::size_t i = 0; i < request.frame_count; ++i) {
     const std::int64_t frame = request.start_frame + static_cast<std::int64_t>(i);
     for (std::size_t j = 0; j < kFrameContextRows; ++j) {
-      const std::int64_t row = frame - static_cast<std::int64_t>(kFrameContextBefore) + static_cast<std::int64_t>(j);
+      const std::int64_t row =
+          frame - static_cast<std::int64_t>(kFrameContextBefore) + static_cast<std::int64_t>(j);
       if (row < 0) continue;
       const std::int64_t k = std::max<std::int64_t>(row - 1, 0) - range.k_lo;
-      const auto src = features.begin() + static_cast<std::ptrdiff_t>(k * static_cast<std::int64_t>(kFeatureSize));
-      std::copy(src, src + static_cast<std::ptrdiff_t>(kFeatureSize),
-                tensors.begin() + static_cast<std::ptrdiff_t>(i * kFrameTensorSize + j * kFeatureSize));
+      const auto src = features.begin() +
+                       static_cast<std::ptrdiff_t>(k * static_cast<std::int64_t>(kFeatureSize));
+      std::copy(
+          src, src + static_cast<std::ptrdiff_t>(kFeatureSize),
+          tensors.begin() + static_cast<std::ptrdiff_t>(i * kFrameTensorSize + j * kFeatureSize));
     }
   }
   return tensors;

@@ -21,10 +21,12 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
 
 Status check_request(const RenderRequest& request) {
   const std::size_t frames = request.source_frames.size();
-  if (frames == 0) return make_error(ErrorCode::kInvalidArgument, "a request needs at least one frame");
+  if (frames == 0)
+    return make_error(ErrorCode::kInvalidArgument, "a request needs at least one frame");
   if (request.audio.size() != frames * audio::kFrameTensorSize) {
-    return make_error(ErrorCode::kInvalidArgument, "audio holds {} floats, expected {} for {} frames",
-                      request.audio.size(), frames * audio::kFrameTensorSize, frames);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "audio holds {} floats, expected {} for {} frames", request.audio.size(),
+                      frames * audio::kFrameTensorSize, frames);
   }
   return {};
 }
@@ -38,8 +40,9 @@ Status fit_to_model(RenderRequest& request, const avatar::Avatar& avatar) {
   }
   for (std::int64_t frame : request.source_frames) {
     if (frame < 0 || frame >= count) {
-      return make_error(ErrorCode::kInvalidArgument, "source frame {} outside [0, {}) of model '{}'",
-                        frame, count, request.model_id);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "source frame {} outside [0, {}) of model '{}'", frame, count,
+                        request.model_id);
     }
   }
   const std::size_t per_frame = avatar.geometry().input_tensor_elements();
@@ -72,7 +75,8 @@ class Scheduler::ModelWorker {
   ModelWorker(Scheduler& owner, std::string model_id)
       : owner_(owner),
         model_id_(std::move(model_id)),
-        queue_("scheduler '" + model_id_ + "'", static_cast<std::size_t>(std::max(1, owner.options_.max_queue_depth)),
+        queue_("scheduler '" + model_id_ + "'",
+               static_cast<std::size_t>(std::max(1, owner.options_.max_queue_depth)),
                FullPolicy::kReject),
         thread_([this] { run(); }) {}
 
@@ -107,7 +111,8 @@ class Scheduler::ModelWorker {
   PendingPtr gather(std::vector<PendingPtr>& batch) {
     int frames = batch.front()->frames();
     const int limit = std::max(owner_.options_.max_batch, frames);
-    const auto deadline = Clock::now() + std::chrono::milliseconds(owner_.options_.max_queue_delay_ms);
+    const auto deadline =
+        Clock::now() + std::chrono::milliseconds(owner_.options_.max_queue_delay_ms);
     while (frames < limit) {
       const auto now = Clock::now();
       auto next = now < deadline ? queue_.pop_for(deadline - now) : queue_.try_pop();
@@ -123,7 +128,8 @@ class Scheduler::ModelWorker {
     try {
       run_batch_or_fail(batch);
     } catch (const std::exception& e) {
-      fail(batch, make_error(ErrorCode::kInternal, "model '{}': batch failed: {}", model_id_, e.what()));
+      fail(batch,
+           make_error(ErrorCode::kInternal, "model '{}': batch failed: {}", model_id_, e.what()));
     }
   }
 
@@ -174,7 +180,8 @@ class Scheduler::ModelWorker {
       const auto& request = pending->request;
       for (std::size_t i = 0; i < request.source_frames.size(); ++i) {
         jobs.push_back({request.source_frames[i],
-                        std::span(request.audio).subspan(i * audio::kFrameTensorSize, audio::kFrameTensorSize)});
+                        std::span(request.audio)
+                            .subspan(i * audio::kFrameTensorSize, audio::kFrameTensorSize)});
       }
     }
     BatchOptions options;
@@ -188,7 +195,8 @@ class Scheduler::ModelWorker {
         for (std::size_t i = 0; i < request.source_frames.size(); ++i, ++k) {
           const auto slot = std::span(images).subspan(k * per_frame, per_frame);
           if (request.image_tensors.empty()) {
-            RETURN_IF_ERROR(model.avatar().fill_input_tensor(static_cast<std::size_t>(jobs[k].source_frame), slot));
+            RETURN_IF_ERROR(model.avatar().fill_input_tensor(
+                static_cast<std::size_t>(jobs[k].source_frame), slot));
           } else {
             const auto given = std::span(request.image_tensors).subspan(i * per_frame, per_frame);
             std::copy(given.begin(), given.end(), slot.begin());
@@ -207,7 +215,8 @@ class Scheduler::ModelWorker {
     for (auto& pending : batch) {
       RenderResult result;
       const auto count = static_cast<std::size_t>(pending->frames());
-      for (std::size_t i = 0; i < count; ++i) result.frames.push_back(std::move(rendered.frames[next + i]));
+      for (std::size_t i = 0; i < count; ++i)
+        result.frames.push_back(std::move(rendered.frames[next + i]));
       next += count;
       result.timings = rendered.timings;
       result.batch_frames = frames;

@@ -20,20 +20,22 @@ double ms_since(Clock::time_point start) {
 // Little-endian float32 bytes -> floats (this project builds for little-endian hosts only).
 Result<std::vector<float>> floats_from_bytes(const std::string& bytes, const char* field) {
   if (bytes.size() % sizeof(float) != 0) {
-    return make_error(ErrorCode::kInvalidArgument, "{} has {} bytes, not a whole number of float32 values",
-                      field, bytes.size());
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{} has {} bytes, not a whole number of float32 values", field, bytes.size());
   }
   std::vector<float> values(bytes.size() / sizeof(float));
   std::memcpy(values.data(), bytes.data(), bytes.size());
   return values;
 }
 
-Status check_request(const monolithic::CompositeBatchRequest& request, const registry::ModelRegistry& registry) {
-  if (request.model_id().empty()) return make_error(ErrorCode::kInvalidArgument, "model_id is required");
+Status check_request(const monolithic::CompositeBatchRequest& request,
+                     const registry::ModelRegistry& registry) {
+  if (request.model_id().empty())
+    return make_error(ErrorCode::kInvalidArgument, "model_id is required");
   RETURN_IF_ERROR(registry.info(request.model_id()).status());
   if (request.batch_size() < 1 || request.batch_size() > kMaxCompatBatch) {
-    return make_error(ErrorCode::kInvalidArgument, "batch_size {} outside 1..{}", request.batch_size(),
-                      kMaxCompatBatch);
+    return make_error(ErrorCode::kInvalidArgument, "batch_size {} outside 1..{}",
+                      request.batch_size(), kMaxCompatBatch);
   }
   const std::size_t expected = static_cast<std::size_t>(request.batch_size()) * kVisualFrameBytes;
   if (!request.visual_frames().empty() && request.visual_frames().size() != expected) {
@@ -52,7 +54,9 @@ void answer(const Status& status, monolithic::CompositeBatchResponse& response) 
   }
 }
 
-std::int64_t memory_mb(std::int64_t bytes) { return (bytes + (1 << 20) - 1) >> 20; }
+std::int64_t memory_mb(std::int64_t bytes) {
+  return (bytes + (1 << 20) - 1) >> 20;
+}
 
 }  // namespace
 
@@ -72,20 +76,24 @@ grpc::Status CompatService::InferBatchComposite(grpc::ServerContext*,
   if (status.ok()) context_.metrics->observe_stage_ms("total", response->total_time_ms());
   response->set_gpu_id(gpu_id());
   if (!status.ok()) {
-    LOG_WARN("server", "InferBatchComposite model '{}': {}", request->model_id(), status.to_string());
+    LOG_WARN("server", "InferBatchComposite model '{}': {}", request->model_id(),
+             status.to_string());
   }
   return grpc::Status::OK;
 }
 
 Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
                             monolithic::CompositeBatchResponse& response) {
-  if (context_.stopping->load()) return make_error(ErrorCode::kUnavailable, "the server is shutting down");
+  if (context_.stopping->load())
+    return make_error(ErrorCode::kUnavailable, "the server is shutting down");
   RETURN_IF_ERROR(check_request(request, *context_.registry));
   const auto batch = static_cast<std::size_t>(request.batch_size());
 
   auto audio_start = Clock::now();
-  ASSIGN_OR_RETURN(std::vector<float> raw_audio, floats_from_bytes(request.raw_audio(), "raw_audio"));
-  ASSIGN_OR_RETURN(std::vector<float> legacy, floats_from_bytes(request.audio_features(), "audio_features"));
+  ASSIGN_OR_RETURN(std::vector<float> raw_audio,
+                   floats_from_bytes(request.raw_audio(), "raw_audio"));
+  ASSIGN_OR_RETURN(std::vector<float> legacy,
+                   floats_from_bytes(request.audio_features(), "audio_features"));
   pipeline::CompatAudio audio{.raw_audio = raw_audio,
                               .sample_rate_hz = request.sample_rate(),
                               .legacy_features = legacy,
@@ -93,15 +101,19 @@ Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
                               .frame_count = batch};
   if (request.has_audio_start_frame()) audio.audio_start_frame = request.audio_start_frame();
   pipeline::RenderRequest render{.model_id = request.model_id(), .wrap_source_frames = true};
-  ASSIGN_OR_RETURN(render.audio, pipeline::compat_frame_tensors(audio, *context_.mel, *context_.encoder));
+  ASSIGN_OR_RETURN(render.audio,
+                   pipeline::compat_frame_tensors(audio, *context_.mel, *context_.encoder));
   response.set_audio_processing_ms(static_cast<float>(ms_since(audio_start)));
   context_.metrics->observe_stage_ms("audio", response.audio_processing_ms());
 
-  for (std::size_t i = 0; i < batch; ++i) render.source_frames.push_back(request.start_frame_idx() + static_cast<std::int64_t>(i));
+  for (std::size_t i = 0; i < batch; ++i)
+    render.source_frames.push_back(request.start_frame_idx() + static_cast<std::int64_t>(i));
   if (!request.visual_frames().empty()) {
-    ASSIGN_OR_RETURN(render.image_tensors, floats_from_bytes(request.visual_frames(), "visual_frames"));
+    ASSIGN_OR_RETURN(render.image_tensors,
+                     floats_from_bytes(request.visual_frames(), "visual_frames"));
   }
-  ASSIGN_OR_RETURN(pipeline::RenderResult result, context_.scheduler->submit(std::move(render)).get());
+  ASSIGN_OR_RETURN(pipeline::RenderResult result,
+                   context_.scheduler->submit(std::move(render)).get());
   response.set_inference_time_ms(static_cast<float>(result.timings.inference_ms));
   response.set_model_loaded(result.model_loaded);
   response.set_model_load_time_ms(static_cast<float>(result.model_load_ms));
@@ -113,7 +125,8 @@ Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
   const auto encode_start = Clock::now();
   RETURN_IF_ERROR(encode_frames(result.frames, response));
   context_.metrics->observe_stage_ms("encode", ms_since(encode_start));
-  response.set_composite_time_ms(static_cast<float>(result.timings.composite_ms + ms_since(encode_start)));
+  response.set_composite_time_ms(
+      static_cast<float>(result.timings.composite_ms + ms_since(encode_start)));
   return {};
 }
 
@@ -127,12 +140,14 @@ Status CompatService::encode_frames(const std::vector<Image>& frames,
     if (output.format == OutputFormat::kRaw) {  // tightly packed BGR rows
       std::string& bytes = encoded[i];
       const std::size_t row = static_cast<std::size_t>(view.width) * 3;
-      for (int y = 0; y < view.height; ++y) bytes.append(reinterpret_cast<const char*>(view.row(y)), row);
+      for (int y = 0; y < view.height; ++y)
+        bytes.append(reinterpret_cast<const char*>(view.row(y)), row);
       return;
     }
-    const media::JpegSettings settings{output.jpeg_quality, output.chroma_subsampling == ChromaSubsampling::k444
-                                                                ? media::ChromaSubsampling::k444
-                                                                : media::ChromaSubsampling::k420};
+    const media::JpegSettings settings{output.jpeg_quality,
+                                       output.chroma_subsampling == ChromaSubsampling::k444
+                                           ? media::ChromaSubsampling::k444
+                                           : media::ChromaSubsampling::k420};
     auto jpeg = media::encode_jpeg(view, settings);
     if (!jpeg.ok()) {
       statuses[i] = jpeg.status();
@@ -165,7 +180,8 @@ grpc::Status CompatService::ListModels(grpc::ServerContext*, const monolithic::L
   return grpc::Status::OK;
 }
 
-grpc::Status CompatService::GetModelStats(grpc::ServerContext*, const monolithic::GetModelStatsRequest*,
+grpc::Status CompatService::GetModelStats(grpc::ServerContext*,
+                                          const monolithic::GetModelStatsRequest*,
                                           monolithic::GetModelStatsResponse* response) {
   for (const auto& info : context_.registry->list()) {
     auto* model = response->add_models();
@@ -182,7 +198,8 @@ grpc::Status CompatService::GetModelStats(grpc::ServerContext*, const monolithic
   return grpc::Status::OK;
 }
 
-grpc::Status CompatService::LoadModel(grpc::ServerContext*, const monolithic::LoadModelRequest* request,
+grpc::Status CompatService::LoadModel(grpc::ServerContext*,
+                                      const monolithic::LoadModelRequest* request,
                                       monolithic::LoadModelResponse* response) {
   const auto start = Clock::now();
   const auto before = context_.registry->info(request->model_id());
@@ -196,7 +213,8 @@ grpc::Status CompatService::LoadModel(grpc::ServerContext*, const monolithic::Lo
   return grpc::Status::OK;
 }
 
-grpc::Status CompatService::UnloadModel(grpc::ServerContext*, const monolithic::UnloadModelRequest* request,
+grpc::Status CompatService::UnloadModel(grpc::ServerContext*,
+                                        const monolithic::UnloadModelRequest* request,
                                         monolithic::UnloadModelResponse* response) {
   Status status = context_.registry->unload(request->model_id());
   response->set_success(status.ok());

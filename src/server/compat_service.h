@@ -41,7 +41,7 @@ struct CompatContext {
   pipeline::Scheduler* scheduler = nullptr;
   const audio::MelAnalyzer* mel = nullptr;
   audio::FeatureEncoder* encoder = nullptr;
-  ThreadPool* pool = nullptr;               // JPEG encoding in parallel
+  ThreadPool* pool = nullptr;  // JPEG encoding in parallel
   const std::atomic<bool>* stopping = nullptr;
   http::Metrics* metrics = nullptr;
   RegistryGauges* gauges = nullptr;
@@ -54,7 +54,8 @@ class CompatService final : public monolithic::MonolithicService::Service {
   grpc::Status InferBatchComposite(grpc::ServerContext* context,
                                    const monolithic::CompositeBatchRequest* request,
                                    monolithic::CompositeBatchResponse* response) override;
-  grpc::Status ListModels(grpc::ServerContext* context, const monolithic::ListModelsRequest* request,
+  grpc::Status ListModels(grpc::ServerContext* context,
+                          const monolithic::ListModelsRequest* request,
                           monolithic::ListModelsResponse* response) override;
   grpc::Status LoadModel(grpc::ServerContext* context, const monolithic::LoadModelRequest* request,
                          monolithic::LoadModelResponse* response) override;
@@ -70,7 +71,8 @@ class CompatService final : public monolithic::MonolithicService::Service {
  private:
   Status infer(const monolithic::CompositeBatchRequest& request,
                monolithic::CompositeBatchResponse& response);
-  Status encode_frames(const std::vector<Image>& frames, monolithic::CompositeBatchResponse& response);
+  Status encode_frames(const std::vector<Image>& frames,
+                       monolithic::CompositeBatchResponse& response);
   int gpu_id() const;
   // Counts the call under lipsync_requests_total{api="compat.<rpc>", code} and refreshes gauges.
   void count(std::string_view rpc, ErrorCode code);

@@ -49,25 +49,29 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
     impl.gauges->refresh();
     return metrics_page(request);
   };
-  ASSIGN_OR_RETURN(impl.http, http::HttpServer::start(impl.config.server.listen_host, port, std::move(routes)));
+  ASSIGN_OR_RETURN(
+      impl.http, http::HttpServer::start(impl.config.server.listen_host, port, std::move(routes)));
   impl.http_port = impl.http->port();
-  LOG_INFO("server", "HTTP /health/live, /health/ready, /metrics on {}:{}", impl.config.server.listen_host,
-           impl.http_port);
+  LOG_INFO("server", "HTTP /health/live, /health/ready, /metrics on {}:{}",
+           impl.config.server.listen_host, impl.http_port);
   return {};
 }
 
 Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
   const Config& config = impl.config;
   if (config.runtime.audio_encoder_path.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "{}: onnx.audio_encoder_path is required to serve",
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: onnx.audio_encoder_path is required to serve",
                       config.source_file.string());
   }
   const auto sessions = runtime::session_options_from(config.runtime);
   ASSIGN_OR_RETURN(impl.mel, audio::MelAnalyzer::create());
-  ASSIGN_OR_RETURN(impl.encoder, pipeline::OnnxFeatureEncoder::create(config.runtime.audio_encoder_path, sessions));
+  ASSIGN_OR_RETURN(impl.encoder, pipeline::OnnxFeatureEncoder::create(
+                                     config.runtime.audio_encoder_path, sessions));
   impl.registry = std::make_unique<registry::ModelRegistry>(
-      config.capacity, options.loader ? options.loader
-                                      : pipeline::lipsync_model_loader(sessions, avatar::AvatarOptions{}));
+      config.capacity, options.loader
+                           ? options.loader
+                           : pipeline::lipsync_model_loader(sessions, avatar::AvatarOptions{}));
   RETURN_IF_ERROR(impl.registry->add_models(config));
   impl.gauges = std::make_unique<RegistryGauges>(*impl.registry, impl.metrics);
   impl.pool = std::make_unique<ThreadPool>();
@@ -91,11 +95,9 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   const int port = options.grpc_port.value_or(config.server.grpc_port);
   const std::string address = fmt::format("{}:{}", config.server.listen_host, port);
   const int max_bytes = std::max(kMinMessageSizeMb, config.server.max_message_size_mb) * (1 << 20);
-  impl.compat = std::make_unique<CompatService>(CompatContext{&impl.config, impl.registry.get(),
-                                                              impl.scheduler.get(), impl.mel.get(),
-                                                              impl.encoder.get(), impl.pool.get(),
-                                                              &impl.stopping, &impl.metrics,
-                                                              impl.gauges.get()});
+  impl.compat = std::make_unique<CompatService>(CompatContext{
+      &impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(), impl.encoder.get(),
+      impl.pool.get(), &impl.stopping, &impl.metrics, impl.gauges.get()});
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl.port);
   builder.SetMaxReceiveMessageSize(max_bytes);
@@ -105,9 +107,10 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   if (impl.grpc_server == nullptr || impl.port == 0) {
     return make_error(ErrorCode::kUnavailable, "cannot listen on {} (gRPC)", address);
   }
-  LOG_INFO("server", "compat gRPC (monolithic.MonolithicService) listening on {}:{}, {} model(s), "
-           "message limit {} MiB", config.server.listen_host, impl.port, config.models.size(),
-           max_bytes >> 20);
+  LOG_INFO("server",
+           "compat gRPC (monolithic.MonolithicService) listening on {}:{}, {} model(s), "
+           "message limit {} MiB",
+           config.server.listen_host, impl.port, config.models.size(), max_bytes >> 20);
   return {};
 }
 
@@ -130,8 +133,12 @@ Server::~Server() {
   impl_->scheduler.reset();  // finishes queued batches before the registry goes
 }
 
-int Server::grpc_port() const { return impl_->port; }
-int Server::http_port() const { return impl_->http_port; }
+int Server::grpc_port() const {
+  return impl_->port;
+}
+int Server::http_port() const {
+  return impl_->http_port;
+}
 
 void Server::shutdown() {
   if (impl_->stopping.exchange(true)) {
@@ -155,7 +162,11 @@ void Server::wait() {
   impl_->stopped_cv.wait(lock, [&] { return impl_->stopped; });
 }
 
-pipeline::Scheduler& Server::scheduler() { return *impl_->scheduler; }
-registry::ModelRegistry& Server::registry() { return *impl_->registry; }
+pipeline::Scheduler& Server::scheduler() {
+  return *impl_->scheduler;
+}
+registry::ModelRegistry& Server::registry() {
+  return *impl_->registry;
+}
 
 }  // namespace lipsync::server

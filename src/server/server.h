@@ -24,7 +24,7 @@ struct ServerOptions {
   std::optional<int> grpc_port;  // overrides config.server.grpc_port; 0 = any free port
   // Overrides config.server.http_port (where 0 disables HTTP); here 0 = any free port.
   std::optional<int> http_port;
-  bool preload = true;           // load models marked preload_model before serving
+  bool preload = true;  // load models marked preload_model before serving
   // Replaces the LipSyncModel loader (tests wrap it to hold a load); empty: the default.
   registry::Loader loader;
 };
@@ -33,7 +33,8 @@ class Server {
  public:
   // Loads the audio encoder (onnx.audio_encoder_path), registers every configured model,
   // preloads, and listens. A preload failure is logged; the server serves the other models.
-  static Result<std::unique_ptr<Server>> start(const Config& config, const ServerOptions& options = {});
+  static Result<std::unique_ptr<Server>> start(const Config& config,
+                                               const ServerOptions& options = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

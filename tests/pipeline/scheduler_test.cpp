@@ -25,11 +25,12 @@ class GateLoader {
  public:
   registry::Loader loader() {
     auto inner = lipsync_model_loader({.intra_op_threads = 1}, {});
-    return [this, inner](const ModelConfig& config) -> Result<std::shared_ptr<registry::LoadedModel>> {
-      entered_.set_value();
-      gate_.wait();
-      return inner(config);
-    };
+    return
+        [this, inner](const ModelConfig& config) -> Result<std::shared_ptr<registry::LoadedModel>> {
+          entered_.set_value();
+          gate_.wait();
+          return inner(config);
+        };
   }
   void wait_entered() { entered_future_.wait(); }
   void release() { release_.set_value(); }
@@ -64,7 +65,8 @@ TEST_F(SchedulerTest, ConcurrentRequestsOfOneModelShareABatch) {
   registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.intra_op_threads = 1}, {}));
   ASSERT_TRUE(registry.add_models(c).ok());
   // A long delay: the batch closes only when it is full (4 requests x 2 frames = max_batch).
-  Scheduler scheduler(registry, {.max_batch = 8, .max_queue_delay_ms = 60000, .max_queue_depth = 16}, nullptr);
+  Scheduler scheduler(
+      registry, {.max_batch = 8, .max_queue_delay_ms = 60000, .max_queue_depth = 16}, nullptr);
   std::vector<std::future<Result<RenderResult>>> futures;
   for (int i = 0; i < 4; ++i) futures.push_back(scheduler.submit(request("a", {i, i + 1})));
   for (auto& future : futures) {
@@ -86,9 +88,10 @@ TEST_F(SchedulerTest, FullQueueRefusesAtOnceAndRecovers) {
   GateLoader gate;
   registry::ModelRegistry registry(c.capacity, gate.loader());
   ASSERT_TRUE(registry.add_models(c).ok());
-  Scheduler scheduler(registry, {.max_batch = 1, .max_queue_delay_ms = 0, .max_queue_depth = 1}, nullptr);
+  Scheduler scheduler(registry, {.max_batch = 1, .max_queue_delay_ms = 0, .max_queue_depth = 1},
+                      nullptr);
   auto first = scheduler.submit(request("a", {0}));
-  gate.wait_entered();                               // the owner thread is busy loading
+  gate.wait_entered();                                // the owner thread is busy loading
   auto second = scheduler.submit(request("a", {1}));  // fills the queue
   auto third = scheduler.submit(request("a", {2}));
   ASSERT_EQ(third.wait_for(std::chrono::seconds(0)), std::future_status::ready);
@@ -106,13 +109,16 @@ TEST_F(SchedulerTest, BadRequestsFailAloneAndFramesWrap) {
   Config c = config();
   registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.intra_op_threads = 1}, {}));
   ASSERT_TRUE(registry.add_models(c).ok());
-  Scheduler scheduler(registry, {.max_batch = 8, .max_queue_delay_ms = 0, .max_queue_depth = 4}, nullptr);
+  Scheduler scheduler(registry, {.max_batch = 8, .max_queue_delay_ms = 0, .max_queue_depth = 4},
+                      nullptr);
   EXPECT_EQ(scheduler.submit(request("nope", {0})).get().status().code(), ErrorCode::kNotFound);
   EXPECT_EQ(scheduler.submit(request("a", {})).get().status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(scheduler.submit(request("a", {kFrames})).get().status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(scheduler.submit(request("a", {kFrames})).get().status().code(),
+            ErrorCode::kInvalidArgument);
   RenderRequest bad_images = request("a", {0});
   bad_images.image_tensors.assign(10, 0.0f);
-  EXPECT_EQ(scheduler.submit(std::move(bad_images)).get().status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(scheduler.submit(std::move(bad_images)).get().status().code(),
+            ErrorCode::kInvalidArgument);
 
   RenderRequest wrapped = request("a", {-1, kFrames + 1});
   wrapped.wrap_source_frames = true;
@@ -131,7 +137,8 @@ TEST_F(SchedulerTest, ModelsRunOnTheirOwnOwnerThreads) {
   registry::ModelRegistry registry(c.capacity, plain);
   ASSERT_TRUE(registry.add_model(c.models["a"], gate.loader()).ok());
   ASSERT_TRUE(registry.add_model(c.models["b"]).ok());
-  Scheduler scheduler(registry, {.max_batch = 4, .max_queue_delay_ms = 0, .max_queue_depth = 4}, nullptr);
+  Scheduler scheduler(registry, {.max_batch = 4, .max_queue_delay_ms = 0, .max_queue_depth = 4},
+                      nullptr);
   auto held = scheduler.submit(request("a", {0}));
   gate.wait_entered();
   // Model a's owner is blocked in its load; b is served regardless.

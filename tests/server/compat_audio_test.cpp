@@ -1,5 +1,7 @@
 // The compat request's audio is placed on the clip's timeline (compat-api.md "Audio
 // alignment"): a batch's tensors from the clipped request audio equal the whole clip's.
+#include "pipeline/compat_audio.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <random>
 
 #include "audio/audio_features.h"
-#include "pipeline/compat_audio.h"
 
 namespace lipsync::pipeline {
 namespace {
@@ -23,7 +24,8 @@ class MixingEncoder : public audio::FeatureEncoder {
     for (std::size_t c = 0; c < count; ++c) {
       const auto w = windows.subspan(c * audio::kWindowSize, audio::kWindowSize);
       for (std::size_t j = 0; j < audio::kFeatureSize; ++j) {
-        out[c * audio::kFeatureSize + j] = w[j] + 0.5f * w[(j * 7 + 3) % w.size()] - w[w.size() - 1 - j];
+        out[c * audio::kFeatureSize + j] =
+            w[j] + 0.5f * w[(j * 7 + 3) % w.size()] - w[w.size() - 1 - j];
       }
     }
     return out;
@@ -37,7 +39,8 @@ std::vector<float> speech_like(std::size_t samples) {
   for (std::size_t n = 0; n < samples; ++n) {
     const double t = static_cast<double>(n) / 16000.0;
     x[n] = static_cast<float>(0.3 * std::sin(2 * M_PI * (180 + 60 * std::sin(3 * t)) * t) *
-                              (0.6 + 0.4 * std::sin(7 * t))) + noise(rng);
+                              (0.6 + 0.4 * std::sin(7 * t))) +
+           noise(rng);
   }
   return x;
 }
@@ -69,11 +72,13 @@ class CompatAudioTest : public ::testing::Test {
   int compare_batch(std::int64_t start, std::size_t batch) {
     const std::int64_t lead = std::max<std::int64_t>(0, start - 8);
     const std::int64_t a0 = lead * 640;
-    const std::int64_t a1 = std::min<std::int64_t>(a0 + (static_cast<std::int64_t>(batch) + 15) * 640,
-                                                   static_cast<std::int64_t>(clip_.size()));
-    const std::span<const float> request_audio(clip_.data() + a0, static_cast<std::size_t>(a1 - a0));
-    auto tensors = compat_frame_tensors({.raw_audio = request_audio, .start_frame = start, .frame_count = batch},
-                                        *mel_, encoder_);
+    const std::int64_t a1 =
+        std::min<std::int64_t>(a0 + (static_cast<std::int64_t>(batch) + 15) * 640,
+                               static_cast<std::int64_t>(clip_.size()));
+    const std::span<const float> request_audio(clip_.data() + a0,
+                                               static_cast<std::size_t>(a1 - a0));
+    auto tensors = compat_frame_tensors(
+        {.raw_audio = request_audio, .start_frame = start, .frame_count = batch}, *mel_, encoder_);
     EXPECT_TRUE(tensors.ok()) << tensors.status().to_string();
     if (!tensors.ok()) return 0;
     int compared = 0;
@@ -113,18 +118,22 @@ TEST_F(CompatAudioTest, IgnoringTheLeadShiftsTheAudio) {
   // The older server's bug: treating the audio as if it started at start_frame_idx.
   const std::int64_t start = 50;
   const std::span<const float> request_audio(clip_.data() + 42 * 640, 40 * 640);
-  auto shifted = compat_frame_tensors(
-      {.raw_audio = request_audio, .start_frame = start, .audio_start_frame = start, .frame_count = 25},
-      *mel_, encoder_);
+  auto shifted = compat_frame_tensors({.raw_audio = request_audio,
+                                       .start_frame = start,
+                                       .audio_start_frame = start,
+                                       .frame_count = 25},
+                                      *mel_, encoder_);
   ASSERT_TRUE(shifted.ok());
-  const auto expected = std::span(whole_).subspan(static_cast<std::size_t>(start + 5) * kFrameTensorSize, kFrameTensorSize);
+  const auto expected = std::span(whole_).subspan(
+      static_cast<std::size_t>(start + 5) * kFrameTensorSize, kFrameTensorSize);
   const auto got = std::span(*shifted).subspan(5 * kFrameTensorSize, kFrameTensorSize);
   EXPECT_FALSE(std::equal(expected.begin(), expected.end(), got.begin()));
 }
 
 TEST_F(CompatAudioTest, ShortEmptyAndLegacyAudio) {
   const std::vector<float> tiny(10, 0.1f);
-  auto short_audio = compat_frame_tensors({.raw_audio = tiny, .start_frame = 100, .frame_count = 4}, *mel_, encoder_);
+  auto short_audio = compat_frame_tensors({.raw_audio = tiny, .start_frame = 100, .frame_count = 4},
+                                          *mel_, encoder_);
   ASSERT_TRUE(short_audio.ok()) << short_audio.status().to_string();
   EXPECT_EQ(short_audio->size(), 4 * kFrameTensorSize);
 
@@ -134,16 +143,21 @@ TEST_F(CompatAudioTest, ShortEmptyAndLegacyAudio) {
 
   std::vector<float> legacy(kFrameTensorSize);
   for (std::size_t i = 0; i < legacy.size(); ++i) legacy[i] = static_cast<float>(i % 17);
-  auto repeated = compat_frame_tensors({.legacy_features = legacy, .frame_count = 3}, *mel_, encoder_);
+  auto repeated =
+      compat_frame_tensors({.legacy_features = legacy, .frame_count = 3}, *mel_, encoder_);
   ASSERT_TRUE(repeated.ok());
   EXPECT_TRUE(std::equal(legacy.begin(), legacy.end(), repeated->begin() + 2 * kFrameTensorSize));
 
   const std::vector<float> wrong(100);
-  EXPECT_FALSE(compat_frame_tensors({.legacy_features = wrong, .frame_count = 1}, *mel_, encoder_).ok());
-  EXPECT_FALSE(compat_frame_tensors({.raw_audio = tiny, .sample_rate_hz = -5, .frame_count = 1}, *mel_, encoder_).ok());
+  EXPECT_FALSE(
+      compat_frame_tensors({.legacy_features = wrong, .frame_count = 1}, *mel_, encoder_).ok());
+  EXPECT_FALSE(compat_frame_tensors({.raw_audio = tiny, .sample_rate_hz = -5, .frame_count = 1},
+                                    *mel_, encoder_)
+                   .ok());
   const std::vector<float> bad{0.1f, std::nanf("")};
   EXPECT_FALSE(compat_frame_tensors({.raw_audio = bad, .frame_count = 1}, *mel_, encoder_).ok());
-  auto negative = compat_frame_tensors({.raw_audio = tiny, .start_frame = -30, .frame_count = 2}, *mel_, encoder_);
+  auto negative = compat_frame_tensors({.raw_audio = tiny, .start_frame = -30, .frame_count = 2},
+                                       *mel_, encoder_);
   ASSERT_TRUE(negative.ok());
   EXPECT_TRUE(std::all_of(negative->begin(), negative->end(), [](float v) { return v == 0.0f; }));
 }
@@ -151,11 +165,14 @@ TEST_F(CompatAudioTest, ShortEmptyAndLegacyAudio) {
 TEST_F(CompatAudioTest, ResampledAudioGivesTensors) {
   // 48 kHz input is resampled to 16 kHz before the features.
   std::vector<float> at48(3 * 40 * 640);
-  for (std::size_t n = 0; n < at48.size(); ++n) at48[n] = static_cast<float>(0.3 * std::sin(2 * M_PI * 220 * n / 48000.0));
-  auto tensors = compat_frame_tensors({.raw_audio = at48, .sample_rate_hz = 48000, .frame_count = 8}, *mel_, encoder_);
+  for (std::size_t n = 0; n < at48.size(); ++n)
+    at48[n] = static_cast<float>(0.3 * std::sin(2 * M_PI * 220 * n / 48000.0));
+  auto tensors = compat_frame_tensors(
+      {.raw_audio = at48, .sample_rate_hz = 48000, .frame_count = 8}, *mel_, encoder_);
   ASSERT_TRUE(tensors.ok()) << tensors.status().to_string();
   EXPECT_EQ(tensors->size(), 8 * kFrameTensorSize);
-  EXPECT_TRUE(std::any_of(tensors->begin() + 6 * kFrameTensorSize, tensors->end(), [](float v) { return v != 0.0f; }));
+  EXPECT_TRUE(std::any_of(tensors->begin() + 6 * kFrameTensorSize, tensors->end(),
+                          [](float v) { return v != 0.0f; }));
 }
 
 }  // namespace

@@ -2,10 +2,10 @@
 // models, a synthetic avatar, and a gRPC client as the older clients use it.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <future>
@@ -28,7 +28,8 @@ using monolithic::CompositeBatchRequest;
 using monolithic::CompositeBatchResponse;
 
 constexpr int kFrames = 12;
-constexpr std::size_t kVisualFrameBytes = std::size_t{6} * 320 * 320 * sizeof(float);  // compat-api.md
+constexpr std::size_t kVisualFrameBytes =
+    std::size_t{6} * 320 * 320 * sizeof(float);  // compat-api.md
 
 std::string audio_bytes(std::size_t samples) {
   std::mt19937 rng(3);
@@ -57,10 +58,12 @@ std::string http_get(int port, const std::string& path) {
   inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    const std::string request =
+        "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
     char buffer[4096];
-    for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) response.append(buffer, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;)
+      response.append(buffer, static_cast<std::size_t>(n));
   }
   close(fd);
   return response;
@@ -155,7 +158,8 @@ TEST_F(CompatServiceTest, InferBatchCompositeReturnsFullSizeJpegsAndTimings) {
   ASSERT_TRUE(response.success()) << response.error();
   ASSERT_EQ(response.composited_frames_size(), 5);
   for (const auto& jpeg : response.composited_frames()) {
-    auto image = media::decode_jpeg(std::span(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size()));
+    auto image = media::decode_jpeg(
+        std::span(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size()));
     ASSERT_TRUE(image.ok()) << image.status().to_string();
     EXPECT_EQ(image->width, testing::kAvatarWidth);
     EXPECT_EQ(image->height, testing::kAvatarHeight);
@@ -236,11 +240,14 @@ TEST_F(CompatServiceTest, Batch32WithVisualFramesEqualsTheAvatarsOwn) {
   std::vector<float> tensors(kVisualFrameBytes / sizeof(float) * kBatch);
   const std::size_t per_frame = avatar.geometry().input_tensor_elements();
   for (int i = 0; i < kBatch; ++i) {
-    ASSERT_TRUE(avatar.fill_input_tensor(static_cast<std::size_t>((5 + i) % kFrames),
-                                         std::span(tensors).subspan(i * per_frame, per_frame)).ok());
+    ASSERT_TRUE(avatar
+                    .fill_input_tensor(static_cast<std::size_t>((5 + i) % kFrames),
+                                       std::span(tensors).subspan(i * per_frame, per_frame))
+                    .ok());
   }
   CompositeBatchRequest with_visual = batch_request("a", kBatch, 5);
-  with_visual.set_visual_frames(std::string(reinterpret_cast<const char*>(tensors.data()), tensors.size() * sizeof(float)));
+  with_visual.set_visual_frames(
+      std::string(reinterpret_cast<const char*>(tensors.data()), tensors.size() * sizeof(float)));
   ASSERT_GT(with_visual.ByteSizeLong(), std::size_t{64} << 20);  // above gRPC's 4 MiB default
   CompositeBatchRequest without = with_visual;
   without.clear_visual_frames();
@@ -249,7 +256,8 @@ TEST_F(CompatServiceTest, Batch32WithVisualFramesEqualsTheAvatarsOwn) {
   ASSERT_TRUE(a.success()) << a.error();
   ASSERT_TRUE(b.success()) << b.error();
   ASSERT_EQ(a.composited_frames_size(), kBatch);
-  for (int i = 0; i < kBatch; ++i) EXPECT_EQ(a.composited_frames(i), b.composited_frames(i)) << "frame " << i;
+  for (int i = 0; i < kBatch; ++i)
+    EXPECT_EQ(a.composited_frames(i), b.composited_frames(i)) << "frame " << i;
 }
 
 TEST_F(CompatServiceTest, ConcurrentClientsShareBatches) {
@@ -289,9 +297,13 @@ TEST_F(CompatServiceTest, OverloadIsRefusedAtOnce) {
   };
   auto server = start(c, options);
   ASSERT_NE(server, nullptr);
-  auto first = std::async(std::launch::async, [&] { return Client(server->grpc_port()).infer(batch_request("a", 1, 0)); });
+  auto first = std::async(std::launch::async, [&] {
+    return Client(server->grpc_port()).infer(batch_request("a", 1, 0));
+  });
   entered.get_future().wait();  // the owner thread holds request 1 while loading
-  auto second = std::async(std::launch::async, [&] { return Client(server->grpc_port()).infer(batch_request("a", 1, 1)); });
+  auto second = std::async(std::launch::async, [&] {
+    return Client(server->grpc_port()).infer(batch_request("a", 1, 1));
+  });
   while (server->scheduler().queue_depth("a") < 1) std::this_thread::yield();  // request 2 queued
   Client client(server->grpc_port());
   const auto refused = client.infer(batch_request("a", 1, 2));
@@ -373,11 +385,12 @@ TEST_F(CompatServiceTest, MetricsCountRequestsBatchesAndModels) {
   ASSERT_TRUE(client.infer(batch_request("a", 2, 0)).success());
   EXPECT_FALSE(client.infer(batch_request("a", 0, 0)).success());
   const std::string metrics = http_get(server->http_port(), "/metrics");
-  for (const char* line : {"lipsync_requests_total{api=\"compat.InferBatchComposite\",code=\"OK\"} 2",
-                           "lipsync_requests_total{api=\"compat.InferBatchComposite\",code=\"INVALID_ARGUMENT\"} 1",
-                           "lipsync_batch_frames_count 2", "lipsync_batch_frames_sum 5",
-                           "lipsync_stage_duration_ms_count{stage=\"inference\"} 2",
-                           "lipsync_queue_depth{model=\"a\"} 0", "lipsync_models_loaded 1"}) {
+  for (const char* line :
+       {"lipsync_requests_total{api=\"compat.InferBatchComposite\",code=\"OK\"} 2",
+        "lipsync_requests_total{api=\"compat.InferBatchComposite\",code=\"INVALID_ARGUMENT\"} 1",
+        "lipsync_batch_frames_count 2", "lipsync_batch_frames_sum 5",
+        "lipsync_stage_duration_ms_count{stage=\"inference\"} 2",
+        "lipsync_queue_depth{model=\"a\"} 0", "lipsync_models_loaded 1"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << " not in\n" << metrics;
   }
 }

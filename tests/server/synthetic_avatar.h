@@ -18,6 +18,7 @@ void write_synthetic_avatar(const std::filesystem::path& dir, int frames);
 
 // A config with one model per id, each serving the avatar in `avatar_dir` with unet_tiny, and
 // encoder_tiny as the audio encoder.
-Config synthetic_config(const std::filesystem::path& avatar_dir, const std::vector<std::string>& model_ids);
+Config synthetic_config(const std::filesystem::path& avatar_dir,
+                        const std::vector<std::string>& model_ids);
 
 }  // namespace lipsync::testing
