@@ -31,6 +31,7 @@ struct ClipStats {
   std::int64_t frames = 0;
   double audio_ms = 0;  // mel + encoder + audio tensors
   BatchTimings totals;  // summed over batches
+  double first_batch_inference_ms = 0;  // includes the runtime's warm-up (e.g. cuDNN search)
 };
 
 // Called once per output frame, in order; an error stops the render and is returned.
