@@ -50,8 +50,8 @@ struct RenderOptions {
 void apply_demo_defaults(RenderOptions& o) {
   const fs::path demo = LIPSYNC_BUILD_DEMO_DIR;
   const fs::path models = LIPSYNC_BUILD_MODELS_DIR;
-  const bool own_model = !o.config.empty() || !o.avatar_dir.empty() || !o.video.empty() ||
-                         !o.frames.empty();
+  const bool own_model =
+      !o.config.empty() || !o.avatar_dir.empty() || !o.video.empty() || !o.frames.empty();
   if (o.audio.empty()) o.audio = (demo / "speech.wav").string();
   if (own_model) return;
   o.video = (demo / "avatar.mp4").string();
@@ -78,7 +78,8 @@ void discover_avatar(const fs::path& dir, ModelConfig& m) {
 
 Result<ModelConfig> model_config(const RenderOptions& o, Config& config) {
   if (!o.config.empty()) {
-    if (o.model.empty()) return make_error(ErrorCode::kInvalidArgument, "--config needs --model ID");
+    if (o.model.empty())
+      return make_error(ErrorCode::kInvalidArgument, "--config needs --model ID");
     ASSIGN_OR_RETURN(config, load_config(o.config));
     const auto it = config.models.find(o.model);
     if (it == config.models.end()) {
@@ -98,7 +99,8 @@ Result<ModelConfig> model_config(const RenderOptions& o, Config& config) {
   m.model_path = o.unet;
   if (m.model_path.empty()) return make_error(ErrorCode::kInvalidArgument, "--unet is required");
   if (m.crop_rects_path.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "no crop rects: pass --rects or an --avatar "
+    return make_error(ErrorCode::kInvalidArgument,
+                      "no crop rects: pass --rects or an --avatar "
                       "folder with crop_rects.json, crop_rectangles.json or landmarks/");
   }
   return m;
@@ -124,9 +126,7 @@ class ProgressBar {
                std::string(kWidth - filled, '.'), done, total, done / seconds());
     if (done == total) fmt::print(stderr, "\n");
   }
-  double seconds() const {
-    return std::chrono::duration<double>(Clock::now() - start_).count();
-  }
+  double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -153,8 +153,8 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(auto samples, audio::load_audio(o.audio));
   const auto sessions = session_options(o, config);
   ASSIGN_OR_RETURN(auto encoder, pipeline::OnnxFeatureEncoder::create(o.encoder, sessions));
-  ASSIGN_OR_RETURN(auto model, pipeline::LipSyncModel::load(model_config_value, sessions,
-                                                            avatar_options));
+  ASSIGN_OR_RETURN(auto model,
+                   pipeline::LipSyncModel::load(model_config_value, sessions, avatar_options));
   // The reference renders n + 2 frames (pipeline.md §2), a little under the audio's length:
   // the muxed audio is cut to the video so that both streams end together.
   const auto video_samples = static_cast<std::size_t>(pipeline::clip_frame_count(samples.size())) *
@@ -163,51 +163,66 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(auto output,
                    RenderOutput::open(o.output, {o.crf, o.preset, o.jpeg_quality, muxed}));
   ThreadPool pool;
-  ASSIGN_OR_RETURN(auto stats,
-                   pipeline::render_clip(
-                       *model, *encoder, samples, clip,
-                       [&](std::int64_t i, const Image& frame) { return output->write(i, frame); },
-                       &pool, [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }));
+  ASSIGN_OR_RETURN(
+      auto stats,
+      pipeline::render_clip(
+          *model, *encoder, samples, clip,
+          [&](std::int64_t i, const Image& frame) { return output->write(i, frame); }, &pool,
+          [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }));
   RETURN_IF_ERROR(output->commit());
   const double seconds = bar.seconds();
-  fmt::print("{}: {} frames ({:.2f} s of video) rendered in {:.2f} s, {:.1f} frames/s "
-             "(audio {:.0f} ms, UNet {:.0f} ms of which the first batch {:.0f} ms, compositing "
-             "{:.0f} ms)\n",
-             o.output, stats.frames, stats.frames / 25.0, seconds, stats.frames / seconds,
-             stats.audio_ms, stats.totals.inference_ms, stats.first_batch_inference_ms,
-             stats.totals.composite_ms);
+  fmt::print(
+      "{}: {} frames ({:.2f} s of video) rendered in {:.2f} s, {:.1f} frames/s "
+      "(audio {:.0f} ms, UNet {:.0f} ms of which the first batch {:.0f} ms, compositing "
+      "{:.0f} ms)\n",
+      o.output, stats.frames, stats.frames / 25.0, seconds, stats.frames / seconds, stats.audio_ms,
+      stats.totals.inference_ms, stats.first_batch_inference_ms, stats.totals.composite_ms);
   return {};
 }
 
 void add(CLI::App& app, Action* action) {
   auto o = std::make_shared<RenderOptions>();
   auto* cmd = app.add_subcommand(
-      "render", "Speech to lip-synced video (MP4 with sound, or JPEG frames); no arguments: the demo");
-  cmd->add_option("--audio", o->audio, "speech: any audio file FFmpeg reads, or a .npy of 16 kHz samples");
+      "render",
+      "Speech to lip-synced video (MP4 with sound, or JPEG frames); no arguments: the demo");
+  cmd->add_option("--audio", o->audio,
+                  "speech: any audio file FFmpeg reads, or a .npy of 16 kHz samples");
   cmd->add_option("--config", o->config, "server YAML to take the model from (with --model)");
   cmd->add_option("--model", o->model, "model id in --config");
-  cmd->add_option("--avatar", o->avatar_dir, "avatar folder: frames/ or a video, and crop_rects.json");
+  cmd->add_option("--avatar", o->avatar_dir,
+                  "avatar folder: frames/ or a video, and crop_rects.json");
   cmd->add_option("--video", o->video, "the avatar's source video");
   cmd->add_option("--frames", o->frames, "the avatar's frame folder");
-  cmd->add_option("--rects", o->rects, "crop_rects.json, crop_rectangles.json or a landmarks folder");
+  cmd->add_option("--rects", o->rects,
+                  "crop_rects.json, crop_rectangles.json or a landmarks folder");
   cmd->add_option("--unet", o->unet, "the person's SyncTalk_2D UNet (ONNX)");
   cmd->add_option("--encoder", o->encoder, "the audio encoder (ONNX)");
-  cmd->add_option("-o,--output", o->output, "OUT.mp4, or OUT_DIR/ for JPEG frames")->capture_default_str();
-  cmd->add_option("--sequence", o->sequence, "source frame order: ping_pong | wrap")->capture_default_str();
-  cmd->add_option("--start-frame", o->start_frame, "first source frame (wrap)")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "frames per UNet run")->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--threads", o->threads, "inference threads (CPU); 0 = default")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-o,--output", o->output, "OUT.mp4, or OUT_DIR/ for JPEG frames")
+      ->capture_default_str();
+  cmd->add_option("--sequence", o->sequence, "source frame order: ping_pong | wrap")
+      ->capture_default_str();
+  cmd->add_option("--start-frame", o->start_frame, "first source frame (wrap)")
+      ->capture_default_str();
+  cmd->add_option("--batch", o->batch, "frames per UNet run")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "inference threads (CPU); 0 = default")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--cuda", o->cuda, "run the models on CUDA");
   cmd->add_option("--device", o->device, "CUDA device")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--crf", o->crf, "H.264 quality, 0 (lossless) .. 51")->check(CLI::Range(0, 51))->capture_default_str();
+  cmd->add_option("--crf", o->crf, "H.264 quality, 0 (lossless) .. 51")
+      ->check(CLI::Range(0, 51))
+      ->capture_default_str();
   cmd->add_option("--preset", o->preset, "x264 preset")->capture_default_str();
-  cmd->add_option("--jpeg-quality", o->jpeg_quality, "JPEG frames quality")->check(CLI::Range(1, 100))->capture_default_str();
-  cmd->add_option("--feather", o->feather_px, "blend the pasted face over N pixels (0 = reference hard paste)")
+  cmd->add_option("--jpeg-quality", o->jpeg_quality, "JPEG frames quality")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd->add_option("--feather", o->feather_px,
+                  "blend the pasted face over N pixels (0 = reference hard paste)")
       ->check(CLI::Range(0, 64));
-  cmd->add_option("--background-store", o->background_store, "raw | jpeg | jpeg_splice")->capture_default_str();
-  cmd->callback([action, o] {
-    *action = status_action([o] { return render(*o); });
-  });
+  cmd->add_option("--background-store", o->background_store, "raw | jpeg | jpeg_splice")
+      ->capture_default_str();
+  cmd->callback([action, o] { *action = status_action([o] { return render(*o); }); });
 }
 
 }  // namespace

@@ -35,7 +35,9 @@ Status check_parent(const fs::path& path) {
 class Mp4Output : public RenderOutput {
  public:
   Mp4Output(fs::path final_path, RenderOutputOptions options)
-      : final_(std::move(final_path)), partial_(partial_path(final_)), options_(std::move(options)) {}
+      : final_(std::move(final_path)),
+        partial_(partial_path(final_)),
+        options_(std::move(options)) {}
   ~Mp4Output() override {
     if (!committed_) {
       std::error_code ec;
@@ -98,14 +100,16 @@ class JpegFolderOutput : public RenderOutput {
     if (!created_) {
       std::error_code ec;
       fs::create_directories(partial_, ec);
-      if (ec) return make_error(ErrorCode::kInvalidArgument, "cannot create '{}': {}",
-                                partial_.string(), ec.message());
+      if (ec)
+        return make_error(ErrorCode::kInvalidArgument, "cannot create '{}': {}", partial_.string(),
+                          ec.message());
       created_ = true;
     }
     ASSIGN_OR_RETURN(auto jpeg, media::encode_jpeg(frame.view(), {quality_, {}}));
     const fs::path file = partial_ / fmt::format("frame_{:06d}.jpg", index);
     std::ofstream out(file, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size()));
+    out.write(reinterpret_cast<const char*>(jpeg.data()),
+              static_cast<std::streamsize>(jpeg.size()));
     if (!out) return make_error(ErrorCode::kInternal, "cannot write '{}'", file.string());
     return {};
   }

@@ -1,10 +1,9 @@
 #include "http/http_server.h"
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
-#include <atomic>
 #include <optional>
 #include <thread>
 
@@ -95,7 +94,9 @@ struct HttpServer::Impl {
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& host, int port,
                                                       Routes routes) {
@@ -119,7 +120,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& host, i
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
-int HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+int HttpServer::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
 void HttpServer::stop() {
   if (impl_->stopped.exchange(true)) return;
@@ -133,7 +136,9 @@ void HttpServer::stop() {
 
 Routes standard_routes(const Metrics& metrics, std::function<bool()> ready) {
   Routes routes;
-  routes["/health/live"] = [](const HttpRequest&) { return HttpResponse{200, "text/plain", "live\n"}; };
+  routes["/health/live"] = [](const HttpRequest&) {
+    return HttpResponse{200, "text/plain", "live\n"};
+  };
   routes["/health/ready"] = [ready = std::move(ready)](const HttpRequest&) {
     return ready() ? HttpResponse{200, "text/plain", "ready\n"}
                    : HttpResponse{503, "text/plain", "not ready\n"};

@@ -32,7 +32,8 @@ using Routes = std::map<std::string, Handler>;  // exact path -> handler (GET an
 class HttpServer {
  public:
   // Binds host:port (0 = any free port) and serves on a background thread.
-  static Result<std::unique_ptr<HttpServer>> start(const std::string& host, int port, Routes routes);
+  static Result<std::unique_ptr<HttpServer>> start(const std::string& host, int port,
+                                                   Routes routes);
   ~HttpServer();  // stops and joins
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

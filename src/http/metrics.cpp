@@ -46,7 +46,8 @@ void Histogram::write(std::string& out, std::string_view name, std::string_view 
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += counts_[i];
-    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds_[i], cumulative);
+    out +=
+        fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds_[i], cumulative);
   }
   out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, count_);
   const std::string braces = labels.empty() ? "" : fmt::format("{{{}}}", labels);
@@ -63,7 +64,8 @@ void Metrics::count_request(std::string_view api, std::string_view code) {
 void Metrics::observe_stage_ms(std::string_view stage, double ms) {
   std::lock_guard lock(mutex_);
   auto it = stages_.find(stage);
-  if (it == stages_.end()) it = stages_.emplace(std::string(stage), Histogram(kStageBucketsMs)).first;
+  if (it == stages_.end())
+    it = stages_.emplace(std::string(stage), Histogram(kStageBucketsMs)).first;
   it->second.observe(ms);
 }
 

@@ -31,12 +31,12 @@ class Metrics {
   Metrics();
 
   void count_request(std::string_view api, std::string_view code);  // lipsync_requests_total
-  void observe_stage_ms(std::string_view stage, double ms);  // lipsync_stage_duration_ms
-  void observe_batch_size(int frames);                       // lipsync_batch_frames
-  void set_queue_depth(std::string_view model, int depth);   // lipsync_queue_depth
-  void set_models_loaded(int count);                         // lipsync_models_loaded
-  void count_eviction();                                     // lipsync_evictions_total
-  void set_memory_bytes(std::int64_t bytes);                 // lipsync_memory_bytes
+  void observe_stage_ms(std::string_view stage, double ms);         // lipsync_stage_duration_ms
+  void observe_batch_size(int frames);                              // lipsync_batch_frames
+  void set_queue_depth(std::string_view model, int depth);          // lipsync_queue_depth
+  void set_models_loaded(int count);                                // lipsync_models_loaded
+  void count_eviction();                                            // lipsync_evictions_total
+  void set_memory_bytes(std::int64_t bytes);                        // lipsync_memory_bytes
 
   std::string prometheus_text() const;
 

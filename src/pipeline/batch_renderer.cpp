@@ -17,16 +17,19 @@ double ms_since(Clock::time_point start) {
 
 Status check_jobs(const avatar::Avatar& avatar, std::span<const FrameJob> jobs,
                   const BatchOptions& options) {
-  if (jobs.empty()) return make_error(ErrorCode::kInvalidArgument, "a batch needs at least one frame");
+  if (jobs.empty())
+    return make_error(ErrorCode::kInvalidArgument, "a batch needs at least one frame");
   for (std::size_t k = 0; k < jobs.size(); ++k) {
     const auto& job = jobs[k];
-    if (job.source_frame < 0 || static_cast<std::size_t>(job.source_frame) >= avatar.frame_count()) {
-      return make_error(ErrorCode::kInvalidArgument, "frame {}: source frame {} outside [0, {})",
-                        k, job.source_frame, avatar.frame_count());
+    if (job.source_frame < 0 ||
+        static_cast<std::size_t>(job.source_frame) >= avatar.frame_count()) {
+      return make_error(ErrorCode::kInvalidArgument, "frame {}: source frame {} outside [0, {})", k,
+                        job.source_frame, avatar.frame_count());
     }
     if (job.audio.size() != audio::kFrameTensorSize) {
-      return make_error(ErrorCode::kInvalidArgument, "frame {}: audio tensor has {} floats, expected {}",
-                        k, job.audio.size(), audio::kFrameTensorSize);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "frame {}: audio tensor has {} floats, expected {}", k, job.audio.size(),
+                        audio::kFrameTensorSize);
     }
   }
   const std::size_t per_frame = avatar.geometry().input_tensor_elements();
@@ -92,10 +95,10 @@ Result<RenderedBatch> render_batch(const LipSyncModel& model, std::span<const Fr
   const std::span<const float> output(outputs.at(0));
   result.frames.resize(batch);
   RETURN_IF_ERROR(for_each_frame(batch, pool, [&](std::size_t k) -> Status {
-    ASSIGN_OR_RETURN(result.frames[k],
-                     avatar.render_frame(static_cast<std::size_t>(jobs[k].source_frame),
-                                         output.subspan(k * output_size, output_size),
-                                         options.composite));
+    ASSIGN_OR_RETURN(
+        result.frames[k],
+        avatar.render_frame(static_cast<std::size_t>(jobs[k].source_frame),
+                            output.subspan(k * output_size, output_size), options.composite));
     return {};
   }));
   result.timings.composite_ms = ms_since(start);

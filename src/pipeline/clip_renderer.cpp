@@ -26,8 +26,7 @@ std::int64_t clip_frame_count(std::size_t samples) {
 
 Result<ClipStats> render_clip(const LipSyncModel& model, audio::FeatureEncoder& encoder,
                               std::span<const float> samples, const ClipOptions& options,
-                              const FrameSink& sink, ThreadPool* pool,
-                              const ProgressFn& progress) {
+                              const FrameSink& sink, ThreadPool* pool, const ProgressFn& progress) {
   if (options.max_batch < 1) {
     return make_error(ErrorCode::kInvalidArgument, "max_batch must be at least 1, not {}",
                       options.max_batch);
@@ -57,9 +56,9 @@ Result<ClipStats> render_clip(const LipSyncModel& model, audio::FeatureEncoder& 
     jobs.clear();
     for (std::int64_t i = first; i < first + count; ++i) {
       const auto offset = static_cast<std::size_t>(i) * audio::kFrameTensorSize;
-      jobs.push_back({imaging::source_frame_index(options.sequence, i, source_count,
-                                                  options.start_frame),
-                      std::span(tensors).subspan(offset, audio::kFrameTensorSize)});
+      jobs.push_back(
+          {imaging::source_frame_index(options.sequence, i, source_count, options.start_frame),
+           std::span(tensors).subspan(offset, audio::kFrameTensorSize)});
     }
     while (fixed_batch && static_cast<int>(jobs.size()) < options.max_batch) {
       jobs.push_back(jobs.back());

@@ -31,9 +31,9 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(
     const avatar::AvatarOptions& avatar_options) {
   static_assert(audio::kFrameTensorSize == 32 * 16 * 16, "audio tensor is [32, 16, 16]");
   const auto& geometry = avatar_options.geometry;
-  ASSIGN_OR_RETURN(auto unet, runtime::Session::create(config.model_path, session_options,
-                                                       unet_inputs(geometry),
-                                                       unet_outputs(geometry)));
+  ASSIGN_OR_RETURN(
+      auto unet, runtime::Session::create(config.model_path, session_options, unet_inputs(geometry),
+                                          unet_outputs(geometry)));
   avatar::AvatarSource source;
   source.frames_dir = config.background_dir;
   source.video_path = config.source_video;

@@ -1,8 +1,8 @@
 // `lipsync render` end to end on the bundled demo: the MP4 has the expected streams and frame
 // count, the mouth follows the audio with no lag (the whole timing chain: decoding, windows,
 // look-ahead, sequencing, muxing), and bad input fails cleanly without leaving files behind.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -66,7 +66,8 @@ double mouth_darkness(const Image& frame, const Rect& rect) {
   int count = 0;
   for (int y = cy - 30; y <= cy + 30; ++y) {
     for (int x = cx - 30; x <= cx + 30; ++x) {
-      const std::uint8_t* p = frame.pixels.data() + (static_cast<std::size_t>(y) * frame.width + x) * 3;
+      const std::uint8_t* p =
+          frame.pixels.data() + (static_cast<std::size_t>(y) * frame.width + x) * 3;
       sum += 255.0 - (p[0] + p[1] + p[2]) / 3.0;
       ++count;
     }

@@ -22,8 +22,8 @@ struct Reply {
 Reply fetch(int port, const std::string& target, beast::http::verb verb = beast::http::verb::get) {
   boost::asio::io_context io;
   beast::tcp_stream stream(io);
-  stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
-                               static_cast<unsigned short>(port)));
+  stream.connect(
+      tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
   beast::http::request<beast::http::empty_body> req(verb, target, 11);
   req.set(beast::http::field::host, "127.0.0.1");
   beast::http::write(stream, req);
@@ -37,7 +37,8 @@ TEST(HttpServer, HealthReadinessAndMetrics) {
   Metrics metrics;
   metrics.count_request("compat", "OK");
   std::atomic<bool> ready{false};
-  auto server = HttpServer::start("127.0.0.1", 0, standard_routes(metrics, [&] { return ready.load(); }));
+  auto server =
+      HttpServer::start("127.0.0.1", 0, standard_routes(metrics, [&] { return ready.load(); }));
   ASSERT_TRUE(server.ok()) << server.status().to_string();
   const int port = (*server)->port();
   ASSERT_GT(port, 0);

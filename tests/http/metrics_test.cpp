@@ -25,7 +25,8 @@ TEST(Metrics, HistogramBucketsAreCumulative) {
   for (double ms : {0.5, 3.0, 3.0, 700.0, 9000.0}) m.observe_stage_ms("inference", ms);
   m.observe_batch_size(25);
   const auto text = m.prometheus_text();
-  EXPECT_TRUE(has_line(text, R"(lipsync_stage_duration_ms_bucket{stage="inference",le="1"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(lipsync_stage_duration_ms_bucket{stage="inference",le="1"} 1)"))
+      << text;
   EXPECT_TRUE(has_line(text, R"(lipsync_stage_duration_ms_bucket{stage="inference",le="5"} 3)"));
   EXPECT_TRUE(has_line(text, R"(lipsync_stage_duration_ms_bucket{stage="inference",le="1000"} 4)"));
   EXPECT_TRUE(has_line(text, R"(lipsync_stage_duration_ms_bucket{stage="inference",le="+Inf"} 5)"));

@@ -1,0 +1,154 @@
+// The shared pipeline: one batched UNet run equals per-frame runs, client image tensors equal
+// the avatar's own, bad jobs are clear errors, and whole clips come out in order.
+#include "pipeline/batch_renderer.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "pipeline/clip_renderer.h"
+#include "pipeline/onnx_feature_encoder.h"
+#include "server/synthetic_avatar.h"
+#include "support/test_paths.h"
+
+namespace lipsync::pipeline {
+namespace {
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::filesystem::path(testing::temp_dir());
+    testing::write_synthetic_avatar(*dir_, 6);
+    const Config config = testing::synthetic_config(*dir_, {"a"});
+    auto model = LipSyncModel::load(config.models.at("a"), {}, {});
+    ASSERT_TRUE(model.ok()) << model.status().to_string();
+    model_ = new std::shared_ptr<LipSyncModel>(std::move(model).value());
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static std::vector<float> random_audio(std::size_t frames, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(0.f, 4.f);
+    std::vector<float> v(frames * audio::kFrameTensorSize);
+    for (auto& x : v) x = dist(rng);
+    return v;
+  }
+  static std::span<const float> slot(const std::vector<float>& v, std::size_t k) {
+    return std::span(v).subspan(k * audio::kFrameTensorSize, audio::kFrameTensorSize);
+  }
+  static const LipSyncModel& model() { return **model_; }
+
+  static std::filesystem::path* dir_;
+  static std::shared_ptr<LipSyncModel>* model_;
+};
+std::filesystem::path* PipelineTest::dir_ = nullptr;
+std::shared_ptr<LipSyncModel>* PipelineTest::model_ = nullptr;
+
+int max_pixel_difference(const Image& a, const Image& b) {
+  int worst = 0;
+  for (std::size_t i = 0; i < a.pixels.size(); ++i)
+    worst = std::max(worst, std::abs(a.pixels[i] - b.pixels[i]));
+  return worst;
+}
+
+TEST_F(PipelineTest, OneBatchEqualsPerFrameRuns) {
+  const auto audio = random_audio(3, 1);
+  const std::vector<FrameJob> jobs = {
+      {0, slot(audio, 0)}, {4, slot(audio, 1)}, {2, slot(audio, 2)}};
+  ThreadPool pool(2);
+  auto batch = render_batch(model(), jobs, {}, &pool);
+  ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+  ASSERT_EQ(batch->frames.size(), 3u);
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    auto single = render_batch(model(), std::span(jobs).subspan(k, 1), {}, nullptr);
+    ASSERT_TRUE(single.ok());
+    const Image& frame = batch->frames[k];
+    EXPECT_EQ(frame.width, testing::kAvatarWidth);
+    EXPECT_EQ(frame.height, testing::kAvatarHeight);
+    // Batched and single runs may round the last float bit differently: at most 1 level.
+    EXPECT_LE(max_pixel_difference(frame, single->frames[0]), 1) << "frame " << k;
+  }
+  EXPECT_GT(batch->timings.inference_ms, 0.0);
+}
+
+TEST_F(PipelineTest, ClientImageTensorsEqualTheAvatarsOwn) {
+  const auto audio = random_audio(2, 2);
+  const std::vector<FrameJob> jobs = {{1, slot(audio, 0)}, {3, slot(audio, 1)}};
+  const std::size_t per_frame = model().avatar().geometry().input_tensor_elements();
+  std::vector<float> images(2 * per_frame);
+  for (std::size_t k = 0; k < 2; ++k) {
+    ASSERT_TRUE(model()
+                    .avatar()
+                    .fill_input_tensor(static_cast<std::size_t>(jobs[k].source_frame),
+                                       std::span(images).subspan(k * per_frame, per_frame))
+                    .ok());
+  }
+  auto own = render_batch(model(), jobs, {}, nullptr);
+  auto given = render_batch(model(), jobs, {{}, images}, nullptr);
+  ASSERT_TRUE(own.ok() && given.ok());
+  for (std::size_t k = 0; k < 2; ++k) EXPECT_EQ(own->frames[k].pixels, given->frames[k].pixels);
+}
+
+TEST_F(PipelineTest, BadJobsAreClearErrors) {
+  const auto audio = random_audio(1, 3);
+  const std::vector<float> short_audio(100);
+  const std::vector<float> wrong_images(10);
+  struct Case {
+    std::vector<FrameJob> jobs;
+    BatchOptions options;
+    const char* fragment;
+  };
+  const std::vector<Case> cases = {
+      {{}, {}, "at least one frame"},
+      {{{6, slot(audio, 0)}}, {}, "source frame 6 outside [0, 6)"},
+      {{{-1, slot(audio, 0)}}, {}, "source frame -1"},
+      {{{0, short_audio}}, {}, "audio tensor has 100 floats"},
+      {{{0, slot(audio, 0)}}, {{}, wrong_images}, "visual frames hold 10 floats"},
+  };
+  for (const auto& c : cases) {
+    auto r = render_batch(model(), c.jobs, c.options, nullptr);
+    ASSERT_FALSE(r.ok()) << c.fragment;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.fragment), std::string::npos) << r.status().message();
+  }
+}
+
+TEST_F(PipelineTest, ClipFramesArriveInOrderAndSinkErrorsStop) {
+  auto encoder =
+      OnnxFeatureEncoder::create(lipsync::testing::test_models_dir() / "encoder_tiny.onnx", {});
+  ASSERT_TRUE(encoder.ok()) << encoder.status().to_string();
+  std::vector<float> samples(16000);  // 1 s of a 220 Hz tone
+  for (std::size_t n = 0; n < samples.size(); ++n) samples[n] = 0.3f * std::sin(n * 0.0864f);
+  std::vector<std::int64_t> seen;
+  ClipOptions options;
+  options.max_batch = 7;
+  auto stats = render_clip(
+      model(), **encoder, samples, options,
+      [&](std::int64_t i, const Image&) {
+        seen.push_back(i);
+        return Status{};
+      },
+      nullptr);
+  ASSERT_TRUE(stats.ok()) << stats.status().to_string();
+  ASSERT_EQ(static_cast<std::int64_t>(seen.size()), clip_frame_count(samples.size()));
+  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<std::int64_t>(i));
+
+  auto stopped = render_clip(
+      model(), **encoder, samples, options,
+      [](std::int64_t i, const Image&) {
+        return i == 3 ? Status(ErrorCode::kInternal, "disk full") : Status{};
+      },
+      nullptr);
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.status().message(), "disk full");
+  const std::vector<float> too_short(1000);
+  EXPECT_EQ(render_clip(model(), **encoder, too_short, options, {}, nullptr).status().code(),
+            ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace lipsync::pipeline
