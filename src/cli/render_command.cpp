@@ -154,7 +154,7 @@ Status render(RenderOptions o) {
   const auto sessions = session_options(o, config);
   ASSIGN_OR_RETURN(auto encoder, pipeline::OnnxFeatureEncoder::create(o.encoder, sessions));
   ASSIGN_OR_RETURN(auto model,
-                   pipeline::LipSyncModel::load(model_config_value, sessions, avatar_options));
+                   pipeline::LipSyncModel::load(model_config_value, {sessions, avatar_options, o.batch}));
   // The reference renders n + 2 frames (pipeline.md §2), a little under the audio's length:
   // the muxed audio is cut to the video so that both streams end together.
   const auto video_samples = static_cast<std::size_t>(pipeline::clip_frame_count(samples.size())) *

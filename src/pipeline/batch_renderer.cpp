@@ -64,30 +64,42 @@ Result<RenderedBatch> render_batch(const LipSyncModel& model, std::span<const Fr
   RETURN_IF_ERROR(check_jobs(avatar, jobs, options));
   const auto& geometry = avatar.geometry();
   const std::size_t batch = jobs.size();
+  // Padded slots repeat the last frame; their outputs are not composited.
+  const std::size_t run_batch =
+      std::max(batch, static_cast<std::size_t>(std::max(0, model.padded_batch_frames())));
   const std::size_t image_size = geometry.input_tensor_elements();
   RenderedBatch result;
 
   auto start = Clock::now();
   std::vector<float> images;
   std::span<const float> image_input = options.image_tensors;
-  if (image_input.empty()) {
-    images.resize(batch * image_size);
-    RETURN_IF_ERROR(for_each_frame(batch, pool, [&](std::size_t k) {
-      return avatar.fill_input_tensor(static_cast<std::size_t>(jobs[k].source_frame),
-                                      std::span(images).subspan(k * image_size, image_size));
-    }));
+  if (image_input.empty() || run_batch > batch) {
+    images.resize(run_batch * image_size);
+    if (image_input.empty()) {
+      RETURN_IF_ERROR(for_each_frame(batch, pool, [&](std::size_t k) {
+        return avatar.fill_input_tensor(static_cast<std::size_t>(jobs[k].source_frame),
+                                        std::span(images).subspan(k * image_size, image_size));
+      }));
+    } else {
+      std::copy(image_input.begin(), image_input.end(), images.begin());
+    }
+    for (std::size_t k = batch; k < run_batch; ++k) {
+      std::copy_n(images.begin() + static_cast<std::ptrdiff_t>((batch - 1) * image_size),
+                  image_size, images.begin() + static_cast<std::ptrdiff_t>(k * image_size));
+    }
     image_input = images;
   }
-  std::vector<float> audio(batch * audio::kFrameTensorSize);
-  for (std::size_t k = 0; k < batch; ++k) {
-    std::copy(jobs[k].audio.begin(), jobs[k].audio.end(),
+  std::vector<float> audio(run_batch * audio::kFrameTensorSize);
+  for (std::size_t k = 0; k < run_batch; ++k) {
+    const auto& source = jobs[std::min(k, batch - 1)].audio;
+    std::copy(source.begin(), source.end(),
               audio.begin() + static_cast<std::ptrdiff_t>(k * audio::kFrameTensorSize));
   }
   result.timings.prepare_ms = ms_since(start);
 
   start = Clock::now();
   const std::array<std::span<const float>, 2> inputs{image_input, std::span<const float>(audio)};
-  ASSIGN_OR_RETURN(auto outputs, model.unet().run(inputs, static_cast<int64_t>(batch)));
+  ASSIGN_OR_RETURN(auto outputs, model.unet().run(inputs, static_cast<int64_t>(run_batch)));
   result.timings.inference_ms = ms_since(start);
 
   start = Clock::now();

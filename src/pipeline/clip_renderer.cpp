@@ -47,10 +47,7 @@ Result<ClipStats> render_clip(const LipSyncModel& model, audio::FeatureEncoder& 
 
   const auto total = static_cast<std::int64_t>(clip.frame_count());
   const auto source_count = static_cast<std::int64_t>(model.avatar().frame_count());
-  // On CUDA the first run of each new batch shape costs seconds (measured on the H100: a
-  // shorter last batch added ~6 s to a 1080p render): the last batch is padded to max_batch
-  // with copies of its last frame, whose outputs are dropped.
-  const bool fixed_batch = model.unet().provider() == ExecutionProvider::kCuda;
+
   std::vector<FrameJob> jobs;
   for (std::int64_t first = 0; first < total; first += options.max_batch) {
     const std::int64_t count = std::min<std::int64_t>(options.max_batch, total - first);
@@ -60,9 +57,6 @@ Result<ClipStats> render_clip(const LipSyncModel& model, audio::FeatureEncoder& 
       jobs.push_back(
           {imaging::source_frame_index(options.sequence, i, source_count, options.start_frame),
            std::span(tensors).subspan(offset, audio::kFrameTensorSize)});
-    }
-    while (fixed_batch && static_cast<int>(jobs.size()) < options.max_batch) {
-      jobs.push_back(jobs.back());
     }
     ASSIGN_OR_RETURN(auto batch, render_batch(model, jobs, {options.composite, {}}, pool));
     if (first == 0) stats.first_batch_inference_ms = batch.timings.inference_ms;

@@ -1,9 +1,12 @@
 #include "pipeline/lipsync_model.h"
 
+#include <array>
+#include <chrono>
 #include <filesystem>
 #include <system_error>
 
 #include "audio/audio_features.h"
+#include "core/log.h"
 
 namespace lipsync::pipeline {
 
@@ -19,16 +22,37 @@ std::vector<runtime::TensorSpec> unet_outputs(const imaging::ModelGeometry& g) {
 }
 
 LipSyncModel::LipSyncModel(std::shared_ptr<const avatar::Avatar> avatar,
-                           std::unique_ptr<runtime::Session> unet, std::int64_t unet_file_bytes)
-    : avatar_(std::move(avatar)), unet_(std::move(unet)), unet_file_bytes_(unet_file_bytes) {}
+                           std::unique_ptr<runtime::Session> unet, std::int64_t unet_file_bytes,
+                           int padded_batch_frames)
+    : avatar_(std::move(avatar)),
+      unet_(std::move(unet)),
+      unet_file_bytes_(unet_file_bytes),
+      padded_batch_frames_(padded_batch_frames) {}
+
+Result<double> LipSyncModel::warm_up() const {
+  const auto start = std::chrono::steady_clock::now();
+  const auto frames = static_cast<std::size_t>(std::max(1, padded_batch_frames_));
+  const std::size_t image_size = avatar_->geometry().input_tensor_elements();
+  std::vector<float> images(frames * image_size);
+  for (std::size_t k = 0; k < frames; ++k) {
+    RETURN_IF_ERROR(
+        avatar_->fill_input_tensor(0, std::span(images).subspan(k * image_size, image_size)));
+  }
+  const std::vector<float> audio(frames * audio::kFrameTensorSize, 0.0f);
+  const std::array<std::span<const float>, 2> inputs{images, audio};
+  ASSIGN_OR_RETURN(auto outputs, unet_->run(inputs, static_cast<int64_t>(frames)));
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
 std::int64_t LipSyncModel::memory_bytes() const {
   return static_cast<std::int64_t>(avatar_->info().memory_bytes()) + unet_file_bytes_;
 }
 
-Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(
-    const ModelConfig& config, const runtime::SessionOptions& session_options,
-    const avatar::AvatarOptions& avatar_options) {
+Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& config,
+                                                         const LoadOptions& options) {
+  const auto& session_options = options.session;
+  const auto& avatar_options = options.avatar;
   static_assert(audio::kFrameTensorSize == 32 * 16 * 16, "audio tensor is [32, 16, 16]");
   const auto& geometry = avatar_options.geometry;
   ASSIGN_OR_RETURN(
@@ -42,15 +66,21 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(
   if (!avatar.ok()) return avatar.status().with_context("model '" + config.model_id + "'");
   std::error_code ec;
   const auto file_bytes = std::filesystem::file_size(config.model_path, ec);
-  return std::make_shared<LipSyncModel>(std::move(avatar).value(), std::move(unet),
-                                        ec ? 0 : static_cast<std::int64_t>(file_bytes));
+  const bool cuda = unet->provider() == ExecutionProvider::kCuda;
+  auto model = std::make_shared<LipSyncModel>(std::move(avatar).value(), std::move(unet),
+                                              ec ? 0 : static_cast<std::int64_t>(file_bytes),
+                                              cuda ? options.cuda_batch_frames : 0);
+  if (cuda) {
+    ASSIGN_OR_RETURN(double warm_ms, model->warm_up());
+    LOG_INFO("pipeline", "model '{}': CUDA warm-up with {} frames took {:.0f} ms", config.model_id,
+             options.cuda_batch_frames, warm_ms);
+  }
+  return model;
 }
 
-registry::Loader lipsync_model_loader(runtime::SessionOptions session_options,
-                                      avatar::AvatarOptions avatar_options) {
-  return [session_options, avatar_options](
-             const ModelConfig& config) -> Result<std::shared_ptr<registry::LoadedModel>> {
-    ASSIGN_OR_RETURN(auto model, LipSyncModel::load(config, session_options, avatar_options));
+registry::Loader lipsync_model_loader(LoadOptions options) {
+  return [options](const ModelConfig& config) -> Result<std::shared_ptr<registry::LoadedModel>> {
+    ASSIGN_OR_RETURN(auto model, LipSyncModel::load(config, options));
     return std::shared_ptr<registry::LoadedModel>(std::move(model));
   };
 }

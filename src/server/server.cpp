@@ -71,7 +71,7 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
   impl.registry = std::make_unique<registry::ModelRegistry>(
       config.capacity, options.loader
                            ? options.loader
-                           : pipeline::lipsync_model_loader(sessions, avatar::AvatarOptions{}));
+                           : pipeline::lipsync_model_loader({sessions, {}, config.pipeline.max_batch}));
   RETURN_IF_ERROR(impl.registry->add_models(config));
   impl.gauges = std::make_unique<RegistryGauges>(*impl.registry, impl.metrics);
   impl.pool = std::make_unique<ThreadPool>();

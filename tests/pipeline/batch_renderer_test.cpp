@@ -20,7 +20,7 @@ class PipelineTest : public ::testing::Test {
     dir_ = new std::filesystem::path(testing::temp_dir());
     testing::write_synthetic_avatar(*dir_, 6);
     const Config config = testing::synthetic_config(*dir_, {"a"});
-    auto model = LipSyncModel::load(config.models.at("a"), {}, {});
+    auto model = LipSyncModel::load(config.models.at("a"), {});
     ASSERT_TRUE(model.ok()) << model.status().to_string();
     model_ = new std::shared_ptr<LipSyncModel>(std::move(model).value());
   }
@@ -91,6 +91,37 @@ TEST_F(PipelineTest, ClientImageTensorsEqualTheAvatarsOwn) {
   auto given = render_batch(model(), jobs, {{}, images}, nullptr);
   ASSERT_TRUE(own.ok() && given.ok());
   for (std::size_t k = 0; k < 2; ++k) EXPECT_EQ(own->frames[k].pixels, given->frames[k].pixels);
+}
+
+TEST_F(PipelineTest, PaddedBatchesGiveTheSameFrames) {
+  // The CUDA path pads small batches to a fixed size; the padding logic itself runs on the CPU.
+  const Config config = testing::synthetic_config(*dir_, {"a"});
+  const ModelConfig& m = config.models.at("a");
+  auto avatar =
+      avatar::Avatar::load({.video_path = m.source_video, .rects_path = m.crop_rects_path});
+  const auto& geometry = imaging::kSyncTalk328;
+  auto session =
+      runtime::Session::create(m.model_path, {}, unet_inputs(geometry), unet_outputs(geometry));
+  ASSERT_TRUE(avatar.ok() && session.ok());
+  const LipSyncModel padded(std::move(avatar).value(), std::move(session).value(), 0, 4);
+  ASSERT_EQ(padded.padded_batch_frames(), 4);
+  auto warm = padded.warm_up();
+  ASSERT_TRUE(warm.ok()) << warm.status().to_string();
+  EXPECT_GT(*warm, 0.0);
+
+  const auto audio = random_audio(3, 4);
+  const std::vector<FrameJob> jobs = {
+      {5, slot(audio, 0)}, {0, slot(audio, 1)}, {3, slot(audio, 2)}};
+  for (std::size_t count : {1u, 3u}) {
+    const auto subset = std::span(jobs).first(count);
+    auto plain = render_batch(model(), subset, {}, nullptr);
+    auto with_padding = render_batch(padded, subset, {}, nullptr);
+    ASSERT_TRUE(plain.ok() && with_padding.ok()) << with_padding.status().to_string();
+    ASSERT_EQ(with_padding->frames.size(), count);
+    for (std::size_t k = 0; k < count; ++k) {
+      EXPECT_LE(max_pixel_difference(plain->frames[k], with_padding->frames[k]), 1);
+    }
+  }
 }
 
 TEST_F(PipelineTest, BadJobsAreClearErrors) {

@@ -24,7 +24,7 @@ constexpr int kFrames = 6;
 class GateLoader {
  public:
   registry::Loader loader() {
-    auto inner = lipsync_model_loader({.intra_op_threads = 1}, {});
+    auto inner = lipsync_model_loader({.session = {.intra_op_threads = 1}});
     return
         [this, inner](const ModelConfig& config) -> Result<std::shared_ptr<registry::LoadedModel>> {
           entered_.set_value();
@@ -62,7 +62,7 @@ class SchedulerTest : public ::testing::Test {
 
 TEST_F(SchedulerTest, ConcurrentRequestsOfOneModelShareABatch) {
   Config c = config();
-  registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.intra_op_threads = 1}, {}));
+  registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.session = {.intra_op_threads = 1}}));
   ASSERT_TRUE(registry.add_models(c).ok());
   // A long delay: the batch closes only when it is full (4 requests x 2 frames = max_batch).
   Scheduler scheduler(
@@ -107,7 +107,7 @@ TEST_F(SchedulerTest, FullQueueRefusesAtOnceAndRecovers) {
 
 TEST_F(SchedulerTest, BadRequestsFailAloneAndFramesWrap) {
   Config c = config();
-  registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.intra_op_threads = 1}, {}));
+  registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.session = {.intra_op_threads = 1}}));
   ASSERT_TRUE(registry.add_models(c).ok());
   Scheduler scheduler(registry, {.max_batch = 8, .max_queue_delay_ms = 0, .max_queue_depth = 4},
                       nullptr);
@@ -133,7 +133,7 @@ TEST_F(SchedulerTest, BadRequestsFailAloneAndFramesWrap) {
 TEST_F(SchedulerTest, ModelsRunOnTheirOwnOwnerThreads) {
   Config c = config();
   GateLoader gate;
-  auto plain = lipsync_model_loader({.intra_op_threads = 1}, {});
+  auto plain = lipsync_model_loader({.session = {.intra_op_threads = 1}});
   registry::ModelRegistry registry(c.capacity, plain);
   ASSERT_TRUE(registry.add_model(c.models["a"], gate.loader()).ok());
   ASSERT_TRUE(registry.add_model(c.models["b"]).ok());

@@ -288,7 +288,7 @@ TEST_F(CompatServiceTest, OverloadIsRefusedAtOnce) {
   std::promise<void> entered;
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
-  auto inner = pipeline::lipsync_model_loader({.intra_op_threads = 1}, {});
+  auto inner = pipeline::lipsync_model_loader({.session = {.intra_op_threads = 1}});
   ServerOptions options;
   options.loader = [&](const ModelConfig& m) -> Result<std::shared_ptr<registry::LoadedModel>> {
     entered.set_value();
