@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "imaging/crop_rects.h"
+#include "media/jpeg_background.h"
 
 namespace lipsync::avatar {
 
@@ -25,6 +26,30 @@ namespace {
 
 std::string describe(const Rect& r) {
   return fmt::format("[{}, {}, {}, {}]", r.x1, r.y1, r.x2, r.y2);
+}
+
+std::string describe(const media::JpegSettings& settings) {
+  return fmt::format("quality {} {}", settings.quality,
+                     settings.subsampling == media::ChromaSubsampling::k444 ? "4:4:4" : "4:2:0");
+}
+
+bool same_settings(const media::JpegSettings& a, const media::JpegSettings& b) {
+  return a.quality == b.quality && a.subsampling == b.subsampling;
+}
+
+// The face patch over `face.source_rect` of the background, blended per `composite`.
+Result<std::vector<std::uint8_t>> splice_jpeg(const media::JpegBackground& background,
+                                              const Image& patch, const Rect& r,
+                                              const imaging::CompositeOptions& composite) {
+  if (composite.feather_px <= 0) return background.compose(patch.view(), r.x1, r.y1);
+  ASSIGN_OR_RETURN(media::JpegCanvas canvas, background.canvas(r));
+  const MutableImageView whole = canvas.view();
+  const MutableImageView target{
+      whole.row(r.y1 - canvas.area.y1) + static_cast<std::size_t>(r.x1 - canvas.area.x1) * 3,
+      r.width(), r.height(), 3, whole.stride};
+  RETURN_IF_ERROR(imaging::paste_face_patch(target, patch.view(), r, background.width(),
+                                            background.height(), composite));
+  return background.encode(canvas);
 }
 
 std::size_t pool_threads(std::size_t requested) {
@@ -92,6 +117,47 @@ Status Avatar::fill_input_tensor(std::size_t index, std::span<float> out) const 
                       faces_.size());
   }
   return imaging::fill_input_tensor(roi(index), out, geometry_);
+}
+
+std::string Avatar::splice_refusal(const media::JpegSettings& settings) const {
+  if (backgrounds_->kind() != BackgroundStoreKind::kJpegSplice) {
+    return fmt::format("the background store is '{}', not 'jpeg_splice'",
+                       to_string(backgrounds_->kind()));
+  }
+  const auto background = backgrounds_->splice_background(0);
+  if (!background) return "the background store holds no frames";
+  if (!same_settings(background->settings(), settings)) {
+    return fmt::format("the output JPEG ({}) differs from the stored backgrounds ({})",
+                       describe(settings), describe(background->settings()));
+  }
+  return {};
+}
+
+Result<std::vector<std::uint8_t>> Avatar::render_jpeg(std::size_t index,
+                                                      std::span<const float> output,
+                                                      const JpegOutputOptions& options) const {
+  if (index >= faces_.size()) {
+    return make_error(ErrorCode::kInvalidArgument, "frame {} of an avatar with {} frames", index,
+                      faces_.size());
+  }
+  if (const std::string why = splice_refusal(options.settings); !why.empty()) {
+    std::call_once(fallback_logged_, [&] {
+      LOG_INFO("avatar", "JPEG output: full-frame composite and encode, because {}", why);
+    });
+    ASSIGN_OR_RETURN(Image frame, render_frame(index, output, options.composite));
+    return media::encode_jpeg(frame.view(), options.settings);
+  }
+  std::call_once(splice_logged_, [&] {
+    LOG_INFO("avatar", "JPEG output: spliced into the stored backgrounds ({}, feather {} px)",
+             describe(options.settings), options.composite.feather_px);
+  });
+  const auto background = backgrounds_->splice_background(index);
+  if (!background) {
+    return make_error(ErrorCode::kNotFound, "background frame {} is not stored", index);
+  }
+  const imaging::FaceCrop& face = faces_[index];
+  ASSIGN_OR_RETURN(Image patch, imaging::make_face_patch(face, output, geometry_));
+  return splice_jpeg(*background, patch, face.source_rect, options.composite);
 }
 
 Result<Image> Avatar::render_frame(std::size_t index, std::span<const float> output,

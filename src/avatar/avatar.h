@@ -7,8 +7,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "imaging/face_crop.h"
 #include "imaging/frame_sequence.h"
 #include "imaging/model_geometry.h"
+#include "media/jpeg_codec.h"
 
 namespace lipsync::avatar {
 
@@ -46,6 +49,11 @@ struct AvatarInfo {
   std::size_t face_bytes = 0;        // cached crops (crop_size² BGR per frame)
   std::size_t background_bytes = 0;  // the background store
   std::size_t memory_bytes() const { return face_bytes + background_bytes; }
+};
+
+struct JpegOutputOptions {
+  media::JpegSettings settings;  // of the output JPEG
+  imaging::CompositeOptions composite;
 };
 
 class Avatar {
@@ -79,6 +87,16 @@ class Avatar {
   Result<Image> render_frame(std::size_t index, std::span<const float> output,
                              const imaging::CompositeOptions& options = {}) const;
 
+  // render_frame(index, output, options.composite) encoded as a JPEG with options.settings,
+  // byte for byte. When the background store is kJpegSplice with the same JPEG settings, only
+  // the MCUs under the face are encoded (media/jpeg_background.h); otherwise the full frame is
+  // composited and encoded. Which path, and why, is logged once per avatar.
+  Result<std::vector<std::uint8_t>> render_jpeg(std::size_t index, std::span<const float> output,
+                                                const JpegOutputOptions& options = {}) const;
+
+  // Why render_jpeg cannot splice JPEGs with `settings` (empty: it splices).
+  std::string splice_refusal(const media::JpegSettings& settings) const;
+
  private:
   Avatar() = default;
   friend class AvatarLoader;
@@ -88,6 +106,8 @@ class Avatar {
   std::vector<Rect> rects_;
   std::vector<imaging::FaceCrop> faces_;
   std::unique_ptr<BackgroundStore> backgrounds_;
+  mutable std::once_flag splice_logged_;
+  mutable std::once_flag fallback_logged_;
 };
 
 }  // namespace lipsync::avatar

@@ -48,6 +48,12 @@ class SlotStore : public BackgroundStore {
   }
 
  protected:
+  // The stored value of `index` (null when not stored); a put() of the same index replaces it.
+  std::shared_ptr<const T> slot(std::size_t index) const {
+    std::lock_guard lock(mutex_);
+    return index < slots_.size() ? slots_[index] : nullptr;
+  }
+
   virtual Result<T> encode(ImageView frame, const Rect& face_rect) const = 0;
   virtual Result<Image> decode(const T& value) const = 0;
   virtual std::size_t bytes_of(const T& value) const = 0;
@@ -102,6 +108,9 @@ class JpegSpliceStore final : public SlotStore<media::JpegBackground> {
  public:
   explicit JpegSpliceStore(media::JpegSettings settings) : settings_(settings) {}
   BackgroundStoreKind kind() const override { return BackgroundStoreKind::kJpegSplice; }
+  std::shared_ptr<const media::JpegBackground> splice_background(std::size_t index) const override {
+    return slot(index);
+  }
 
  protected:
   Result<media::JpegBackground> encode(ImageView frame, const Rect& face_rect) const override {
@@ -143,7 +152,8 @@ Result<BackgroundStoreKind> parse_background_store_kind(std::string_view name) {
 
 Result<std::unique_ptr<BackgroundStore>> make_background_store(
     const BackgroundStoreOptions& options) {
-  const media::JpegSettings settings{.quality = options.jpeg_quality};
+  const media::JpegSettings settings{.quality = options.jpeg_quality,
+                                     .subsampling = options.jpeg_subsampling};
   if (options.kind == BackgroundStoreKind::kRaw)
     return std::unique_ptr<BackgroundStore>(new RawStore);
   RETURN_IF_ERROR(media::validate_jpeg_settings(settings));

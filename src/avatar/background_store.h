@@ -9,6 +9,11 @@
 
 #include "core/image.h"
 #include "core/status.h"
+#include "media/jpeg_codec.h"
+
+namespace lipsync::media {
+class JpegBackground;
+}
 
 namespace lipsync::avatar {
 
@@ -23,7 +28,10 @@ Result<BackgroundStoreKind> parse_background_store_kind(std::string_view name);
 
 struct BackgroundStoreOptions {
   BackgroundStoreKind kind = BackgroundStoreKind::kJpeg;
-  int jpeg_quality = 90;  // 1..100 (libjpeg scale) for the JPEG kinds
+  // The JPEG kinds' encoding. For kJpegSplice, output JPEGs with these same settings are
+  // spliced (Avatar::render_jpeg); set them to the served output's quality and subsampling.
+  int jpeg_quality = 90;  // 1..100 (libjpeg scale)
+  media::ChromaSubsampling jpeg_subsampling = media::ChromaSubsampling::k420;
 };
 
 class BackgroundStore {
@@ -38,6 +46,11 @@ class BackgroundStore {
   virtual Result<Image> frame(std::size_t index) const = 0;
   virtual std::size_t size() const = 0;          // 1 + the highest index stored
   virtual std::size_t memory_bytes() const = 0;  // heap bytes held
+  // kJpegSplice only: frame `index`'s splicing background (null for other kinds or a frame not
+  // stored).
+  virtual std::shared_ptr<const media::JpegBackground> splice_background(std::size_t) const {
+    return nullptr;
+  }
 };
 
 Result<std::unique_ptr<BackgroundStore>> make_background_store(

@@ -137,27 +137,55 @@ Status fill_input_tensor(ImageView roi, std::span<float> out, const ModelGeometr
   return {};
 }
 
-Status composite_face(MutableImageView frame, const FaceCrop& face, std::span<const float> output,
-                      const CompositeOptions& options, const ModelGeometry& geometry) {
-  RETURN_IF_ERROR(check_bgr(frame, "the target frame"));
+Result<Image> make_face_patch(const FaceCrop& face, std::span<const float> output,
+                              const ModelGeometry& geometry) {
   if (output.size() != geometry.output_tensor_elements()) {
     return make_error(ErrorCode::kInvalidArgument, "model output has {} floats, expected {}",
                       output.size(), geometry.output_tensor_elements());
   }
   const Rect& r = face.source_rect;
-  if (r.empty() || clip_rect(r, frame.width, frame.height) != r ||
-      face.crop.width != geometry.crop_size_px || face.crop.height != geometry.crop_size_px) {
+  if (r.empty() || face.crop.width != geometry.crop_size_px ||
+      face.crop.height != geometry.crop_size_px) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "face crop of rect {} is not a {}x{} crop of a non-empty rect", describe(r),
+                      geometry.crop_size_px, geometry.crop_size_px);
+  }
+  Image full = face.crop;  // ref: §6.2: the border keeps the resampled original
+  write_output_into_crop(full, output, geometry);
+  Image patch(r.width(), r.height(), 3);
+  cv::Mat target = as_mat(patch.view());
+  cv::resize(as_mat(full.view()), target, target.size(), 0, 0, cv::INTER_CUBIC);
+  return patch;
+}
+
+Status paste_face_patch(MutableImageView target, ImageView patch, const Rect& rect, int frame_width,
+                        int frame_height, const CompositeOptions& options) {
+  RETURN_IF_ERROR(check_bgr(target, "the paste target"));
+  RETURN_IF_ERROR(check_bgr(patch, "the face patch"));
+  if (patch.width != rect.width() || patch.height != rect.height() ||
+      target.width != rect.width() || target.height != rect.height()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "face patch {}x{} and target {}x{} must both match rect {}", patch.width,
+                      patch.height, target.width, target.height, describe(rect));
+  }
+  cv::Mat target_mat = as_mat(target);
+  paste(as_mat(patch), target_mat, rect, frame_width, frame_height, options.feather_px);
+  return {};
+}
+
+Status composite_face(MutableImageView frame, const FaceCrop& face, std::span<const float> output,
+                      const CompositeOptions& options, const ModelGeometry& geometry) {
+  RETURN_IF_ERROR(check_bgr(frame, "the target frame"));
+  const Rect& r = face.source_rect;
+  if (r.empty() || clip_rect(r, frame.width, frame.height) != r) {
     return make_error(ErrorCode::kInvalidArgument,
                       "face crop of rect {} does not fit the {}x{} frame", describe(r), frame.width,
                       frame.height);
   }
-  Image full = face.crop;  // ref: §6.2: the border keeps the resampled original
-  write_output_into_crop(full, output, geometry);
-  cv::Mat patch;
-  cv::resize(as_mat(full.view()), patch, cv::Size(r.width(), r.height()), 0, 0, cv::INTER_CUBIC);
-  cv::Mat target = as_mat(frame)(cv::Rect(r.x1, r.y1, r.width(), r.height()));
-  paste(patch, target, r, frame.width, frame.height, options.feather_px);
-  return {};
+  ASSIGN_OR_RETURN(Image patch, make_face_patch(face, output, geometry));
+  const MutableImageView target{frame.row(r.y1) + static_cast<std::size_t>(r.x1) * 3, r.width(),
+                                r.height(), 3, frame.stride};
+  return paste_face_patch(target, patch.view(), r, frame.width, frame.height, options);
 }
 
 }  // namespace lipsync::imaging

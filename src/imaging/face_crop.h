@@ -37,6 +37,18 @@ struct CompositeOptions {
   int feather_px = 0;
 };
 
+// ref: pipeline.md §6.1-3: the face as composite_face pastes it: output [3, roi, roi] sigmoid BGR
+// -> uint8 by truncation, written into a copy of face.crop at the border offset, bicubic back to
+// face.source_rect's size (BGR, source_rect.width() x source_rect.height()).
+Result<Image> make_face_patch(const FaceCrop& face, std::span<const float> output,
+                              const ModelGeometry& geometry = kSyncTalk328);
+
+// ref: pipeline.md §6.4: pastes `patch` over `target`, the pixels of `rect` (same size) in a
+// frame_width x frame_height frame; with options.feather_px > 0 blends as CompositeOptions says
+// (the frame size tells which edges lie on the frame border).
+Status paste_face_patch(MutableImageView target, ImageView patch, const Rect& rect, int frame_width,
+                        int frame_height, const CompositeOptions& options = {});
+
 // ref: pipeline.md §6: output [3, roi, roi] sigmoid BGR -> uint8 by truncation, written into a
 // copy of face.crop at the border offset, bicubic back to the clipped rect's size, pasted into
 // `frame` at the clipped rect.
