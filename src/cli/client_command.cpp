@@ -1,0 +1,160 @@
+// `lipsync client --server HOST:PORT --model ID --audio FILE [--batch 25] [--concurrency 1,4]
+// [--requests M] [--visual-frames --video V --rects R] [--save DIR] [--start-frame S] [--json]`:
+// an end-to-end test and load client for the compat API (compat-api.md). It sends
+// InferBatchComposite requests as the older clients did and prints, per concurrency level, the
+// server's mean stage times, client-side latency percentiles, frames/s and errors.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "audio/audio_decoder.h"
+#include "avatar/avatar.h"
+#include "cli/commands.h"
+#include "core/log.h"
+#include "server/client.h"
+
+namespace lipsync::cli {
+namespace {
+
+struct ClientFlags {
+  server::ClientOptions base;
+  std::string audio;
+  std::vector<int> concurrency{1};
+  bool visual_frames = false;
+  std::string video;
+  std::string rects;
+  std::string save;
+  bool json = false;
+};
+
+struct Run {
+  int concurrency = 0;
+  server::ClientReport report;
+};
+
+void print_table(const std::vector<Run>& runs, const server::ClientOptions& o) {
+  std::cout << fmt::format("server {}  model {}  batch {}  requests {}\n", o.server, o.model_id,
+                           o.batch_size, o.requests);
+  std::cout << fmt::format("{:>11} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+                           "concurrency", "frames/s", "errors", "p50 ms", "p95 ms", "p99 ms",
+                           "mean ms", "infer ms", "comp ms", "audio ms", "total ms");
+  for (const Run& run : runs) {
+    const auto& r = run.report;
+    std::cout << fmt::format(
+        "{:>11} {:>8.1f} {:>7} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} "
+        "{:>9.1f}\n",
+        run.concurrency, r.frames_per_s, r.failed, r.latency_p50_ms, r.latency_p95_ms,
+        r.latency_p99_ms, r.latency_mean_ms, r.mean_stage.inference_ms, r.mean_stage.composite_ms,
+        r.mean_stage.audio_processing_ms, r.mean_stage.total_ms);
+    for (const auto& error : r.errors) std::cout << "  error: " << error << "\n";
+  }
+  std::cout << "(ms columns after the percentiles: client mean latency, then the server's mean "
+               "inference, composite, audio processing and total time)\n";
+}
+
+nlohmann::json to_json(const std::vector<Run>& runs, const server::ClientOptions& o) {
+  nlohmann::json out = {{"server", o.server},
+                        {"model", o.model_id},
+                        {"batch_size", o.batch_size},
+                        {"requests", o.requests},
+                        {"visual_frames", o.avatar != nullptr},
+                        {"runs", nlohmann::json::array()}};
+  for (const Run& run : runs) {
+    const auto& r = run.report;
+    out["runs"].push_back({{"concurrency", run.concurrency},
+                           {"succeeded", r.succeeded},
+                           {"failed", r.failed},
+                           {"errors", r.errors},
+                           {"frames", r.frames},
+                           {"wall_s", r.wall_s},
+                           {"frames_per_s", r.frames_per_s},
+                           {"latency_ms",
+                            {{"mean", r.latency_mean_ms},
+                             {"p50", r.latency_p50_ms},
+                             {"p95", r.latency_p95_ms},
+                             {"p99", r.latency_p99_ms}}},
+                           {"server_mean_ms",
+                            {{"inference", r.mean_stage.inference_ms},
+                             {"composite", r.mean_stage.composite_ms},
+                             {"audio_processing", r.mean_stage.audio_processing_ms},
+                             {"total", r.mean_stage.total_ms}}}});
+  }
+  return out;
+}
+
+Status load_avatar(const ClientFlags& f, server::ClientOptions& o) {
+  if (!f.visual_frames) return {};
+  if (f.video.empty() || f.rects.empty())
+    return make_error(ErrorCode::kInvalidArgument, "--visual-frames needs --video and --rects");
+  ASSIGN_OR_RETURN(o.avatar, avatar::Avatar::load({.video_path = f.video, .rects_path = f.rects}));
+  LOG_INFO("client", "avatar '{}': {} frames for visual_frames", f.video, o.avatar->frame_count());
+  return {};
+}
+
+Status run(const ClientFlags& f) {
+  auto clip = audio::load_audio(f.audio);
+  if (!clip.ok()) return clip.status().with_context(fmt::format("--audio '{}'", f.audio));
+  if (clip->empty())
+    return make_error(ErrorCode::kInvalidArgument, "--audio '{}' has no samples", f.audio);
+  server::ClientOptions o = f.base;
+  o.save_dir = f.save;
+  RETURN_IF_ERROR(load_avatar(f, o));
+  std::vector<Run> runs;
+  for (int concurrency : f.concurrency) {
+    o.concurrency = concurrency;
+    LOG_INFO("client", "{} request(s) of {} frames to '{}' (model '{}'), concurrency {}",
+             o.requests, o.batch_size, o.server, o.model_id, concurrency);
+    ASSIGN_OR_RETURN(auto report, server::run_client(*clip, o));
+    runs.push_back({concurrency, std::move(report)});
+  }
+  if (f.json) {
+    std::cout << to_json(runs, o).dump(2) << "\n";
+  } else {
+    print_table(runs, o);
+  }
+  for (const Run& r : runs) {
+    if (r.report.failed > 0)
+      return make_error(ErrorCode::kInternal, "{} request(s) failed", r.report.failed);
+  }
+  return {};
+}
+
+void add(CLI::App& app, Action* action) {
+  auto f = std::make_shared<ClientFlags>();
+  auto* cmd = app.add_subcommand("client", "End-to-end test and load client for the compat API");
+  cmd->add_option("--server", f->base.server, "server address HOST:PORT")->required();
+  cmd->add_option("--model", f->base.model_id, "model id on the server")->required();
+  cmd->add_option("--audio", f->audio, "audio file (any FFmpeg format or .npy)")->required();
+  cmd->add_option("--batch", f->base.batch_size, "frames per request")
+      ->default_val(25)
+      ->check(CLI::Range(1, 32));
+  cmd->add_option("--concurrency", f->concurrency,
+                  "concurrent workers; a list (1,4) runs each level in turn")
+      ->delimiter(',')
+      ->default_str("1")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--requests", f->base.requests, "requests in total per level")
+      ->default_val(1)
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--start-frame", f->base.start_frame, "start frame of the first request")
+      ->default_val(0);
+  cmd->add_flag("--visual-frames", f->visual_frames,
+                "send visual_frames built from --video/--rects, as the older clients did");
+  cmd->add_option("--video", f->video, "avatar video for --visual-frames");
+  cmd->add_option("--rects", f->rects, "avatar crop rects for --visual-frames");
+  cmd->add_option("--save", f->save, "write the returned frames as DIR/frame_%06d.jpg");
+  cmd->add_option("--connect-timeout-ms", f->base.connect_timeout_ms,
+                  "how long to wait for the server")
+      ->default_val(5000)
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", f->json, "print JSON instead of the table");
+  cmd->callback([action, f] { *action = status_action([f] { return run(*f); }); });
+}
+
+}  // namespace
+
+LIPSYNC_REGISTER_COMMAND(add);
+
+}  // namespace lipsync::cli

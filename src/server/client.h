@@ -1,0 +1,86 @@
+// A compat-API client (compat-api.md) that sends InferBatchComposite requests the way the older
+// clients did, from N concurrent workers, and reports per-stage timings, latency percentiles and
+// throughput: the engine of `lipsync client` (an end-to-end test and load tool). No gRPC types
+// leak out of this header.
+//
+//   ASSIGN_OR_RETURN(auto samples, audio::load_audio("speech.wav"));
+//   ASSIGN_OR_RETURN(ClientReport report, run_client(samples, {.server = "localhost:50053",
+//                                                             .model_id = "demo"}));
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "avatar/avatar.h"
+#include "core/status.h"
+
+namespace lipsync::server {
+
+// ref: compat-api.md "Audio alignment": raw_audio starts 8 frames before start_frame_idx
+// (clamped at 0) and is (batch + 15) * 640 samples long; 640 samples = one 25 fps frame at 16 kHz.
+inline constexpr int kCompatAudioLeadFrames = 8;
+inline constexpr int kCompatAudioExtraFrames = 15;
+inline constexpr int kSamplesPerVideoFrame = 640;
+inline constexpr int kCompatSampleRateHz = 16000;
+
+struct ClientOptions {
+  std::string server;    // host:port
+  std::string model_id;  // the server's model id
+  int batch_size = 25;   // frames per request (1..32)
+  int concurrency = 1;   // workers, each with one request in flight
+  int requests = 1;      // in total, over all workers
+  int start_frame = 0;   // request r starts at start_frame + r * batch_size
+  // When set, requests carry visual_frames built from this avatar (older clients' behaviour).
+  std::shared_ptr<const avatar::Avatar> avatar;
+  std::filesystem::path save_dir;   // when set, frames go to save_dir/frame_%06d.jpg
+  int connect_timeout_ms = 5000;    // waiting for the first connection
+  int request_timeout_ms = 120000;  // each request's gRPC deadline
+  std::size_t max_errors_kept = 5;  // first error messages kept in the report
+};
+
+// Stage times of one successful request, as the server reported them.
+struct StageTimes {
+  double inference_ms = 0;
+  double composite_ms = 0;
+  double audio_processing_ms = 0;
+  double total_ms = 0;
+};
+
+struct ClientReport {
+  int requests = 0;
+  int succeeded = 0;
+  int failed = 0;
+  long long frames = 0;        // frames returned by successful requests
+  double wall_s = 0;           // first send to last answer
+  double frames_per_s = 0;     // frames / wall_s
+  StageTimes mean_stage;       // server-side, mean over successful requests
+  double latency_mean_ms = 0;  // client-side, successful requests
+  double latency_p50_ms = 0;
+  double latency_p95_ms = 0;
+  double latency_p99_ms = 0;
+  std::vector<std::string> errors;  // the first max_errors_kept, "request R (start S): ..."
+};
+
+// The raw_audio an older client sends for a batch starting at `start_frame`: `clip` (16 kHz
+// mono) from frame max(0, start_frame - 8), (batch_size + 15) * 640 samples, zero-padded past
+// the end of the clip.
+std::vector<float> compat_raw_audio(std::span<const float> clip, int start_frame, int batch_size);
+
+// The visual_frames of a batch: float32 [batch_size][6][320][320], frame i from source frame
+// (start_frame + i) mod frame_count (non-negative).
+Result<std::vector<float>> compat_visual_frames(const avatar::Avatar& avatar, int start_frame,
+                                                int batch_size);
+
+// The q-th percentile (0..100) of `values`, linear between closest ranks; 0 when empty.
+double percentile(std::vector<double> values, double q);
+
+// Sends options.requests requests and gathers the report. Fails (kUnavailable, naming the
+// address) when the server cannot be reached within connect_timeout_ms, on bad options, and when
+// every request failed (with the server's first error message, e.g. an unknown model).
+Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions& options);
+
+}  // namespace lipsync::server

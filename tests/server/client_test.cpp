@@ -1,0 +1,187 @@
+// The compat client (`lipsync client`'s engine) against a real server in-process on port 0, the
+// tiny models and a synthetic avatar.
+#include "server/client.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "media/jpeg_codec.h"
+#include "server/server.h"
+#include "support/test_paths.h"
+#include "synthetic_avatar.h"
+
+namespace lipsync::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kFrames = 12;
+
+std::vector<float> ramp(std::size_t samples) {
+  std::vector<float> clip(samples);
+  for (std::size_t i = 0; i < samples; ++i) clip[i] = static_cast<float>(i + 1);  // exact
+  return clip;
+}
+
+std::vector<float> noise(std::size_t samples) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-0.4f, 0.4f);
+  std::vector<float> clip(samples);
+  for (float& v : clip) v = dist(rng);
+  return clip;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+TEST(CompatRawAudio, StartsEightFramesBeforeTheBatchWithFifteenExtraFrames) {
+  const auto clip = ramp(100 * 640);
+  const auto audio = compat_raw_audio(clip, 20, 5);
+  ASSERT_EQ(audio.size(), std::size_t{20} * 640);  // (5 + 15) frames
+  for (std::size_t i = 0; i < audio.size(); ++i) ASSERT_EQ(audio[i], clip[12 * 640 + i]) << i;
+}
+
+TEST(CompatRawAudio, ClampsAtTheClipStartAndZeroPadsPastItsEnd) {
+  const auto clip = ramp(30 * 640);
+  const auto early = compat_raw_audio(clip, 3, 2);  // max(0, 3 - 8) = 0
+  ASSERT_EQ(early.size(), std::size_t{17} * 640);
+  EXPECT_EQ(early.front(), clip.front());
+  EXPECT_EQ(early.back(), clip[17 * 640 - 1]);
+  const auto late = compat_raw_audio(clip, 28, 5);  // from frame 20: 10 frames, then zeros
+  ASSERT_EQ(late.size(), std::size_t{20} * 640);
+  EXPECT_EQ(late[0], clip[20 * 640]);
+  EXPECT_EQ(late[10 * 640 - 1], clip.back());
+  for (std::size_t i = 10 * 640; i < late.size(); ++i) ASSERT_EQ(late[i], 0.0f) << i;
+  const auto beyond = compat_raw_audio(clip, 500, 1);
+  EXPECT_EQ(beyond, std::vector<float>(16 * 640, 0.0f));
+}
+
+TEST(ClientPercentile, InterpolatesBetweenRanks) {
+  EXPECT_EQ(percentile({}, 50), 0.0);
+  EXPECT_EQ(percentile({7}, 99), 7.0);
+  EXPECT_DOUBLE_EQ(percentile({4, 1, 3, 2}, 50), 2.5);
+  EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4, 5}, 100), 5.0);
+  EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4, 5}, 95), 4.8);
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(testing::temp_dir());
+    testing::write_synthetic_avatar(*dir_, kFrames);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  void SetUp() override {
+    auto server = Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
+    ASSERT_TRUE(server.ok()) << server.status().to_string();
+    server_ = std::move(*server);
+  }
+
+  ClientOptions options(int batch) const {
+    return {.server = "127.0.0.1:" + std::to_string(server_->grpc_port()),
+            .model_id = "a",
+            .batch_size = batch};
+  }
+
+  static inline fs::path* dir_ = nullptr;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(ClientTest, ConcurrentRunReturnsEveryFrameAndSavesThem) {
+  const fs::path save = testing::temp_dir() / "frames";
+  ClientOptions o = options(4);
+  o.concurrency = 2;
+  o.requests = 3;
+  o.start_frame = 2;
+  o.save_dir = save;
+  auto report = run_client(noise(3 * 16000), o);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_EQ(report->requests, 3);
+  EXPECT_EQ(report->succeeded, 3);
+  EXPECT_EQ(report->failed, 0);
+  EXPECT_TRUE(report->errors.empty());
+  EXPECT_EQ(report->frames, 12);
+  EXPECT_GT(report->frames_per_s, 0.0);
+  EXPECT_GT(report->mean_stage.inference_ms, 0.0);
+  EXPECT_GT(report->mean_stage.composite_ms, 0.0);
+  EXPECT_GT(report->mean_stage.audio_processing_ms, 0.0);
+  EXPECT_GE(report->mean_stage.total_ms, report->mean_stage.inference_ms);
+  EXPECT_GT(report->latency_p50_ms, 0.0);
+  EXPECT_LE(report->latency_p50_ms, report->latency_p95_ms);
+  EXPECT_LE(report->latency_p95_ms, report->latency_p99_ms);
+  EXPECT_LE(report->latency_p99_ms, report->wall_s * 1000.0);
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(save)) ++files;
+  EXPECT_EQ(files, 12u);
+  for (int frame = 2; frame < 14; ++frame) {  // global frame indices start_frame..start+11
+    const std::string jpeg = read_file(save / fmt::format("frame_{:06d}.jpg", frame));
+    auto image = media::decode_jpeg(
+        std::span(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size()));
+    ASSERT_TRUE(image.ok()) << "frame " << frame << ": " << image.status().to_string();
+    EXPECT_EQ(image->width, testing::kAvatarWidth);
+    EXPECT_EQ(image->height, testing::kAvatarHeight);
+  }
+}
+
+TEST_F(ClientTest, VisualFramesFromTheAvatarGiveTheServersOwnFrames) {
+  auto avatar = avatar::Avatar::load(
+      {.video_path = *dir_ / "avatar.mp4", .rects_path = *dir_ / "crop_rects.json"});
+  ASSERT_TRUE(avatar.ok()) << avatar.status().to_string();
+  const auto clip = noise(2 * 16000);
+  ClientOptions plain = options(3);
+  plain.start_frame = kFrames - 1;  // the batch wraps around the avatar
+  plain.save_dir = testing::temp_dir() / "plain";
+  ClientOptions visual = plain;
+  visual.avatar = *avatar;
+  visual.save_dir = testing::temp_dir() / "visual";
+  ASSERT_TRUE(run_client(clip, plain).ok());
+  auto report = run_client(clip, visual);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_EQ(report->frames, 3);
+  for (int frame = kFrames - 1; frame < kFrames + 2; ++frame) {
+    const std::string name = fmt::format("frame_{:06d}.jpg", frame);
+    const std::string a = read_file(plain.save_dir / name);
+    EXPECT_FALSE(a.empty()) << name;
+    EXPECT_EQ(a, read_file(visual.save_dir / name)) << name;
+  }
+}
+
+TEST_F(ClientTest, UnknownModelReportsTheServersError) {
+  ClientOptions o = options(2);
+  o.model_id = "nobody";
+  o.requests = 2;
+  auto report = run_client(noise(16000), o);
+  ASSERT_FALSE(report.ok());
+  const std::string message = report.status().to_string();
+  EXPECT_NE(message.find("all 2 request(s)"), std::string::npos) << message;
+  EXPECT_NE(message.find("nobody"), std::string::npos) << message;
+}
+
+TEST_F(ClientTest, UnreachableServerNamesTheAddress) {
+  ClientOptions o = options(2);
+  server_->shutdown();
+  server_.reset();  // nothing listens on the port any more
+  o.connect_timeout_ms = 300;
+  auto report = run_client(noise(16000), o);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(report.status().to_string().find(o.server), std::string::npos)
+      << report.status().to_string();
+}
+
+TEST_F(ClientTest, BadOptionsAreRefused) {
+  ClientOptions o = options(0);
+  EXPECT_NE(run_client({}, o).status().to_string().find("batch size 0"), std::string::npos);
+  o = options(2);
+  o.concurrency = 0;
+  EXPECT_NE(run_client({}, o).status().to_string().find("concurrency 0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lipsync::server
