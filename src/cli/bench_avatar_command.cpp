@@ -1,4 +1,6 @@
-// `lipsync bench avatar`: cold-load time and memory of synthetic video avatars (JSON output).
+// `lipsync bench avatar`: cold-load time and memory of synthetic video avatars (JSON output);
+// with --output-frames, also the per-frame time of turning a model output into a served JPEG:
+// Avatar::render_jpeg (spliced for --store jpeg_splice) against render_frame + encode_jpeg.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -7,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -14,6 +17,7 @@
 #include "cli/commands.h"
 #include "core/log.h"
 #include "imaging/crop_rects.h"
+#include "media/jpeg_codec.h"
 #include "media/video_decoder.h"
 #include "media/video_writer.h"
 
@@ -27,6 +31,8 @@ struct BenchArgs {
   int frames = 523;
   int repeat = 3;
   std::string store = "jpeg";
+  int jpeg_quality = 75;  // of the stored backgrounds and the output JPEGs
+  int output_frames = 0;  // > 0: also time this many output JPEGs per path
   std::string work_dir = (fs::temp_directory_path() / "lipsync-bench-avatar").string();
 };
 
@@ -114,6 +120,49 @@ double decode_only_ms(const fs::path& video) {
       .count();
 }
 
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// Per-frame output time, one thread: random model outputs (seeded) for frames 0, 1, ... as
+// render_jpeg vs render_frame + encode_jpeg, each path over the same outputs after a warm-up.
+Result<std::string> bench_output(const avatar::Avatar& avatar, const BenchArgs& args) {
+  const avatar::JpegOutputOptions options{.settings = {.quality = args.jpeg_quality}};
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> value(0.0f, 1.0f);
+  std::vector<float> output(avatar.geometry().output_tensor_elements());
+  for (float& v : output) v = value(rng);
+  std::vector<double> splice_ms, full_ms;
+  std::size_t splice_bytes = 0, full_bytes = 0;
+  for (int k = -1; k < args.output_frames; ++k) {  // k = -1: warm-up
+    const auto index = static_cast<std::size_t>(std::max(k, 0)) % avatar.frame_count();
+    auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(auto jpeg, avatar.render_jpeg(index, output, options));
+    const double spliced = ms_since(start);
+    start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(Image frame, avatar.render_frame(index, output));
+    ASSIGN_OR_RETURN(auto full, media::encode_jpeg(frame.view(), options.settings));
+    const double whole = ms_since(start);
+    if (k < 0) continue;
+    splice_ms.push_back(spliced);
+    full_ms.push_back(whole);
+    splice_bytes += jpeg.size();
+    full_bytes += full.size();
+  }
+  const Spread a = spread(splice_ms), b = spread(full_ms);
+  const std::string refusal = avatar.splice_refusal(options.settings);
+  return fmt::format(
+      ", \"output\": {{\"frames\": {}, \"jpeg_quality\": {}, \"render_jpeg_path\": \"{}\", "
+      "\"render_jpeg_ms\": {{\"median\": {:.2f}, \"min\": {:.2f}, \"max\": {:.2f}}}, "
+      "\"render_frame_encode_ms\": {{\"median\": {:.2f}, \"min\": {:.2f}, \"max\": {:.2f}}}, "
+      "\"speedup_median\": {:.1f}, \"mean_jpeg_bytes\": {{\"render_jpeg\": {}, "
+      "\"render_frame_encode\": {}}}}}",
+      args.output_frames, args.jpeg_quality, refusal.empty() ? "splice" : "full: " + refusal,
+      a.median, a.min, a.max, b.median, b.min, b.max, b.median / a.median,
+      splice_bytes / splice_ms.size(), full_bytes / full_ms.size());
+}
+
 Result<std::string> bench_size(const BenchArgs& args, Size size,
                                avatar::BackgroundStoreKind store) {
   const fs::path dir(args.work_dir);
@@ -126,17 +175,23 @@ Result<std::string> bench_size(const BenchArgs& args, Size size,
   }
   const double decode_ms = decode_only_ms(video);
   std::vector<double> load_ms, load_cpu_ms, rss_delta, peak_delta, avatar_mb;
+  std::string output;
   for (int r = 0; r < args.repeat; ++r) {
     const double rss_before = proc_status_mb("VmRSS");
     reset_peak_rss();
     const double cpu_before = cpu_ms();
-    ASSIGN_OR_RETURN(auto avatar, avatar::Avatar::load({.video_path = video, .rects_path = rects},
-                                                       {.background = {.kind = store}}));
+    ASSIGN_OR_RETURN(
+        auto avatar,
+        avatar::Avatar::load({.video_path = video, .rects_path = rects},
+                             {.background = {.kind = store, .jpeg_quality = args.jpeg_quality}}));
     load_ms.push_back(avatar->info().load_ms);
     load_cpu_ms.push_back(cpu_ms() - cpu_before);
     rss_delta.push_back(proc_status_mb("VmRSS") - rss_before);
     peak_delta.push_back(proc_status_mb("VmHWM") - rss_before);
     avatar_mb.push_back(avatar->info().memory_bytes() / 1e6);
+    if (r + 1 == args.repeat && args.output_frames > 0) {
+      ASSIGN_OR_RETURN(output, bench_output(*avatar, args));
+    }
   }
   const Spread load = spread(load_ms);
   return fmt::format(
@@ -144,17 +199,18 @@ Result<std::string> bench_size(const BenchArgs& args, Size size,
       "\"load_ms\": {{\"median\": {:.0f}, \"min\": {:.0f}, \"max\": {:.0f}}}, "
       "\"load_cpu_ms_median\": {:.0f}, \"decode_only_ms\": {:.0f}, \"avatar_memory_mb\": {:.1f}, "
       "\"rss_delta_mb\": {:.1f}, "
-      "\"peak_rss_delta_mb\": {:.1f}}}",
+      "\"peak_rss_delta_mb\": {:.1f}{}}}",
       size.width, size.height, args.frames, args.store, args.repeat, load.median, load.min,
       load.max, spread(load_cpu_ms).median, decode_ms, spread(avatar_mb).median,
-      spread(rss_delta).median, spread(peak_delta).median);
+      spread(rss_delta).median, spread(peak_delta).median, output);
 }
 
 int run(const BenchArgs& args) {
   auto store = avatar::parse_background_store_kind(args.store);
-  if (!store.ok() || args.frames < 2 || args.repeat < 1) {
+  if (!store.ok() || args.frames < 2 || args.repeat < 1 || args.output_frames < 0) {
     fmt::print(stderr, "error: {}\n",
-               store.ok() ? "--frames must be >= 2 and --repeat >= 1" : store.status().message());
+               store.ok() ? "--frames must be >= 2, --repeat >= 1 and --output-frames >= 0"
+                          : store.status().message());
     return 2;
   }
   std::vector<std::string> cases;
@@ -186,6 +242,12 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--repeat", args->repeat, "Loads per size (median reported)")
       ->capture_default_str();
   cmd->add_option("--store", args->store, "Background store: raw|jpeg|jpeg_splice")
+      ->capture_default_str();
+  cmd->add_option("--jpeg-quality", args->jpeg_quality,
+                  "JPEG quality of the stored backgrounds and the output JPEGs")
+      ->capture_default_str();
+  cmd->add_option("--output-frames", args->output_frames,
+                  "Also time this many output JPEGs: render_jpeg vs render_frame + encode")
       ->capture_default_str();
   cmd->add_option("--work-dir", args->work_dir, "Where the synthetic videos are cached")
       ->capture_default_str();

@@ -106,11 +106,17 @@ Result<RenderedBatch> render_batch(const LipSyncModel& model, std::span<const Fr
   const std::size_t output_size = geometry.output_tensor_elements();
   const std::span<const float> output(outputs.at(0));
   result.frames.resize(batch);
+  result.jpegs.resize(batch);
   RETURN_IF_ERROR(for_each_frame(batch, pool, [&](std::size_t k) -> Status {
-    ASSIGN_OR_RETURN(
-        result.frames[k],
-        avatar.render_frame(static_cast<std::size_t>(jobs[k].source_frame),
-                            output.subspan(k * output_size, output_size), options.composite));
+    const auto index = static_cast<std::size_t>(jobs[k].source_frame);
+    const auto face = output.subspan(k * output_size, output_size);
+    if (jobs[k].jpeg) {
+      ASSIGN_OR_RETURN(result.jpegs[k], avatar.render_jpeg(index, face,
+                                                           {.settings = *jobs[k].jpeg,
+                                                            .composite = options.composite}));
+    } else {
+      ASSIGN_OR_RETURN(result.frames[k], avatar.render_frame(index, face, options.composite));
+    }
     return {};
   }));
   result.timings.composite_ms = ms_since(start);

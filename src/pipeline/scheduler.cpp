@@ -179,9 +179,10 @@ class Scheduler::ModelWorker {
     for (const auto& pending : batch) {
       const auto& request = pending->request;
       for (std::size_t i = 0; i < request.source_frames.size(); ++i) {
-        jobs.push_back({request.source_frames[i],
-                        std::span(request.audio)
-                            .subspan(i * audio::kFrameTensorSize, audio::kFrameTensorSize)});
+        jobs.push_back(
+            {request.source_frames[i],
+             std::span(request.audio).subspan(i * audio::kFrameTensorSize, audio::kFrameTensorSize),
+             request.jpeg});
       }
     }
     BatchOptions options;
@@ -215,8 +216,13 @@ class Scheduler::ModelWorker {
     for (auto& pending : batch) {
       RenderResult result;
       const auto count = static_cast<std::size_t>(pending->frames());
-      for (std::size_t i = 0; i < count; ++i)
-        result.frames.push_back(std::move(rendered.frames[next + i]));
+      for (std::size_t i = 0; i < count; ++i) {
+        if (pending->request.jpeg) {
+          result.jpegs.push_back(std::move(rendered.jpegs[next + i]));
+        } else {
+          result.frames.push_back(std::move(rendered.frames[next + i]));
+        }
+      }
       next += count;
       result.timings = rendered.timings;
       result.batch_frames = frames;

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,15 +35,20 @@ struct RenderRequest {
   // Take source_frames modulo the avatar's frame count (negative ones too): the compat API's
   // start_frame_idx wraps, and the count is known only once the model is loaded.
   bool wrap_source_frames = false;
+  // Set: frames come back as JPEGs with these settings (RenderResult::jpegs), spliced into the
+  // stored backgrounds when the avatar's store allows (Avatar::render_jpeg).
+  std::optional<media::JpegSettings> jpeg;
 };
 
 struct RenderResult {
-  std::vector<Image> frames;  // full BGR frames, in request order
+  std::vector<Image> frames;  // full BGR frames, in request order (empty when jpeg was set)
   BatchTimings timings;       // of the batch that carried the request
   int batch_frames = 0;       // frames in that batch (≥ this request's)
   double queue_ms = 0;        // from submit to the start of the batch
   bool model_loaded = false;  // the batch's acquire loaded the model
   double model_load_ms = 0;
+  // The frames as JPEGs, in request order, when the request set `jpeg`.
+  std::vector<std::vector<std::uint8_t>> jpegs;
 };
 
 struct SchedulerStats {

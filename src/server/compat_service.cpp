@@ -60,6 +60,20 @@ std::int64_t memory_mb(std::int64_t bytes) {
 
 }  // namespace
 
+media::JpegSettings output_jpeg_settings(const OutputSection& output) {
+  return {output.jpeg_quality, output.chroma_subsampling == ChromaSubsampling::k444
+                                   ? media::ChromaSubsampling::k444
+                                   : media::ChromaSubsampling::k420};
+}
+
+avatar::BackgroundStoreOptions served_background_store(const OutputSection& output) {
+  if (output.format != OutputFormat::kJpeg) return {};
+  const media::JpegSettings settings = output_jpeg_settings(output);
+  return {.kind = avatar::BackgroundStoreKind::kJpegSplice,
+          .jpeg_quality = settings.quality,
+          .jpeg_subsampling = settings.subsampling};
+}
+
 grpc::Status CompatService::InferBatchComposite(grpc::ServerContext*,
                                                 const monolithic::CompositeBatchRequest* request,
                                                 monolithic::CompositeBatchResponse* response) {
@@ -101,6 +115,9 @@ Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
                               .frame_count = batch};
   if (request.has_audio_start_frame()) audio.audio_start_frame = request.audio_start_frame();
   pipeline::RenderRequest render{.model_id = request.model_id(), .wrap_source_frames = true};
+  const OutputSection& output = context_.config->output;
+  // JPEG output is encoded by the renderer: spliced into the stored background when it can.
+  if (output.format == OutputFormat::kJpeg) render.jpeg = output_jpeg_settings(output);
   ASSIGN_OR_RETURN(render.audio,
                    pipeline::compat_frame_tensors(audio, *context_.mel, *context_.encoder));
   response.set_audio_processing_ms(static_cast<float>(ms_since(audio_start)));
@@ -123,6 +140,8 @@ Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
   context_.metrics->observe_stage_ms("inference", result.timings.inference_ms);
   context_.metrics->observe_stage_ms("composite", result.timings.composite_ms);
   const auto encode_start = Clock::now();
+  for (auto& jpeg : result.jpegs)
+    response.add_composited_frames(reinterpret_cast<const char*>(jpeg.data()), jpeg.size());
   RETURN_IF_ERROR(encode_frames(result.frames, response));
   context_.metrics->observe_stage_ms("encode", ms_since(encode_start));
   response.set_composite_time_ms(
@@ -144,11 +163,7 @@ Status CompatService::encode_frames(const std::vector<Image>& frames,
         bytes.append(reinterpret_cast<const char*>(view.row(y)), row);
       return;
     }
-    const media::JpegSettings settings{output.jpeg_quality,
-                                       output.chroma_subsampling == ChromaSubsampling::k444
-                                           ? media::ChromaSubsampling::k444
-                                           : media::ChromaSubsampling::k420};
-    auto jpeg = media::encode_jpeg(view, settings);
+    auto jpeg = media::encode_jpeg(view, output_jpeg_settings(output));
     if (!jpeg.ok()) {
       statuses[i] = jpeg.status();
       return;

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/thread_pool.h"
 #include "http/metrics.h"
+#include "media/jpeg_codec.h"
 #include "pipeline/scheduler.h"
 #include "proto/monolithic.grpc.pb.h"
 #include "registry/model_registry.h"
@@ -20,6 +21,13 @@ namespace lipsync::server {
 // Float32 [6, 320, 320] per frame of visual_frames (pipeline.md §5).
 inline constexpr std::size_t kVisualFrameBytes = std::size_t{6} * 320 * 320 * sizeof(float);
 inline constexpr int kMaxCompatBatch = 32;
+
+// The JPEG settings of served frames (config `output`).
+media::JpegSettings output_jpeg_settings(const OutputSection& output);
+
+// How served avatars store their backgrounds: for JPEG output, the splicing store with the
+// output's settings (only the face's MCUs are encoded per frame); else whole-frame JPEG.
+avatar::BackgroundStoreOptions served_background_store(const OutputSection& output);
 
 // Keeps the registry gauges of the metrics current: models loaded, resident memory, evictions.
 class RegistryGauges {

@@ -69,9 +69,11 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
   ASSIGN_OR_RETURN(impl.encoder, pipeline::OnnxFeatureEncoder::create(
                                      config.runtime.audio_encoder_path, sessions));
   impl.registry = std::make_unique<registry::ModelRegistry>(
-      config.capacity, options.loader
-                           ? options.loader
-                           : pipeline::lipsync_model_loader({sessions, {}, config.pipeline.max_batch}));
+      config.capacity, options.loader ? options.loader
+                                      : pipeline::lipsync_model_loader(
+                                            {sessions,
+                                             {.background = served_background_store(config.output)},
+                                             config.pipeline.max_batch}));
   RETURN_IF_ERROR(impl.registry->add_models(config));
   impl.gauges = std::make_unique<RegistryGauges>(*impl.registry, impl.metrics);
   impl.pool = std::make_unique<ThreadPool>();

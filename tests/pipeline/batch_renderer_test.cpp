@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "media/jpeg_codec.h"
 #include "pipeline/clip_renderer.h"
 #include "pipeline/onnx_feature_encoder.h"
 #include "server/synthetic_avatar.h"
@@ -122,6 +123,50 @@ TEST_F(PipelineTest, PaddedBatchesGiveTheSameFrames) {
       EXPECT_LE(max_pixel_difference(plain->frames[k], with_padding->frames[k]), 1);
     }
   }
+}
+
+// JPEG jobs from a splicing store equal encoding the frames of an exact (raw) store: the same
+// outputs, composited and encoded once; BGR jobs in the same batch stay frames.
+TEST_F(PipelineTest, JpegJobsAreSplicedAndMixWithFrameJobs) {
+  const Config config = testing::synthetic_config(*dir_, {"a"});
+  const ModelConfig& m = config.models.at("a");
+  const media::JpegSettings jpeg{.quality = 80};
+  auto load = [&](avatar::BackgroundStoreOptions store) -> std::unique_ptr<LipSyncModel> {
+    auto avatar = avatar::Avatar::load(
+        {.video_path = m.source_video, .rects_path = m.crop_rects_path}, {.background = store});
+    const auto& geometry = imaging::kSyncTalk328;
+    auto session =
+        runtime::Session::create(m.model_path, {}, unet_inputs(geometry), unet_outputs(geometry));
+    if (!avatar.ok() || !session.ok()) return nullptr;
+    return std::make_unique<LipSyncModel>(std::move(avatar).value(), std::move(session).value(), 0,
+                                          0);
+  };
+  auto splice = load({.kind = avatar::BackgroundStoreKind::kJpegSplice, .jpeg_quality = 80});
+  auto raw = load({.kind = avatar::BackgroundStoreKind::kRaw});
+  ASSERT_TRUE(splice && raw);
+  ASSERT_EQ(splice->avatar().splice_refusal(jpeg), "");
+
+  const auto audio = random_audio(3, 5);
+  const std::vector<FrameJob> frame_jobs = {
+      {5, slot(audio, 0)}, {0, slot(audio, 1)}, {3, slot(audio, 2)}};
+  std::vector<FrameJob> mixed = frame_jobs;
+  mixed[0].jpeg = jpeg;
+  mixed[2].jpeg = jpeg;
+  ThreadPool pool(2);
+  auto spliced = render_batch(*splice, mixed, {}, &pool);
+  auto exact = render_batch(*raw, frame_jobs, {}, &pool);
+  ASSERT_TRUE(spliced.ok()) << spliced.status().to_string();
+  ASSERT_TRUE(exact.ok()) << exact.status().to_string();
+  ASSERT_EQ(spliced->jpegs.size(), 3u);
+  ASSERT_EQ(spliced->frames.size(), 3u);
+  for (std::size_t k : {0u, 2u}) {
+    EXPECT_TRUE(spliced->frames[k].empty());
+    auto expected = media::encode_jpeg(exact->frames[k].view(), jpeg);
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(spliced->jpegs[k], *expected) << "job " << k;
+  }
+  EXPECT_TRUE(spliced->jpegs[1].empty());
+  EXPECT_EQ(spliced->frames[1].width, testing::kAvatarWidth);
 }
 
 TEST_F(PipelineTest, BadJobsAreClearErrors) {
