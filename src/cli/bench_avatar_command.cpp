@@ -31,7 +31,7 @@ struct BenchArgs {
   int frames = 523;
   int repeat = 3;
   std::string store = "jpeg";
-  int jpeg_quality = 75;  // of the stored backgrounds and the output JPEGs
+  int jpeg_quality = 90;  // of the stored backgrounds (the store default) and the output JPEGs
   int output_frames = 0;  // > 0: also time this many output JPEGs per path
   std::string work_dir = (fs::temp_directory_path() / "lipsync-bench-avatar").string();
 };
