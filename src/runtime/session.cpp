@@ -418,6 +418,13 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
 Status Session::Impl::run_guarded(std::span<const std::span<const float>> values, int64_t batch,
                                   std::span<const std::span<float>> targets,
                                   std::vector<std::vector<float>>* dynamic) {
+  // CUDA runs of all sessions are serialised. Seen on the H100 with the server at 8 concurrent
+  // clients: an encoder run failed with "CUDA failure 900: operation not permitted when stream
+  // is capturing" from ORT's cudaDeviceSynchronize while the UNet session ran on another thread.
+  // The GPU executes one model at a time anyway; the cost is lost copy/compute overlap.
+  static std::mutex cuda_run_mutex;
+  std::unique_lock cuda_lock(cuda_run_mutex, std::defer_lock);
+  if (provider == ExecutionProvider::kCuda) cuda_lock.lock();
   try {
     auto staging = take_staging(batch);
     run_bound(values, batch, staging, targets, dynamic);

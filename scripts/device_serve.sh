@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs ON the device machine after earlier calls copied .bundle/* (scripts/device_bundle.sh with
+# base.tar.zst split into base.part.*, plus av1080.mp4, av1080_rects.json and sanders.npy) into
+# /root/bundle: serves the full fp16 test UNet on CUDA for a 523-frame 1920x1080 avatar and loads
+# it with `lipsync client` at several concurrencies (batch 25), then times the model alone.
+# Usage: scripts/device_serve.sh OUT_DIR
+set -euo pipefail
+out=${1:?usage: device_serve.sh OUT_DIR}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+b=/root/bundle
+mkdir -p "$b/run"
+cp -n "$repo"/.bundle/* "$b"/ 2>/dev/null || true
+export PATH=$b:$PATH
+ln -sf zstd "$b/unzstd"
+[[ -f "$b/base.tar.zst" ]] || cat "$b"/base.part.* > "$b/base.tar.zst"
+[[ -x "$b/run/lipsync" ]] || tar -C "$b/run" -xf "$b/base.tar.zst" --use-compress-program=unzstd
+[[ -f "$b/run/lib/libonnxruntime_providers_cuda.so" ]] ||
+  cat "$b"/cuda_ep.part.* | zstd -q -d --long=27 -o "$b/run/lib/libonnxruntime_providers_cuda.so"
+nv=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
+export LD_LIBRARY_PATH=$b/run/lib:$nv/cu13/lib:$nv/cudnn/lib:/usr/local/cuda/lib64
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+m=/root/models
+[[ -f $m/unet_fp16.onnx ]] || python3 "$repo/tools/make_test_models.py" --out $m --only unet_fp16 encoder_fp16
+cat > /root/serve.yaml <<YAML
+server: {port: ":50053", http_port: 0, max_message_size_mb: 128}
+onnx: {execution_provider: cuda, audio_encoder_path: $m/encoder_fp16.onnx}
+pipeline: {max_batch: 25, max_queue_delay_ms: 5, max_queue_depth: 64}
+output: {format: jpeg, jpeg_quality: 75}
+models:
+  bench: {model_path: $m/unet_fp16.onnx, source_video: $b/av1080.mp4,
+          crop_rects_path: $b/av1080_rects.json, preload_model: true}
+YAML
+"$b/run/lipsync" serve --config /root/serve.yaml > "$out/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for level in 1 4 8 16; do
+  "$b/run/lipsync" --log-level warn client --server 127.0.0.1:50053 --model bench \
+    --audio "$b/sanders.npy" --batch 25 --concurrency $level --requests $((level * 8)) \
+    --connect-timeout-ms 180000 --json > "$out/client_$level.json" || echo "client $level failed"
+  python3 - "$out/client_$level.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for x in (r if isinstance(r, list) else r.get("runs", [r])):
+    print(json.dumps(x)[:600])
+PY
+done
+kill $server; wait $server 2>/dev/null || true
+grep -E "warm-up|ready|listening|error" "$out/serve.log" | head -8
+"$b/run/lipsync" --log-level warn bench model --cuda --fp16 --batch 25 --iterations 30 \
+  --model $m/unet_fp16.onnx > "$out/model.json"
+python3 -c "import json; r=json.load(open('$out/model.json')); print('model only', [(x['batch'], round(x['median_ms'],2), round(x['fps_median'])) for x in r['unet']['results']])"
