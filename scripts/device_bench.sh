@@ -7,17 +7,7 @@ set -euo pipefail
 out=${1:?usage: device_bench.sh OUT_DIR [ITERATIONS]}
 iterations=${2:-50}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-b=/root/bundle
-mkdir -p "$b"
-cp -n "$repo"/.bundle/* "$b"/ 2>/dev/null || true
-mkdir -p "$b/run"
-[[ -x "$b/zstd" ]] && export PATH=$b:$PATH && ln -sf zstd "$b/unzstd"
-[[ -x "$b/run/lipsync" ]] || tar -C "$b/run" -xf "$b/base.tar.zst" --use-compress-program=unzstd
-[[ -f "$b/run/lib/libonnxruntime_providers_cuda.so" ]] ||
-  cat "$b"/cuda_ep.part.* | zstd -q -d --long=27 -o "$b/run/lib/libonnxruntime_providers_cuda.so"
-nv=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
-export LD_LIBRARY_PATH=$b/run/lib:$nv/cu13/lib:$nv/cudnn/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export LIPSYNC_COMMIT=$(cat "$b/commit" 2>/dev/null || echo unknown)
+source "$repo/scripts/device_env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,memory.used --format=csv | tee "$out/gpu.txt"
 [[ -f /root/models/unet_fp16.onnx ]] ||
   python3 "$repo/tools/make_test_models.py" --out /root/models --only unet unet_fp16 encoder encoder_fp16 unet_tiny

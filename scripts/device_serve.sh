@@ -7,17 +7,7 @@
 set -euo pipefail
 out=${1:?usage: device_serve.sh OUT_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-b=/root/bundle
-mkdir -p "$b/run"
-cp -n "$repo"/.bundle/* "$b"/ 2>/dev/null || true
-export PATH=$b:$PATH
-ln -sf zstd "$b/unzstd"
-[[ -f "$b/base.tar.zst" ]] || cat "$b"/base.part.* > "$b/base.tar.zst"
-[[ -x "$b/run/lipsync" ]] || tar -C "$b/run" -xf "$b/base.tar.zst" --use-compress-program=unzstd
-[[ -f "$b/run/lib/libonnxruntime_providers_cuda.so" ]] ||
-  cat "$b"/cuda_ep.part.* | zstd -q -d --long=27 -o "$b/run/lib/libonnxruntime_providers_cuda.so"
-nv=/opt/torch/.venv/lib/python3.12/site-packages/nvidia
-export LD_LIBRARY_PATH=$b/run/lib:$nv/cu13/lib:$nv/cudnn/lib:/usr/local/cuda/lib64
+source "$repo/scripts/device_env.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 m=/root/models
 [[ -f $m/unet_fp16.onnx ]] || python3 "$repo/tools/make_test_models.py" --out $m --only unet_fp16 encoder_fp16
