@@ -11,7 +11,8 @@ using audio::kWindowFrames;
 using audio::kWindowSize;
 
 Result<std::unique_ptr<OnnxFeatureEncoder>> OnnxFeatureEncoder::create(
-    const std::filesystem::path& model, const runtime::SessionOptions& options) {
+    const std::filesystem::path& model, const runtime::SessionOptions& options,
+    std::optional<std::size_t> padded_batch) {
   // ref: pipeline.md §2: input `mel_spectrogram` [B,1,80,16], output `audio_features` [B,512];
   // any single input/output name is accepted, the shapes are checked.
   const auto bins = static_cast<int64_t>(kMelBins);
@@ -19,7 +20,14 @@ Result<std::unique_ptr<OnnxFeatureEncoder>> OnnxFeatureEncoder::create(
   ASSIGN_OR_RETURN(auto session,
                    runtime::Session::create(model, options, {{"", {-1, 1, bins, frames}}},
                                             {{"", {-1, static_cast<int64_t>(kFeatureSize)}}}));
-  return std::unique_ptr<OnnxFeatureEncoder>(new OnnxFeatureEncoder(std::move(session)));
+  const bool cuda = session->provider() == ExecutionProvider::kCuda;
+  const std::size_t pad = padded_batch.value_or(cuda ? audio::kDefaultEncoderBatch : 0);
+  std::unique_ptr<OnnxFeatureEncoder> encoder(new OnnxFeatureEncoder(std::move(session), pad));
+  if (pad > 0) {  // warm-up: the first run of the padded shape happens now, not in a request
+    const std::vector<float> silence(kWindowSize, -4.0f);
+    RETURN_IF_ERROR(encoder->encode(silence, 1).status());
+  }
+  return encoder;
 }
 
 Result<std::vector<float>> OnnxFeatureEncoder::encode(std::span<const float> windows,
@@ -29,13 +37,27 @@ Result<std::vector<float>> OnnxFeatureEncoder::encode(std::span<const float> win
                       "audio encoder: {} values for {} windows of [1, 80, 16]", windows.size(),
                       count);
   }
-  const std::array<std::span<const float>, 1> inputs{windows};
-  ASSIGN_OR_RETURN(auto outputs, session_->run(inputs, static_cast<int64_t>(count)));
-  if (outputs.size() != 1 || outputs[0].size() != count * kFeatureSize) {
+  std::vector<float> padded;
+  std::size_t run_count = count;
+  std::span<const float> input = windows;
+  if (count < padded_batch_) {  // pad with copies of the last window; their features are dropped
+    run_count = padded_batch_;
+    padded.assign(windows.begin(), windows.end());
+    padded.reserve(run_count * kWindowSize);
+    for (std::size_t k = count; k < run_count; ++k) {
+      padded.insert(padded.end(), windows.end() - static_cast<std::ptrdiff_t>(kWindowSize),
+                    windows.end());
+    }
+    input = padded;
+  }
+  const std::array<std::span<const float>, 1> inputs{input};
+  ASSIGN_OR_RETURN(auto outputs, session_->run(inputs, static_cast<int64_t>(run_count)));
+  if (outputs.size() != 1 || outputs[0].size() != run_count * kFeatureSize) {
     return make_error(ErrorCode::kInternal, "audio encoder '{}' returned {} values for {} windows",
                       session_->model_path().string(), outputs.empty() ? 0 : outputs[0].size(),
-                      count);
+                      run_count);
   }
+  outputs[0].resize(count * kFeatureSize);
   return std::move(outputs[0]);
 }
 

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -19,18 +20,23 @@ namespace lipsync::pipeline {
 class OnnxFeatureEncoder : public audio::FeatureEncoder {
  public:
   // Loads the model and checks its single input is [B,1,80,16] and output [B,512] (any names).
-  static Result<std::unique_ptr<OnnxFeatureEncoder>> create(const std::filesystem::path& model,
-                                                            const runtime::SessionOptions& options);
+  // On CUDA the first run of each batch shape costs seconds, so runs of fewer windows are padded
+  // to `padded_batch` (default there: audio::kDefaultEncoderBatch) and one run is made at load;
+  // on the CPU nothing is padded unless `padded_batch` says so.
+  static Result<std::unique_ptr<OnnxFeatureEncoder>> create(
+      const std::filesystem::path& model, const runtime::SessionOptions& options,
+      std::optional<std::size_t> padded_batch = std::nullopt);
 
   Result<std::vector<float>> encode(std::span<const float> windows, std::size_t count) override;
 
   const runtime::Session& session() const { return *session_; }
 
  private:
-  explicit OnnxFeatureEncoder(std::unique_ptr<runtime::Session> session)
-      : session_(std::move(session)) {}
+  OnnxFeatureEncoder(std::unique_ptr<runtime::Session> session, std::size_t padded_batch)
+      : session_(std::move(session)), padded_batch_(padded_batch) {}
 
   std::unique_ptr<runtime::Session> session_;
+  std::size_t padded_batch_;  // 0: no padding
 };
 
 }  // namespace lipsync::pipeline

@@ -69,6 +69,27 @@ TEST(OnnxFeatureEncoderTest, EncodesBatchesIndependentlyOfBatchSize) {
   for (float v : *batched) ASSERT_GE(v, 0.0f);  // ReLU output, pipeline.md §8
 }
 
+TEST(OnnxFeatureEncoderTest, PaddedRunsGiveTheSameFeatures) {
+  // The CUDA path pads short runs to a fixed batch; the padding itself is exercised on the CPU.
+  auto plain = tiny_encoder();
+  runtime::SessionOptions options;
+  options.intra_op_threads = 1;
+  auto padded = OnnxFeatureEncoder::create(
+      lipsync::testing::test_models_dir() / "encoder_tiny.onnx", options, 16);
+  ASSERT_TRUE(plain && padded.ok()) << padded.status().to_string();
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> mel(-4.0f, 4.0f);
+  for (std::size_t count : {1u, 5u, 16u, 20u}) {
+    std::vector<float> windows(count * audio::kWindowSize);
+    for (float& v : windows) v = mel(rng);
+    auto a = plain->encode(windows, count);
+    auto b = (*padded)->encode(windows, count);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(b->size(), count * audio::kFeatureSize);
+    EXPECT_LE(max_abs_diff(*a, *b), 1e-6) << count << " windows";
+  }
+}
+
 TEST(OnnxFeatureEncoderTest, StreamingEqualsWholeClip) {
   auto encoder = tiny_encoder();
   ASSERT_NE(encoder, nullptr);
