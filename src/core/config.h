@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/image.h"
 #include "core/status.h"
 
 namespace lipsync {
@@ -16,7 +17,6 @@ enum class GpuAssignment { kRoundRobin, kLeastLoaded };
 enum class EvictionPolicy { kLru, kLfu };
 enum class OutputFormat { kJpeg, kRaw };
 enum class ExecutionProvider { kCpu, kCuda };
-enum class ChromaSubsampling { k420, k444 };
 
 struct ServerSection {
   std::string listen_host = "0.0.0.0";

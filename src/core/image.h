@@ -46,6 +46,12 @@ struct Image {
   MutableImageView mutable_view() { return {pixels.data(), width, height, channels, stride()}; }
 };
 
+// JPEG chroma subsampling: the server's `output.chroma_subsampling` and the JPEG codec's setting.
+enum class ChromaSubsampling {
+  k420,  // 2x2 chroma: MCU 16x16 pixels (the older server's output)
+  k444,  // full chroma: MCU 8x8 pixels
+};
+
 // A rectangle in pixels, ends exclusive ([x1, x2) × [y1, y2)), as in crop_rects.json.
 struct Rect {
   int x1 = 0;

@@ -13,10 +13,7 @@
 
 namespace lipsync::media {
 
-enum class ChromaSubsampling {
-  k420,  // 2x2 chroma: MCU 16x16 pixels
-  k444,  // full chroma: MCU 8x8 pixels
-};
+using ChromaSubsampling = lipsync::ChromaSubsampling;  // core/image.h
 
 struct JpegSettings {
   int quality = 75;  // 1..100, libjpeg's scale; ref: pipeline.md §6.4 (older server: 75, 4:2:0)

@@ -61,9 +61,7 @@ std::int64_t memory_mb(std::int64_t bytes) {
 }  // namespace
 
 media::JpegSettings output_jpeg_settings(const OutputSection& output) {
-  return {output.jpeg_quality, output.chroma_subsampling == ChromaSubsampling::k444
-                                   ? media::ChromaSubsampling::k444
-                                   : media::ChromaSubsampling::k420};
+  return {output.jpeg_quality, output.chroma_subsampling};
 }
 
 avatar::BackgroundStoreOptions served_background_store(const OutputSection& output) {
@@ -180,16 +178,21 @@ Status CompatService::encode_frames(const std::vector<Image>& frames,
   return {};
 }
 
+// The fields ModelInfo (ListModels) and ModelStats (GetModelStats) share.
+template <typename Message>
+void fill_model_fields(Message& model, const registry::ModelInfo& info, std::int32_t gpu) {
+  model.set_model_id(info.model_id);
+  model.set_loaded(info.state == registry::ModelState::kReady);
+  model.set_gpu_id(gpu);
+  model.set_memory_mb(memory_mb(info.stats.memory_bytes));
+  model.set_request_count(static_cast<std::int32_t>(info.stats.requests));
+  model.set_avg_inference_ms(static_cast<float>(info.stats.mean_inference_ms));
+}
+
 grpc::Status CompatService::ListModels(grpc::ServerContext*, const monolithic::ListModelsRequest*,
                                        monolithic::ListModelsResponse* response) {
   for (const auto& info : context_.registry->list()) {
-    auto* model = response->add_models();
-    model->set_model_id(info.model_id);
-    model->set_loaded(info.state == registry::ModelState::kReady);
-    model->set_gpu_id(gpu_id());
-    model->set_memory_mb(memory_mb(info.stats.memory_bytes));
-    model->set_request_count(static_cast<std::int32_t>(info.stats.requests));
-    model->set_avg_inference_ms(static_cast<float>(info.stats.mean_inference_ms));
+    fill_model_fields(*response->add_models(), info, gpu_id());
   }
   count("ListModels", ErrorCode::kOk);
   return grpc::Status::OK;
@@ -200,13 +203,8 @@ grpc::Status CompatService::GetModelStats(grpc::ServerContext*,
                                           monolithic::GetModelStatsResponse* response) {
   for (const auto& info : context_.registry->list()) {
     auto* model = response->add_models();
-    model->set_model_id(info.model_id);
-    model->set_loaded(info.state == registry::ModelState::kReady);
-    model->set_gpu_id(gpu_id());
-    model->set_memory_mb(memory_mb(info.stats.memory_bytes));
-    model->set_request_count(static_cast<std::int32_t>(info.stats.requests));
+    fill_model_fields(*model, info, gpu_id());
     model->set_total_inference_ms(std::llround(info.stats.total_inference_ms));
-    model->set_avg_inference_ms(static_cast<float>(info.stats.mean_inference_ms));
     model->set_last_used_timestamp(info.stats.last_used_unix_s);
   }
   count("GetModelStats", ErrorCode::kOk);
