@@ -155,6 +155,7 @@ using StagingMemory = std::unique_ptr<void, StagingFree>;
 struct Staging {
   std::vector<StagingMemory> memory;  // declared first: freed after the tensors over it
   int64_t batch = 0;
+  bool whole = false;  // every input and output staged (a Session::Batch)
   std::vector<Ort::Value> inputs;
   std::vector<Ort::Value> outputs;
 };
@@ -171,24 +172,28 @@ void for_chunks(std::size_t n, const std::function<void(std::size_t, std::size_t
                     [&](std::size_t c) { fn(std::min(n, c * step), std::min(n, (c + 1) * step)); });
 }
 
-void copy_in(std::span<const float> from, Ort::Value& to, bool half) {
+// Writes `from` into tensor `to` from value `offset`, converting to float16 when `half`.
+void copy_in(std::span<const float> from, Ort::Value& to, bool half, std::size_t offset = 0) {
   for_chunks(from.size(), [&](std::size_t begin, std::size_t end) {
     if (half) {
-      auto* dst = reinterpret_cast<uint16_t*>(to.GetTensorMutableData<Ort::Float16_t>());
+      auto* dst = reinterpret_cast<uint16_t*>(to.GetTensorMutableData<Ort::Float16_t>()) + offset;
       float_to_half(from.subspan(begin, end - begin), {dst + begin, end - begin});
     } else {
-      std::copy(from.begin() + begin, from.begin() + end, to.GetTensorMutableData<float>() + begin);
+      std::copy(from.begin() + begin, from.begin() + end,
+                to.GetTensorMutableData<float>() + offset + begin);
     }
   });
 }
 
-void copy_out(const Ort::Value& from, std::span<float> to, bool half) {
+// Reads `to.size()` values of tensor `from` from value `offset` as float32.
+void copy_out(const Ort::Value& from, std::span<float> to, bool half, std::size_t offset = 0) {
   for_chunks(to.size(), [&](std::size_t begin, std::size_t end) {
     if (half) {
-      const auto* src = reinterpret_cast<const uint16_t*>(from.GetTensorData<Ort::Float16_t>());
+      const auto* src =
+          reinterpret_cast<const uint16_t*>(from.GetTensorData<Ort::Float16_t>()) + offset;
       half_to_float({src + begin, end - begin}, to.subspan(begin, end - begin));
     } else {
-      const float* src = from.GetTensorData<float>();
+      const float* src = from.GetTensorData<float>() + offset;
       std::copy(src + begin, src + end, to.begin() + begin);
     }
   });
@@ -248,44 +253,52 @@ struct Session::Impl {
                                     tensor.type);
   }
 
-  Staging take_staging(int64_t batch);
+  // `whole`: stage every input and output, as a Session::Batch needs.
+  Staging take_staging(int64_t batch, bool whole);
   void give_back(Staging staging) {
     std::lock_guard lock(pool_mutex);
     pool.push_back(std::move(staging));
   }
   Status check_run_inputs(std::span<const std::span<const float>> values, int64_t batch) const;
-  void bind_inputs(Ort::IoBinding& binding, std::span<const std::span<const float>> values,
-                   int64_t batch, Staging& staging);
-  // Output o lands in targets[o]; an empty target (dynamic shape) in (*dynamic)[o].
-  void run_bound(std::span<const std::span<const float>> values, int64_t batch, Staging& staging,
-                 std::span<const std::span<float>> targets,
-                 std::vector<std::vector<float>>* dynamic);
+  // Copies staged inputs into `staging`; inputs bound from the caller's memory go to `direct`.
+  void fill_inputs(std::span<const std::span<const float>> values, int64_t batch,
+                   Staging& staging, std::vector<Ort::Value>& direct);
+  // The run. Outputs go to their staging, else to targets[o] when given, else to memory ORT
+  // allocates; returns them all.
+  std::vector<Ort::Value> execute_bound(Staging& staging, std::vector<Ort::Value>& direct,
+                                        std::span<const std::span<float>> targets);
   Status run_guarded(std::span<const std::span<const float>> values, int64_t batch,
                      std::span<const std::span<float>> targets,
                      std::vector<std::vector<float>>* dynamic);
+  bool half(const ModelTensor& tensor) const {
+    return tensor.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
+  }
 };
 
-Staging Session::Impl::take_staging(int64_t batch) {
+Staging Session::Impl::take_staging(int64_t batch, bool whole) {
   {
     std::lock_guard lock(pool_mutex);
-    auto it =
-        std::find_if(pool.begin(), pool.end(), [&](const Staging& s) { return s.batch == batch; });
+    auto it = std::find_if(pool.begin(), pool.end(), [&](const Staging& s) {
+      return s.batch == batch && s.whole == whole;
+    });
     if (it != pool.end()) {
       Staging staging = std::move(*it);
       pool.erase(it);
       return staging;
     }
-    if (pool.size() > 4) pool.erase(pool.begin());  // batch sizes seen long ago
+    if (pool.size() > 6) pool.erase(pool.begin());  // batch sizes seen long ago
   }
   Staging staging;
   staging.batch = batch;
+  staging.whole = whole;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    staging.inputs.push_back(stages(model_inputs[i])
+    staging.inputs.push_back(whole || stages(model_inputs[i])
                                  ? allocate(inputs[i], model_inputs[i], batch, staging)
                                  : Ort::Value(nullptr));
   }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
-    const bool staged = stages(model_outputs[o]) && values_per_frame(outputs[o]) >= 0;
+    const bool staged =
+        (whole || stages(model_outputs[o])) && values_per_frame(outputs[o]) >= 0;
     staging.outputs.push_back(staged ? allocate(outputs[o], model_outputs[o], batch, staging)
                                      : Ort::Value(nullptr));
   }
@@ -315,57 +328,118 @@ Status Session::Impl::check_run_inputs(std::span<const std::span<const float>> v
   return {};
 }
 
-void Session::Impl::bind_inputs(Ort::IoBinding& binding,
-                                std::span<const std::span<const float>> values, int64_t batch,
-                                Staging& staging) {
+void Session::Impl::fill_inputs(std::span<const std::span<const float>> values, int64_t batch,
+                                Staging& staging, std::vector<Ort::Value>& direct) {
+  direct.clear();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const bool half = model_inputs[i].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
     if (staging.inputs[i] != nullptr) {
-      copy_in(values[i], staging.inputs[i], half);
-      binding.BindInput(inputs[i].name.c_str(), staging.inputs[i]);
+      copy_in(values[i], staging.inputs[i], half(model_inputs[i]));
+      direct.emplace_back(nullptr);
       continue;
     }
     auto shape = inputs[i].shape;
     shape[0] = batch;
     // ORT does not write to inputs; the API takes a non-const pointer.
-    binding.BindInput(inputs[i].name.c_str(), Ort::Value::CreateTensor<float>(
-                                                  cpu_memory, const_cast<float*>(values[i].data()),
-                                                  values[i].size(), shape.data(), shape.size()));
+    direct.push_back(Ort::Value::CreateTensor<float>(cpu_memory,
+                                                     const_cast<float*>(values[i].data()),
+                                                     values[i].size(), shape.data(), shape.size()));
   }
 }
 
-void Session::Impl::run_bound(std::span<const std::span<const float>> values, int64_t batch,
-                              Staging& staging, std::span<const std::span<float>> targets,
-                              std::vector<std::vector<float>>* dynamic) {
+std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
+                                                     std::vector<Ort::Value>& direct,
+                                                     std::span<const std::span<float>> targets) {
   Ort::IoBinding binding(session);
-  bind_inputs(binding, values, batch, staging);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    binding.BindInput(inputs[i].name.c_str(),
+                      staging.inputs[i] != nullptr ? staging.inputs[i] : direct[i]);
+  }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     if (staging.outputs[o] != nullptr) {
       binding.BindOutput(outputs[o].name.c_str(), staging.outputs[o]);
-    } else if (!targets[o].empty()) {  // float32 on CPU: ORT writes straight into the target
+    } else if (o < targets.size() && !targets[o].empty()) {  // float32 on CPU: straight in
       auto shape = outputs[o].shape;
-      shape[0] = batch;
+      shape[0] = staging.batch;
       binding.BindOutput(
           outputs[o].name.c_str(),
           Ort::Value::CreateTensor<float>(cpu_memory, targets[o].data(), targets[o].size(),
                                           shape.data(), shape.size()));
-    } else {  // shape known only after the run
+    } else {  // ORT allocates (a shape known only after the run, or a staged batch on CPU)
       binding.BindOutput(outputs[o].name.c_str(), cpu_memory);
     }
   }
+  // CUDA runs of all sessions are serialised. Seen on the H100 with the server at 8 concurrent
+  // clients: an encoder run failed with "CUDA failure 900: operation not permitted when stream
+  // is capturing" from ORT's cudaDeviceSynchronize while the UNet session ran on another thread.
+  // The GPU executes one model at a time anyway; staging copies and conversions stay outside.
+  static std::mutex cuda_run_mutex;
+  std::unique_lock cuda_lock(cuda_run_mutex, std::defer_lock);
+  if (provider == ExecutionProvider::kCuda) cuda_lock.lock();
   session.Run(Ort::RunOptions{nullptr}, binding);
   binding.SynchronizeOutputs();
-  auto produced = binding.GetOutputValues();
-  for (std::size_t o = 0; o < outputs.size(); ++o) {
-    const bool half = model_outputs[o].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
-    if (staging.outputs[o] != nullptr) {
-      copy_out(produced[o], targets[o], half);
-    } else if (targets[o].empty()) {
-      auto& result = (*dynamic)[o];
-      result.resize(produced[o].GetTensorTypeAndShapeInfo().GetElementCount());
-      copy_out(produced[o], result, half);
+  return binding.GetOutputValues();
+}
+
+Status Session::Impl::run_guarded(std::span<const std::span<const float>> values, int64_t batch,
+                                  std::span<const std::span<float>> targets,
+                                  std::vector<std::vector<float>>* dynamic) {
+  try {
+    auto staging = take_staging(batch, false);
+    std::vector<Ort::Value> direct;
+    fill_inputs(values, batch, staging, direct);
+    auto produced = execute_bound(staging, direct, targets);
+    for (std::size_t o = 0; o < outputs.size(); ++o) {
+      if (staging.outputs[o] != nullptr) {
+        copy_out(produced[o], targets[o], half(model_outputs[o]));
+      } else if (targets[o].empty()) {
+        auto& result = (*dynamic)[o];
+        result.resize(produced[o].GetTensorTypeAndShapeInfo().GetElementCount());
+        copy_out(produced[o], result, half(model_outputs[o]));
+      }
+    }
+    give_back(std::move(staging));
+  } catch (const Ort::Exception& e) {
+    return make_error(ErrorCode::kInternal, "model '{}': run of batch {} failed: {}", path.string(),
+                      batch, e.what());
+  }
+  return {};
+}
+
+struct Session::Batch::State {
+  Session::Impl* impl = nullptr;
+  Staging staging;
+  std::vector<Ort::Value> no_direct;  // every input is staged
+  std::vector<Ort::Value> produced;   // filled by execute()
+  ~State() {
+    if (impl != nullptr) {
+      produced.clear();
+      impl->give_back(std::move(staging));
     }
   }
+  // Checks that [offset, offset + count) lies within `index` of `specs` for this batch.
+  Status check_range(const char* kind, const std::vector<TensorSpec>& specs, std::size_t index,
+                     std::size_t offset, std::size_t count) const {
+    if (index >= specs.size()) {
+      return make_error(ErrorCode::kInvalidArgument, "model '{}': no {} {} (it has {})",
+                        impl->path.string(), kind, index, specs.size());
+    }
+    const auto total = static_cast<std::size_t>(staging.batch * values_per_frame(specs[index]));
+    if (offset > total || count > total - offset) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "model '{}': values [{}, {}) outside {} '{}' of {} values",
+                        impl->path.string(), offset, offset + count, kind, specs[index].name,
+                        total);
+    }
+    return {};
+  }
+};
+
+Session::Batch::Batch(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Session::Batch::Batch(Batch&&) noexcept = default;
+Session::Batch& Session::Batch::operator=(Batch&&) noexcept = default;
+Session::Batch::~Batch() = default;
+int64_t Session::Batch::size() const {
+  return state_ == nullptr ? 0 : state_->staging.batch;
 }
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -415,27 +489,6 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
-Status Session::Impl::run_guarded(std::span<const std::span<const float>> values, int64_t batch,
-                                  std::span<const std::span<float>> targets,
-                                  std::vector<std::vector<float>>* dynamic) {
-  // CUDA runs of all sessions are serialised. Seen on the H100 with the server at 8 concurrent
-  // clients: an encoder run failed with "CUDA failure 900: operation not permitted when stream
-  // is capturing" from ORT's cudaDeviceSynchronize while the UNet session ran on another thread.
-  // The GPU executes one model at a time anyway; the cost is lost copy/compute overlap.
-  static std::mutex cuda_run_mutex;
-  std::unique_lock cuda_lock(cuda_run_mutex, std::defer_lock);
-  if (provider == ExecutionProvider::kCuda) cuda_lock.lock();
-  try {
-    auto staging = take_staging(batch);
-    run_bound(values, batch, staging, targets, dynamic);
-    give_back(std::move(staging));
-  } catch (const Ort::Exception& e) {
-    return make_error(ErrorCode::kInternal, "model '{}': run of batch {} failed: {}", path.string(),
-                      batch, e.what());
-  }
-  return {};
-}
-
 Result<std::vector<std::vector<float>>> Session::run(std::span<const std::span<const float>> inputs,
                                                      int64_t batch) {
   RETURN_IF_ERROR(impl_->check_run_inputs(inputs, batch));
@@ -470,6 +523,94 @@ Status Session::run_into(std::span<const std::span<const float>> inputs, int64_t
     }
   }
   return impl_->run_guarded(inputs, batch, outputs, nullptr);
+}
+
+Status Session::Batch::write_input(std::size_t input, std::size_t offset,
+                                   std::span<const float> values) {
+  if (state_ == nullptr) return make_error(ErrorCode::kInvalidArgument, "an empty batch");
+  Impl& impl = *state_->impl;
+  RETURN_IF_ERROR(state_->check_range("input", impl.inputs, input, offset, values.size()));
+  copy_in(values, state_->staging.inputs[input], impl.half(impl.model_inputs[input]), offset);
+  return {};
+}
+
+Status Session::Batch::read_output(std::size_t output, std::size_t offset,
+                                   std::span<float> values) const {
+  if (state_ == nullptr || state_->produced.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "outputs read from a batch that did not run");
+  }
+  Impl& impl = *state_->impl;
+  RETURN_IF_ERROR(state_->check_range("output", impl.outputs, output, offset, values.size()));
+  copy_out(state_->produced[output], values, impl.half(impl.model_outputs[output]), offset);
+  return {};
+}
+
+Result<Session::Batch> Session::new_batch(int64_t batch) {
+  if (batch <= 0 || (impl_->inputs[0].shape[0] > 0 && impl_->inputs[0].shape[0] != batch)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "model '{}': batch {} is not accepted (batch dimension {})",
+                      impl_->path.string(), batch, impl_->inputs[0].shape[0]);
+  }
+  for (const auto& spec : impl_->outputs) {
+    if (values_per_frame(spec) < 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "model '{}': output '{}' has shape {}; a staged batch needs every "
+                        "dimension after the batch",
+                        impl_->path.string(), spec.name, shape_text(spec.shape));
+    }
+  }
+  auto state = std::make_unique<Batch::State>();
+  try {
+    state->staging = impl_->take_staging(batch, true);
+  } catch (const Ort::Exception& e) {
+    return make_error(ErrorCode::kResourceExhausted, "model '{}': staging batch {} failed: {}",
+                      impl_->path.string(), batch, e.what());
+  }
+  state->impl = impl_.get();
+  return Batch(std::move(state));
+}
+
+Result<Session::Batch> Session::stage(std::span<const std::span<const float>> inputs,
+                                      int64_t batch) {
+  RETURN_IF_ERROR(impl_->check_run_inputs(inputs, batch));
+  ASSIGN_OR_RETURN(Batch staged, new_batch(batch));
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    RETURN_IF_ERROR(staged.write_input(i, 0, inputs[i]));
+  return staged;
+}
+
+Status Session::execute(Batch& batch) {
+  auto* state = batch.state_.get();
+  if (state == nullptr || state->impl != impl_.get()) {
+    return make_error(ErrorCode::kInvalidArgument, "model '{}': the batch was not staged here",
+                      impl_->path.string());
+  }
+  try {
+    state->produced = impl_->execute_bound(state->staging, state->no_direct, {});
+  } catch (const Ort::Exception& e) {
+    return make_error(ErrorCode::kInternal, "model '{}': run of batch {} failed: {}",
+                      impl_->path.string(), state->staging.batch, e.what());
+  }
+  return {};
+}
+
+Status Session::read_outputs(const Batch& batch, std::span<const std::span<float>> outputs) const {
+  if (outputs.size() != impl_->outputs.size()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "model '{}': {} output buffer(s) given, {} expected", impl_->path.string(),
+                      outputs.size(), impl_->outputs.size());
+  }
+  for (std::size_t o = 0; o < outputs.size(); ++o) {
+    const auto want =
+        static_cast<std::size_t>(batch.size() * values_per_frame(impl_->outputs[o]));
+    if (outputs[o].size() != want) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "model '{}': output '{}' has {} values, the buffer {}",
+                        impl_->path.string(), impl_->outputs[o].name, want, outputs[o].size());
+    }
+    RETURN_IF_ERROR(batch.read_output(o, 0, outputs[o]));
+  }
+  return {};
 }
 
 const std::vector<TensorSpec>& Session::inputs() const {

@@ -65,6 +65,42 @@ class Session {
   Status run_into(std::span<const std::span<const float>> inputs, int64_t batch,
                   std::span<const std::span<float>> outputs);
 
+  // The same run in three steps, so that a pipeline keeps the device busy: the inputs are
+  // written (and converted) into a batch's staging memory, execute() is the run itself — the
+  // only step that holds the device — and the outputs are read (and converted) out. Writing and
+  // reading may happen on other threads while another batch executes; disjoint ranges of one
+  // batch may be written or read from several threads at once.
+  //
+  //   ASSIGN_OR_RETURN(Session::Batch batch, unet->new_batch(25));     // preparing thread
+  //   RETURN_IF_ERROR(batch.write_input(0, k * image_values, image_k));
+  //   RETURN_IF_ERROR(unet->execute(batch));                            // the device's thread
+  //   RETURN_IF_ERROR(batch.read_output(0, k * output_values, face_k)); // finishing thread
+  class Batch {
+   public:
+    Batch(Batch&&) noexcept;
+    Batch& operator=(Batch&&) noexcept;
+    ~Batch();  // gives the staging memory back to its session
+    int64_t size() const;
+    // Writes float32 values into input `input` (C order over [batch, ...]) from value `offset`.
+    Status write_input(std::size_t input, std::size_t offset, std::span<const float> values);
+    // Reads output `output` from value `offset` into `values`; only after execute() succeeded.
+    Status read_output(std::size_t output, std::size_t offset, std::span<float> values) const;
+
+   private:
+    friend class Session;
+    struct State;
+    explicit Batch(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+  };
+  // Staging memory for a batch of `batch` frames (reused across batches). Every output
+  // dimension after the batch must be known.
+  Result<Batch> new_batch(int64_t batch);
+  // new_batch() with every input written whole (as run() takes them).
+  Result<Batch> stage(std::span<const std::span<const float>> inputs, int64_t batch);
+  Status execute(Batch& batch);
+  // Every output whole, output o into outputs[o] (batch*prod(shape[1:]) values).
+  Status read_outputs(const Batch& batch, std::span<const std::span<float>> outputs) const;
+
   // Expected specs with names and dimensions resolved from the model (batch stays -1 if dynamic).
   const std::vector<TensorSpec>& inputs() const;
   const std::vector<TensorSpec>& outputs() const;

@@ -222,6 +222,91 @@ TEST(Session, RunIntoCallerBuffersEqualsRun) {
   }
 }
 
+TEST(Session, StagedBatchesEqualRunAndMayOverlap) {
+  for (const char* file : {"unet_tiny.onnx", "encoder_fp16.onnx"}) {
+    const bool unet = std::string(file).starts_with("unet");
+    auto session =
+        Session::create(testing::test_models_dir() / file, cpu_options(),
+                        unet ? unet_inputs() : std::vector<TensorSpec>{{"", {-1, 1, 80, 16}}},
+                        unet ? unet_outputs() : std::vector<TensorSpec>{{"", {-1, 512}}});
+    ASSERT_TRUE(session.ok()) << session.status().to_string();
+    Session& model = **session;
+    // Two batches staged before either runs, run in the opposite order, read afterwards.
+    std::array<std::vector<std::vector<float>>, 2> values;
+    std::array<std::vector<float>, 2> expected;
+    std::vector<Session::Batch> staged;
+    for (int b = 0; b < 2; ++b) {
+      for (const auto& spec : model.inputs())
+        values[b].push_back(random_values(3 * values_per_frame(spec), 40 + b));
+      const std::vector<std::span<const float>> inputs(values[b].begin(), values[b].end());
+      auto run = model.run(inputs, 3);
+      ASSERT_TRUE(run.ok()) << run.status().to_string();
+      expected[b] = run->at(0);
+      auto batch = model.stage(inputs, 3);
+      ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+      EXPECT_EQ(batch->size(), 3);
+      staged.push_back(std::move(batch).value());
+    }
+    std::vector<float> out(expected[0].size());
+    const std::array<std::span<float>, 1> outputs{out};
+    EXPECT_EQ(model.read_outputs(staged[0], outputs).code(), ErrorCode::kInvalidArgument)
+        << "outputs of a batch that has not run";
+    for (int b : {1, 0}) ASSERT_TRUE(model.execute(staged[b]).ok()) << file;
+    for (int b = 0; b < 2; ++b) {
+      ASSERT_TRUE(model.read_outputs(staged[b], outputs).ok());
+      EXPECT_EQ(out, expected[b]) << file << " batch " << b;
+    }
+    std::vector<float> too_small(out.size() - 1);
+    const std::array<std::span<float>, 1> wrong{too_small};
+    EXPECT_EQ(model.read_outputs(staged[0], wrong).code(), ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST(Session, StagingRejectsWrongInputs) {
+  auto unet = open_unet("unet_tiny.onnx");
+  ASSERT_NE(unet, nullptr);
+  const auto image = random_values(kImageValues, 1);
+  const auto audio = random_values(kAudioValues, 2);
+  const std::array<std::span<const float>, 2> inputs{image, audio};
+  EXPECT_EQ(unet->stage(inputs, 2).status().code(), ErrorCode::kInvalidArgument);
+  Session::Batch empty = std::move(unet->stage(inputs, 1)).value();
+  Session::Batch moved = std::move(empty);
+  EXPECT_EQ(unet->execute(empty).code(), ErrorCode::kInvalidArgument);  // NOLINT: moved-from
+  EXPECT_TRUE(unet->execute(moved).ok());
+  auto batch = unet->new_batch(1);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->write_input(0, 1, image).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(batch->write_input(2, 0, audio).code(), ErrorCode::kInvalidArgument);
+  std::vector<float> face(kOutputValues);
+  EXPECT_EQ(batch->read_output(0, 0, face).code(), ErrorCode::kInvalidArgument) << "not run";
+}
+
+TEST(Session, BatchWrittenFrameByFrameEqualsRun) {
+  auto unet = open_unet("unet_fp16.onnx");
+  ASSERT_NE(unet, nullptr);
+  const auto image = random_values(2 * kImageValues, 5);
+  const auto audio = random_values(2 * kAudioValues, 6);
+  const auto want = run_unet(*unet, image, audio, 2);
+  auto batch = unet->new_batch(2);
+  ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+  for (std::size_t k : {1, 0}) {  // any order
+    ASSERT_TRUE(batch->write_input(0, k * kImageValues,
+                                   std::span(image).subspan(k * kImageValues, kImageValues))
+                    .ok());
+    ASSERT_TRUE(batch->write_input(1, k * kAudioValues,
+                                   std::span(audio).subspan(k * kAudioValues, kAudioValues))
+                    .ok());
+  }
+  ASSERT_TRUE(unet->execute(*batch).ok());
+  std::vector<float> face(kOutputValues);
+  for (std::size_t k = 0; k < 2; ++k) {
+    ASSERT_TRUE(batch->read_output(0, k * kOutputValues, face).ok());
+    EXPECT_TRUE(std::equal(face.begin(), face.end(), want.begin() + k * kOutputValues))
+        << "frame " << k;
+  }
+  EXPECT_EQ(batch->read_output(0, kOutputValues + 1, face).code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(Session, RunRejectsWrongInputSizes) {
   auto unet = open_unet("unet_tiny.onnx");
   ASSERT_NE(unet, nullptr);
