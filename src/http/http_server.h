@@ -1,5 +1,6 @@
 // A small HTTP/1.1 server (Boost.Beast underneath, not exposed) with a route table: health,
 // metrics and small pages. Routes are data; handlers run on the server's own thread.
+// WebSocket routes (http/websocket.h) take an upgraded connection over on a thread of their own.
 //
 //   ASSIGN_OR_RETURN(auto server, HttpServer::start("0.0.0.0", 8080,
 //                                                   standard_routes(metrics, is_ready)));
@@ -12,6 +13,7 @@
 
 #include "core/status.h"
 #include "http/metrics.h"
+#include "http/websocket.h"
 
 namespace lipsync::http {
 
@@ -31,14 +33,16 @@ using Routes = std::map<std::string, Handler>;  // exact path -> handler (GET an
 
 class HttpServer {
  public:
-  // Binds host:port (0 = any free port) and serves on a background thread.
-  static Result<std::unique_ptr<HttpServer>> start(const std::string& host, int port,
-                                                   Routes routes);
+  // Binds host:port (0 = any free port) and serves on a background thread. An upgrade request
+  // for a path of `websockets` opens a WebSocket (at most kMaxWebSocketConnections at once).
+  static Result<std::unique_ptr<HttpServer>> start(const std::string& host, int port, Routes routes,
+                                                   WebSocketRoutes websockets = {});
   ~HttpServer();  // stops and joins
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   int port() const;
+  // Closes open WebSockets and joins their handlers (they see closed()), then stops serving.
   void stop();
 
  private:
