@@ -56,66 +56,82 @@ Status for_each_frame(std::size_t count, ThreadPool* pool,
   return {};
 }
 
+// A per-thread scratch buffer of `n` floats (one frame's tensor), reused across batches.
+std::span<float> scratch(std::size_t n) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return std::span(buffer).first(n);
+}
+
 }  // namespace
 
 Result<RenderedBatch> render_batch(const LipSyncModel& model, std::span<const FrameJob> jobs,
                                    const BatchOptions& options, ThreadPool* pool) {
+  ASSIGN_OR_RETURN(PreparedBatch batch, prepare_batch(model, jobs, options, pool));
+  RETURN_IF_ERROR(infer_batch(model, batch));
+  return finish_batch(model, batch, options.composite, pool);
+}
+
+Result<PreparedBatch> prepare_batch(const LipSyncModel& model, std::span<const FrameJob> jobs,
+                                    const BatchOptions& options, ThreadPool* pool) {
   const avatar::Avatar& avatar = model.avatar();
   RETURN_IF_ERROR(check_jobs(avatar, jobs, options));
-  const auto& geometry = avatar.geometry();
-  const std::size_t batch = jobs.size();
+  const auto start = Clock::now();
+  const std::size_t image_size = avatar.geometry().input_tensor_elements();
+  const std::size_t count = jobs.size();
   // Padded slots repeat the last frame; their outputs are not composited.
-  const std::size_t run_batch =
-      std::max(batch, static_cast<std::size_t>(std::max(0, model.padded_batch_frames())));
-  const std::size_t image_size = geometry.input_tensor_elements();
+  const std::size_t slots =
+      std::max(count, static_cast<std::size_t>(std::max(0, model.padded_batch_frames())));
+  PreparedBatch batch;
+  batch.jobs.assign(jobs.begin(), jobs.end());
+  ASSIGN_OR_RETURN(batch.unet, model.unet().new_batch(static_cast<int64_t>(slots)));
+  for (std::size_t k = 0; k < count; ++k) {
+    if (!options.image_tensors.empty())
+      batch.jobs[k].image = options.image_tensors.subspan(k * image_size, image_size);
+  }
+  RETURN_IF_ERROR(for_each_frame(slots, pool, [&](std::size_t slot) -> Status {
+    const FrameJob& job = batch.jobs[std::min(slot, count - 1)];
+    std::span<const float> image = job.image;
+    if (image.empty()) {
+      const auto filled = scratch(image_size);
+      RETURN_IF_ERROR(
+          avatar.fill_input_tensor(static_cast<std::size_t>(job.source_frame), filled));
+      image = filled;
+    }
+    RETURN_IF_ERROR(batch.unet.write_input(0, slot * image_size, image));
+    return batch.unet.write_input(1, slot * audio::kFrameTensorSize, job.audio);
+  }));
+  batch.timings.prepare_ms = ms_since(start);
+  return batch;
+}
+
+Status infer_batch(const LipSyncModel& model, PreparedBatch& batch) {
+  const auto start = Clock::now();
+  RETURN_IF_ERROR(model.unet().execute(batch.unet));
+  batch.timings.inference_ms = ms_since(start);
+  return {};
+}
+
+Result<RenderedBatch> finish_batch(const LipSyncModel& model, const PreparedBatch& batch,
+                                   const imaging::CompositeOptions& composite, ThreadPool* pool) {
+  const avatar::Avatar& avatar = model.avatar();
+  const auto start = Clock::now();
+  const std::size_t output_size = avatar.geometry().output_tensor_elements();
+  const std::size_t count = batch.jobs.size();
   RenderedBatch result;
-
-  auto start = Clock::now();
-  std::vector<float> images;
-  std::span<const float> image_input = options.image_tensors;
-  if (image_input.empty() || run_batch > batch) {
-    images.resize(run_batch * image_size);
-    if (image_input.empty()) {
-      RETURN_IF_ERROR(for_each_frame(batch, pool, [&](std::size_t k) {
-        return avatar.fill_input_tensor(static_cast<std::size_t>(jobs[k].source_frame),
-                                        std::span(images).subspan(k * image_size, image_size));
-      }));
+  result.timings = batch.timings;
+  result.frames.resize(count);
+  result.jpegs.resize(count);
+  RETURN_IF_ERROR(for_each_frame(count, pool, [&](std::size_t k) -> Status {
+    const FrameJob& job = batch.jobs[k];
+    const auto index = static_cast<std::size_t>(job.source_frame);
+    const auto face = scratch(output_size);
+    RETURN_IF_ERROR(batch.unet.read_output(0, k * output_size, face));
+    if (job.jpeg) {
+      ASSIGN_OR_RETURN(result.jpegs[k],
+                       avatar.render_jpeg(index, face, {.settings = *job.jpeg, .composite = composite}));
     } else {
-      std::copy(image_input.begin(), image_input.end(), images.begin());
-    }
-    for (std::size_t k = batch; k < run_batch; ++k) {
-      std::copy_n(images.begin() + static_cast<std::ptrdiff_t>((batch - 1) * image_size),
-                  image_size, images.begin() + static_cast<std::ptrdiff_t>(k * image_size));
-    }
-    image_input = images;
-  }
-  std::vector<float> audio(run_batch * audio::kFrameTensorSize);
-  for (std::size_t k = 0; k < run_batch; ++k) {
-    const auto& source = jobs[std::min(k, batch - 1)].audio;
-    std::copy(source.begin(), source.end(),
-              audio.begin() + static_cast<std::ptrdiff_t>(k * audio::kFrameTensorSize));
-  }
-  result.timings.prepare_ms = ms_since(start);
-
-  start = Clock::now();
-  const std::array<std::span<const float>, 2> inputs{image_input, std::span<const float>(audio)};
-  ASSIGN_OR_RETURN(auto outputs, model.unet().run(inputs, static_cast<int64_t>(run_batch)));
-  result.timings.inference_ms = ms_since(start);
-
-  start = Clock::now();
-  const std::size_t output_size = geometry.output_tensor_elements();
-  const std::span<const float> output(outputs.at(0));
-  result.frames.resize(batch);
-  result.jpegs.resize(batch);
-  RETURN_IF_ERROR(for_each_frame(batch, pool, [&](std::size_t k) -> Status {
-    const auto index = static_cast<std::size_t>(jobs[k].source_frame);
-    const auto face = output.subspan(k * output_size, output_size);
-    if (jobs[k].jpeg) {
-      ASSIGN_OR_RETURN(result.jpegs[k], avatar.render_jpeg(index, face,
-                                                           {.settings = *jobs[k].jpeg,
-                                                            .composite = options.composite}));
-    } else {
-      ASSIGN_OR_RETURN(result.frames[k], avatar.render_frame(index, face, options.composite));
+      ASSIGN_OR_RETURN(result.frames[k], avatar.render_frame(index, face, composite));
     }
     return {};
   }));

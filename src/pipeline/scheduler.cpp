@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 #include <thread>
+#include <type_traits>
 
 #include "audio/audio_features.h"
 #include "core/bounded_queue.h"
@@ -67,7 +68,10 @@ struct Scheduler::Pending {
   int frames() const { return static_cast<int>(request.source_frames.size()); }
 };
 
-// The owner of one model's batches: a bounded queue and the one thread that drains it.
+// The owner of one model's batches: a bounded queue of requests and a pipeline of three
+// threads, so that consecutive batches overlap. One gathers requests into a batch and prepares
+// its tensors, one runs the UNet, one composites and delivers; one batch waits between steps.
+// While the device runs batch n, batch n+1 is being prepared and batch n-1 composited.
 class Scheduler::ModelWorker {
  public:
   using PendingPtr = std::shared_ptr<Pending>;
@@ -78,18 +82,38 @@ class Scheduler::ModelWorker {
         queue_("scheduler '" + model_id_ + "'",
                static_cast<std::size_t>(std::max(1, owner.options_.max_queue_depth)),
                FullPolicy::kReject),
-        thread_([this] { run(); }) {}
+        to_run_("scheduler '" + model_id_ + "' prepared", 1, FullPolicy::kBlock),
+        to_finish_("scheduler '" + model_id_ + "' inferred", 1, FullPolicy::kBlock),
+        gather_thread_([this] { gather_loop(); }),
+        run_thread_([this] { run_loop(); }),
+        finish_thread_([this] { finish_loop(); }) {}
 
   ~ModelWorker() {
-    queue_.close();
-    thread_.join();
+    queue_.close();  // each step drains its input, then closes the next step's
+    gather_thread_.join();
+    run_thread_.join();
+    finish_thread_.join();
   }
 
   PushResult push(PendingPtr pending) { return queue_.push(std::move(pending)); }
   int depth() const { return static_cast<int>(queue_.size()); }
 
  private:
-  void run() {
+  // One batch on its way through the three steps.
+  struct InFlight {
+    std::vector<PendingPtr> requests;
+    std::optional<registry::ModelHandle> handle;  // keeps the model loaded until delivered
+    PreparedBatch batch;
+    Clock::time_point started;
+    bool loaded = false;
+    double load_ms = 0;
+    int frames = 0;
+
+    const LipSyncModel& model() const { return handle->get<LipSyncModel>(); }
+  };
+  using InFlightPtr = std::unique_ptr<InFlight>;
+
+  void gather_loop() {
     PendingPtr carry;
     while (true) {
       std::vector<PendingPtr> batch;
@@ -97,11 +121,54 @@ class Scheduler::ModelWorker {
         batch.push_back(std::move(carry));
       } else {
         auto first = queue_.pop();
-        if (!first.has_value()) return;  // closed and drained
+        if (!first.has_value()) break;  // closed and drained
         batch.push_back(std::move(*first));
       }
       carry = gather(batch);
-      run_batch(batch);
+      InFlightPtr flight = guarded(batch, [&] { return admit(batch); });
+      if (flight == nullptr) continue;
+      if (guarded(flight->requests, [&] { return prepare(*flight); }).ok())
+        to_run_.push(std::move(flight));
+    }
+    to_run_.close();
+  }
+
+  void run_loop() {
+    while (auto item = to_run_.pop()) {
+      InFlightPtr flight = std::move(*item);
+      Status status = guarded(flight->requests, [&] {
+        Status run = infer_batch(flight->model(), flight->batch);
+        if (!run.ok()) fail(flight->requests, run);
+        return run;
+      });
+      if (status.ok()) to_finish_.push(std::move(flight));
+    }
+    to_finish_.close();
+  }
+
+  void finish_loop() {
+    while (auto item = to_finish_.pop()) {
+      InFlightPtr flight = std::move(*item);
+      guarded(flight->requests, [&] {
+        finish(*flight);
+        return true;
+      });
+    }
+  }
+
+  // Runs `step`; an exception fails the batch's requests (the step's result is then empty).
+  template <typename Step>
+  auto guarded(std::vector<PendingPtr>& requests, Step step) -> decltype(step()) {
+    try {
+      return step();
+    } catch (const std::exception& e) {
+      fail(requests,
+           make_error(ErrorCode::kInternal, "model '{}': batch failed: {}", model_id_, e.what()));
+    }
+    if constexpr (std::is_same_v<decltype(step()), Status>) {
+      return make_error(ErrorCode::kInternal, "model '{}': batch failed", model_id_);
+    } else {
+      return {};
     }
   }
 
@@ -124,96 +191,86 @@ class Scheduler::ModelWorker {
     return nullptr;
   }
 
-  void run_batch(std::vector<PendingPtr>& batch) {
-    try {
-      run_batch_or_fail(batch);
-    } catch (const std::exception& e) {
-      fail(batch,
-           make_error(ErrorCode::kInternal, "model '{}': batch failed: {}", model_id_, e.what()));
-    }
-  }
-
+  // Answers every request of `batch` that has no answer yet with `status`.
   void fail(std::vector<PendingPtr>& batch, const Status& status) {
-    for (auto& pending : batch) pending->promise.set_value(status);
+    for (auto& pending : batch) {
+      try {
+        pending->promise.set_value(status);
+      } catch (const std::future_error&) {  // answered before the step failed
+      }
+    }
     batch.clear();
   }
 
-  void run_batch_or_fail(std::vector<PendingPtr>& batch) {
-    const auto started = Clock::now();
+  // Acquires the model (loading it if needed) and takes the requests that fit it (the others
+  // are answered); null when none is left.
+  InFlightPtr admit(std::vector<PendingPtr>& batch) {
+    auto flight = std::make_unique<InFlight>();
+    flight->started = Clock::now();
     registry::ModelRegistry& registry = owner_.registry_;
     const auto before = registry.info(model_id_);
     const std::int64_t loads_before = before.ok() ? before->stats.loads : 0;
     auto handle = registry.acquire(model_id_);
-    if (!handle.ok()) return fail(batch, handle.status());
+    if (!handle.ok()) {
+      fail(batch, handle.status());
+      return nullptr;
+    }
     const auto after = registry.info(model_id_);
-    const bool loaded = after.ok() && after->stats.loads > loads_before;
-    const double load_ms = loaded ? after->stats.load_time_ms : 0.0;
-    const auto& model = handle->get<LipSyncModel>();
+    flight->loaded = after.ok() && after->stats.loads > loads_before;
+    flight->load_ms = flight->loaded ? after->stats.load_time_ms : 0.0;
+    flight->handle.emplace(std::move(handle).value());
 
-    std::vector<PendingPtr> valid;
     for (auto& pending : batch) {
-      Status status = fit_to_model(pending->request, model.avatar());
+      Status status = fit_to_model(pending->request, flight->model().avatar());
       if (status.ok()) {
-        valid.push_back(std::move(pending));
+        flight->frames += pending->frames();
+        flight->requests.push_back(std::move(pending));
       } else {
         pending->promise.set_value(status);
       }
     }
     batch.clear();
-    if (valid.empty()) return;
-
-    auto rendered = render(model, valid);
-    if (!rendered.ok()) return fail(valid, rendered.status());
-    int frames = 0;
-    for (const auto& pending : valid) frames += pending->frames();
-    owner_.record_batch(frames, static_cast<int>(valid.size()));
-    if (owner_.observer_) owner_.observer_(model_id_, frames, depth());
-    deliver(valid, *rendered, *handle, started, loaded, load_ms, frames);
+    if (flight->requests.empty()) return nullptr;
+    return flight;
   }
 
-  Result<RenderedBatch> render(const LipSyncModel& model, const std::vector<PendingPtr>& batch) {
+  // Writes the UNet's inputs; a failure answers the batch's requests.
+  Status prepare(InFlight& flight) {
     std::vector<FrameJob> jobs;
-    const bool any_images = std::any_of(batch.begin(), batch.end(), [](const PendingPtr& p) {
-      return !p->request.image_tensors.empty();
-    });
-    for (const auto& pending : batch) {
+    const std::size_t image_size = flight.model().avatar().geometry().input_tensor_elements();
+    for (const auto& pending : flight.requests) {
       const auto& request = pending->request;
       for (std::size_t i = 0; i < request.source_frames.size(); ++i) {
-        jobs.push_back(
-            {request.source_frames[i],
-             std::span(request.audio).subspan(i * audio::kFrameTensorSize, audio::kFrameTensorSize),
-             request.jpeg});
+        FrameJob job{.source_frame = request.source_frames[i],
+                     .audio = std::span(request.audio).subspan(i * audio::kFrameTensorSize,
+                                                                audio::kFrameTensorSize),
+                     .image = {},
+                     .jpeg = request.jpeg};
+        if (!request.image_tensors.empty())
+          job.image = std::span(request.image_tensors).subspan(i * image_size, image_size);
+        jobs.push_back(job);
       }
     }
-    BatchOptions options;
-    std::vector<float> images;
-    if (any_images) {  // one buffer: client tensors where given, the avatar's elsewhere
-      const std::size_t per_frame = model.avatar().geometry().input_tensor_elements();
-      images.resize(jobs.size() * per_frame);
-      std::size_t k = 0;
-      for (const auto& pending : batch) {
-        const auto& request = pending->request;
-        for (std::size_t i = 0; i < request.source_frames.size(); ++i, ++k) {
-          const auto slot = std::span(images).subspan(k * per_frame, per_frame);
-          if (request.image_tensors.empty()) {
-            RETURN_IF_ERROR(model.avatar().fill_input_tensor(
-                static_cast<std::size_t>(jobs[k].source_frame), slot));
-          } else {
-            const auto given = std::span(request.image_tensors).subspan(i * per_frame, per_frame);
-            std::copy(given.begin(), given.end(), slot.begin());
-          }
-        }
-      }
-      options.image_tensors = images;
+    auto prepared = prepare_batch(flight.model(), jobs, {}, owner_.pool_);
+    if (!prepared.ok()) {
+      fail(flight.requests, prepared.status());
+      return prepared.status();
     }
-    return render_batch(model, jobs, options, owner_.pool_);
+    flight.batch = std::move(prepared).value();
+    return {};
   }
 
-  void deliver(std::vector<PendingPtr>& batch, RenderedBatch& rendered,
-               const registry::ModelHandle& handle, Clock::time_point started, bool loaded,
-               double load_ms, int frames) {
+  void finish(InFlight& flight) {
+    auto rendered = finish_batch(flight.model(), flight.batch, {}, owner_.pool_);
+    if (!rendered.ok()) return fail(flight.requests, rendered.status());
+    owner_.record_batch(flight.frames, static_cast<int>(flight.requests.size()));
+    if (owner_.observer_) owner_.observer_(model_id_, flight.frames, depth());
+    deliver(flight, *rendered);
+  }
+
+  void deliver(InFlight& flight, RenderedBatch& rendered) {
     std::size_t next = 0;
-    for (auto& pending : batch) {
+    for (auto& pending : flight.requests) {
       RenderResult result;
       const auto count = static_cast<std::size_t>(pending->frames());
       for (std::size_t i = 0; i < count; ++i) {
@@ -225,11 +282,12 @@ class Scheduler::ModelWorker {
       }
       next += count;
       result.timings = rendered.timings;
-      result.batch_frames = frames;
-      result.queue_ms = ms_between(pending->submitted, started);
-      result.model_loaded = loaded;
-      result.model_load_ms = load_ms;
-      handle.record_inference(static_cast<std::int64_t>(count), rendered.timings.inference_ms);
+      result.batch_frames = flight.frames;
+      result.queue_ms = ms_between(pending->submitted, flight.started);
+      result.model_loaded = flight.loaded;
+      result.model_load_ms = flight.load_ms;
+      flight.handle->record_inference(static_cast<std::int64_t>(count),
+                                      rendered.timings.inference_ms);
       pending->promise.set_value(std::move(result));
     }
   }
@@ -237,7 +295,11 @@ class Scheduler::ModelWorker {
   Scheduler& owner_;
   const std::string model_id_;
   BoundedQueue<PendingPtr> queue_;
-  std::thread thread_;
+  BoundedQueue<InFlightPtr> to_run_;
+  BoundedQueue<InFlightPtr> to_finish_;
+  std::thread gather_thread_;
+  std::thread run_thread_;
+  std::thread finish_thread_;
 };
 
 Scheduler::Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool,

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -81,6 +83,39 @@ TEST_F(SchedulerTest, ConcurrentRequestsOfOneModelShareABatch) {
   EXPECT_EQ(stats.largest_batch_frames, 8);
   EXPECT_EQ(stats.largest_batch_requests, 4);
   EXPECT_EQ(registry.info("a")->stats.requests, 4);
+}
+
+TEST_F(SchedulerTest, ConsecutiveBatchesOverlap) {
+  Config c = config();
+  registry::ModelRegistry registry(c.capacity,
+                                   lipsync_model_loader({.session = {.intra_op_threads = 1}}));
+  ASSERT_TRUE(registry.add_models(c).ok());
+  // The first batch's delivery waits until later requests have left the queue: they can only
+  // have done so if batches are prepared and run while an earlier one is being finished.
+  std::atomic<bool> all_submitted = false;
+  std::atomic<bool> overlapped = false;
+  Scheduler* scheduler_ptr = nullptr;
+  std::atomic<int> observed = 0;
+  auto observer = [&](const std::string& model, int, int) {
+    if (observed++ != 0) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (all_submitted && scheduler_ptr->queue_depth(model) <= 2) {
+        overlapped = true;
+        return;
+      }
+      std::this_thread::yield();
+    }
+  };
+  Scheduler scheduler(registry, {.max_batch = 1, .max_queue_delay_ms = 0, .max_queue_depth = 8},
+                      nullptr, observer);
+  scheduler_ptr = &scheduler;
+  std::vector<std::future<Result<RenderResult>>> futures;
+  for (int i = 0; i < 6; ++i) futures.push_back(scheduler.submit(request("a", {i % kFrames})));
+  all_submitted = true;
+  for (auto& future : futures) EXPECT_TRUE(future.get().ok());
+  EXPECT_TRUE(overlapped) << "three later requests were taken while the first was finishing";
+  EXPECT_EQ(scheduler.stats().batches, 6);
 }
 
 TEST_F(SchedulerTest, FullQueueRefusesAtOnceAndRecovers) {
