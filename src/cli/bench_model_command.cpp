@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "core/bounded_queue.h"
 #include "runtime/session.h"
 
 namespace lipsync::cli {
@@ -28,6 +29,7 @@ struct BenchModelOptions {
   int warmup = 3;
   int device_id = 0;
   int concurrency = 1;
+  bool pipelined = false;
   std::string cuda_ep_library;
   std::vector<std::string> cuda_options;  // KEY=VALUE
 };
@@ -101,6 +103,51 @@ Result<std::vector<double>> timed_runs(runtime::Session& session,
   return ms;
 }
 
+// The server's way: one thread writes batch n+1's inputs, one executes batch n, one reads batch
+// n-1's outputs (Session::Batch). Returns the wall-clock throughput and the execute() times.
+Result<nlohmann::json> time_pipelined(runtime::Session& session,
+                                      std::span<const std::span<const float>> inputs, int batch,
+                                      int runs) {
+  BoundedQueue<runtime::Session::Batch> staged("bench staged", 1, FullPolicy::kBlock);
+  BoundedQueue<runtime::Session::Batch> executed("bench executed", 1, FullPolicy::kBlock);
+  std::vector<Status> errors(3);
+  std::vector<double> execute_ms;
+  const auto start = std::chrono::steady_clock::now();
+  std::thread writer([&] {
+    for (int i = 0; i < runs && errors[0].ok(); ++i) {
+      auto next = session.stage(inputs, batch);
+      if (!next.ok()) errors[0] = next.status();
+      if (next.ok()) staged.push(std::move(next).value());
+    }
+    staged.close();
+  });
+  std::thread reader([&] {
+    std::vector<std::vector<float>> buffers;
+    for (const auto& spec : session.outputs())
+      buffers.emplace_back(static_cast<std::size_t>(batch * runtime::values_per_frame(spec)));
+    const std::vector<std::span<float>> outputs(buffers.begin(), buffers.end());
+    while (auto done = executed.pop()) {
+      if (errors[2].ok()) errors[2] = session.read_outputs(*done, outputs);
+    }
+  });
+  while (auto next = staged.pop()) {
+    const auto begin = std::chrono::steady_clock::now();
+    if (errors[1].ok()) errors[1] = session.execute(*next);
+    execute_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin)
+            .count());
+    executed.push(std::move(*next));
+  }
+  executed.close();
+  writer.join();
+  reader.join();
+  const std::chrono::duration<double, std::milli> wall = std::chrono::steady_clock::now() - start;
+  for (const auto& error : errors) RETURN_IF_ERROR(error);
+  std::sort(execute_ms.begin(), execute_ms.end());
+  return nlohmann::json{{"pipelined_fps", 1000.0 * batch * runs / wall.count()},
+                        {"pipelined_execute_median_ms", execute_ms[execute_ms.size() / 2]}};
+}
+
 // With concurrency > 1, that many threads run batches at once (as a scheduler with several
 // batches in flight would); throughput is frames over the wall-clock time of all timed runs.
 Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
@@ -109,6 +156,10 @@ Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
   const std::vector<std::span<const float>> inputs(values.begin(), values.end());
   ASSIGN_OR_RETURN(auto ms, timed_runs(session, inputs, batch, options.warmup, options.iterations));
   auto summary = summarize(ms, batch);
+  if (options.pipelined) {
+    ASSIGN_OR_RETURN(auto pipelined, time_pipelined(session, inputs, batch, options.iterations));
+    summary.update(pipelined);
+  }
   if (options.concurrency <= 1) return summary;
   std::vector<Result<std::vector<double>>> results(options.concurrency,
                                                    Status(ErrorCode::kInternal, "not run"));
@@ -207,6 +258,9 @@ void add(CLI::App& app, Action* action) {
                   "also time this many threads running batches at once")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--pipelined", options->pipelined,
+                "also time batches written, run and read on three threads at once (the server's "
+                "way)");
   cmd->add_option("--cuda-option", options->cuda_options,
                   "extra CUDA EP option KEY=VALUE (repeatable), e.g. prefer_nhwc=1")
       ->delimiter(';');
