@@ -81,6 +81,10 @@ class Section {
                       problem);
   }
 
+  void warn(const std::string& problem) const {
+    warnings_->push_back(fmt::format("{}: {}", file_.string(), problem));
+  }
+
   // Records a warning for each key that no read() asked for.
   void warn_unknown() const {
     if (!is_map()) return;
@@ -140,8 +144,27 @@ Status read_path(Section& s, const std::string& key, const std::filesystem::path
   return {};
 }
 
-Status read_model(Section s, const std::string& id, const std::filesystem::path& root,
-                  ModelConfig* m) {
+// preferred_gpu must name a device models are placed on (GpuPlacement in registry); on the CPU
+// it does not apply.
+Status check_preferred_gpu(Section& s, const Config& c, const ModelConfig& m) {
+  if (!m.preferred_gpu.has_value()) return {};
+  if (c.runtime.execution_provider != ExecutionProvider::kCuda) {
+    s.warn(fmt::format("key '{}' ({}) ignored: onnx.execution_provider is cpu",
+                       s.join("preferred_gpu"), *m.preferred_gpu));
+    return {};
+  }
+  const int first = c.gpus.count > 0 ? 0 : c.runtime.device_id;
+  const int last = c.gpus.count > 0 ? c.gpus.count - 1 : c.runtime.device_id;
+  if (*m.preferred_gpu < first || *m.preferred_gpu > last) {
+    return s.error("preferred_gpu",
+                   fmt::format("GPU {} is not configured (gpus.count {}: devices {}..{})",
+                               *m.preferred_gpu, c.gpus.count, first, last));
+  }
+  return {};
+}
+
+Status read_model(Section s, const std::string& id, const Config& c, ModelConfig* m) {
+  const std::filesystem::path& root = c.models_root;
   m->model_id = id;
   RETURN_IF_ERROR(read_path(s, "model_path", root, &m->model_path));
   RETURN_IF_ERROR(read_path(s, "background_dir", root, &m->background_dir));
@@ -155,12 +178,36 @@ Status read_model(Section s, const std::string& id, const std::filesystem::path&
     RETURN_IF_ERROR(s.read_int("preferred_gpu", &gpu, -1, 1024));
     if (gpu >= 0) m->preferred_gpu = gpu;
   }
+  RETURN_IF_ERROR(check_preferred_gpu(s, c, *m));
+  if (s.has("preload_backgrounds") && !m->preload_backgrounds && m->preload_model) {
+    s.warn(fmt::format("key '{}' (false) has no effect with preload_model: true: backgrounds are "
+                       "part of the model and load with it",
+                       s.join("preload_backgrounds")));
+  }
   if (m->model_path.empty()) return s.error("model_path", "is required");
   if (m->background_dir.empty() && m->source_video.empty()) {
     return s.error("background_dir", "one of background_dir or source_video is required");
   }
   s.warn_unknown();
   return {};
+}
+
+// The gpus section places models on CUDA devices; say so when it cannot apply.
+void warn_inapplicable_gpus(Section& gpus, Section& onnx, const Config& c) {
+  const bool cuda = c.runtime.execution_provider == ExecutionProvider::kCuda;
+  if (!cuda && c.gpus.count > 0) {
+    gpus.warn(fmt::format("key 'gpus.count' ({}) ignored: onnx.execution_provider is cpu, models "
+                          "run on the CPU (gpu_id -1)",
+                          c.gpus.count));
+  }
+  if (!cuda && gpus.has("assignment_strategy")) {
+    gpus.warn("key 'gpus.assignment_strategy' ignored: onnx.execution_provider is cpu");
+  }
+  if (cuda && c.gpus.count > 0 && onnx.has("device_id")) {
+    onnx.warn(fmt::format("key 'onnx.device_id' ignored: gpus.count places models on devices "
+                          "0..{}",
+                          c.gpus.count - 1));
+  }
 }
 
 Status read_sections(Section& top, Config* c) {
@@ -191,6 +238,7 @@ Status read_sections(Section& top, Config* c) {
                                 {{"lru", EvictionPolicy::kLru}, {"lfu", EvictionPolicy::kLfu}}));
   RETURN_IF_ERROR(cap.read_int("idle_timeout_minutes", &c->capacity.idle_timeout_minutes, 0,
                                1'000'000));
+  RETURN_IF_ERROR(cap.read_int("drain_wait_ms", &c->capacity.drain_wait_ms, 0, 3'600'000));
   cap.warn_unknown();
 
   Section onnx = top.child("onnx");
@@ -202,6 +250,7 @@ Status read_sections(Section& top, Config* c) {
   RETURN_IF_ERROR(read_path(onnx, "audio_encoder_path", c->models_root,
                             &c->runtime.audio_encoder_path));
   onnx.warn_unknown();
+  warn_inapplicable_gpus(gpus, onnx, *c);
 
   Section pipe = top.child("pipeline");
   RETURN_IF_ERROR(pipe.read_int("max_batch", &c->pipeline.max_batch, 1, 256));
@@ -224,7 +273,7 @@ Status read_sections(Section& top, Config* c) {
       const auto id = item.first.as<std::string>();
       if (!item.second.IsMap()) return models.error(id, "must be a mapping");
       ModelConfig m;
-      RETURN_IF_ERROR(read_model(models.child(id), id, c->models_root, &m));
+      RETURN_IF_ERROR(read_model(models.child(id), id, *c, &m));
       c->models.emplace(id, std::move(m));
     }
   }

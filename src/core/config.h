@@ -25,16 +25,21 @@ struct ServerSection {
   int max_message_size_mb = 100;     // at least 64: a batch of 25 with visual frames is ~61.5 MB
 };
 
+// With onnx.execution_provider cuda, each model load is placed on one of the devices
+// 0..count-1 (count 0: onnx.device_id alone). Ignored, with a warning, on the CPU.
 struct GpuSection {
-  int count = 0;                     // 0: CPU only
-  GpuAssignment assignment_strategy = GpuAssignment::kRoundRobin;
+  int count = 0;
+  GpuAssignment assignment_strategy = GpuAssignment::kRoundRobin;  // or fewest models per device
 };
 
 struct CapacitySection {
-  int max_models = 8;                // loaded at once; the LRU one beyond is evicted
+  int max_models = 8;                // loaded at once; beyond, one is evicted by eviction_policy
   double max_memory_gb = 0.0;        // host memory budget for models + avatar caches; 0 = none
-  EvictionPolicy eviction_policy = EvictionPolicy::kLru;
-  int idle_timeout_minutes = 0;      // unload after this idle time; 0 = never
+  EvictionPolicy eviction_policy = EvictionPolicy::kLru;  // lfu: fewest acquires, then LRU
+  int idle_timeout_minutes = 0;      // unload models idle (and not in use) this long; 0 = never
+  // A load over max_memory_gb because evicted models are still in use waits this long for
+  // them to be released, then fails with RESOURCE_EXHAUSTED.
+  int drain_wait_ms = 5000;
 };
 
 struct RuntimeSection {
@@ -63,10 +68,11 @@ struct ModelConfig {
   std::filesystem::path background_dir;   // folder of source frames (may be empty)
   std::filesystem::path source_video;     // decoded when background_dir has no frames
   std::filesystem::path crop_rects_path;  // crop_rects.json, crop_rectangles.json or .lms folder
-  int num_frames = 0;                     // 0 = all frames found
+  int num_frames = 0;                     // only the first N frames (and rects); 0 = all
+  // Load this model (its backgrounds are part of it) at start, as preload_model does.
   bool preload_backgrounds = false;
   bool preload_model = false;
-  std::optional<int> preferred_gpu;       // absent or -1 = automatic
+  std::optional<int> preferred_gpu;       // absent or -1 = automatic (gpus.assignment_strategy)
 };
 
 struct Config {

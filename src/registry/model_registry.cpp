@@ -9,6 +9,13 @@
 
 namespace lipsync::registry {
 
+// An evicted or unloaded instance that handles still use.
+struct DrainingInstance {
+  std::weak_ptr<LoadedModel> users;
+  int64_t memory_bytes = 0;
+  int gpu_id = -1;
+};
+
 struct ModelEntry {
   ModelConfig config;
   Loader loader;
@@ -16,10 +23,15 @@ struct ModelEntry {
   // Guarded by the registry's mutex.
   ModelState state = ModelState::kUnloaded;
   std::string failure_reason;
-  std::shared_ptr<LoadedModel> object;
+  std::shared_ptr<LoadedModel> object;  // the registry's reference while ready
+  std::weak_ptr<LoadedModel> users;     // what handles of `object` share (see make_users)
+  std::vector<DrainingInstance> draining;
   uint64_t load_generation = 0;  // counts load attempts; waiters wait for "their" load
   uint64_t last_use_tick = 0;
+  int64_t uses = 0;  // acquires (the LFU counter)
   int waiting_for_load = 0;
+  bool waiting_for_memory = false;
+  int gpu_id = -1;
   int64_t memory_bytes = 0;
   double load_time_ms = 0.0;
   int64_t loads = 0;
@@ -37,6 +49,40 @@ struct ModelEntry {
     std::lock_guard lock(stats_mutex);
     last_used_unix_s = now_unix_s;
   }
+  bool in_use() const { return !users.expired(); }
+  int64_t draining_bytes() const {
+    int64_t total = 0;
+    for (const auto& d : draining) total += d.users.expired() ? 0 : d.memory_bytes;
+    return total;
+  }
+  void forget_released() {
+    std::erase_if(draining, [](const DrainingInstance& d) { return d.users.expired(); });
+  }
+};
+
+// Counts releases of last handles; a load waiting for draining memory waits for the next one.
+// Shared with the handles' deleters, so it outlives the registry if they do.
+struct ModelRegistry::ReleaseSignal {
+  std::mutex mutex;
+  std::condition_variable released;
+  uint64_t count = 0;
+
+  uint64_t seen() {
+    std::lock_guard lock(mutex);
+    return count;
+  }
+  void notify() {
+    {
+      std::lock_guard lock(mutex);
+      ++count;
+    }
+    released.notify_all();
+  }
+  // True when a release after `seen` happened before `deadline`.
+  bool wait(uint64_t seen, std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mutex);
+    return released.wait_until(lock, deadline, [&] { return count != seen; });
+  }
 };
 
 namespace {
@@ -49,9 +95,10 @@ int64_t system_unix_seconds() {
       .count();
 }
 
-Result<std::shared_ptr<LoadedModel>> call_loader(const Loader& loader, const ModelConfig& config) {
+Result<std::shared_ptr<LoadedModel>> call_loader(const Loader& loader, const ModelConfig& config,
+                                                 const LoadTarget& target) {
   try {
-    ASSIGN_OR_RETURN(auto object, loader(config));
+    ASSIGN_OR_RETURN(auto object, loader(config, target));
     if (object == nullptr) return make_error(ErrorCode::kInternal, "the loader returned no model");
     return object;
   } catch (const std::exception& e) {
@@ -59,7 +106,38 @@ Result<std::shared_ptr<LoadedModel>> call_loader(const Loader& loader, const Mod
   }
 }
 
+// What handles share: a pointer to `object` whose deleter, run when the last handle goes, drops
+// its own reference to the object (freeing it if the registry evicted it meanwhile) and then
+// signals the release. The reference is dropped inside the call because weak_ptrs (draining
+// lists) keep the deleter itself alive.
+template <typename Signal>
+std::shared_ptr<LoadedModel> make_users(const std::shared_ptr<LoadedModel>& object,
+                                        std::shared_ptr<Signal> signal) {
+  return std::shared_ptr<LoadedModel>(
+      object.get(), [keep = object, signal = std::move(signal)](LoadedModel*) mutable {
+        keep.reset();
+        signal->notify();
+      });
+}
+
+bool fewer_uses(const ModelEntry& a, const ModelEntry& b, EvictionPolicy policy) {
+  if (policy == EvictionPolicy::kLfu && a.uses != b.uses) return a.uses < b.uses;
+  return a.last_use_tick < b.last_use_tick;
+}
+
 }  // namespace
+
+GpuPlacement gpu_placement_from(const Config& config) {
+  GpuPlacement placement;
+  placement.strategy = config.gpus.assignment_strategy;
+  if (config.runtime.execution_provider != ExecutionProvider::kCuda) return placement;
+  if (config.gpus.count == 0) {
+    placement.devices = {config.runtime.device_id};
+  } else {
+    for (int id = 0; id < config.gpus.count; ++id) placement.devices.push_back(id);
+  }
+  return placement;
+}
 
 std::string_view to_string(ModelState state) {
   switch (state) {
@@ -76,8 +154,11 @@ std::string_view to_string(ModelState state) {
 }
 
 ModelHandle::ModelHandle(std::shared_ptr<LoadedModel> object, std::shared_ptr<ModelEntry> entry,
-                         UnixClock clock)
-    : object_(std::move(object)), entry_(std::move(entry)), clock_(std::move(clock)) {}
+                         UnixClock clock, int gpu_id)
+    : object_(std::move(object)),
+      entry_(std::move(entry)),
+      clock_(std::move(clock)),
+      gpu_id_(gpu_id) {}
 
 const std::string& ModelHandle::model_id() const {
   return entry_->config.model_id;
@@ -93,12 +174,21 @@ void ModelHandle::record_inference(int64_t frames, double inference_ms) const {
 }
 
 ModelRegistry::ModelRegistry(const CapacitySection& capacity, Loader default_loader,
-                             UnixClock clock)
+                             UnixClock clock, GpuPlacement gpus)
     : capacity_(capacity),
       default_loader_(std::move(default_loader)),
-      clock_(clock ? std::move(clock) : UnixClock(system_unix_seconds)) {}
+      clock_(clock ? std::move(clock) : UnixClock(system_unix_seconds)),
+      gpus_(std::move(gpus)),
+      releases_(std::make_shared<ReleaseSignal>()) {}
 
-ModelRegistry::~ModelRegistry() = default;
+ModelRegistry::~ModelRegistry() {
+  {
+    std::lock_guard lock(sweeper_mutex_);
+    sweeper_stop_ = true;
+  }
+  sweeper_wake_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+}
 
 Status ModelRegistry::add_model(const ModelConfig& config, Loader loader) {
   if (config.model_id.empty())
@@ -128,6 +218,28 @@ std::shared_ptr<ModelEntry> ModelRegistry::find(const std::string& model_id) con
 }
 
 Result<ModelHandle> ModelRegistry::acquire(const std::string& model_id) {
+  return acquire_or_load(model_id, std::nullopt);
+}
+
+Status ModelRegistry::load(const std::string& model_id, std::optional<int> preferred_gpu) {
+  return acquire_or_load(model_id, preferred_gpu).status();
+}
+
+// A handle on the ready `entry`, counted as one use.
+ModelHandle ModelRegistry::handle_locked(const std::shared_ptr<ModelEntry>& entry) {
+  entry->last_use_tick = ++use_tick_;
+  entry->uses += 1;
+  entry->mark_used(now());
+  std::shared_ptr<LoadedModel> users = entry->users.lock();
+  if (users == nullptr) {
+    users = make_users(entry->object, releases_);
+    entry->users = users;
+  }
+  return ModelHandle(std::move(users), entry, clock_, entry->gpu_id);
+}
+
+Result<ModelHandle> ModelRegistry::acquire_or_load(const std::string& model_id,
+                                                   std::optional<int> preferred_gpu) {
   std::unique_lock lock(mutex_);
   auto entry = find(model_id);
   if (entry == nullptr)
@@ -135,9 +247,7 @@ Result<ModelHandle> ModelRegistry::acquire(const std::string& model_id) {
   for (;;) {
     switch (entry->state) {
       case ModelState::kReady:
-        entry->last_use_tick = ++use_tick_;
-        entry->mark_used(now());
-        return ModelHandle(entry->object, entry, clock_);
+        return handle_locked(entry);
       case ModelState::kLoading: {
         const uint64_t generation = entry->load_generation;
         ++entry->waiting_for_load;
@@ -152,25 +262,75 @@ Result<ModelHandle> ModelRegistry::acquire(const std::string& model_id) {
         break;  // ready now, or unloaded again: look once more
       }
       case ModelState::kUnloaded:
-      case ModelState::kFailed:
-        return load_locked(entry, lock);
+      case ModelState::kFailed: {
+        ASSIGN_OR_RETURN(const int gpu_id, choose_gpu_locked(*entry, preferred_gpu));
+        return load_locked(entry, lock, gpu_id);
+      }
     }
   }
 }
 
+// The device for a load of `entry`: `preferred` (a request's), else the model's configured
+// preferred_gpu, else gpus_.strategy. -1 on the CPU.
+Result<int> ModelRegistry::choose_gpu_locked(const ModelEntry& entry,
+                                             std::optional<int> preferred) {
+  if (gpus_.devices.empty()) return -1;
+  if (!preferred.has_value() || *preferred < 0) preferred = entry.config.preferred_gpu;
+  if (preferred.has_value() && *preferred >= 0) {
+    if (std::find(gpus_.devices.begin(), gpus_.devices.end(), *preferred) == gpus_.devices.end()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "model '{}': preferred_gpu {} is not a configured GPU (devices: {})",
+                        entry.config.model_id, *preferred, fmt::join(gpus_.devices, ", "));
+    }
+    return *preferred;
+  }
+  if (gpus_.strategy == GpuAssignment::kLeastLoaded) return least_loaded_gpu_locked();
+  return gpus_.devices[next_device_++ % gpus_.devices.size()];  // round-robin, per load
+}
+
+// The device with the fewest models loading, ready or draining on it; ties: fewer bytes, then
+// the lower id.
+int ModelRegistry::least_loaded_gpu_locked() const {
+  std::map<int, std::pair<int, int64_t>> load;  // device -> (models, bytes)
+  for (int device : gpus_.devices) load[device] = {0, 0};
+  auto add = [&](int device, int64_t bytes) {
+    auto it = load.find(device);
+    if (it == load.end()) return;
+    it->second.first += 1;
+    it->second.second += bytes;
+  };
+  for (const auto& [id, entry] : entries_) {
+    if (entry->state == ModelState::kReady || entry->state == ModelState::kLoading)
+      add(entry->gpu_id, entry->memory_bytes);
+    for (const auto& d : entry->draining) {
+      if (!d.users.expired()) add(d.gpu_id, d.memory_bytes);
+    }
+  }
+  int best = gpus_.devices.front();
+  for (int device : gpus_.devices) {
+    if (load[device] < load[best]) best = device;
+  }
+  return best;
+}
+
 // Runs the loader without the lock; `lock` is held on entry and released on return.
 Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>& entry,
-                                               std::unique_lock<std::mutex>& lock) {
+                                               std::unique_lock<std::mutex>& lock, int gpu_id) {
   std::vector<std::shared_ptr<LoadedModel>> released;  // freed after the lock is dropped
   entry->state = ModelState::kLoading;
   entry->failure_reason.clear();
+  entry->gpu_id = gpu_id;
   ++entry->load_generation;
   const Loader loader = entry->loader;
   const ModelConfig config = entry->config;
   lock.unlock();
-  LOG_INFO("registry", "loading model '{}'", config.model_id);
+  if (gpu_id >= 0) {
+    LOG_INFO("registry", "loading model '{}' on GPU {}", config.model_id, gpu_id);
+  } else {
+    LOG_INFO("registry", "loading model '{}'", config.model_id);
+  }
   const auto start = std::chrono::steady_clock::now();
-  auto loaded = call_loader(loader, config);
+  auto loaded = call_loader(loader, config, LoadTarget{gpu_id});
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   lock.lock();
@@ -179,13 +339,14 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
   if (status.ok()) {
     entry->object = std::move(loaded).value();
     entry->memory_bytes = entry->object->memory_bytes();
-    status = make_room_locked(entry, released);
+    status = make_room_locked(entry, lock, released);
     if (!status.ok()) released.push_back(std::move(entry->object));
   }
   if (!status.ok()) {
     entry->state = ModelState::kFailed;
     entry->failure_reason = status.message();
     entry->memory_bytes = 0;
+    entry->gpu_id = -1;
     entry->load_ended.notify_all();
     lock.unlock();
     LOG_WARN("registry", "model '{}' failed to load: {}", config.model_id, status.message());
@@ -195,19 +356,49 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
   entry->state = ModelState::kReady;
   entry->load_time_ms = load_ms;
   entry->loads += 1;
-  entry->last_use_tick = ++use_tick_;
-  entry->mark_used(now());
-  ModelHandle handle(entry->object, entry, clock_);
+  ModelHandle handle = handle_locked(entry);
+  const int64_t bytes = entry->memory_bytes;
   entry->load_ended.notify_all();
   lock.unlock();
-  LOG_INFO("registry", "model '{}' ready in {:.1f} ms ({} bytes)", config.model_id, load_ms,
-           entry->memory_bytes);
+  LOG_INFO("registry", "model '{}' ready in {:.1f} ms ({} bytes)", config.model_id, load_ms, bytes);
   return handle;
 }
 
-// Evicts least recently used ready models (never `keep`) until count and memory fit.
-// The evicted objects stay alive in the handles of their users.
+// The next model to evict for `keep`: idle ones first (evicting a model in use frees nothing
+// until its users finish), each group in eviction-policy order.
+ModelEntry* ModelRegistry::pick_victim_locked(const ModelEntry& keep) const {
+  ModelEntry* victim = nullptr;
+  for (const auto& [id, entry] : entries_) {
+    if (entry.get() == &keep || entry->state != ModelState::kReady) continue;
+    if (victim == nullptr) {
+      victim = entry.get();
+    } else if (entry->in_use() != victim->in_use()) {
+      if (!entry->in_use()) victim = entry.get();
+    } else if (fewer_uses(*entry, *victim, capacity_.eviction_policy)) {
+      victim = entry.get();
+    }
+  }
+  return victim;
+}
+
+// Drops the registry's reference; a model still in use goes on draining until its last handle.
+void ModelRegistry::evict_locked(ModelEntry& victim,
+                                 std::vector<std::shared_ptr<LoadedModel>>& released) {
+  victim.forget_released();
+  if (victim.in_use())
+    victim.draining.push_back({victim.users, victim.memory_bytes, victim.gpu_id});
+  victim.users.reset();
+  released.push_back(std::move(victim.object));
+  victim.state = ModelState::kUnloaded;
+  victim.memory_bytes = 0;
+  victim.gpu_id = -1;
+}
+
+// Evicts ready models (never `keep`) until count and memory fit; memory counts the draining
+// models too. When only draining memory is left over budget, waits for releases until
+// capacity.drain_wait_ms has passed. The evicted objects stay alive in their users' handles.
 Status ModelRegistry::make_room_locked(const std::shared_ptr<ModelEntry>& keep,
+                                       std::unique_lock<std::mutex>& lock,
                                        std::vector<std::shared_ptr<LoadedModel>>& released) {
   const auto budget = static_cast<int64_t>(capacity_.max_memory_gb * kBytesPerGb);
   if (budget > 0 && keep->memory_bytes > budget) {
@@ -215,45 +406,68 @@ Status ModelRegistry::make_room_locked(const std::shared_ptr<ModelEntry>& keep,
                       "it needs {} bytes, more than capacity.max_memory_gb ({} GB)",
                       keep->memory_bytes, capacity_.max_memory_gb);
   }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(capacity_.drain_wait_ms);
   for (;;) {
-    int ready = 1;  // `keep`
-    int64_t memory = keep->memory_bytes;
-    ModelEntry* victim = nullptr;
+    const uint64_t releases_seen = releases_->seen();  // a release from now on ends a wait
+    int ready = 1;                                     // `keep`
+    int64_t resident = keep->memory_bytes;
+    int64_t draining = 0;
     for (const auto& [id, entry] : entries_) {
+      draining += entry->draining_bytes();
       if (entry == keep || entry->state != ModelState::kReady) continue;
       ++ready;
-      memory += entry->memory_bytes;
-      if (victim == nullptr || entry->last_use_tick < victim->last_use_tick) victim = entry.get();
+      resident += entry->memory_bytes;
     }
     const bool too_many = capacity_.max_models > 0 && ready > capacity_.max_models;
-    const bool too_big = budget > 0 && memory > budget;
-    if ((!too_many && !too_big) || victim == nullptr) return {};
-    LOG_INFO("registry", "evicting model '{}' (least recently used; {} loaded, {} bytes)",
-             victim->config.model_id, ready, memory);
-    released.push_back(std::move(victim->object));  // a user's handle keeps it alive until released
-    victim->state = ModelState::kUnloaded;
-    victim->memory_bytes = 0;
-    victim->evictions += 1;
+    const bool too_big = budget > 0 && resident + draining > budget;
+    if (!too_many && !too_big) return {};
+    if (ModelEntry* victim = pick_victim_locked(*keep)) {
+      LOG_INFO("registry", "evicting model '{}' ({}; {} loaded, {} bytes resident, {} draining){}",
+               victim->config.model_id,
+               capacity_.eviction_policy == EvictionPolicy::kLfu ? "least frequently used"
+                                                                 : "least recently used",
+               ready, resident, draining, victim->in_use() ? "; in use: it drains" : "");
+      evict_locked(*victim, released);
+      victim->evictions += 1;
+      continue;
+    }
+    if (!too_big) return {};
+    RETURN_IF_ERROR(wait_for_release(*keep, lock, releases_seen, deadline)
+                        .with_context(fmt::format("{} bytes resident + {} bytes of evicted models "
+                                                  "still in use exceed capacity.max_memory_gb",
+                                                  resident, draining)));
   }
 }
 
-Status ModelRegistry::load(const std::string& model_id) {
-  return acquire(model_id).status();
+// Waits (without the registry lock) for a last handle to be released.
+Status ModelRegistry::wait_for_release(ModelEntry& entry, std::unique_lock<std::mutex>& lock,
+                                       uint64_t releases_seen,
+                                       std::chrono::steady_clock::time_point deadline) {
+  entry.waiting_for_memory = true;
+  lock.unlock();
+  const bool released = releases_->wait(releases_seen, deadline);
+  lock.lock();
+  entry.waiting_for_memory = false;
+  if (released) return {};
+  return make_error(ErrorCode::kResourceExhausted,
+                    "no model in use was released within capacity.drain_wait_ms ({} ms)",
+                    capacity_.drain_wait_ms);
 }
 
 Status ModelRegistry::unload(const std::string& model_id) {
-  std::shared_ptr<LoadedModel> released;  // freed after the lock is dropped
+  std::vector<std::shared_ptr<LoadedModel>> released;  // freed after the lock is dropped
   std::unique_lock lock(mutex_);
   auto entry = find(model_id);
   if (entry == nullptr)
     return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
   entry->load_ended.wait(lock, [&] { return entry->state != ModelState::kLoading; });
   if (entry->state != ModelState::kReady) return {};
-  released = std::move(entry->object);
-  entry->state = ModelState::kUnloaded;
-  entry->memory_bytes = 0;
+  const bool in_use = entry->in_use();
+  evict_locked(*entry, released);
   lock.unlock();
-  LOG_INFO("registry", "unloaded model '{}'", model_id);
+  LOG_INFO("registry", "unloaded model '{}'{}", model_id,
+           in_use ? " (in use: freed when its last user finishes)" : "");
   return {};
 }
 
@@ -262,7 +476,8 @@ Status ModelRegistry::preload() {
   {
     std::lock_guard lock(mutex_);
     for (const auto& [id, entry] : entries_) {
-      if (entry->config.preload_model) ids.push_back(id);
+      // Backgrounds are part of the loaded model: preloading them means loading it.
+      if (entry->config.preload_model || entry->config.preload_backgrounds) ids.push_back(id);
     }
   }
   std::vector<std::string> failures;
@@ -281,7 +496,7 @@ int ModelRegistry::unload_idle() {
   std::vector<std::shared_ptr<LoadedModel>> released;
   std::lock_guard lock(mutex_);
   for (auto& [id, entry] : entries_) {
-    if (entry->state != ModelState::kReady) continue;
+    if (entry->state != ModelState::kReady || entry->in_use()) continue;
     int64_t last_used = 0;
     {
       std::lock_guard stats_lock(entry->stats_mutex);
@@ -290,11 +505,27 @@ int ModelRegistry::unload_idle() {
     if (last_used > cutoff) continue;
     LOG_INFO("registry", "unloading model '{}': idle for over {} minute(s)", id,
              capacity_.idle_timeout_minutes);
-    released.push_back(std::move(entry->object));
-    entry->state = ModelState::kUnloaded;
-    entry->memory_bytes = 0;
+    evict_locked(*entry, released);
   }
   return static_cast<int>(released.size());
+}
+
+void ModelRegistry::start_idle_sweeper(std::chrono::milliseconds period) {
+  if (capacity_.idle_timeout_minutes <= 0) return;
+  std::lock_guard lock(sweeper_mutex_);
+  if (sweeper_.joinable() || sweeper_stop_) return;
+  sweeper_ = std::thread([this, period] { sweep_idle(period); });
+  LOG_INFO("registry", "unloading models idle for {} minute(s), checked every {} ms",
+           capacity_.idle_timeout_minutes, period.count());
+}
+
+void ModelRegistry::sweep_idle(std::chrono::milliseconds period) {
+  std::unique_lock lock(sweeper_mutex_);
+  while (!sweeper_wake_.wait_for(lock, period, [&] { return sweeper_stop_; })) {
+    lock.unlock();
+    unload_idle();
+    lock.lock();
+  }
 }
 
 ModelInfo ModelRegistry::info_locked(const ModelEntry& entry) const {
@@ -303,7 +534,11 @@ ModelInfo ModelRegistry::info_locked(const ModelEntry& entry) const {
   info.state = entry.state;
   info.failure_reason = entry.failure_reason;
   info.waiting_for_load = entry.waiting_for_load;
-  info.stats.memory_bytes = entry.memory_bytes;
+  info.waiting_for_memory = entry.waiting_for_memory;
+  info.gpu_id = entry.gpu_id;
+  info.stats.memory_bytes = entry.state == ModelState::kReady ? entry.memory_bytes : 0;
+  info.stats.draining_bytes = entry.draining_bytes();
+  info.stats.uses = entry.uses;
   info.stats.load_time_ms = entry.load_time_ms;
   info.stats.loads = entry.loads;
   info.stats.evictions = entry.evictions;
@@ -337,6 +572,13 @@ int64_t ModelRegistry::resident_memory_bytes() const {
   int64_t total = 0;
   for (const auto& [id, entry] : entries_)
     total += entry->state == ModelState::kReady ? entry->memory_bytes : 0;
+  return total;
+}
+
+int64_t ModelRegistry::draining_memory_bytes() const {
+  std::lock_guard lock(mutex_);
+  int64_t total = 0;
+  for (const auto& [id, entry] : entries_) total += entry->draining_bytes();
   return total;
 }
 

@@ -10,9 +10,12 @@ SessionModel::SessionModel(std::unique_ptr<runtime::Session> session, int64_t me
 Loader session_loader(runtime::SessionOptions options, std::vector<runtime::TensorSpec> inputs,
                       std::vector<runtime::TensorSpec> outputs) {
   return [options = std::move(options), inputs = std::move(inputs), outputs = std::move(outputs)](
-             const ModelConfig& config) -> Result<std::shared_ptr<LoadedModel>> {
+             const ModelConfig& config,
+             const LoadTarget& target) -> Result<std::shared_ptr<LoadedModel>> {
+    runtime::SessionOptions placed = options;
+    if (target.gpu_id >= 0) placed.device_id = target.gpu_id;
     ASSIGN_OR_RETURN(auto session,
-                     runtime::Session::create(config.model_path, options, inputs, outputs));
+                     runtime::Session::create(config.model_path, placed, inputs, outputs));
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(config.model_path, ec);
     return std::shared_ptr<LoadedModel>(

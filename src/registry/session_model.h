@@ -22,7 +22,8 @@ class SessionModel : public LoadedModel {
   int64_t memory_bytes_;
 };
 
-// Loads config.model_path with these options and expected inputs/outputs.
+// Loads config.model_path with these options and expected inputs/outputs, on the CUDA device
+// of the load's LoadTarget when it has one.
 Loader session_loader(runtime::SessionOptions options, std::vector<runtime::TensorSpec> inputs,
                       std::vector<runtime::TensorSpec> outputs);
 

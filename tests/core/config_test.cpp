@@ -57,7 +57,52 @@ TEST(Config, ReadsTheOlderServersKeys) {
   EXPECT_EQ(alice.preferred_gpu, 0);
   // A missing preferred_gpu means automatic (the older server read it as GPU 0).
   EXPECT_FALSE(c->models.at("bob").preferred_gpu.has_value());
-  EXPECT_TRUE(c->warnings.empty());
+  EXPECT_TRUE(alice.preload_backgrounds);
+  EXPECT_EQ(c->capacity.idle_timeout_minutes, 30);
+  EXPECT_EQ(c->capacity.drain_wait_ms, 5000);  // default
+  EXPECT_EQ(c->gpus.count, 1);
+}
+
+// The GPU keys work with the CUDA provider; on the CPU each one is a warning saying why.
+TEST(Config, GpuKeysWarnOnTheCpuOnly) {
+  auto cpu = parse_config(kOlderConfig, "server.yaml");
+  ASSERT_TRUE(cpu.ok()) << cpu.status().to_string();
+  ASSERT_EQ(cpu->warnings.size(), 3u);
+  EXPECT_NE(cpu->warnings[0].find("'gpus.count' (1) ignored: onnx.execution_provider is cpu"),
+            std::string::npos)
+      << cpu->warnings[0];
+  EXPECT_NE(cpu->warnings[1].find("'gpus.assignment_strategy' ignored"), std::string::npos);
+  EXPECT_NE(cpu->warnings[2].find("'models.alice.preferred_gpu' (0) ignored"), std::string::npos)
+      << cpu->warnings[2];
+
+  std::string text = kOlderConfig;
+  const std::string onnx = "onnx:\n";
+  text.insert(text.find(onnx) + onnx.size(), "  execution_provider: cuda\n");
+  auto cuda = parse_config(text, "server.yaml");
+  ASSERT_TRUE(cuda.ok()) << cuda.status().to_string();
+  EXPECT_TRUE(cuda->warnings.empty()) << cuda->warnings.front();
+  EXPECT_EQ(cuda->runtime.execution_provider, ExecutionProvider::kCuda);
+}
+
+TEST(Config, DeviceIdIsIgnoredWhenGpusCountPlacesModels) {
+  auto c = parse_config("gpus: {count: 2}\nonnx: {execution_provider: cuda, device_id: 1}\n",
+                        "s.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_NE(c->warnings[0].find("'onnx.device_id' ignored"), std::string::npos);
+}
+
+TEST(Config, PreloadBackgroundsFalseWithPreloadModelIsAWarning) {
+  auto c = parse_config(
+      "capacity: {drain_wait_ms: 250}\nmodels:\n  a: {model_path: u.onnx, source_video: v.mp4, "
+      "preload_model: true, preload_backgrounds: false}\n",
+      "s.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->capacity.drain_wait_ms, 250);
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_NE(c->warnings[0].find("'models.a.preload_backgrounds' (false) has no effect"),
+            std::string::npos)
+      << c->warnings[0];
 }
 
 TEST(Config, DefaultsAndEmptyFile) {
@@ -106,6 +151,13 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"output:\n  jpeg_quality: 101\n", "output.jpeg_quality"},
                       BadCase{"output:\n  jpeg_quality: high\n", "output.jpeg_quality"},
                       BadCase{"capacity:\n  eviction_policy: random\n", "lru, lfu"},
+                      BadCase{"capacity:\n  drain_wait_ms: -1\n", "capacity.drain_wait_ms"},
+                      BadCase{"gpus: {count: 2}\nonnx: {execution_provider: cuda}\nmodels:\n"
+                              "  a: {model_path: u.onnx, source_video: v.mp4, preferred_gpu: 2}\n",
+                              "models.a.preferred_gpu': GPU 2 is not configured"},
+                      BadCase{"onnx: {execution_provider: cuda, device_id: 1}\nmodels:\n"
+                              "  a: {model_path: u.onnx, source_video: v.mp4, preferred_gpu: 0}\n",
+                              "devices 1..1"},
                       BadCase{"server:\n  max_message_size_mb: 4\n", "max_message_size_mb"},
                       BadCase{"models:\n  a:\n    source_video: v.mp4\n", "models.a.model_path"},
                       BadCase{"models:\n  a:\n    model_path: u.onnx\n", "models.a.background_dir"},
