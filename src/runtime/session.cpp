@@ -434,6 +434,7 @@ struct Session::Batch::State {
   }
 };
 
+Session::Batch::Batch() = default;
 Session::Batch::Batch(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Session::Batch::Batch(Batch&&) noexcept = default;
 Session::Batch& Session::Batch::operator=(Batch&&) noexcept = default;

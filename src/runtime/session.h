@@ -77,6 +77,7 @@ class Session {
   //   RETURN_IF_ERROR(batch.read_output(0, k * output_values, face_k)); // finishing thread
   class Batch {
    public:
+    Batch();  // empty: holds no staging memory
     Batch(Batch&&) noexcept;
     Batch& operator=(Batch&&) noexcept;
     ~Batch();  // gives the staging memory back to its session
