@@ -75,6 +75,9 @@ Result<std::shared_ptr<const Avatar>> AvatarLoader::load(const AvatarSource& sou
   std::shared_ptr<Avatar> avatar(new Avatar);
   avatar->geometry_ = options.geometry;
   ASSIGN_OR_RETURN(avatar->rects_, imaging::read_rects(source.rects_path));
+  if (source.max_frames > 0 && std::ssize(avatar->rects_) > source.max_frames) {
+    avatar->rects_.resize(static_cast<std::size_t>(source.max_frames));
+  }
   ASSIGN_OR_RETURN(avatar->backgrounds_, make_background_store(options.background));
   avatar->faces_.resize(avatar->rects_.size());
   const auto rect_count = static_cast<std::int64_t>(avatar->rects_.size());

@@ -31,6 +31,8 @@ struct AvatarSource {
   std::filesystem::path rects_path;  // crop_rects.json, crop_rectangles.json or a .lms folder
   // When set and frames come from the video, also write them here as frame_%06d.jpg.
   std::filesystem::path write_frames_dir;
+  // > 0: only the first max_frames frames and rects (config `num_frames`); 0: all of them.
+  std::int64_t max_frames = 0;
 };
 
 struct AvatarOptions {

@@ -45,8 +45,12 @@ Status count_mismatch(const std::string& origin, std::int64_t frames, std::int64
                     frames, rects);
 }
 
-Result<FramesInfo> process_folder(const media::FrameFolder& folder, std::int64_t expected_count,
-                                  ThreadPool& pool, const FrameProcessor& process) {
+Result<FramesInfo> process_folder(media::FrameFolder folder, std::int64_t expected_count,
+                                  std::int64_t max_frames, ThreadPool& pool,
+                                  const FrameProcessor& process) {
+  if (max_frames > 0 && std::ssize(folder.files) > max_frames) {
+    folder.files.resize(static_cast<std::size_t>(max_frames));
+  }
   FramesInfo info{fmt::format("folder '{}' ({})", folder.dir.string(), folder.pattern), false};
   info.count = static_cast<std::int64_t>(folder.files.size());
   info.fps = kFolderFps;
@@ -117,6 +121,7 @@ Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
   Status decode_status;
   FrameRecycler recycler;
   while (!failed.load()) {
+    if (source.max_frames > 0 && decoder.frames_decoded() >= source.max_frames) break;
     Image frame = recycler.take();
     auto got = decoder.next(&frame);
     if (!got.ok()) decode_status = got.status();
@@ -154,7 +159,9 @@ Result<FramesInfo> process_frames(const AvatarSource& source, std::int64_t expec
                                   ThreadPool& pool, const FrameProcessor& process) {
   if (!source.frames_dir.empty()) {
     auto folder = media::scan_frame_folder(source.frames_dir);
-    if (folder.ok()) return process_folder(*folder, expected_count, pool, process);
+    if (folder.ok()) {
+      return process_folder(std::move(*folder), expected_count, source.max_frames, pool, process);
+    }
     if (folder.status().code() != ErrorCode::kNotFound || source.video_path.empty()) {
       return folder.status();
     }

@@ -25,7 +25,8 @@ using FrameProcessor = std::function<Status(std::int64_t index, const Image& fra
 
 // Chooses the folder (when it holds numbered frames) or else the video, then calls `process`
 // for every frame on `pool`. `expected_count` (the rect count) is checked against the folder
-// before anything is decoded; the caller checks it against a video's count afterwards.
+// before anything is decoded; the caller checks it against a video's count afterwards. Only the
+// first source.max_frames frames are used when it is set.
 // Returns the first error in frame order; errors name the file and the frame.
 Result<FramesInfo> process_frames(const AvatarSource& source, std::int64_t expected_count,
                                   ThreadPool& pool, const FrameProcessor& process);

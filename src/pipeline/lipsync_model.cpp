@@ -62,6 +62,7 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
   source.frames_dir = config.background_dir;
   source.video_path = config.source_video;
   source.rects_path = config.crop_rects_path;
+  source.max_frames = config.num_frames;
   auto avatar = avatar::Avatar::load(source, avatar_options);
   if (!avatar.ok()) return avatar.status().with_context("model '" + config.model_id + "'");
   std::error_code ec;
@@ -79,8 +80,12 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
 }
 
 registry::Loader lipsync_model_loader(LoadOptions options) {
-  return [options](const ModelConfig& config) -> Result<std::shared_ptr<registry::LoadedModel>> {
-    ASSIGN_OR_RETURN(auto model, LipSyncModel::load(config, options));
+  return [options](
+             const ModelConfig& config,
+             const registry::LoadTarget& target) -> Result<std::shared_ptr<registry::LoadedModel>> {
+    LoadOptions placed = options;
+    if (target.gpu_id >= 0) placed.session.device_id = target.gpu_id;  // the registry's choice
+    ASSIGN_OR_RETURN(auto model, LipSyncModel::load(config, placed));
     return std::shared_ptr<registry::LoadedModel>(std::move(model));
   };
 }

@@ -54,7 +54,8 @@ class LipSyncModel : public registry::LoadedModel {
 std::vector<runtime::TensorSpec> unet_inputs(const imaging::ModelGeometry& geometry);
 std::vector<runtime::TensorSpec> unet_outputs(const imaging::ModelGeometry& geometry);
 
-// A registry loader that builds LipSyncModels.
+// A registry loader that builds LipSyncModels, the UNet on the CUDA device the registry chose
+// for the load (LoadTarget) and the avatar limited to config.num_frames.
 registry::Loader lipsync_model_loader(LoadOptions options);
 
 }  // namespace lipsync::pipeline

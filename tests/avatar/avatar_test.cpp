@@ -202,6 +202,29 @@ TEST_F(AvatarTest, RenderWithIdentityModelChangesOnlyTheRect) {
   }
 }
 
+// Config `num_frames`: only the first N frames and rects, from a video or a folder.
+TEST_F(AvatarTest, MaxFramesKeepsTheFirstFramesOnly) {
+  auto limited = load_ok({.video_path = video(), .rects_path = rects(), .max_frames = 10});
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->frame_count(), 10u);
+  EXPECT_EQ(limited->rects().size(), 10u);
+  EXPECT_EQ(limited->face(9).source_rect, (Rect{600, 620, 760, 720}));
+
+  const fs::path folder = testing::temp_dir();
+  for (int t = 0; t < 12; ++t) {
+    const Image frame = moving_frame(t);
+    ASSERT_TRUE(media::write_image(folder / media::frame_file_name(t, ".png"), frame.view()).ok());
+  }
+  auto from_folder =
+      load_ok({.frames_dir = folder, .rects_path = write_rects(folder, 12), .max_frames = 5});
+  ASSERT_TRUE(from_folder);
+  EXPECT_EQ(from_folder->frame_count(), 5u);
+
+  auto beyond = load_ok({.video_path = video(), .rects_path = rects(), .max_frames = 1000});
+  ASSERT_TRUE(beyond);
+  EXPECT_EQ(beyond->frame_count(), static_cast<std::size_t>(kFrames));  // all there are
+}
+
 TEST_F(AvatarTest, RectCountMismatchNamesBothNumbers) {
   const fs::path dir = testing::temp_dir();
   auto avatar = Avatar::load({.video_path = video(), .rects_path = write_rects(dir, kFrames - 1)});
