@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "audio/audio_decoder.h"
-#include "audio/mel_spectrogram.h"
 #include "cli/commands.h"
 #include "cli/render_output.h"
 #include "core/config.h"
@@ -153,15 +152,18 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(auto samples, audio::load_audio(o.audio));
   const auto sessions = session_options(o, config);
   ASSIGN_OR_RETURN(auto encoder, pipeline::OnnxFeatureEncoder::create(o.encoder, sessions));
-  ASSIGN_OR_RETURN(auto model,
-                   pipeline::LipSyncModel::load(model_config_value, {sessions, avatar_options, o.batch}));
-  // The reference renders n + 2 frames (pipeline.md §2), a little under the audio's length:
-  // the muxed audio is cut to the video so that both streams end together.
-  const auto video_samples = static_cast<std::size_t>(pipeline::clip_frame_count(samples.size())) *
-                             audio::kSampleRateHz / 25;
-  const std::span<const float> muxed(samples.data(), std::min(samples.size(), video_samples));
-  ASSIGN_OR_RETURN(auto output,
-                   RenderOutput::open(o.output, {o.crf, o.preset, o.jpeg_quality, muxed}));
+  ASSIGN_OR_RETURN(auto model, pipeline::LipSyncModel::load(model_config_value,
+                                                            {sessions, avatar_options, o.batch}));
+  // The MP4 carries the original audio (its own stream, cut to the video's n + 2 frames,
+  // pipeline.md §2); a .npy of samples has no stream, so its 16 kHz samples are encoded.
+  RenderOutputOptions output_options{
+      .crf = o.crf, .preset = o.preset, .jpeg_quality = o.jpeg_quality};
+  if (fs::path(o.audio).extension() == ".npy") {
+    output_options.samples_16k = samples;
+  } else {
+    output_options.audio_file = o.audio;
+  }
+  ASSIGN_OR_RETURN(auto output, RenderOutput::open(o.output, output_options));
   ThreadPool pool;
   ASSIGN_OR_RETURN(
       auto stats,

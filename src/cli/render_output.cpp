@@ -6,6 +6,7 @@
 #include <fstream>
 #include <optional>
 
+#include "core/log.h"
 #include "media/jpeg_codec.h"
 #include "media/video_writer.h"
 
@@ -74,7 +75,15 @@ class Mp4Output : public RenderOutput {
     auto writer = media::VideoWriter::create(partial_, video);
     if (!writer.ok()) return writer.status();
     writer_.emplace(std::move(writer).value());
-    if (!options_.audio.empty()) RETURN_IF_ERROR(writer_->add_audio(options_.audio, {}));
+    if (!options_.audio_file.empty()) {
+      ASSIGN_OR_RETURN(const media::AudioTrackInfo audio,
+                       writer_->add_audio_file(options_.audio_file));
+      LOG_INFO("render", "sound: '{}' ({}) {} as AAC, {} Hz, {} channel(s)",
+               options_.audio_file.string(), audio.source_codec,
+               audio.copied ? "copied" : "encoded", audio.sample_rate_hz, audio.channels);
+    } else if (!options_.samples_16k.empty()) {
+      RETURN_IF_ERROR(writer_->add_audio(options_.samples_16k, {.sample_rate_hz = 16000}));
+    }
     return {};
   }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "core/image.h"
 #include "core/status.h"
@@ -13,10 +14,14 @@
 namespace lipsync::cli {
 
 struct RenderOutputOptions {
-  int crf = 18;                       // H.264 quality (MP4)
-  std::string preset = "veryfast";    // x264 preset (MP4)
-  int jpeg_quality = 90;              // JPEG folder
-  std::span<const float> audio;       // 16 kHz mono, muxed as AAC (MP4)
+  int crf = 18;                     // H.264 quality (MP4)
+  std::string preset = "veryfast";  // x264 preset (MP4)
+  int jpeg_quality = 90;            // JPEG folder
+  // The MP4's sound: the audio file's own stream (AAC copied as it is, anything else encoded to
+  // AAC at its own rate and channel layout); without a file, `samples_16k` (16 kHz mono samples,
+  // e.g. from a .npy) encoded to AAC. Either is cut to the video's length.
+  std::filesystem::path audio_file;
+  std::span<const float> samples_16k;
 };
 
 class RenderOutput {

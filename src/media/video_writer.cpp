@@ -5,12 +5,53 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "ffmpeg/handles.h"
+#include "media/audio_input.h"
 #include "media/video_ffmpeg_log.h"
 
 namespace lipsync::media {
+namespace {
+
+constexpr int kAacBitsPerChannel = 64000;              // per second; transparent for speech
+constexpr std::int64_t kKeepDecodedSamples = 1 << 16;  // consumed samples dropped beyond this
+
+// The input's own rate when the encoder takes it, else the next higher one it takes (else its
+// highest).
+int encoder_rate(const AVCodec& encoder, int rate) {
+  if (encoder.supported_samplerates == nullptr) return rate;
+  int higher = 0;
+  int highest = 0;
+  for (const int* r = encoder.supported_samplerates; *r != 0; ++r) {
+    if (*r == rate) return rate;
+    highest = std::max(highest, *r);
+    if (*r > rate && (higher == 0 || *r < higher)) higher = *r;
+  }
+  return higher != 0 ? higher : highest;
+}
+
+bool encoder_takes(const AVCodec& encoder, const AVChannelLayout& layout) {
+  if (encoder.ch_layouts == nullptr) return true;
+  for (const AVChannelLayout* l = encoder.ch_layouts; l->nb_channels != 0; ++l) {
+    if (av_channel_layout_compare(l, &layout) == 0) return true;
+  }
+  return false;
+}
+
+// The input's own layout when the encoder takes it, else the default one for its channel count,
+// else stereo (mono for mono input).
+AVChannelLayout encoder_layout(const AVCodec& encoder, const AVChannelLayout& layout) {
+  if (encoder_takes(encoder, layout)) return layout;
+  AVChannelLayout fallback{};
+  av_channel_layout_default(&fallback, layout.nb_channels);
+  if (encoder_takes(encoder, fallback)) return fallback;
+  av_channel_layout_default(&fallback, layout.nb_channels > 1 ? 2 : 1);
+  return fallback;
+}
+
+}  // namespace
 
 struct VideoWriter::State {
   std::string path;
@@ -21,13 +62,18 @@ struct VideoWriter::State {
   ffmpeg::FramePtr frame = ffmpeg::make_frame();
   ffmpeg::PacketPtr packet = ffmpeg::make_packet();
   AVStream* stream = nullptr;
-  // The optional AAC track (add_audio).
+  // The optional AAC track: encoded from planar samples (add_audio, or a file's audio decoded
+  // as the video advances) or copied packet for packet from a file.
   ffmpeg::CodecContextPtr audio_codec;
   AVStream* audio_stream = nullptr;
   ffmpeg::FramePtr audio_frame;
-  std::vector<float> audio_samples;  // interleaved
-  int audio_channels = 0;
+  std::vector<std::vector<float>> audio_planes;  // one per channel
+  std::int64_t audio_planes_start = 0;           // the sample index of audio_planes[c][0]
+  std::optional<detail::AudioInputDecoder> audio_decoder;
   std::int64_t audio_written = 0;  // samples per channel sent to the encoder
+  std::optional<detail::AudioInput> copy_input;
+  ffmpeg::PacketPtr copy_packet = ffmpeg::make_packet();
+  bool copy_pending = false;  // copy_packet holds the next packet to copy
   bool header_written = false;
   bool finished = false;
   std::int64_t written = 0;
@@ -36,16 +82,18 @@ struct VideoWriter::State {
     return ffmpeg::error(ErrorCode::kInternal, "'" + path + "': " + what, rc);
   }
   Status open_encoder();
-  Status open_audio_encoder(const AudioTrackOptions& options);
+  Status check_no_audio() const;
+  Status open_audio_encoder(int sample_rate_hz, const AVChannelLayout& layout, int bitrate_bps);
   Status ensure_header();
   Status drain() { return drain(codec.get(), stream); }
   Status drain(AVCodecContext* encoder, AVStream* target);
   // Sends the audio up to sample `end` (per channel) to the AAC encoder in full frames (a
-  // shorter last frame only when `final`).
+  // shorter last frame only when `final`); silence where the audio has ended.
   Status encode_audio_until(std::int64_t end, bool final);
-  std::int64_t audio_total() const {
-    return audio_channels ? static_cast<std::int64_t>(audio_samples.size()) / audio_channels : 0;
-  }
+  // Copies the packets that start before video frame `frame`.
+  Status copy_audio_until(std::int64_t frame);
+  // The audio up to the end of the frames written so far.
+  Status advance_audio(bool final);
 };
 
 Status VideoWriter::State::open_encoder() {
@@ -92,19 +140,29 @@ Status VideoWriter::State::ensure_header() {
   return {};
 }
 
-Status VideoWriter::State::open_audio_encoder(const AudioTrackOptions& audio) {
+Status VideoWriter::State::check_no_audio() const {
+  if (header_written || audio_stream != nullptr) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "'{}': add the audio track once, before the first frame", path);
+  }
+  return {};
+}
+
+Status VideoWriter::State::open_audio_encoder(int sample_rate_hz, const AVChannelLayout& layout,
+                                              int bitrate_bps) {
   const AVCodec* encoder = avcodec_find_encoder(AV_CODEC_ID_AAC);
   if (encoder == nullptr) return make_error(ErrorCode::kUnimplemented, "no AAC encoder in FFmpeg");
   audio_codec.reset(avcodec_alloc_context3(encoder));
   audio_codec->sample_fmt = AV_SAMPLE_FMT_FLTP;
-  audio_codec->sample_rate = audio.sample_rate_hz;
-  av_channel_layout_default(&audio_codec->ch_layout, audio.channels);
-  audio_codec->bit_rate = audio.bitrate_bps;
-  audio_codec->time_base = {1, audio.sample_rate_hz};
+  audio_codec->sample_rate = sample_rate_hz;
+  int rc = av_channel_layout_copy(&audio_codec->ch_layout, &layout);
+  if (rc < 0) return fail("audio channel layout", rc);
+  audio_codec->bit_rate = bitrate_bps > 0 ? bitrate_bps : kAacBitsPerChannel * layout.nb_channels;
+  audio_codec->time_base = {1, sample_rate_hz};
   if (output->oformat->flags & AVFMT_GLOBALHEADER) {
     audio_codec->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
-  int rc = avcodec_open2(audio_codec.get(), encoder, nullptr);
+  rc = avcodec_open2(audio_codec.get(), encoder, nullptr);
   if (rc < 0) return fail("cannot open the AAC encoder", rc);
   audio_stream = avformat_new_stream(output.get(), nullptr);
   if (audio_stream == nullptr) return make_error(ErrorCode::kInternal, "'{}': no stream", path);
@@ -114,29 +172,34 @@ Status VideoWriter::State::open_audio_encoder(const AudioTrackOptions& audio) {
   audio_frame = ffmpeg::make_frame();
   audio_frame->format = AV_SAMPLE_FMT_FLTP;
   audio_frame->nb_samples = audio_codec->frame_size;
-  audio_frame->sample_rate = audio.sample_rate_hz;
+  audio_frame->sample_rate = sample_rate_hz;
   rc = av_channel_layout_copy(&audio_frame->ch_layout, &audio_codec->ch_layout);
   if (rc >= 0) rc = av_frame_get_buffer(audio_frame.get(), 0);
   if (rc < 0) return fail("audio frame buffer", rc);
-  audio_channels = audio.channels;
+  audio_planes.assign(static_cast<std::size_t>(layout.nb_channels), {});
   return {};
 }
 
 Status VideoWriter::State::encode_audio_until(std::int64_t end, bool final) {
-  if (!audio_codec) return {};
-  end = std::min(end, audio_total());
+  if (audio_decoder) {
+    RETURN_IF_ERROR(audio_decoder->fill(
+        static_cast<std::size_t>(std::max<std::int64_t>(end - audio_planes_start, 0)),
+        audio_planes));
+  }
+  const auto available = audio_planes_start + static_cast<std::int64_t>(audio_planes[0].size());
   const int frame_size = audio_codec->frame_size;
   while (end - audio_written >= frame_size || (final && end > audio_written)) {
     const int count = static_cast<int>(std::min<std::int64_t>(frame_size, end - audio_written));
     int rc = av_frame_make_writable(audio_frame.get());
     if (rc < 0) return fail("audio frame buffer", rc);
     audio_frame->nb_samples = count;
-    for (int c = 0; c < audio_channels; ++c) {  // interleaved -> planar
+    const std::int64_t from = audio_written - audio_planes_start;
+    const int real =
+        static_cast<int>(std::clamp<std::int64_t>(available - audio_written, 0, count));
+    for (std::size_t c = 0; c < audio_planes.size(); ++c) {
       auto* plane = reinterpret_cast<float*>(audio_frame->data[c]);
-      for (int i = 0; i < count; ++i) {
-        plane[i] =
-            audio_samples[static_cast<std::size_t>((audio_written + i) * audio_channels + c)];
-      }
+      std::copy_n(audio_planes[c].begin() + from, real, plane);
+      std::fill(plane + real, plane + count, 0.0f);  // past the end of the audio: silence
     }
     audio_frame->pts = audio_written;
     rc = avcodec_send_frame(audio_codec.get(), audio_frame.get());
@@ -144,7 +207,36 @@ Status VideoWriter::State::encode_audio_until(std::int64_t end, bool final) {
     audio_written += count;
     RETURN_IF_ERROR(drain(audio_codec.get(), audio_stream));
   }
+  const std::int64_t consumed = std::min(audio_written, available) - audio_planes_start;
+  if (consumed > kKeepDecodedSamples) {
+    for (auto& plane : audio_planes) plane.erase(plane.begin(), plane.begin() + consumed);
+    audio_planes_start += consumed;
+  }
   return {};
+}
+
+Status VideoWriter::State::copy_audio_until(std::int64_t frame) {
+  const AVRational input_base = copy_input->stream().time_base;
+  while (true) {
+    if (!copy_pending) {
+      ASSIGN_OR_RETURN(copy_pending, copy_input->read_packet(copy_packet.get()));
+      if (!copy_pending) return {};  // the file's audio has ended
+    }
+    if (av_compare_ts(copy_packet->pts, input_base, frame, {1, options.fps}) >= 0) return {};
+    av_packet_rescale_ts(copy_packet.get(), input_base, audio_stream->time_base);
+    copy_packet->stream_index = audio_stream->index;
+    copy_packet->pos = -1;
+    copy_pending = false;
+    const int rc = av_interleaved_write_frame(output.get(), copy_packet.get());
+    if (rc < 0) return fail("writing an audio packet", rc);
+  }
+}
+
+Status VideoWriter::State::advance_audio(bool final) {
+  if (copy_input) return copy_audio_until(written);
+  if (!audio_codec) return {};
+  const std::int64_t rate = audio_codec->sample_rate;
+  return encode_audio_until(written * rate / options.fps, final);
 }
 
 Status VideoWriter::State::drain(AVCodecContext* encoder, AVStream* target) {
@@ -193,19 +285,56 @@ Result<VideoWriter> VideoWriter::create(const std::filesystem::path& path,
 Status VideoWriter::add_audio(std::span<const float> interleaved,
                               const AudioTrackOptions& options) {
   State& s = *state_;
-  if (s.header_written || s.audio_codec) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "'{}': add the audio track once, before the first frame", s.path);
-  }
+  RETURN_IF_ERROR(s.check_no_audio());
   if (options.sample_rate_hz < 8000 || options.sample_rate_hz > 192000 || options.channels < 1 ||
       options.channels > 8 || interleaved.size() % static_cast<std::size_t>(options.channels)) {
     return make_error(ErrorCode::kInvalidArgument,
                       "'{}': audio of {} samples at {} Hz with {} channel(s) is not valid", s.path,
                       interleaved.size(), options.sample_rate_hz, options.channels);
   }
-  RETURN_IF_ERROR(s.open_audio_encoder(options));
-  s.audio_samples.assign(interleaved.begin(), interleaved.end());
+  AVChannelLayout layout{};
+  av_channel_layout_default(&layout, options.channels);
+  RETURN_IF_ERROR(s.open_audio_encoder(options.sample_rate_hz, layout, options.bitrate_bps));
+  const std::size_t channels = s.audio_planes.size();
+  for (std::size_t c = 0; c < channels; ++c) {  // interleaved -> planar
+    auto& plane = s.audio_planes[c];
+    plane.resize(interleaved.size() / channels);
+    for (std::size_t i = 0; i < plane.size(); ++i) plane[i] = interleaved[i * channels + c];
+  }
   return {};
+}
+
+Result<AudioTrackInfo> VideoWriter::add_audio_file(const std::filesystem::path& file,
+                                                   int bitrate_bps) {
+  State& s = *state_;
+  RETURN_IF_ERROR(s.check_no_audio());
+  ASSIGN_OR_RETURN(detail::AudioInput input, detail::AudioInput::open(file));
+  const AVCodecParameters& par = *input.stream().codecpar;
+  AudioTrackInfo info{.copied = par.codec_id == AV_CODEC_ID_AAC,
+                      .source_codec = avcodec_get_name(par.codec_id)};
+  if (info.copied) {  // stream copy: the packets and their codec parameters as they are
+    s.audio_stream = avformat_new_stream(s.output.get(), nullptr);
+    if (s.audio_stream == nullptr)
+      return make_error(ErrorCode::kInternal, "'{}': no stream", s.path);
+    const int rc = avcodec_parameters_copy(s.audio_stream->codecpar, &par);
+    if (rc < 0) return s.fail("audio stream parameters", rc);
+    s.audio_stream->codecpar->codec_tag = 0;  // the MP4 muxer picks its own
+    s.audio_stream->time_base = input.stream().time_base;
+    info.sample_rate_hz = par.sample_rate;
+    info.channels = par.ch_layout.nb_channels;
+    s.copy_input.emplace(std::move(input));
+    return info;
+  }
+  const AVCodec* encoder = avcodec_find_encoder(AV_CODEC_ID_AAC);
+  if (encoder == nullptr) return make_error(ErrorCode::kUnimplemented, "no AAC encoder in FFmpeg");
+  const int rate = encoder_rate(*encoder, par.sample_rate);
+  const AVChannelLayout layout = encoder_layout(*encoder, input.layout());
+  RETURN_IF_ERROR(s.open_audio_encoder(rate, layout, bitrate_bps));
+  ASSIGN_OR_RETURN(auto decoder, detail::AudioInputDecoder::create(std::move(input), rate, layout));
+  s.audio_decoder.emplace(std::move(decoder));
+  info.sample_rate_hz = rate;
+  info.channels = layout.nb_channels;
+  return info;
 }
 
 Status VideoWriter::write_frame(ImageView bgr) {
@@ -227,10 +356,7 @@ Status VideoWriter::write_frame(ImageView bgr) {
   if (rc < 0) return s.fail("encoding", rc);
   ++s.written;
   RETURN_IF_ERROR(s.drain());
-  if (!s.audio_codec) return {};
-  // Keep the audio up with the video: everything up to the end of this frame.
-  const std::int64_t rate = s.audio_codec->sample_rate;
-  return s.encode_audio_until(s.written * rate / s.options.fps, false);
+  return s.advance_audio(false);  // keep the audio up with the video
 }
 
 Status VideoWriter::finish() {
@@ -241,8 +367,8 @@ Status VideoWriter::finish() {
   const int rc = avcodec_send_frame(s.codec.get(), nullptr);
   if (rc < 0) return s.fail("flushing the encoder", rc);
   RETURN_IF_ERROR(s.drain());
+  RETURN_IF_ERROR(s.advance_audio(true));
   if (s.audio_codec) {
-    RETURN_IF_ERROR(s.encode_audio_until(s.audio_total(), true));
     const int audio_rc = avcodec_send_frame(s.audio_codec.get(), nullptr);
     if (audio_rc < 0) return s.fail("flushing the audio encoder", audio_rc);
     RETURN_IF_ERROR(s.drain(s.audio_codec.get(), s.audio_stream));

@@ -24,11 +24,22 @@ struct VideoWriterOptions {
 struct AudioTrackOptions {
   int sample_rate_hz = 16000;
   int channels = 1;
-  int bitrate_bps = 96000;
+  int bitrate_bps = 0;  // AAC bit rate; 0: 64 kbit/s per channel
 };
 
-// Writes frames in order. The container header is written with the first frame, so further
-// streams (the AAC audio of `lipsync render`) can be added between create() and the first frame.
+// What add_audio_file made of a file's audio.
+struct AudioTrackInfo {
+  bool copied = false;       // the file's AAC packets, unchanged (no re-encode)
+  std::string source_codec;  // FFmpeg's name of the file's audio codec: "aac", "pcm_s16le", ...
+  int sample_rate_hz = 0;    // of the MP4's AAC track
+  int channels = 0;
+};
+
+// Writes frames in order. The container header is written with the first frame, so an audio
+// track (the AAC of `lipsync render`) can be added between create() and the first frame. The
+// audio is interleaved with the video as frames are written and ends with the video: encoded
+// audio is cut or padded with silence to the video's length; copied AAC keeps the packets that
+// start before the video's end (up to one AAC frame longer) and ends early if the file does.
 class VideoWriter {
  public:
   static Result<VideoWriter> create(const std::filesystem::path& path,
@@ -38,9 +49,13 @@ class VideoWriter {
   ~VideoWriter();  // an unfinished file is closed without its trailer (unplayable)
 
   // Adds an AAC track of `interleaved` float32 samples in [-1, 1] (copied); call before the
-  // first frame. The audio is interleaved with the video as frames are written; what lies
-  // beyond the last frame is written by finish().
+  // first frame, once (one audio track).
   Status add_audio(std::span<const float> interleaved, const AudioTrackOptions& options);
+  // Adds the best audio stream of `path` as the AAC track, read as the frames are written: AAC
+  // is copied packet for packet; any other codec is decoded and encoded to AAC (FFmpeg's aac
+  // encoder) at its own sample rate and channel layout (the nearest the encoder takes where it
+  // takes neither). `bitrate_bps` as in AudioTrackOptions. Call before the first frame, once.
+  Result<AudioTrackInfo> add_audio_file(const std::filesystem::path& path, int bitrate_bps = 0);
 
   Status write_frame(ImageView bgr);
   // Flushes the encoder and writes the trailer; the file is complete afterwards.

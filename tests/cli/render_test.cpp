@@ -1,58 +1,27 @@
 // `lipsync render` end to end on the bundled demo: the MP4 has the expected streams and frame
 // count, the mouth follows the audio with no lag (the whole timing chain: decoding, windows,
 // look-ahead, sequencing, muxing), and bad input fails cleanly without leaving files behind.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <fstream>
-#include <sstream>
 
 #include "audio/audio_decoder.h"
+#include "audio_probe.h"
 #include "imaging/crop_rects.h"
 #include "imaging/frame_sequence.h"
 #include "imaging/model_geometry.h"
 #include "media/video_decoder.h"
+#include "run_cli.h"
 #include "support/test_paths.h"
-
-extern char** environ;
 
 namespace lipsync {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout + stderr
-};
-
-RunResult run_cli(std::vector<std::string> args, const fs::path& dir) {
-  args.insert(args.begin(), {LIPSYNC_CLI_PATH, "--log-level", "warn"});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const fs::path log = dir / "cli.log";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  RunResult result;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) == 0) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  result.output = text.str();
-  return result;
-}
+using testing::run_cli;
+using testing::RunResult;
 
 const fs::path kDemo = LIPSYNC_DEMO_DIR;
 
@@ -134,6 +103,13 @@ TEST_F(RenderDemo, WritesH264At25FpsWithAacOfTheSameLength) {
   ASSERT_TRUE(muxed.ok()) << muxed.status().to_string();
   const double audio_s = muxed->size() / 16000.0;
   EXPECT_NEAR(audio_s, frames / 25.0, 1.0 / 25) << "audio " << audio_s << " s";
+  // The speech's own sound (espeak-ng writes 22.05 kHz mono), not the 16 kHz model input.
+  auto sound = media::testing::probe_audio(*dir_ / "demo.mp4");
+  auto original = media::testing::probe_audio(kDemo / "speech.wav");
+  ASSERT_TRUE(sound.ok() && original.ok());
+  EXPECT_EQ(sound->codec, "aac");
+  EXPECT_EQ(sound->sample_rate_hz, original->sample_rate_hz);
+  EXPECT_EQ(sound->channels, original->channels);
 }
 
 TEST_F(RenderDemo, MouthFollowsLoudnessWithNoLag) {
@@ -191,7 +167,7 @@ TEST(RenderErrors, BadInputFailsCleanlyAndLeavesNoFile) {
   }
   for (const auto& entry : fs::directory_iterator(dir)) {
     const auto name = entry.path().filename().string();
-    EXPECT_TRUE(name == "not_audio.wav" || name == "server.yaml" || name == "cli.log") << name;
+    EXPECT_TRUE(name == "not_audio.wav" || name == "server.yaml") << name;
   }
   fs::remove_all(dir);
 }
