@@ -13,6 +13,7 @@
 #include "pipeline/lipsync_model.h"
 #include "pipeline/onnx_feature_encoder.h"
 #include "server/compat_service.h"
+#include "server/native_service.h"
 
 namespace lipsync::server {
 
@@ -29,6 +30,7 @@ struct Server::Impl {
   std::unique_ptr<pipeline::Scheduler> scheduler;
   std::atomic<bool> stopping{false};
   std::unique_ptr<CompatService> compat;
+  std::unique_ptr<NativeService> native;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
   int http_port = 0;
@@ -100,18 +102,22 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   impl.compat = std::make_unique<CompatService>(CompatContext{
       &impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(), impl.encoder.get(),
       impl.pool.get(), &impl.stopping, &impl.metrics, impl.gauges.get()});
+  impl.native = std::make_unique<NativeService>(NativeContext{
+      &impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(), impl.encoder.get(),
+      &impl.stopping, &impl.metrics, impl.gauges.get(), static_cast<std::size_t>(max_bytes)});
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl.port);
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
   builder.RegisterService(impl.compat.get());
+  builder.RegisterService(impl.native.get());
   impl.grpc_server = builder.BuildAndStart();
   if (impl.grpc_server == nullptr || impl.port == 0) {
     return make_error(ErrorCode::kUnavailable, "cannot listen on {} (gRPC)", address);
   }
   LOG_INFO("server",
-           "compat gRPC (monolithic.MonolithicService) listening on {}:{}, {} model(s), "
-           "message limit {} MiB",
+           "gRPC (monolithic.MonolithicService, lipsync.v1.LipSync) listening on {}:{}, "
+           "{} model(s), message limit {} MiB",
            config.server.listen_host, impl.port, config.models.size(), max_bytes >> 20);
   return {};
 }

@@ -1,0 +1,365 @@
+#include "server/native_service.h"
+
+#include <chrono>
+#include <exception>
+#include <functional>
+
+#include "audio/audio_decoder.h"
+#include "core/log.h"
+#include "server/grpc_status.h"
+
+namespace lipsync::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Room left in a message for everything but the frame bytes (fields, tags, timings).
+constexpr std::size_t kMessageOverheadBytes = 4096;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// Returned by the render loops when the client went away; the handlers answer CANCELLED.
+Status cancelled() {
+  return make_error(ErrorCode::kUnavailable, "the client cancelled the call");
+}
+
+Result<imaging::SequenceMode> sequence_mode(v1::SequenceMode mode) {
+  switch (mode) {
+    case v1::SEQUENCE_MODE_UNSPECIFIED:
+    case v1::SEQUENCE_MODE_PING_PONG:
+      return imaging::SequenceMode::kPingPong;
+    case v1::SEQUENCE_MODE_WRAP:
+      return imaging::SequenceMode::kWrap;
+    default:
+      return make_error(ErrorCode::kInvalidArgument,
+                        "sequence_mode {} is not a SequenceMode (0 unspecified, 1 ping-pong, "
+                        "2 wrap)",
+                        static_cast<int>(mode));
+  }
+}
+
+// The JPEG settings of the requested output, or none for raw BGR.
+Result<std::optional<media::JpegSettings>> output_settings(const v1::OutputOptions& options,
+                                                           const OutputSection& configured) {
+  v1::FrameFormat format = options.format();
+  if (format == v1::FRAME_FORMAT_UNSPECIFIED) {
+    format =
+        configured.format == OutputFormat::kRaw ? v1::FRAME_FORMAT_RAW_BGR : v1::FRAME_FORMAT_JPEG;
+  }
+  if (format == v1::FRAME_FORMAT_RAW_BGR) return std::optional<media::JpegSettings>();
+  if (format != v1::FRAME_FORMAT_JPEG) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "output.format {} is not a FrameFormat (0 unspecified, 1 JPEG, 2 raw BGR)",
+                      static_cast<int>(options.format()));
+  }
+  const int quality =
+      options.jpeg_quality() == 0 ? configured.jpeg_quality : options.jpeg_quality();
+  if (quality < 1 || quality > 100) {
+    return make_error(ErrorCode::kInvalidArgument, "output.jpeg_quality {} outside 1..100",
+                      options.jpeg_quality());
+  }
+  return std::optional(media::JpegSettings{quality, configured.chroma_subsampling});
+}
+
+Result<std::vector<float>> pcm_samples(const v1::PcmAudio& pcm,
+                                       const audio::DecodeOptions& limits) {
+  const int channels = pcm.channels() == 0 ? 1 : pcm.channels();
+  const std::span<const float> values(pcm.samples().data(), pcm.samples().size());
+  if (pcm.sample_rate_hz() == audio::kSampleRateHz && channels == 1) {
+    // Already what the pipeline reads: used as is, like a .npy clip offline.
+    if (values.size() > limits.max_duration_s * audio::kSampleRateHz) {
+      return make_error(ErrorCode::kInvalidArgument, "{} samples exceed the limit of {:.0f} s",
+                        values.size(), limits.max_duration_s);
+    }
+    RETURN_IF_ERROR(audio::validate_samples(values));
+    return std::vector<float>(values.begin(), values.end());
+  }
+  return audio::convert_pcm(values, pcm.sample_rate_hz(), channels, limits);
+}
+
+// The request's audio as 16 kHz mono samples. Whatever is wrong with it is the client's.
+Result<std::vector<float>> request_samples(const v1::AudioInput& input) {
+  const audio::DecodeOptions limits{.max_duration_s = kMaxNativeAudioSeconds};
+  Result<std::vector<float>> samples =
+      make_error(ErrorCode::kInvalidArgument, "audio is required: set audio.pcm or audio.encoded");
+  const char* field = "audio";
+  if (input.has_pcm()) {
+    field = "audio.pcm";
+    samples = pcm_samples(input.pcm(), limits);
+  } else if (input.source_case() == v1::AudioInput::kEncoded) {
+    field = "audio.encoded";
+    const std::string& bytes = input.encoded();
+    samples = audio::decode_audio_bytes(std::as_bytes(std::span(bytes.data(), bytes.size())),
+                                        "audio.encoded", limits);
+  }
+  if (samples.ok()) return samples;
+  const ErrorCode code = samples.status().code() == ErrorCode::kResourceExhausted
+                             ? ErrorCode::kResourceExhausted
+                             : ErrorCode::kInvalidArgument;
+  return Status(code, fmt::format("{}: {}", field, samples.status().message()));
+}
+
+void add_frames(const ClipBatch& batch, std::size_t from, std::size_t to,
+                v1::RenderResponse& response) {
+  for (std::size_t k = from; k < to; ++k) {
+    v1::Frame* frame = response.add_frames();
+    const std::int64_t index = batch.first + static_cast<std::int64_t>(k);
+    frame->set_index(index);
+    frame->set_source_frame(batch.source_frames[k]);
+    frame->set_timestamp_ms(index * kFrameIntervalMs);
+    const auto bytes = batch.frame_bytes(k);
+    frame->set_data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+}
+
+void add_timings(const ClipBatch& batch, v1::StageTimings& timings) {
+  timings.set_queue_ms(timings.queue_ms() + batch.result.queue_ms);
+  timings.set_prepare_ms(timings.prepare_ms() + batch.result.timings.prepare_ms);
+  timings.set_inference_ms(timings.inference_ms() + batch.result.timings.inference_ms);
+  timings.set_composite_ms(timings.composite_ms() + batch.result.timings.composite_ms);
+}
+
+// What every message of a clip says: the format, frame size and the clip's length.
+void describe(const ClipPlan& plan, v1::RenderResponse& response) {
+  response.set_format(plan.spec.jpeg ? v1::FRAME_FORMAT_JPEG : v1::FRAME_FORMAT_RAW_BGR);
+  response.set_width(plan.model.width);
+  response.set_height(plan.model.height);
+  response.set_clip_frames(plan.frame_count());
+}
+
+// What only the first message says: the audio time and whether this request loaded the model.
+void describe_start(const ClipPlan& plan, v1::RenderResponse& response) {
+  response.mutable_timings()->set_audio_ms(plan.audio_ms);
+  response.set_model_loaded(plan.model.loaded_now);
+  response.set_model_load_ms(plan.model.load_ms);
+}
+
+Status too_large(std::size_t bytes, std::size_t limit, std::string_view what) {
+  return make_error(ErrorCode::kResourceExhausted,
+                    "{} is {:.1f} MiB, above the server's message limit of {} MiB{}", what,
+                    bytes / double(1 << 20), limit >> 20,
+                    what == "the response" ? "; use RenderStream for long clips" : "");
+}
+
+// The end of the frames of `batch` from `from` that fit one message of at most `limit` bytes.
+Result<std::size_t> message_end(const ClipBatch& batch, std::size_t from, std::size_t limit) {
+  std::size_t bytes = 0;
+  std::size_t end = from;
+  for (; end < batch.count(); ++end) {
+    bytes += batch.frame_bytes(end).size() + 64;  // + the frame's other fields
+    if (bytes + kMessageOverheadBytes > limit) break;
+  }
+  if (end == from) return too_large(batch.frame_bytes(from).size(), limit, "one frame");
+  return end;
+}
+
+v1::ModelState model_state(registry::ModelState state) {
+  switch (state) {
+    case registry::ModelState::kUnloaded:
+      return v1::MODEL_STATE_UNLOADED;
+    case registry::ModelState::kLoading:
+      return v1::MODEL_STATE_LOADING;
+    case registry::ModelState::kReady:
+      return v1::MODEL_STATE_READY;
+    case registry::ModelState::kFailed:
+      return v1::MODEL_STATE_FAILED;
+  }
+  return v1::MODEL_STATE_UNSPECIFIED;
+}
+
+void fill_model(const registry::ModelInfo& info, v1::Model& model) {
+  model.set_model_id(info.model_id);
+  model.set_state(model_state(info.state));
+  model.set_failure_reason(info.failure_reason);
+  v1::ModelStats& stats = *model.mutable_stats();
+  stats.set_requests(info.stats.requests);
+  stats.set_frames(info.stats.frames);
+  stats.set_total_inference_ms(info.stats.total_inference_ms);
+  stats.set_mean_inference_ms(info.stats.mean_inference_ms);
+  stats.set_last_used_unix_s(info.stats.last_used_unix_s);
+  stats.set_memory_bytes(info.stats.memory_bytes);
+  stats.set_load_time_ms(info.stats.load_time_ms);
+  stats.set_loads(info.stats.loads);
+  stats.set_evictions(info.stats.evictions);
+}
+
+Status require_model_id(const std::string& model_id) {
+  if (model_id.empty()) return make_error(ErrorCode::kInvalidArgument, "model_id is required");
+  return {};
+}
+
+// Runs `body`; an exception becomes INTERNAL instead of unwinding through gRPC's thread.
+Status guarded(std::string_view rpc, const std::function<Status()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, "{} failed: {}", rpc, e.what());
+  }
+}
+
+}  // namespace
+
+Result<ClipPlan> NativeService::plan(const v1::RenderRequest& request) {
+  if (context_.stopping->load())
+    return make_error(ErrorCode::kUnavailable, "the server is shutting down");
+  RETURN_IF_ERROR(require_model_id(request.model_id()));
+  RETURN_IF_ERROR(context_.registry->info(request.model_id()).status());
+  ClipSpec spec{.model_id = request.model_id(), .start_frame = request.start_frame()};
+  ASSIGN_OR_RETURN(spec.sequence, sequence_mode(request.sequence_mode()));
+  RETURN_IF_ERROR(check_start_frame(spec.start_frame));
+  ASSIGN_OR_RETURN(spec.jpeg, output_settings(request.output(), context_.config->output));
+  ASSIGN_OR_RETURN(std::vector<float> samples, request_samples(request.audio()));
+  return plan_clip(std::move(spec), samples, *context_.mel, *context_.encoder, *context_.registry);
+}
+
+void NativeService::observe(const ClipBatch& batch) {
+  http::Metrics& metrics = *context_.metrics;
+  metrics.observe_stage_ms("queue", batch.result.queue_ms);
+  metrics.observe_stage_ms("prepare", batch.result.timings.prepare_ms);
+  metrics.observe_stage_ms("inference", batch.result.timings.inference_ms);
+  metrics.observe_stage_ms("composite", batch.result.timings.composite_ms);
+}
+
+grpc::Status NativeService::Render(grpc::ServerContext* context, const v1::RenderRequest* request,
+                                   v1::RenderResponse* response) {
+  const auto start = Clock::now();
+  Status status = guarded("Render", [&] { return render(*context, *request, *response); });
+  if (context->IsCancelled()) return finish_cancelled("Render");
+  response->mutable_timings()->set_total_ms(ms_since(start));
+  if (status.ok()) context_.metrics->observe_stage_ms("total", ms_since(start));
+  return finish("Render", status);
+}
+
+Status NativeService::render(grpc::ServerContext& context, const v1::RenderRequest& request,
+                             v1::RenderResponse& response) {
+  ASSIGN_OR_RETURN(const ClipPlan plan, this->plan(request));
+  context_.metrics->observe_stage_ms("audio", plan.audio_ms);
+  const std::size_t limit = context_.max_message_bytes;
+  if (!plan.spec.jpeg) {  // raw frames: the size is known before rendering
+    const std::size_t bytes =
+        static_cast<std::size_t>(plan.frame_count()) * plan.model.width * plan.model.height * 3;
+    if (bytes + kMessageOverheadBytes > limit) return too_large(bytes, limit, "the response");
+  }
+  describe(plan, response);
+  describe_start(plan, response);
+  BatchWindow window(*context_.scheduler, plan, context_.config->pipeline);
+  while (!window.done()) {
+    if (context.IsCancelled()) return cancelled();  // nothing more is submitted
+    ASSIGN_OR_RETURN(const ClipBatch batch, window.next());
+    observe(batch);
+    add_frames(batch, 0, batch.count(), response);
+    add_timings(batch, *response.mutable_timings());
+  }
+  if (response.ByteSizeLong() > limit)
+    return too_large(response.ByteSizeLong(), limit, "the response");
+  return {};
+}
+
+grpc::Status NativeService::RenderStream(grpc::ServerContext* context,
+                                         const v1::RenderRequest* request,
+                                         grpc::ServerWriter<v1::RenderResponse>* writer) {
+  Status status =
+      guarded("RenderStream", [&] { return render_stream(*context, *request, *writer); });
+  if (context->IsCancelled()) return finish_cancelled("RenderStream");
+  return finish("RenderStream", status);
+}
+
+Status NativeService::render_stream(grpc::ServerContext& context, const v1::RenderRequest& request,
+                                    grpc::ServerWriter<v1::RenderResponse>& writer) {
+  const auto start = Clock::now();
+  ASSIGN_OR_RETURN(const ClipPlan plan, this->plan(request));
+  context_.metrics->observe_stage_ms("audio", plan.audio_ms);
+  BatchWindow window(*context_.scheduler, plan, context_.config->pipeline);
+  bool first_message = true;
+  while (!window.done()) {
+    if (context.IsCancelled()) return cancelled();  // nothing more is submitted
+    ASSIGN_OR_RETURN(const ClipBatch batch, window.next());
+    observe(batch);
+    for (std::size_t from = 0; from < batch.count();) {
+      ASSIGN_OR_RETURN(const std::size_t to, message_end(batch, from, context_.max_message_bytes));
+      v1::RenderResponse message;
+      describe(plan, message);
+      if (first_message) describe_start(plan, message);
+      if (from == 0) add_timings(batch, *message.mutable_timings());
+      add_frames(batch, from, to, message);
+      message.mutable_timings()->set_total_ms(ms_since(start));
+      if (!writer.Write(message)) return cancelled();
+      first_message = false;
+      from = to;
+    }
+  }
+  context_.metrics->observe_stage_ms("total", ms_since(start));
+  return {};
+}
+
+Status NativeService::model(const std::string& model_id, v1::Model& response) const {
+  RETURN_IF_ERROR(require_model_id(model_id));
+  ASSIGN_OR_RETURN(const registry::ModelInfo info, context_.registry->info(model_id));
+  fill_model(info, response);
+  return {};
+}
+
+grpc::Status NativeService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+                                       v1::ListModelsResponse* response) {
+  for (const auto& info : context_.registry->list()) fill_model(info, *response->add_models());
+  return finish("ListModels", {});
+}
+
+grpc::Status NativeService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
+                                     v1::Model* response) {
+  return finish("GetModel", model(request->model_id(), *response));
+}
+
+grpc::Status NativeService::LoadModel(grpc::ServerContext*, const v1::LoadModelRequest* request,
+                                      v1::Model* response) {
+  Status status = guarded("LoadModel", [&]() -> Status {
+    const std::string& id = request->model_id();
+    RETURN_IF_ERROR(model(id, *response));  // INVALID_ARGUMENT / NOT_FOUND
+    if (Status loaded = context_.registry->load(id); !loaded.ok())
+      return model_load_failure(loaded, id);
+    return model(id, *response);
+  });
+  return finish("LoadModel", status);
+}
+
+grpc::Status NativeService::UnloadModel(grpc::ServerContext*, const v1::UnloadModelRequest* request,
+                                        v1::Model* response) {
+  Status status = guarded("UnloadModel", [&]() -> Status {
+    RETURN_IF_ERROR(model(request->model_id(), *response));
+    RETURN_IF_ERROR(context_.registry->unload(request->model_id()));
+    return model(request->model_id(), *response);
+  });
+  return finish("UnloadModel", status);
+}
+
+grpc::Status NativeService::Health(grpc::ServerContext*, const v1::HealthRequest*,
+                                   v1::HealthResponse* response) {
+  const bool serving = !context_.stopping->load();
+  const auto models = context_.registry->list();
+  for (const auto& info : models) {
+    if (info.state == registry::ModelState::kFailed) response->add_failed_models(info.model_id);
+  }
+  response->set_serving(serving);
+  response->set_healthy(serving && response->failed_models().empty());
+  response->set_ready_models(context_.registry->ready_count());
+  response->set_configured_models(static_cast<std::int32_t>(models.size()));
+  response->set_max_models(context_.config->capacity.max_models);
+  return finish("Health", {});
+}
+
+grpc::Status NativeService::finish_cancelled(std::string_view rpc) {
+  context_.metrics->count_request(fmt::format("native.{}", rpc), "CANCELLED");
+  LOG_INFO("server", "native {}: cancelled by the client", rpc);
+  return grpc::Status::CANCELLED;
+}
+
+grpc::Status NativeService::finish(std::string_view rpc, const Status& status) {
+  context_.metrics->count_request(fmt::format("native.{}", rpc), to_string(status.code()));
+  context_.gauges->refresh();
+  if (!status.ok()) LOG_WARN("server", "native {}: {}", rpc, status.to_string());
+  return to_grpc_status(status);
+}
+
+}  // namespace lipsync::server

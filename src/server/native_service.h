@@ -1,0 +1,70 @@
+// The native gRPC service, package `lipsync.v1` (proto/lipsync_v1.proto): clients send audio
+// only (float32 PCM at any rate, or an encoded file) and get the clip's frames, rendered from the
+// server's avatar exactly as the offline pipeline renders them; plus model management and
+// health. Errors are gRPC status codes, mapped once from the core ErrorCode (grpc_status.h).
+// Module-internal: included by server.cpp only.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <string_view>
+
+#include "audio/audio_features.h"
+#include "audio/mel_spectrogram.h"
+#include "core/config.h"
+#include "http/metrics.h"
+#include "pipeline/scheduler.h"
+#include "proto/lipsync_v1.grpc.pb.h"
+#include "registry/model_registry.h"
+#include "server/compat_service.h"
+#include "server/native_clip.h"
+
+namespace lipsync::server {
+
+struct NativeContext {
+  const Config* config = nullptr;
+  registry::ModelRegistry* registry = nullptr;
+  pipeline::Scheduler* scheduler = nullptr;
+  const audio::MelAnalyzer* mel = nullptr;
+  audio::FeatureEncoder* encoder = nullptr;
+  const std::atomic<bool>* stopping = nullptr;
+  http::Metrics* metrics = nullptr;
+  RegistryGauges* gauges = nullptr;
+  std::size_t max_message_bytes = 0;  // the server's gRPC message limit
+};
+
+class NativeService final : public lipsync::v1::LipSync::Service {
+ public:
+  explicit NativeService(NativeContext context) : context_(context) {}
+
+  grpc::Status Render(grpc::ServerContext* context, const v1::RenderRequest* request,
+                      v1::RenderResponse* response) override;
+  grpc::Status RenderStream(grpc::ServerContext* context, const v1::RenderRequest* request,
+                            grpc::ServerWriter<v1::RenderResponse>* writer) override;
+  grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
+                          v1::ListModelsResponse* response) override;
+  grpc::Status GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
+                        v1::Model* response) override;
+  grpc::Status LoadModel(grpc::ServerContext* context, const v1::LoadModelRequest* request,
+                         v1::Model* response) override;
+  grpc::Status UnloadModel(grpc::ServerContext* context, const v1::UnloadModelRequest* request,
+                           v1::Model* response) override;
+  grpc::Status Health(grpc::ServerContext* context, const v1::HealthRequest* request,
+                      v1::HealthResponse* response) override;
+
+ private:
+  Result<ClipPlan> plan(const v1::RenderRequest& request);
+  Status render(grpc::ServerContext& context, const v1::RenderRequest& request,
+                v1::RenderResponse& response);
+  Status render_stream(grpc::ServerContext& context, const v1::RenderRequest& request,
+                       grpc::ServerWriter<v1::RenderResponse>& writer);
+  Status model(const std::string& model_id, v1::Model& response) const;
+  void observe(const ClipBatch& batch);
+  // Counts the call under lipsync_requests_total{api="native.<rpc>", code}; returns its status.
+  grpc::Status finish(std::string_view rpc, const Status& status);
+  grpc::Status finish_cancelled(std::string_view rpc);
+
+  NativeContext context_;
+};
+
+}  // namespace lipsync::server
