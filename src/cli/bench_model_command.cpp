@@ -30,6 +30,7 @@ struct BenchModelOptions {
   int device_id = 0;
   int concurrency = 1;
   bool pipelined = false;
+  bool upload_in_advance = true;
   std::string cuda_ep_library;
   std::vector<std::string> cuda_options;  // KEY=VALUE
 };
@@ -116,6 +117,7 @@ Result<nlohmann::json> time_pipelined(runtime::Session& session,
   std::thread writer([&] {
     for (int i = 0; i < runs && errors[0].ok(); ++i) {
       auto next = session.stage(inputs, batch);
+      if (next.ok()) errors[0] = session.upload(*next);
       if (!next.ok()) errors[0] = next.status();
       if (next.ok()) staged.push(std::move(next).value());
     }
@@ -184,6 +186,7 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
   session_options.intra_op_threads = options.threads;
   session_options.device_id = options.device_id;
   session_options.cuda_ep_library = options.cuda_ep_library;
+  session_options.upload_in_advance = options.upload_in_advance;
   ASSIGN_OR_RETURN(session_options.cuda_options, parse_key_values(options.cuda_options));
   ASSIGN_OR_RETURN(auto session, runtime::Session::create(path, session_options, std::move(inputs),
                                                           std::move(outputs)));
@@ -198,6 +201,7 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
                         {"device", session->device_description()},
                         {"intra_op_threads", options.threads},
                         {"cuda_options", session_options.cuda_options},
+                        {"upload_in_advance", options.upload_in_advance},
                         {"warmup", options.warmup},
                         {"api", "Session::run_into (caller-owned float32 output buffers)"},
                         {"results", nlohmann::json::array()}};
@@ -261,6 +265,9 @@ void add(CLI::App& app, Action* action) {
   cmd->add_flag("--pipelined", options->pipelined,
                 "also time batches written, run and read on three threads at once (the server's "
                 "way)");
+  cmd->add_flag("!--no-upload-in-advance", options->upload_in_advance,
+                "--pipelined on CUDA: copy inputs and outputs inside the run instead of before "
+                "and after it");
   cmd->add_option("--cuda-option", options->cuda_options,
                   "extra CUDA EP option KEY=VALUE (repeatable), e.g. prefer_nhwc=1")
       ->delimiter(';');

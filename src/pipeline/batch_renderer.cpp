@@ -101,6 +101,7 @@ Result<PreparedBatch> prepare_batch(const LipSyncModel& model, std::span<const F
     RETURN_IF_ERROR(batch.unet.write_input(0, slot * image_size, image));
     return batch.unet.write_input(1, slot * audio::kFrameTensorSize, job.audio);
   }));
+  RETURN_IF_ERROR(model.unet().upload(batch.unet));  // while the device runs another batch
   batch.timings.prepare_ms = ms_since(start);
   return batch;
 }

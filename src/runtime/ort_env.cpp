@@ -93,20 +93,20 @@ Result<Ort::ConstEpDevice> cuda_ep_device(const std::filesystem::path& library, 
   return cuda_devices[device_id];
 }
 
-OrtAllocator* pinned_allocator(Ort::ConstEpDevice device) {
+OrtAllocator* shared_allocator(Ort::ConstEpDevice device, OrtDeviceMemoryType memory_type) {
   auto& registry = cuda_registry();
   std::lock_guard lock(registry.mutex);
   try {
-    const auto memory = device.GetMemoryInfo(OrtDeviceMemoryType_HOST_ACCESSIBLE);
+    const auto memory = device.GetMemoryInfo(memory_type);
     if (memory == nullptr) return nullptr;
     OrtAllocator* allocator = ort_env().GetSharedAllocator(memory);
     if (allocator == nullptr) {
-      allocator = ort_env().CreateSharedAllocator(device, OrtDeviceMemoryType_HOST_ACCESSIBLE,
-                                                  OrtDeviceAllocator, nullptr);
+      allocator = ort_env().CreateSharedAllocator(device, memory_type, OrtDeviceAllocator, nullptr);
     }
     return allocator;
   } catch (const Ort::Exception& e) {
-    LOG_WARN("runtime", "no pinned host allocator for {}: {}", device.EpName(), e.what());
+    LOG_WARN("runtime", "no shared allocator (memory type {}) for {}: {}",
+             static_cast<int>(memory_type), device.EpName(), e.what());
     return nullptr;
   }
 }

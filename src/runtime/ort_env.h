@@ -21,9 +21,9 @@ std::filesystem::path onnxruntime_library_dir();
 // `device_id`. Errors say which library or device is missing.
 Result<Ort::ConstEpDevice> cuda_ep_device(const std::filesystem::path& library, int device_id);
 
-// The shared allocator of pinned host memory for `device` (staging for fast copies);
-// nullptr if the EP offers none.
-OrtAllocator* pinned_allocator(Ort::ConstEpDevice device);
+// The shared allocator of `memory` for `device`: HOST_ACCESSIBLE = pinned host memory (staging
+// for fast copies), DEFAULT = device memory; nullptr if the EP offers none.
+OrtAllocator* shared_allocator(Ort::ConstEpDevice device, OrtDeviceMemoryType memory);
 
 // "CUDAExecutionProvider on NVIDIA ... (key=value ...)": what ORT reports about the device.
 std::string describe(Ort::ConstEpDevice device);

@@ -3,6 +3,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <numeric>
 #include <string>
@@ -121,9 +122,15 @@ Status check_inputs_are_concrete(const std::filesystem::path& path,
   return {};
 }
 
+// Where a session's staging memory comes from: pinned host memory (null: the default CPU
+// allocator) and, on CUDA, device memory for batches whose inputs are uploaded in advance.
+struct Allocators {
+  OrtAllocator* host = nullptr;
+  OrtAllocator* device = nullptr;
+};
+
 Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
-                                             std::string* device_text,
-                                             OrtAllocator** staging_allocator) {
+                                             std::string* device_text, Allocators* allocators) {
   Ort::SessionOptions ort;
   ort.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
   if (options.intra_op_threads > 0) ort.SetIntraOpNumThreads(options.intra_op_threads);
@@ -134,7 +141,9 @@ Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
                                                                   options.cuda_options.end());
     ort.AppendExecutionProvider_V2(detail::ort_env(), {device}, ep_options);
     *device_text = detail::describe(device);
-    *staging_allocator = detail::pinned_allocator(device);
+    allocators->host = detail::shared_allocator(device, OrtDeviceMemoryType_HOST_ACCESSIBLE);
+    if (options.upload_in_advance)
+      allocators->device = detail::shared_allocator(device, OrtDeviceMemoryType_DEFAULT);
   } else {
     *device_text = detail::describe_cpu();
   }
@@ -156,6 +165,10 @@ struct Staging {
   std::vector<StagingMemory> memory;  // declared first: freed after the tensors over it
   int64_t batch = 0;
   bool whole = false;  // every input and output staged (a Session::Batch)
+  // A Session::Batch on CUDA: device copies of the inputs and outputs, so that the host<->device
+  // copies happen outside the run (Session::upload, and right after the run).
+  std::vector<Ort::Value> device_inputs;
+  std::vector<Ort::Value> device_outputs;
   std::vector<Ort::Value> inputs;
   std::vector<Ort::Value> outputs;
 };
@@ -227,6 +240,7 @@ struct Session::Impl {
   Ort::Session session{nullptr};
   Ort::MemoryInfo cpu_memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   OrtAllocator* staging_allocator = nullptr;  // pinned on CUDA; the default CPU allocator otherwise
+  OrtAllocator* device_allocator = nullptr;   // CUDA memory for Session::Batch; null on CPU
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
   std::vector<ModelTensor> model_inputs;
@@ -238,19 +252,22 @@ struct Session::Impl {
     return provider == ExecutionProvider::kCuda ||
            tensor.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
   }
+  // A tensor for `batch` frames of `spec` in host staging memory, or in device memory.
   Ort::Value allocate(const TensorSpec& spec, const ModelTensor& tensor, int64_t batch,
-                      Staging& staging) const {
+                      Staging& staging, bool on_device = false) const {
     auto shape = spec.shape;
     shape[0] = batch;
     const std::size_t element_bytes = tensor.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? 2 : 4;
     const std::size_t bytes =
         static_cast<std::size_t>(batch * values_per_frame(spec)) * element_bytes;
-    void* memory = staging_allocator->Alloc(staging_allocator, bytes);
+    OrtAllocator* allocator = on_device ? device_allocator : staging_allocator;
+    void* memory = allocator->Alloc(allocator, bytes);
     if (memory == nullptr)
       throw Ort::Exception(fmt::format("cannot allocate {} staging bytes", bytes), ORT_FAIL);
-    staging.memory.emplace_back(memory, StagingFree{staging_allocator});
-    return Ort::Value::CreateTensor(cpu_memory, memory, bytes, shape.data(), shape.size(),
-                                    tensor.type);
+    staging.memory.emplace_back(memory, StagingFree{allocator});
+    const OrtMemoryInfo* info =
+        on_device ? allocator->Info(allocator) : static_cast<const OrtMemoryInfo*>(cpu_memory);
+    return Ort::Value::CreateTensor(info, memory, bytes, shape.data(), shape.size(), tensor.type);
   }
 
   // `whole`: stage every input and output, as a Session::Batch needs.
@@ -302,6 +319,13 @@ Staging Session::Impl::take_staging(int64_t batch, bool whole) {
     staging.outputs.push_back(staged ? allocate(outputs[o], model_outputs[o], batch, staging)
                                      : Ort::Value(nullptr));
   }
+  if (whole && device_allocator != nullptr) {
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      staging.device_inputs.push_back(allocate(inputs[i], model_inputs[i], batch, staging, true));
+    for (std::size_t o = 0; o < outputs.size(); ++o)
+      staging.device_outputs.push_back(
+          allocate(outputs[o], model_outputs[o], batch, staging, true));
+  }
   return staging;
 }
 
@@ -350,12 +374,17 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
                                                      std::vector<Ort::Value>& direct,
                                                      std::span<const std::span<float>> targets) {
   Ort::IoBinding binding(session);
+  const bool on_device = !staging.device_inputs.empty();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     binding.BindInput(inputs[i].name.c_str(),
-                      staging.inputs[i] != nullptr ? staging.inputs[i] : direct[i]);
+                      on_device                      ? staging.device_inputs[i]
+                      : staging.inputs[i] != nullptr ? staging.inputs[i]
+                                                     : direct[i]);
   }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
-    if (staging.outputs[o] != nullptr) {
+    if (on_device) {
+      binding.BindOutput(outputs[o].name.c_str(), staging.device_outputs[o]);
+    } else if (staging.outputs[o] != nullptr) {
       binding.BindOutput(outputs[o].name.c_str(), staging.outputs[o]);
     } else if (o < targets.size() && !targets[o].empty()) {  // float32 on CPU: straight in
       auto shape = outputs[o].shape;
@@ -409,7 +438,15 @@ struct Session::Batch::State {
   Session::Impl* impl = nullptr;
   Staging staging;
   std::vector<Ort::Value> no_direct;  // every input is staged
-  std::vector<Ort::Value> produced;   // filled by execute()
+  std::vector<Ort::Value> produced;   // filled by execute() (host memory)
+  std::atomic<bool> uploaded = false;  // the device copies of the inputs are current
+  bool executed = false;
+
+  bool on_device() const { return !staging.device_inputs.empty(); }
+  // Output o in host memory, after execute().
+  const Ort::Value& output(std::size_t o) const {
+    return on_device() ? staging.outputs[o] : produced[o];
+  }
   ~State() {
     if (impl != nullptr) {
       produced.clear();
@@ -460,8 +497,10 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
                       model.string());
   }
   auto impl = std::make_unique<Impl>();
-  ASSIGN_OR_RETURN(auto ort_options,
-                   make_ort_options(options, &impl->device, &impl->staging_allocator));
+  Allocators allocators;
+  ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options, &impl->device, &allocators));
+  impl->staging_allocator = allocators.host;
+  impl->device_allocator = allocators.device;
   if (impl->staging_allocator == nullptr)
     impl->staging_allocator = Ort::AllocatorWithDefaultOptions();
   impl->path = model;
@@ -532,17 +571,18 @@ Status Session::Batch::write_input(std::size_t input, std::size_t offset,
   Impl& impl = *state_->impl;
   RETURN_IF_ERROR(state_->check_range("input", impl.inputs, input, offset, values.size()));
   copy_in(values, state_->staging.inputs[input], impl.half(impl.model_inputs[input]), offset);
+  state_->uploaded = false;
   return {};
 }
 
 Status Session::Batch::read_output(std::size_t output, std::size_t offset,
                                    std::span<float> values) const {
-  if (state_ == nullptr || state_->produced.empty()) {
+  if (state_ == nullptr || !state_->executed) {
     return make_error(ErrorCode::kInvalidArgument, "outputs read from a batch that did not run");
   }
   Impl& impl = *state_->impl;
   RETURN_IF_ERROR(state_->check_range("output", impl.outputs, output, offset, values.size()));
-  copy_out(state_->produced[output], values, impl.half(impl.model_outputs[output]), offset);
+  copy_out(state_->output(output), values, impl.half(impl.model_outputs[output]), offset);
   return {};
 }
 
@@ -580,18 +620,43 @@ Result<Session::Batch> Session::stage(std::span<const std::span<const float>> in
   return staged;
 }
 
-Status Session::execute(Batch& batch) {
+Status Session::upload(Batch& batch) {
   auto* state = batch.state_.get();
   if (state == nullptr || state->impl != impl_.get()) {
     return make_error(ErrorCode::kInvalidArgument, "model '{}': the batch was not staged here",
                       impl_->path.string());
   }
+  if (!state->on_device() || state->uploaded) return {};
+  const Ort::Status copied =
+      detail::ort_env().CopyTensors(state->staging.inputs, state->staging.device_inputs, nullptr);
+  if (!copied.IsOK()) {
+    return make_error(ErrorCode::kInternal, "model '{}': uploading batch {} failed: {}",
+                      impl_->path.string(), state->staging.batch, copied.GetErrorMessage());
+  }
+  state->uploaded = true;
+  return {};
+}
+
+Status Session::execute(Batch& batch) {
+  RETURN_IF_ERROR(upload(batch));
+  auto* state = batch.state_.get();
+  state->executed = false;
   try {
     state->produced = impl_->execute_bound(state->staging, state->no_direct, {});
   } catch (const Ort::Exception& e) {
     return make_error(ErrorCode::kInternal, "model '{}': run of batch {} failed: {}",
                       impl_->path.string(), state->staging.batch, e.what());
   }
+  if (state->on_device()) {  // outside the run's lock: another batch may run meanwhile
+    state->produced.clear();
+    const Ort::Status copied = detail::ort_env().CopyTensors(state->staging.device_outputs,
+                                                             state->staging.outputs, nullptr);
+    if (!copied.IsOK()) {
+      return make_error(ErrorCode::kInternal, "model '{}': downloading batch {} failed: {}",
+                        impl_->path.string(), state->staging.batch, copied.GetErrorMessage());
+    }
+  }
+  state->executed = true;
   return {};
 }
 

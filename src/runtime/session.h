@@ -36,6 +36,9 @@ struct SessionOptions {
       cuda_ep_library;  // empty: libonnxruntime_providers_cuda.so beside libonnxruntime.so
   std::map<std::string, std::string>
       cuda_options;  // extra CUDA EP options, e.g. {"prefer_nhwc", "1"}
+  // CUDA: a Session::Batch keeps device copies of its inputs and outputs, so that the copies
+  // happen outside the run (Session::upload) instead of inside it.
+  bool upload_in_advance = true;
 };
 
 // The `runtime:` section of the server configuration as session options.
@@ -98,6 +101,9 @@ class Session {
   Result<Batch> new_batch(int64_t batch);
   // new_batch() with every input written whole (as run() takes them).
   Result<Batch> stage(std::span<const std::span<const float>> inputs, int64_t batch);
+  // On CUDA: copies the written inputs to the device now (else execute() does), so that the
+  // copy overlaps another batch's run. Call after the last write_input(). No-op on the CPU.
+  Status upload(Batch& batch);
   Status execute(Batch& batch);
   // Every output whole, output o into outputs[o] (batch*prod(shape[1:]) values).
   Status read_outputs(const Batch& batch, std::span<const std::span<float>> outputs) const;

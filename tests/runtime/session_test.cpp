@@ -350,6 +350,20 @@ TEST(SessionCuda, MatchesCpuForFloat32AndFloat16) {
         worst = std::max(worst, std::abs(got[i] - want[i]));
       EXPECT_LT(worst, (*gpu)->element_type() == ElementType::kFloat16 ? 2e-2f : 1e-3f)
           << file << " batch " << batch;
+      // The staged path (inputs uploaded before the run, outputs downloaded after it) gives
+      // the same values as run().
+      const std::array<std::span<const float>, 2> inputs{image, audio};
+      auto staged = (*gpu)->stage(inputs, batch);
+      ASSERT_TRUE(staged.ok()) << staged.status().to_string();
+      ASSERT_TRUE((*gpu)->upload(*staged).ok());
+      ASSERT_TRUE((*gpu)->execute(*staged).ok());
+      std::vector<float> read(got.size());
+      const std::array<std::span<float>, 1> outputs{read};
+      ASSERT_TRUE((*gpu)->read_outputs(*staged, outputs).ok());
+      float staged_worst = 0.f;
+      for (std::size_t i = 0; i < got.size(); ++i)
+        staged_worst = std::max(staged_worst, std::abs(read[i] - got[i]));
+      EXPECT_LE(staged_worst, 1e-6f) << file << " batch " << batch << " (staged)";
     }
   }
 }
