@@ -32,6 +32,7 @@ struct BenchJpegOptions {
   int quality = 75;         // ref: pipeline.md §6.4
   bool subsampling_444 = false;
   int jitter_px = 24;  // how far the face rect wanders between frames (head motion)
+  std::vector<std::string> sizes;  // frame sizes to run ("1280x720"); empty: all of kSizes
 };
 
 struct FrameSize {
@@ -180,7 +181,23 @@ std::string cpu_name() {
   return "unknown";
 }
 
+std::string size_name(const FrameSize& size) {
+  return fmt::format("{}x{}", size.width, size.height);
+}
+
+bool selected(const FrameSize& size, const BenchJpegOptions& options) {
+  return options.sizes.empty() || std::find(options.sizes.begin(), options.sizes.end(),
+                                            size_name(size)) != options.sizes.end();
+}
+
 int run(const BenchJpegOptions& options) {
+  for (const std::string& name : options.sizes) {
+    if (std::none_of(std::begin(kSizes), std::end(kSizes),
+                     [&](const FrameSize& size) { return size_name(size) == name; })) {
+      fmt::print(stderr, "error: --sizes '{}' is not one of 1280x720, 1920x1080\n", name);
+      return 2;
+    }
+  }
   media::JpegSettings settings{options.quality, options.subsampling_444
                                                     ? media::ChromaSubsampling::k444
                                                     : media::ChromaSubsampling::k420};
@@ -194,6 +211,7 @@ int run(const BenchJpegOptions& options) {
                         {"speed", nlohmann::json::array()},
                         {"memory", nlohmann::json::array()}};
   for (const FrameSize& size : kSizes) {
+    if (!selected(size, options)) continue;
     auto speed = bench_speed(size, options, settings);
     if (!speed.ok()) {
       fmt::print(stderr, "error: {}\n", speed.status().to_string());
@@ -223,6 +241,8 @@ void add(CLI::App& app, Action* action) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--quality", options->quality, "JPEG quality 1-100")->capture_default_str();
   cmd->add_flag("--444", options->subsampling_444, "4:4:4 chroma instead of 4:2:0");
+  cmd->add_option("--sizes", options->sizes, "Only these frame sizes: 1280x720, 1920x1080")
+      ->delimiter(',');
   cmd->add_option("--jitter", options->jitter_px, "Face rect motion between frames, px")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->callback([action, options] { *action = [options] { return run(*options); }; });

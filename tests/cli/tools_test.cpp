@@ -322,24 +322,29 @@ TEST(CliBench, Model) {
 
 TEST(CliBench, Jpeg) {
   const fs::path work = testing::temp_dir();
-  const json report = bench_json(run_cli(
-      {"bench", "jpeg", "--iterations", "1", "--warmup", "0", "--memory-frames", "1"}, work));
+  const json report = bench_json(run_cli({"bench", "jpeg", "--sizes", "1280x720", "--iterations",
+                                          "1", "--warmup", "0", "--memory-frames", "1"},
+                                         work));
   EXPECT_EQ(report.value("benchmark", ""), "jpeg");
-  ASSERT_EQ(report["speed"].size(), 5u);
+  ASSERT_EQ(report["speed"].size(), 2u);  // 720p with a 180 and a 320 px face
   for (const json& speed : report["speed"]) {
+    EXPECT_EQ(speed["height"], 720);
     expect_timing(speed["spliced"]);
     expect_timing(speed["full_copy_composite_encode"]);
     EXPECT_GT(speed["speedup_median"].get<double>(), 0.0);
   }
-  ASSERT_EQ(report["memory"].size(), 2u);
-  for (const json& memory : report["memory"]) {
-    EXPECT_EQ(memory["frames"], 1);
-    EXPECT_GT(memory["store_bytes"].get<double>(), 0.0);
-    EXPECT_GT(memory["store_vs_rgba"].get<double>(), 0.0);
-  }
-  const RunResult bad = run_cli({"bench", "jpeg", "--quality", "0"}, work);
+  ASSERT_EQ(report["memory"].size(), 1u);
+  const json& memory = report["memory"][0];
+  EXPECT_EQ(memory["frames"], 1);
+  EXPECT_GT(memory["store_bytes"].get<double>(), 0.0);
+  EXPECT_GT(memory["store_vs_rgba"].get<double>(), 0.0);
+
+  RunResult bad = run_cli({"bench", "jpeg", "--sizes", "1280x720", "--quality", "0"}, work);
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("jpeg_quality 0"), std::string::npos) << bad.output;
+  bad = run_cli({"bench", "jpeg", "--sizes", "640x480"}, work);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("'640x480' is not one of"), std::string::npos) << bad.output;
   fs::remove_all(work);
 }
 
