@@ -96,6 +96,11 @@ void Metrics::set_memory_bytes(std::int64_t bytes) {
   memory_bytes_ = bytes;
 }
 
+void Metrics::set_draining_memory_bytes(std::int64_t bytes) {
+  std::lock_guard lock(mutex_);
+  draining_memory_bytes_ = bytes;
+}
+
 std::string Metrics::prometheus_text() const {
   std::lock_guard lock(mutex_);
   std::string out;
@@ -120,6 +125,9 @@ std::string Metrics::prometheus_text() const {
   out += fmt::format("lipsync_evictions_total {}\n", evictions_);
   header(out, "lipsync_memory_bytes", "gauge", "Host memory held by loaded models and avatars.");
   out += fmt::format("lipsync_memory_bytes {}\n", memory_bytes_);
+  header(out, "lipsync_draining_memory_bytes", "gauge",
+         "Memory of evicted or unloaded models still in use (counted in the memory budget).");
+  out += fmt::format("lipsync_draining_memory_bytes {}\n", draining_memory_bytes_);
   return out;
 }
 

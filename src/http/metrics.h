@@ -37,6 +37,7 @@ class Metrics {
   void set_models_loaded(int count);                                // lipsync_models_loaded
   void count_eviction();                                            // lipsync_evictions_total
   void set_memory_bytes(std::int64_t bytes);                        // lipsync_memory_bytes
+  void set_draining_memory_bytes(std::int64_t bytes);               // lipsync_draining_memory_bytes
 
   std::string prometheus_text() const;
 
@@ -49,6 +50,7 @@ class Metrics {
   int models_loaded_ = 0;
   std::uint64_t evictions_ = 0;
   std::int64_t memory_bytes_ = 0;
+  std::int64_t draining_memory_bytes_ = 0;
 };
 
 }  // namespace lipsync::http

@@ -8,6 +8,7 @@
 #include <future>
 
 #include "http/http_server.h"
+#include "http/websocket_client.h"
 
 namespace lipsync::http {
 namespace {
@@ -191,6 +192,33 @@ TEST(WebSocket, UnknownPathsAndFailingHandlersLeaveTheServerServing) {
   WsClient client(server->port(), "/ws/echo");
   client.send_text("still here");
   EXPECT_EQ(client.read().second.data, "text: still here");
+}
+
+TEST(WebSocket, TheClientTalksToTheServerAndNamesFailures) {
+  auto server = start({{"/ws/echo", {echo}}});
+  ASSERT_NE(server, nullptr);
+  auto client = WebSocketClient::connect("127.0.0.1", server->port(), "/ws/echo");
+  ASSERT_TRUE(client.ok()) << client.status().to_string();
+  ASSERT_TRUE((*client)->send_text("hi").ok());
+  const std::vector<std::uint8_t> bytes{0, 1, 2, 255};
+  ASSERT_TRUE((*client)->send_binary(bytes).ok());
+  auto text = (*client)->receive();
+  ASSERT_TRUE(text.ok()) << text.status().to_string();
+  EXPECT_FALSE(text->binary);
+  EXPECT_EQ(text->data, "text: hi");
+  auto binary = (*client)->receive();
+  ASSERT_TRUE(binary.ok()) << binary.status().to_string();
+  EXPECT_TRUE(binary->binary);
+  EXPECT_EQ(binary->data, std::string("\0\1\2\xff", 4));
+  EXPECT_TRUE((*client)->close().ok());
+
+  auto missing = WebSocketClient::connect("127.0.0.1", server->port(), "/ws/nowhere");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(missing.status().message().find("/ws/nowhere"), std::string::npos);
+  const int port = server->port();
+  server.reset();
+  EXPECT_FALSE(WebSocketClient::connect("127.0.0.1", port, "/ws/echo").ok());
 }
 
 }  // namespace
