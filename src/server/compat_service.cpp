@@ -86,7 +86,7 @@ grpc::Status CompatService::InferBatchComposite(grpc::ServerContext*,
   response->set_total_time_ms(static_cast<float>(ms_since(start)));
   count("InferBatchComposite", status.code());
   if (status.ok()) context_.metrics->observe_stage_ms("total", response->total_time_ms());
-  response->set_gpu_id(gpu_id());
+  response->set_gpu_id(gpu_id(request->model_id()));
   if (!status.ok()) {
     LOG_WARN("server", "InferBatchComposite model '{}': {}", request->model_id(),
              status.to_string());
@@ -180,10 +180,10 @@ Status CompatService::encode_frames(const std::vector<Image>& frames,
 
 // The fields ModelInfo (ListModels) and ModelStats (GetModelStats) share.
 template <typename Message>
-void fill_model_fields(Message& model, const registry::ModelInfo& info, std::int32_t gpu) {
+void fill_model_fields(Message& model, const registry::ModelInfo& info) {
   model.set_model_id(info.model_id);
   model.set_loaded(info.state == registry::ModelState::kReady);
-  model.set_gpu_id(gpu);
+  model.set_gpu_id(info.state == registry::ModelState::kReady ? info.gpu_id : -1);
   model.set_memory_mb(memory_mb(info.stats.memory_bytes));
   model.set_request_count(static_cast<std::int32_t>(info.stats.requests));
   model.set_avg_inference_ms(static_cast<float>(info.stats.mean_inference_ms));
@@ -192,7 +192,7 @@ void fill_model_fields(Message& model, const registry::ModelInfo& info, std::int
 grpc::Status CompatService::ListModels(grpc::ServerContext*, const monolithic::ListModelsRequest*,
                                        monolithic::ListModelsResponse* response) {
   for (const auto& info : context_.registry->list()) {
-    fill_model_fields(*response->add_models(), info, gpu_id());
+    fill_model_fields(*response->add_models(), info);
   }
   count("ListModels", ErrorCode::kOk);
   return grpc::Status::OK;
@@ -203,7 +203,7 @@ grpc::Status CompatService::GetModelStats(grpc::ServerContext*,
                                           monolithic::GetModelStatsResponse* response) {
   for (const auto& info : context_.registry->list()) {
     auto* model = response->add_models();
-    fill_model_fields(*model, info, gpu_id());
+    fill_model_fields(*model, info);
     model->set_total_inference_ms(std::llround(info.stats.total_inference_ms));
     model->set_last_used_timestamp(info.stats.last_used_unix_s);
   }
@@ -216,11 +216,16 @@ grpc::Status CompatService::LoadModel(grpc::ServerContext*,
                                       monolithic::LoadModelResponse* response) {
   const auto start = Clock::now();
   const auto before = context_.registry->info(request->model_id());
-  Status status = before.ok() ? context_.registry->load(request->model_id()) : before.status();
+  // An absent preferred_gpu is automatic (the older server read it as GPU 0); so is -1.
+  std::optional<int> preferred;
+  if (request->has_preferred_gpu() && request->preferred_gpu() >= 0)
+    preferred = request->preferred_gpu();
+  Status status =
+      before.ok() ? context_.registry->load(request->model_id(), preferred) : before.status();
   const bool already = before.ok() && before->state == registry::ModelState::kReady;
   response->set_success(status.ok());
   if (!status.ok()) response->set_error(status.to_string());
-  response->set_gpu_id(gpu_id());
+  response->set_gpu_id(gpu_id(request->model_id()));
   response->set_load_time_ms(status.ok() && !already ? static_cast<float>(ms_since(start)) : 0.0f);
   count("LoadModel", status.code());
   return grpc::Status::OK;
@@ -246,7 +251,9 @@ grpc::Status CompatService::Health(grpc::ServerContext*, const monolithic::Healt
   response->set_healthy(healthy);
   response->set_loaded_models(context_.registry->ready_count());
   response->set_max_models(context_.config->capacity.max_models);
-  if (gpu_id() >= 0) response->add_gpu_ids(gpu_id());
+  const GpuReport gpus = gpu_report(context_.registry->gpu_placement().devices, context_.gpu_info);
+  for (std::int32_t id : gpus.ids) response->add_gpu_ids(id);
+  for (float gb : gpus.used_gb) response->add_gpu_memory_used_gb(gb);
   count("Health", ErrorCode::kOk);
   return grpc::Status::OK;
 }
@@ -263,12 +270,24 @@ void RegistryGauges::refresh() {
   for (; evictions_seen_ < evictions; ++evictions_seen_) metrics_.count_eviction();
   metrics_.set_models_loaded(registry_.ready_count());
   metrics_.set_memory_bytes(registry_.resident_memory_bytes());
+  metrics_.set_draining_memory_bytes(registry_.draining_memory_bytes());
 }
 
-// The CUDA device the models run on; -1 on CPU.
-int CompatService::gpu_id() const {
-  const RuntimeSection& runtime = context_.config->runtime;
-  return runtime.execution_provider == ExecutionProvider::kCuda ? runtime.device_id : -1;
+GpuReport gpu_report(std::span<const int> devices, const runtime::GpuInfo* info) {
+  GpuReport report;
+  report.ids.assign(devices.begin(), devices.end());
+  if (info == nullptr) return report;
+  const std::vector<runtime::GpuMemory> memory = info->memory(devices);
+  if (memory.size() != devices.size()) return report;  // partial lists would not line up
+  constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;
+  for (const auto& m : memory)
+    report.used_gb.push_back(static_cast<float>(m.used_bytes / kBytesPerGb));
+  return report;
+}
+
+int CompatService::gpu_id(const std::string& model_id) const {
+  const auto info = context_.registry->info(model_id);
+  return info.ok() && info->state == registry::ModelState::kReady ? info->gpu_id : -1;
 }
 
 }  // namespace lipsync::server

@@ -15,6 +15,7 @@
 #include "pipeline/scheduler.h"
 #include "proto/monolithic.grpc.pb.h"
 #include "registry/model_registry.h"
+#include "runtime/gpu_info.h"
 
 namespace lipsync::server {
 
@@ -29,7 +30,16 @@ media::JpegSettings output_jpeg_settings(const OutputSection& output);
 // output's settings (only the face's MCUs are encoded per frame); else whole-frame JPEG.
 avatar::BackgroundStoreOptions served_background_store(const OutputSection& output);
 
-// Keeps the registry gauges of the metrics current: models loaded, resident memory, evictions.
+// Health's gpu_ids and gpu_memory_used_gb (GiB): the devices models are placed on (none on the
+// CPU) and, when `info` can read every one of them, their memory in use; else no memory.
+struct GpuReport {
+  std::vector<std::int32_t> ids;
+  std::vector<float> used_gb;
+};
+GpuReport gpu_report(std::span<const int> devices, const runtime::GpuInfo* info);
+
+// Keeps the registry gauges of the metrics current: models loaded, resident and draining memory,
+// evictions.
 class RegistryGauges {
  public:
   RegistryGauges(const registry::ModelRegistry& registry, http::Metrics& metrics)
@@ -53,6 +63,7 @@ struct CompatContext {
   const std::atomic<bool>* stopping = nullptr;
   http::Metrics* metrics = nullptr;
   RegistryGauges* gauges = nullptr;
+  const runtime::GpuInfo* gpu_info = nullptr;  // Health's GPU memory (may be null)
 };
 
 class CompatService final : public monolithic::MonolithicService::Service {
@@ -81,7 +92,8 @@ class CompatService final : public monolithic::MonolithicService::Service {
                monolithic::CompositeBatchResponse& response);
   Status encode_frames(const std::vector<Image>& frames,
                        monolithic::CompositeBatchResponse& response);
-  int gpu_id() const;
+  // The device model `model_id` is loaded on; -1 when it is not loaded or runs on the CPU.
+  int gpu_id(const std::string& model_id) const;
   // Counts the call under lipsync_requests_total{api="compat.<rpc>", code} and refreshes gauges.
   void count(std::string_view rpc, ErrorCode code);
 

@@ -12,6 +12,7 @@
 #include "http/metrics.h"
 #include "pipeline/lipsync_model.h"
 #include "pipeline/onnx_feature_encoder.h"
+#include "runtime/gpu_info.h"
 #include "server/compat_service.h"
 #include "server/native_service.h"
 
@@ -22,6 +23,7 @@ struct Server::Impl {
   std::unique_ptr<audio::MelAnalyzer> mel;
   std::unique_ptr<pipeline::OnnxFeatureEncoder> encoder;
   std::unique_ptr<registry::ModelRegistry> registry;
+  std::shared_ptr<const runtime::GpuInfo> gpu_info;  // Health's GPU memory (NVML)
   http::Metrics metrics;
   std::unique_ptr<RegistryGauges> gauges;
   std::atomic<bool> ready{false};  // preloads done, gRPC listening
@@ -41,6 +43,9 @@ struct Server::Impl {
 };
 
 namespace {
+
+// How often models idle for capacity.idle_timeout_minutes are looked for.
+constexpr std::chrono::seconds kIdleSweepPeriod{30};
 
 Status start_http(Server::Impl& impl, const ServerOptions& options) {
   if (!options.http_port.has_value() && impl.config.server.http_port == 0) return {};
@@ -71,12 +76,18 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
   ASSIGN_OR_RETURN(impl.encoder, pipeline::OnnxFeatureEncoder::create(
                                      config.runtime.audio_encoder_path, sessions));
   impl.registry = std::make_unique<registry::ModelRegistry>(
-      config.capacity, options.loader ? options.loader
-                                      : pipeline::lipsync_model_loader(
-                                            {sessions,
-                                             {.background = served_background_store(config.output)},
-                                             config.pipeline.max_batch}));
+      config.capacity,
+      options.loader ? options.loader
+                     : pipeline::lipsync_model_loader(
+                           {sessions,
+                            {.background = served_background_store(config.output)},
+                            config.pipeline.max_batch}),
+      registry::UnixClock{}, registry::gpu_placement_from(config));
   RETURN_IF_ERROR(impl.registry->add_models(config));
+  impl.registry->start_idle_sweeper(kIdleSweepPeriod);
+  impl.gpu_info = options.gpu_info;
+  if (impl.gpu_info == nullptr && !impl.registry->gpu_placement().devices.empty())
+    impl.gpu_info = runtime::open_nvml_gpu_info();  // a CPU server reports no GPU
   impl.gauges = std::make_unique<RegistryGauges>(*impl.registry, impl.metrics);
   impl.pool = std::make_unique<ThreadPool>();
   http::Metrics& metrics = impl.metrics;
@@ -101,7 +112,7 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   const int max_bytes = std::max(kMinMessageSizeMb, config.server.max_message_size_mb) * (1 << 20);
   impl.compat = std::make_unique<CompatService>(CompatContext{
       &impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(), impl.encoder.get(),
-      impl.pool.get(), &impl.stopping, &impl.metrics, impl.gauges.get()});
+      impl.pool.get(), &impl.stopping, &impl.metrics, impl.gauges.get(), impl.gpu_info.get()});
   impl.native = std::make_unique<NativeService>(NativeContext{
       &impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(), impl.encoder.get(),
       &impl.stopping, &impl.metrics, impl.gauges.get(), static_cast<std::size_t>(max_bytes)});

@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "pipeline/scheduler.h"
 #include "registry/model_registry.h"
+#include "runtime/gpu_info.h"
 
 namespace lipsync::server {
 
@@ -27,6 +28,9 @@ struct ServerOptions {
   bool preload = true;  // load models marked preload_model before serving
   // Replaces the LipSyncModel loader (tests wrap it to hold a load); empty: the default.
   registry::Loader loader;
+  // Where Health reads GPU memory; empty: NVML (runtime::open_nvml_gpu_info) when models are
+  // placed on GPUs.
+  std::shared_ptr<const runtime::GpuInfo> gpu_info;
 };
 
 class Server {

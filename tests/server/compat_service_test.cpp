@@ -1,5 +1,7 @@
 // The compat service (compat-api.md) end to end: a real server in-process on port 0, the tiny
 // models, a synthetic avatar, and a gRPC client as the older clients use it.
+#include "server/compat_service.h"
+
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -108,6 +110,14 @@ class Client {
     monolithic::LoadModelRequest request;
     request.set_model_id(id);
     request.set_preferred_gpu(-1);
+    return call<monolithic::LoadModelRequest, monolithic::LoadModelResponse>(
+        &monolithic::MonolithicService::Stub::LoadModel, request);
+  }
+  // preferred_gpu absent when `preferred` is empty.
+  monolithic::LoadModelResponse load_with(const std::string& id, std::optional<int> preferred) {
+    monolithic::LoadModelRequest request;
+    request.set_model_id(id);
+    if (preferred.has_value()) request.set_preferred_gpu(*preferred);
     return call<monolithic::LoadModelRequest, monolithic::LoadModelResponse>(
         &monolithic::MonolithicService::Stub::LoadModel, request);
   }
@@ -390,7 +400,8 @@ TEST_F(CompatServiceTest, MetricsCountRequestsBatchesAndModels) {
         "lipsync_requests_total{api=\"compat.InferBatchComposite\",code=\"INVALID_ARGUMENT\"} 1",
         "lipsync_batch_frames_count 2", "lipsync_batch_frames_sum 5",
         "lipsync_stage_duration_ms_count{stage=\"inference\"} 2",
-        "lipsync_queue_depth{model=\"a\"} 0", "lipsync_models_loaded 1"}) {
+        "lipsync_queue_depth{model=\"a\"} 0", "lipsync_models_loaded 1",
+        "lipsync_draining_memory_bytes 0"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << " not in\n" << metrics;
   }
 }
@@ -405,6 +416,87 @@ TEST_F(CompatServiceTest, HealthIsFalseWhenAModelFailedToLoad) {
   EXPECT_FALSE(response.success());
   EXPECT_NE(response.error().find("missing.onnx"), std::string::npos) << response.error();
   EXPECT_FALSE(client.health().healthy());
+}
+
+// A GpuInfo with fixed memory per device: device d uses (d + 1) GiB; `missing` is unreadable.
+class FakeGpuInfo : public runtime::GpuInfo {
+ public:
+  explicit FakeGpuInfo(int missing = -1) : missing_(missing) {}
+  std::vector<runtime::GpuMemory> memory(std::span<const int> ids) const override {
+    std::vector<runtime::GpuMemory> found;
+    for (int id : ids) {
+      if (id != missing_) found.push_back({id, "fake", (id + 1) * (std::int64_t{1} << 30), 0});
+    }
+    return found;
+  }
+  const std::string& unavailable_reason() const override { return reason_; }
+
+ private:
+  int missing_;
+  std::string reason_;
+};
+
+TEST(GpuReport, ListsPlacedDevicesWithTheirMemoryWhenAllAreReadable) {
+  const FakeGpuInfo gpus;
+  const std::vector<int> devices{0, 2};
+  const GpuReport report = gpu_report(devices, &gpus);
+  EXPECT_EQ(report.ids, (std::vector<std::int32_t>{0, 2}));
+  EXPECT_EQ(report.used_gb, (std::vector<float>{1.0f, 3.0f}));
+
+  const FakeGpuInfo partial(2);  // lists that would not line up: no memory
+  EXPECT_TRUE(gpu_report(devices, &partial).used_gb.empty());
+  EXPECT_EQ(gpu_report(devices, &partial).ids.size(), 2u);
+  EXPECT_TRUE(gpu_report(devices, nullptr).used_gb.empty());
+  EXPECT_TRUE(gpu_report({}, &gpus).ids.empty());  // the CPU: no GPU at all
+}
+
+// On the CPU every gpu_id is -1 and Health lists no GPU, whatever NVML would say; a
+// preferred_gpu is accepted and ignored, and an absent one is automatic.
+TEST_F(CompatServiceTest, GpuFieldsOnTheCpu) {
+  ServerOptions options;
+  options.gpu_info = std::make_shared<FakeGpuInfo>();
+  auto server = start(config(), options);
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  const auto absent = client.load_with("a", std::nullopt);
+  EXPECT_TRUE(absent.success()) << absent.error();
+  EXPECT_EQ(absent.gpu_id(), -1);
+  const auto preferred = client.load_with("b", 1);
+  EXPECT_TRUE(preferred.success()) << preferred.error();
+  EXPECT_EQ(preferred.gpu_id(), -1);
+  const auto list = client.list();
+  ASSERT_EQ(list.models_size(), 2);
+  for (const auto& model : list.models()) {
+    EXPECT_TRUE(model.loaded());
+    EXPECT_EQ(model.gpu_id(), -1);
+  }
+  const auto stats = client.stats();
+  for (const auto& model : stats.models()) EXPECT_EQ(model.gpu_id(), -1);
+  const auto health = client.health();
+  EXPECT_EQ(health.gpu_ids_size(), 0);
+  EXPECT_EQ(health.gpu_memory_used_gb_size(), 0);
+  EXPECT_EQ(client.infer(batch_request("a", 1, 0)).gpu_id(), -1);
+}
+
+// A model unloaded while a user holds it is freed only when released, and until then its memory
+// is reported as draining.
+TEST_F(CompatServiceTest, UnloadedModelInUseIsReportedAsDraining) {
+  ServerOptions options;
+  options.http_port = 0;
+  auto server = start(config({"a"}), options);
+  ASSERT_NE(server, nullptr);
+  auto handle = server->registry().acquire("a");
+  ASSERT_TRUE(handle.ok()) << handle.status().to_string();
+  const std::int64_t bytes = handle->model().memory_bytes();
+  ASSERT_GT(bytes, 0);
+  Client client(server->grpc_port());
+  ASSERT_TRUE(client.unload("a").success());
+  EXPECT_FALSE(client.list().models(0).loaded());
+  const std::string draining = fmt::format("lipsync_draining_memory_bytes {}\n", bytes);
+  EXPECT_NE(http_get(server->http_port(), "/metrics").find(draining), std::string::npos);
+  { auto released = std::move(handle).value(); }
+  EXPECT_NE(http_get(server->http_port(), "/metrics").find("lipsync_draining_memory_bytes 0\n"),
+            std::string::npos);
 }
 
 }  // namespace
