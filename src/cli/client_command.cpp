@@ -1,11 +1,15 @@
 // `lipsync client --server HOST:PORT --model ID --audio FILE [--batch 25] [--concurrency 1,4]
-// [--requests M] [--visual-frames --video V --rects R] [--save DIR] [--start-frame S] [--json]`:
-// an end-to-end test and load client for the compat API (compat-api.md). It sends
-// InferBatchComposite requests as the older clients did and prints, per concurrency level, the
-// server's mean stage times, client-side latency percentiles, frames/s and errors.
+// [--requests M] [--visual-frames --video V --rects R] [--save DIR] [--start-frame S] [--json]
+// [--native [--stream] [--send-encoded]]`: an end-to-end test and load client. By default it
+// sends compat-API (compat-api.md) InferBatchComposite requests as the older clients did; with
+// --native each request sends the clip's audio only to the native API (lipsync.v1 Render, or
+// RenderStream with --stream) and gets the whole clip's frames. It prints, per concurrency level,
+// the server's mean stage times, client-side latency percentiles, frames/s and errors.
 #include <fmt/format.h>
 
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -27,7 +31,22 @@ struct ClientFlags {
   std::string rects;
   std::string save;
   bool json = false;
+  bool native = false;
+  bool stream = false;
+  bool send_encoded = false;
 };
+
+std::string_view api_name(server::ClientApi api) {
+  switch (api) {
+    case server::ClientApi::kCompat:
+      return "compat.InferBatchComposite";
+    case server::ClientApi::kNative:
+      return "native.Render";
+    case server::ClientApi::kNativeStream:
+      return "native.RenderStream";
+  }
+  return "";
+}
 
 struct Run {
   int concurrency = 0;
@@ -35,8 +54,11 @@ struct Run {
 };
 
 void print_table(const std::vector<Run>& runs, const server::ClientOptions& o) {
-  std::cout << fmt::format("server {}  model {}  batch {}  requests {}\n", o.server, o.model_id,
-                           o.batch_size, o.requests);
+  const std::string batch = o.api == server::ClientApi::kCompat
+                                ? fmt::format("batch {}", o.batch_size)
+                                : std::string("whole clip");
+  std::cout << fmt::format("server {}  model {}  {}  {}  requests {}\n", o.server, o.model_id,
+                           api_name(o.api), batch, o.requests);
   std::cout << fmt::format("{:>11} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
                            "concurrency", "frames/s", "errors", "p50 ms", "p95 ms", "p99 ms",
                            "mean ms", "infer ms", "comp ms", "audio ms", "total ms");
@@ -48,6 +70,10 @@ void print_table(const std::vector<Run>& runs, const server::ClientOptions& o) {
         run.concurrency, r.frames_per_s, r.failed, r.latency_p50_ms, r.latency_p95_ms,
         r.latency_p99_ms, r.latency_mean_ms, r.mean_stage.inference_ms, r.mean_stage.composite_ms,
         r.mean_stage.audio_processing_ms, r.mean_stage.total_ms);
+    if (o.api == server::ClientApi::kNativeStream) {
+      std::cout << fmt::format("{:>11} first frames after p50 {:.1f} ms, p95 {:.1f} ms\n", "",
+                               r.first_frame_p50_ms, r.first_frame_p95_ms);
+    }
     for (const auto& error : r.errors) std::cout << "  error: " << error << "\n";
   }
   std::cout << "(ms columns after the percentiles: client mean latency, then the server's mean "
@@ -57,6 +83,7 @@ void print_table(const std::vector<Run>& runs, const server::ClientOptions& o) {
 nlohmann::json to_json(const std::vector<Run>& runs, const server::ClientOptions& o) {
   nlohmann::json out = {{"server", o.server},
                         {"model", o.model_id},
+                        {"api", api_name(o.api)},
                         {"batch_size", o.batch_size},
                         {"requests", o.requests},
                         {"visual_frames", o.avatar != nullptr},
@@ -80,6 +107,10 @@ nlohmann::json to_json(const std::vector<Run>& runs, const server::ClientOptions
                              {"composite", r.mean_stage.composite_ms},
                              {"audio_processing", r.mean_stage.audio_processing_ms},
                              {"total", r.mean_stage.total_ms}}}});
+    if (o.api == server::ClientApi::kNativeStream) {
+      out["runs"].back()["first_frame_ms"] = {{"p50", r.first_frame_p50_ms},
+                                              {"p95", r.first_frame_p95_ms}};
+    }
   }
   return out;
 }
@@ -93,6 +124,21 @@ Status load_avatar(const ClientFlags& f, server::ClientOptions& o) {
   return {};
 }
 
+// --native/--stream/--send-encoded -> the API and, with --send-encoded, the file's bytes.
+Status choose_api(const ClientFlags& f, server::ClientOptions& o) {
+  if ((f.stream || f.send_encoded) && !f.native)
+    return make_error(ErrorCode::kInvalidArgument, "--stream and --send-encoded need --native");
+  if (f.native && f.visual_frames)
+    return make_error(ErrorCode::kInvalidArgument, "--visual-frames is for the compat API only");
+  if (!f.native) return {};
+  o.api = f.stream ? server::ClientApi::kNativeStream : server::ClientApi::kNative;
+  if (!f.send_encoded) return {};
+  std::ifstream in(f.audio, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kInvalidArgument, "--audio '{}' cannot be read", f.audio);
+  o.encoded_audio.assign(std::istreambuf_iterator<char>(in), {});
+  return {};
+}
+
 Status run(const ClientFlags& f) {
   auto clip = audio::load_audio(f.audio);
   if (!clip.ok()) return clip.status().with_context(fmt::format("--audio '{}'", f.audio));
@@ -100,12 +146,13 @@ Status run(const ClientFlags& f) {
     return make_error(ErrorCode::kInvalidArgument, "--audio '{}' has no samples", f.audio);
   server::ClientOptions o = f.base;
   o.save_dir = f.save;
+  RETURN_IF_ERROR(choose_api(f, o));
   RETURN_IF_ERROR(load_avatar(f, o));
   std::vector<Run> runs;
   for (int concurrency : f.concurrency) {
     o.concurrency = concurrency;
-    LOG_INFO("client", "{} request(s) of {} frames to '{}' (model '{}'), concurrency {}",
-             o.requests, o.batch_size, o.server, o.model_id, concurrency);
+    LOG_INFO("client", "{} {} request(s) to '{}' (model '{}'), concurrency {}", o.requests,
+             api_name(o.api), o.server, o.model_id, concurrency);
     ASSIGN_OR_RETURN(auto report, server::run_client(*clip, o));
     runs.push_back({concurrency, std::move(report)});
   }
@@ -123,7 +170,8 @@ Status run(const ClientFlags& f) {
 
 void add(CLI::App& app, Action* action) {
   auto f = std::make_shared<ClientFlags>();
-  auto* cmd = app.add_subcommand("client", "End-to-end test and load client for the compat API");
+  auto* cmd = app.add_subcommand("client",
+                                 "End-to-end test and load client for the compat and native APIs");
   cmd->add_option("--server", f->base.server, "server address HOST:PORT")->required();
   cmd->add_option("--model", f->base.model_id, "model id on the server")->required();
   cmd->add_option("--audio", f->audio, "audio file (any FFmpeg format or .npy)")->required();
@@ -150,6 +198,13 @@ void add(CLI::App& app, Action* action) {
       ->default_val(5000)
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", f->json, "print JSON instead of the table");
+  cmd->add_flag("--native", f->native,
+                "native API (lipsync.v1 Render): each request sends the clip's audio only and "
+                "gets all its frames");
+  cmd->add_flag("--stream", f->stream, "with --native: RenderStream, frames as batches finish");
+  cmd->add_flag("--send-encoded", f->send_encoded,
+                "with --native: send the audio file's bytes (the server decodes them) instead of "
+                "16 kHz PCM");
   cmd->callback([action, f] { *action = status_action([f] { return run(*f); }); });
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "proto/lipsync_v1.grpc.pb.h"
 #include "proto/monolithic.grpc.pb.h"
 
 namespace lipsync::server {
@@ -25,12 +26,22 @@ struct RequestOutcome {
   double latency_ms = 0;
   int frames = 0;
   StageTimes stages;
+  double first_frame_ms = 0;  // RenderStream: until the first frames arrived
 };
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// The start frame request r reports in error messages.
+int request_start(const ClientOptions& o, int r) {
+  return o.api == ClientApi::kCompat ? o.start_frame + r * o.batch_size : o.start_frame;
+}
 
 Status check_options(const ClientOptions& o) {
   if (o.server.empty()) return make_error(ErrorCode::kInvalidArgument, "--server is required");
   if (o.model_id.empty()) return make_error(ErrorCode::kInvalidArgument, "--model is required");
-  if (o.batch_size < 1 || o.batch_size > 32)
+  if (o.api == ClientApi::kCompat && (o.batch_size < 1 || o.batch_size > 32))
     return make_error(ErrorCode::kInvalidArgument, "batch size {} outside 1..32", o.batch_size);
   if (o.concurrency < 1)
     return make_error(ErrorCode::kInvalidArgument, "concurrency {} must be >= 1", o.concurrency);
@@ -74,16 +85,24 @@ Result<monolithic::CompositeBatchRequest> build_request(std::span<const float> c
   return request;
 }
 
+Status save_frame(const fs::path& dir, std::int64_t index, const std::string& jpeg) {
+  const fs::path path = dir / fmt::format("frame_{:06d}.jpg", index);
+  std::ofstream out(path, std::ios::binary);
+  out.write(jpeg.data(), static_cast<std::streamsize>(jpeg.size()));
+  if (!out) return make_error(ErrorCode::kInternal, "cannot write '{}'", path.string());
+  return {};
+}
+
 Status save_frames(const monolithic::CompositeBatchResponse& response, const fs::path& dir,
                    int start) {
-  for (int i = 0; i < response.composited_frames_size(); ++i) {
-    const fs::path path = dir / fmt::format("frame_{:06d}.jpg", start + i);
-    std::ofstream out(path, std::ios::binary);
-    const std::string& jpeg = response.composited_frames(i);
-    out.write(jpeg.data(), static_cast<std::streamsize>(jpeg.size()));
-    if (!out) return make_error(ErrorCode::kInternal, "cannot write '{}'", path.string());
-  }
+  for (int i = 0; i < response.composited_frames_size(); ++i)
+    RETURN_IF_ERROR(save_frame(dir, start + i, response.composited_frames(i)));
   return {};
+}
+
+std::string grpc_error(const grpc::Status& status, const ClientOptions& o) {
+  return fmt::format("gRPC error {} from '{}': {}", static_cast<int>(status.error_code()), o.server,
+                     status.error_message());
 }
 
 StageTimes stage_times(const monolithic::CompositeBatchResponse& response) {
@@ -109,9 +128,7 @@ RequestOutcome send(monolithic::MonolithicService::Stub& stub, std::span<const f
   const grpc::Status status = stub.InferBatchComposite(&context, *request, &response);
   outcome.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
   if (!status.ok()) {
-    outcome.error =
-        fmt::format("gRPC error {} from '{}': {}", static_cast<int>(status.error_code()), o.server,
-                    status.error_message());
+    outcome.error = grpc_error(status, o);
     return outcome;
   }
   if (!response.success()) {
@@ -135,26 +152,102 @@ RequestOutcome send(monolithic::MonolithicService::Stub& stub, std::span<const f
   return outcome;
 }
 
+v1::RenderRequest native_request(std::span<const float> clip, const ClientOptions& o) {
+  v1::RenderRequest request;
+  request.set_model_id(o.model_id);
+  request.set_start_frame(o.start_frame);
+  request.mutable_output()->set_format(v1::FRAME_FORMAT_JPEG);
+  if (!o.encoded_audio.empty()) {
+    request.mutable_audio()->set_encoded(o.encoded_audio);
+    return request;
+  }
+  v1::PcmAudio& pcm = *request.mutable_audio()->mutable_pcm();
+  pcm.set_sample_rate_hz(kCompatSampleRateHz);
+  pcm.mutable_samples()->Add(clip.begin(), clip.end());
+  return request;
+}
+
+// Takes one message's frames: they must continue the clip in order; saves them when asked.
+Status take_native_frames(const v1::RenderResponse& message, const ClientOptions& o,
+                          RequestOutcome& outcome) {
+  for (const v1::Frame& frame : message.frames()) {
+    if (frame.index() != outcome.frames) {
+      return make_error(ErrorCode::kInternal, "frame {} arrived where frame {} was expected",
+                        frame.index(), outcome.frames);
+    }
+    if (!o.save_dir.empty()) RETURN_IF_ERROR(save_frame(o.save_dir, frame.index(), frame.data()));
+    ++outcome.frames;
+  }
+  const v1::StageTimings& t = message.timings();
+  outcome.stages.inference_ms += t.inference_ms();
+  outcome.stages.composite_ms += t.composite_ms();
+  outcome.stages.audio_processing_ms += t.audio_ms();
+  outcome.stages.total_ms = std::max(outcome.stages.total_ms, t.total_ms());
+  return {};
+}
+
+Status check_clip_complete(const RequestOutcome& outcome, std::int64_t clip_frames) {
+  if (outcome.frames == clip_frames) return {};
+  return make_error(ErrorCode::kInternal, "{} frames returned for a clip of {}", outcome.frames,
+                    clip_frames);
+}
+
+// Render or RenderStream of the whole clip.
+RequestOutcome send_native(v1::LipSync::Stub& stub, const v1::RenderRequest& request,
+                           const ClientOptions& o) {
+  RequestOutcome outcome;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(o.request_timeout_ms));
+  const auto sent = Clock::now();
+  Status taken;
+  std::int64_t clip_frames = 0;
+  grpc::Status status;
+  if (o.api == ClientApi::kNative) {
+    v1::RenderResponse response;
+    status = stub.Render(&context, request, &response);
+    clip_frames = response.clip_frames();
+    if (status.ok()) taken = take_native_frames(response, o, outcome);
+  } else {
+    auto reader = stub.RenderStream(&context, request);
+    for (v1::RenderResponse message; taken.ok() && reader->Read(&message);) {
+      if (outcome.frames == 0 && message.frames_size() > 0) outcome.first_frame_ms = ms_since(sent);
+      clip_frames = message.clip_frames();
+      taken = take_native_frames(message, o, outcome);
+    }
+    if (!taken.ok()) context.TryCancel();
+    status = reader->Finish();
+  }
+  outcome.latency_ms = ms_since(sent);
+  if (taken.ok()) taken = check_clip_complete(outcome, clip_frames);
+  if (!status.ok() && taken.ok())
+    taken = make_error(ErrorCode::kInternal, "{}", grpc_error(status, o));
+  outcome.success = taken.ok();
+  if (!taken.ok()) outcome.error = taken.message();
+  return outcome;
+}
+
 ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const ClientOptions& o,
                        double wall_s) {
   ClientReport report;
   report.requests = static_cast<int>(outcomes.size());
   report.wall_s = wall_s;
   std::vector<double> latencies;
+  std::vector<double> first_frames;
   for (std::size_t r = 0; r < outcomes.size(); ++r) {
     const RequestOutcome& outcome = outcomes[r];
     if (!outcome.success) {
       ++report.failed;
       if (report.errors.size() < o.max_errors_kept) {
         report.errors.push_back(fmt::format("request {} (start {}): {}", r,
-                                            o.start_frame + static_cast<int>(r) * o.batch_size,
-                                            outcome.error));
+                                            request_start(o, static_cast<int>(r)), outcome.error));
       }
       continue;
     }
     ++report.succeeded;
     report.frames += outcome.frames;
     latencies.push_back(outcome.latency_ms);
+    first_frames.push_back(outcome.first_frame_ms);
     report.mean_stage.inference_ms += outcome.stages.inference_ms;
     report.mean_stage.composite_ms += outcome.stages.composite_ms;
     report.mean_stage.audio_processing_ms += outcome.stages.audio_processing_ms;
@@ -171,6 +264,10 @@ ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const Client
   report.latency_p50_ms = percentile(latencies, 50);
   report.latency_p95_ms = percentile(latencies, 95);
   report.latency_p99_ms = percentile(latencies, 99);
+  if (o.api == ClientApi::kNativeStream) {
+    report.first_frame_p50_ms = percentile(first_frames, 50);
+    report.first_frame_p95_ms = percentile(first_frames, 95);
+  }
   report.frames_per_s = wall_s > 0 ? static_cast<double>(report.frames) / wall_s : 0;
   return report;
 }
@@ -227,6 +324,9 @@ Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions
   auto channel = connect(options);
   RETURN_IF_ERROR(wait_connected(*channel, options));
   std::vector<RequestOutcome> outcomes(static_cast<std::size_t>(options.requests));
+  // One native request for every worker: the whole clip (read-only while sending).
+  const v1::RenderRequest native =
+      options.api == ClientApi::kCompat ? v1::RenderRequest() : native_request(clip, options);
   std::atomic<int> next{0};
   const auto started = Clock::now();
   {
@@ -234,9 +334,12 @@ Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions
     for (int w = 0; w < std::min(options.concurrency, options.requests); ++w) {
       workers.emplace_back([&] {
         auto stub = monolithic::MonolithicService::NewStub(channel);
+        auto native_stub = v1::LipSync::NewStub(channel);
         for (int r; (r = next.fetch_add(1)) < options.requests;) {
           outcomes[static_cast<std::size_t>(r)] =
-              send(*stub, clip, options, options.start_frame + r * options.batch_size);
+              options.api == ClientApi::kCompat
+                  ? send(*stub, clip, options, options.start_frame + r * options.batch_size)
+                  : send_native(*native_stub, native, options);
         }
       });
     }

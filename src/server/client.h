@@ -1,7 +1,8 @@
 // A compat-API client (compat-api.md) that sends InferBatchComposite requests the way the older
-// clients did, from N concurrent workers, and reports per-stage timings, latency percentiles and
-// throughput: the engine of `lipsync client` (an end-to-end test and load tool). No gRPC types
-// leak out of this header.
+// clients did, or a native-API client (lipsync.v1) that sends the clip's audio only (Render or
+// RenderStream), from N concurrent workers, and reports per-stage timings, latency percentiles
+// and throughput: the engine of `lipsync client` (an end-to-end test and load tool). No gRPC
+// types leak out of this header.
 //
 //   ASSIGN_OR_RETURN(auto samples, audio::load_audio("speech.wav"));
 //   ASSIGN_OR_RETURN(ClientReport report, run_client(samples, {.server = "localhost:50053",
@@ -27,7 +28,14 @@ inline constexpr int kCompatAudioExtraFrames = 15;
 inline constexpr int kSamplesPerVideoFrame = 640;
 inline constexpr int kCompatSampleRateHz = 16000;
 
+enum class ClientApi {
+  kCompat,        // InferBatchComposite, batch_size frames per request
+  kNative,        // lipsync.v1 Render: the whole clip per request, audio only
+  kNativeStream,  // lipsync.v1 RenderStream: the same, frames streamed back as batches finish
+};
+
 struct ClientOptions {
+  ClientApi api = ClientApi::kCompat;
   std::string server;    // host:port
   std::string model_id;  // the server's model id
   int batch_size = 25;   // frames per request (1..32)
@@ -40,6 +48,10 @@ struct ClientOptions {
   int connect_timeout_ms = 5000;    // waiting for the first connection
   int request_timeout_ms = 120000;  // each request's gRPC deadline
   std::size_t max_errors_kept = 5;  // first error messages kept in the report
+  // Native: when set, sent as audio.encoded (the server decodes it, e.g. a WAV file's bytes);
+  // else the clip is sent as 16 kHz float PCM. Native requests render the whole clip, ping-pong
+  // from start_frame, as JPEG; batch_size is the compat API's only.
+  std::string encoded_audio;
 };
 
 // Stage times of one successful request, as the server reported them.
@@ -62,6 +74,9 @@ struct ClientReport {
   double latency_p50_ms = 0;
   double latency_p95_ms = 0;
   double latency_p99_ms = 0;
+  // RenderStream: client-side time to the first frames, over successful requests.
+  double first_frame_p50_ms = 0;
+  double first_frame_p95_ms = 0;
   std::vector<std::string> errors;  // the first max_errors_kept, "request R (start S): ..."
 };
 

@@ -1,0 +1,145 @@
+// `lipsync client --native`'s engine against a real server in-process on port 0, the tiny
+// models and a synthetic avatar: audio-only requests, unary and streamed.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "audio/audio_decoder.h"
+#include "audio/test_audio_writer.h"
+#include "media/jpeg_codec.h"
+#include "pipeline/clip_renderer.h"
+#include "server/client.h"
+#include "server/server.h"
+#include "support/test_paths.h"
+#include "synthetic_avatar.h"
+
+namespace lipsync::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kFrames = 12;
+
+std::vector<float> noise(std::size_t samples) {
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> dist(-0.4f, 0.4f);
+  std::vector<float> clip(samples);
+  for (float& v : clip) v = dist(rng);
+  return clip;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::size_t count_files(const fs::path& dir) {
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++files;
+  return files;
+}
+
+class NativeClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(testing::temp_dir());
+    testing::write_synthetic_avatar(*dir_, kFrames);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  void SetUp() override {
+    auto server = Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
+    ASSERT_TRUE(server.ok()) << server.status().to_string();
+    server_ = std::move(*server);
+  }
+
+  ClientOptions options(ClientApi api) const {
+    return {
+        .api = api, .server = "127.0.0.1:" + std::to_string(server_->grpc_port()), .model_id = "a"};
+  }
+
+  static inline fs::path* dir_ = nullptr;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(NativeClientTest, RenderReturnsEveryFrameOfTheClipAndSavesThem) {
+  const auto clip = noise(16000);
+  const auto clip_frames = pipeline::clip_frame_count(clip.size());  // 24
+  ClientOptions o = options(ClientApi::kNative);
+  o.concurrency = 2;
+  o.requests = 3;
+  o.save_dir = testing::temp_dir() / "frames";
+  auto report = run_client(clip, o);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_EQ(report->succeeded, 3);
+  EXPECT_EQ(report->failed, 0);
+  EXPECT_EQ(report->frames, 3 * clip_frames);
+  EXPECT_GT(report->frames_per_s, 0.0);
+  EXPECT_GT(report->mean_stage.inference_ms, 0.0);
+  EXPECT_GT(report->mean_stage.composite_ms, 0.0);
+  EXPECT_GT(report->mean_stage.audio_processing_ms, 0.0);
+  EXPECT_GE(report->mean_stage.total_ms, report->mean_stage.inference_ms);
+  EXPECT_LE(report->latency_p50_ms, report->latency_p95_ms);
+  EXPECT_EQ(report->first_frame_p50_ms, 0.0);  // unary: not measured
+  EXPECT_EQ(count_files(o.save_dir), static_cast<std::size_t>(clip_frames));
+  for (std::int64_t frame = 0; frame < clip_frames; ++frame) {
+    const std::string jpeg = read_file(o.save_dir / fmt::format("frame_{:06d}.jpg", frame));
+    auto image = media::decode_jpeg(
+        std::span(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size()));
+    ASSERT_TRUE(image.ok()) << "frame " << frame << ": " << image.status().to_string();
+    EXPECT_EQ(image->width, testing::kAvatarWidth);
+  }
+}
+
+TEST_F(NativeClientTest, StreamGivesTheSameFramesAndTimesTheFirstOnes) {
+  const auto clip = noise(16000);
+  ClientOptions unary = options(ClientApi::kNative);
+  unary.save_dir = testing::temp_dir() / "unary";
+  ClientOptions stream = options(ClientApi::kNativeStream);
+  stream.requests = 2;
+  stream.save_dir = testing::temp_dir() / "stream";
+  ASSERT_TRUE(run_client(clip, unary).ok());
+  auto report = run_client(clip, stream);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  const auto clip_frames = pipeline::clip_frame_count(clip.size());
+  EXPECT_EQ(report->frames, 2 * clip_frames);
+  EXPECT_GT(report->first_frame_p50_ms, 0.0);
+  EXPECT_LE(report->first_frame_p50_ms, report->latency_p95_ms);
+  ASSERT_EQ(count_files(stream.save_dir), static_cast<std::size_t>(clip_frames));
+  for (std::int64_t frame = 0; frame < clip_frames; ++frame) {
+    const std::string name = fmt::format("frame_{:06d}.jpg", frame);
+    EXPECT_EQ(read_file(stream.save_dir / name), read_file(unary.save_dir / name)) << name;
+  }
+}
+
+TEST_F(NativeClientTest, EncodedAudioIsDecodedByTheServer) {
+  const fs::path wav = testing::temp_dir() / "speech.wav";
+  ASSERT_TRUE(audio::testing::write_test_audio(wav, noise(24000), {"pcm_s16le", ".wav"}).ok());
+  auto decoded = audio::decode_audio_file(wav);
+  ASSERT_TRUE(decoded.ok());
+  ClientOptions o = options(ClientApi::kNative);
+  o.encoded_audio = read_file(wav);
+  auto report = run_client({}, o);  // the PCM clip is not sent
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_EQ(report->frames, pipeline::clip_frame_count(decoded->size()));
+}
+
+TEST_F(NativeClientTest, ErrorsCarryTheStatusAndMessage) {
+  ClientOptions o = options(ClientApi::kNativeStream);
+  o.model_id = "nobody";
+  auto report = run_client(noise(16000), o);
+  ASSERT_FALSE(report.ok());
+  const std::string message = report.status().to_string();
+  EXPECT_NE(message.find("gRPC error 5"), std::string::npos) << message;  // NOT_FOUND
+  EXPECT_NE(message.find("nobody"), std::string::npos) << message;
+  o = options(ClientApi::kNative);
+  auto silent = run_client(std::vector<float>(100, 0.0f), o);
+  ASSERT_FALSE(silent.ok());
+  EXPECT_NE(silent.status().to_string().find("gRPC error 3"), std::string::npos)  // INVALID_ARG
+      << silent.status().to_string();
+}
+
+}  // namespace
+}  // namespace lipsync::server
