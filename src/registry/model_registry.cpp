@@ -33,6 +33,7 @@ struct ModelEntry {
   bool waiting_for_memory = false;
   int gpu_id = -1;
   int64_t memory_bytes = 0;
+  int64_t last_memory_bytes = 0;  // of the last successful load (a reload's expected size)
   double load_time_ms = 0.0;
   int64_t loads = 0;
   int64_t evictions = 0;
@@ -321,16 +322,19 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
   entry->failure_reason.clear();
   entry->gpu_id = gpu_id;
   ++entry->load_generation;
+  const Status reserved = make_room_for_reload_locked(entry, lock, released);
   const Loader loader = entry->loader;
   const ModelConfig config = entry->config;
   lock.unlock();
+  released.clear();  // models evicted for the reload and not in use are freed before it
   if (gpu_id >= 0) {
     LOG_INFO("registry", "loading model '{}' on GPU {}", config.model_id, gpu_id);
   } else {
     LOG_INFO("registry", "loading model '{}'", config.model_id);
   }
   const auto start = std::chrono::steady_clock::now();
-  auto loaded = call_loader(loader, config, LoadTarget{gpu_id});
+  auto loaded = reserved.ok() ? call_loader(loader, config, LoadTarget{gpu_id})
+                              : Result<std::shared_ptr<LoadedModel>>(reserved);
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   lock.lock();
@@ -354,6 +358,7 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
                   fmt::format("model '{}' failed to load: {}", config.model_id, status.message()));
   }
   entry->state = ModelState::kReady;
+  entry->last_memory_bytes = entry->memory_bytes;
   entry->load_time_ms = load_ms;
   entry->loads += 1;
   ModelHandle handle = handle_locked(entry);
@@ -362,6 +367,19 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
   lock.unlock();
   LOG_INFO("registry", "model '{}' ready in {:.1f} ms ({} bytes)", config.model_id, load_ms, bytes);
   return handle;
+}
+
+// A reload's size is known from its last load: room is made for it before the loader runs, so
+// that the model being loaded and those evicted for it are not in memory together. A first load
+// is checked once its size is known (load_locked).
+Status ModelRegistry::make_room_for_reload_locked(
+    const std::shared_ptr<ModelEntry>& entry, std::unique_lock<std::mutex>& lock,
+    std::vector<std::shared_ptr<LoadedModel>>& released) {
+  if (entry->last_memory_bytes <= 0) return {};
+  entry->memory_bytes = entry->last_memory_bytes;
+  Status status = make_room_locked(entry, lock, released);
+  entry->memory_bytes = 0;
+  return status;
 }
 
 // The next model to evict for `keep`: idle ones first (evicting a model in use frees nothing

@@ -14,9 +14,9 @@
 // keeps its model alive until the last user releases it. Such an evicted or unloaded model still
 // in use is "draining": its memory counts against max_memory_gb until it is freed, so a load that
 // does not fit evicts more (idle models first), then waits up to capacity.drain_wait_ms for
-// draining models to be released, then fails with RESOURCE_EXHAUSTED. The budget is applied
-// when a load has finished and its size is known, so a model being loaded is briefly in memory
-// next to the ones evicted for it.
+// draining models to be released, then fails with RESOURCE_EXHAUSTED. A reload makes room for
+// its last known size before the loader runs; a first load is checked once its size is known,
+// so it is briefly in memory next to the models evicted for it.
 // Loading runs on the acquiring thread without the registry lock, so one model's load never
 // blocks requests for other models; concurrent acquirers of a loading model wait for that load.
 // Each load is placed on a CUDA device (GpuPlacement: preferred_gpu, else round-robin or
@@ -203,6 +203,9 @@ class ModelRegistry {
   Status make_room_locked(const std::shared_ptr<ModelEntry>& keep,
                           std::unique_lock<std::mutex>& lock,
                           std::vector<std::shared_ptr<LoadedModel>>& released);
+  Status make_room_for_reload_locked(const std::shared_ptr<ModelEntry>& entry,
+                                     std::unique_lock<std::mutex>& lock,
+                                     std::vector<std::shared_ptr<LoadedModel>>& released);
   ModelEntry* pick_victim_locked(const ModelEntry& keep) const;
   void evict_locked(ModelEntry& victim, std::vector<std::shared_ptr<LoadedModel>>& released);
   Status wait_for_release(ModelEntry& entry, std::unique_lock<std::mutex>& lock,

@@ -97,6 +97,31 @@ TEST(RegistryDraining, IdleModelsAreEvictedBeforeModelsInUse) {
   EXPECT_EQ(registry.draining_memory_bytes(), 0);
 }
 
+// A reload's size is known: room is made before the loader runs, not after.
+TEST(RegistryDraining, ReloadMakesRoomBeforeLoading) {
+  FakeLoader fakes({{"a", 600}, {"b", 600}});
+  ModelRegistry* registry_seen = nullptr;
+  std::vector<ModelState> b_state_at_a_loads;
+  Loader inner = fakes.loader();
+  auto watching = [&](const ModelConfig& config,
+                      const LoadTarget& target) -> Result<std::shared_ptr<LoadedModel>> {
+    if (config.model_id == "a") b_state_at_a_loads.push_back(info_of(*registry_seen, "b").state);
+    return inner(config, target);
+  };
+  ModelRegistry registry(capacity(10, gb(1000)), watching);
+  registry_seen = &registry;
+  add(registry, {"a", "b"});
+  ASSERT_TRUE(registry.load("a").ok());
+  ASSERT_TRUE(registry.load("b").ok());  // a first load: a is evicted once b's size is known
+  EXPECT_EQ(info_of(registry, "a").state, ModelState::kUnloaded);
+  ASSERT_TRUE(registry.load("a").ok());
+  ASSERT_EQ(b_state_at_a_loads.size(), 2u);
+  EXPECT_EQ(b_state_at_a_loads[0], ModelState::kUnloaded);  // never loaded yet
+  EXPECT_EQ(b_state_at_a_loads[1], ModelState::kUnloaded);  // evicted before the reload ran
+  EXPECT_EQ(info_of(registry, "b").stats.evictions, 1);
+  EXPECT_EQ(registry.resident_memory_bytes(), 600);
+}
+
 class EvictionPolicyTest : public ::testing::TestWithParam<EvictionPolicy> {};
 
 TEST_P(EvictionPolicyTest, EvictsByRecencyOrByUseCount) {
