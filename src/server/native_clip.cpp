@@ -47,10 +47,26 @@ Status model_load_failure(const Status& status, const std::string& model_id) {
   return Status(code, fmt::format("model '{}' cannot be loaded: {}", model_id, status.message()));
 }
 
-std::int64_t ClipPlan::source_frame(std::int64_t i) const {
+std::int64_t sequenced_source_frame(const ClipSpec& spec, const ClipModel& model, std::int64_t i) {
   // ref: pipeline.md §7. Both modes read the sequence at a clip-global position; for wrap this
   // is (start + i) mod N, as imaging::source_frame_index(kWrap, i, N, start).
   return imaging::source_frame_index(spec.sequence, spec.start_frame + i, model.frame_count);
+}
+
+std::int64_t ClipPlan::source_frame(std::int64_t i) const {
+  return sequenced_source_frame(spec, model, i);
+}
+
+pipeline::RenderRequest session_request(const ClipSpec& spec, const ClipModel& model,
+                                        std::span<const audio::FrameTensor> frames) {
+  pipeline::RenderRequest request{.model_id = spec.model_id, .jpeg = spec.jpeg};
+  request.audio.reserve(frames.size() * audio::kFrameTensorSize);
+  for (const audio::FrameTensor& frame : frames) {
+    request.source_frames.push_back(
+        sequenced_source_frame(spec, model, static_cast<std::int64_t>(frame.index)));
+    request.audio.insert(request.audio.end(), frame.values.begin(), frame.values.end());
+  }
+  return request;
 }
 
 Result<ClipModel> acquire_clip_model(registry::ModelRegistry& registry,

@@ -19,6 +19,7 @@
 
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
+#include "audio/streaming_extractor.h"
 #include "imaging/frame_sequence.h"
 #include "media/jpeg_codec.h"
 #include "pipeline/scheduler.h"
@@ -91,6 +92,14 @@ struct ClipBatch {
   // Frame k's bytes: its JPEG, or its BGR pixels (rows of width·3 bytes).
   std::span<const std::uint8_t> frame_bytes(std::size_t k) const;
 };
+
+// The avatar frame of output frame i of a clip: the sequence at position start_frame + i.
+std::int64_t sequenced_source_frame(const ClipSpec& spec, const ClipModel& model, std::int64_t i);
+
+// The scheduler request for frames of a live session, from their audio tensors as the
+// streaming extractor emitted them (consecutive indices).
+pipeline::RenderRequest session_request(const ClipSpec& spec, const ClipModel& model,
+                                        std::span<const audio::FrameTensor> frames);
 
 // The scheduler request for output frames [first, first + count) of a plan.
 pipeline::RenderRequest batch_request(const ClipPlan& plan, std::int64_t first, std::int64_t count);

@@ -1,16 +1,23 @@
 // The native gRPC service, package `lipsync.v1` (proto/lipsync_v1.proto): clients send audio
 // only (float32 PCM at any rate, or an encoded file) and get the clip's frames, rendered from the
-// server's avatar exactly as the offline pipeline renders them; plus model management and
-// health. Errors are gRPC status codes, mapped once from the core ErrorCode (grpc_status.h).
+// server's avatar exactly as the offline pipeline renders them, or stream live audio into a
+// Session and get frames as soon as their audio has arrived; plus model management and health.
+// Errors are gRPC status codes, mapped once from the core ErrorCode (grpc_status.h).
 // Module-internal: included by server.cpp only.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <memory>
+#include <optional>
 #include <string_view>
+#include <vector>
 
+#include "audio/audio_decoder.h"
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
+#include "audio/streaming_extractor.h"
 #include "core/config.h"
 #include "http/metrics.h"
 #include "pipeline/scheduler.h"
@@ -33,6 +40,16 @@ struct NativeContext {
   std::size_t max_message_bytes = 0;  // the server's gRPC message limit
 };
 
+// A live session (Session RPC): what it renders and its audio front-end.
+struct LiveSession {
+  ClipSpec spec;
+  ClipModel model;
+  std::optional<audio::PcmStreamConverter> converter;  // unset: 16 kHz mono, used as is
+  std::unique_ptr<audio::StreamingFeatureExtractor> extractor;
+  std::vector<audio::FrameTensor> ready;  // emitted by the extractor, not yet rendered
+  double audio_ms = 0;                    // spent on audio since the last message
+};
+
 class NativeService final : public lipsync::v1::LipSync::Service {
  public:
   explicit NativeService(NativeContext context) : context_(context) {}
@@ -41,6 +58,9 @@ class NativeService final : public lipsync::v1::LipSync::Service {
                       v1::RenderResponse* response) override;
   grpc::Status RenderStream(grpc::ServerContext* context, const v1::RenderRequest* request,
                             grpc::ServerWriter<v1::RenderResponse>* writer) override;
+  grpc::Status Session(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>* stream) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
   grpc::Status GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
@@ -58,6 +78,12 @@ class NativeService final : public lipsync::v1::LipSync::Service {
                 v1::RenderResponse& response);
   Status render_stream(grpc::ServerContext& context, const v1::RenderRequest& request,
                        grpc::ServerWriter<v1::RenderResponse>& writer);
+  Status session(grpc::ServerContext& context,
+                 grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream);
+  Result<LiveSession> start_session(const v1::SessionRequest& first);
+  Status render_ready(grpc::ServerContext& context, LiveSession& live, v1::RenderResponse& header,
+                      grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream,
+                      std::chrono::steady_clock::time_point start);
   Status model(const std::string& model_id, v1::Model& response) const;
   void observe(const ClipBatch& batch);
   // Counts the call under lipsync_requests_total{api="native.<rpc>", code}; returns its status.

@@ -508,6 +508,112 @@ TEST_F(NativeServiceTest, ModelManagementAndHealth) {
             grpc::StatusCode::UNAVAILABLE);
 }
 
+using SessionStream = grpc::ClientReaderWriter<v1::SessionRequest, v1::RenderResponse>;
+
+// A Session call: `requests` written while another thread reads every answer.
+std::vector<v1::RenderResponse> run_session(NativeClient& client,
+                                            const std::vector<v1::SessionRequest>& requests,
+                                            grpc::Status& status) {
+  grpc::ClientContext context;
+  std::shared_ptr<SessionStream> stream = client.stub().Session(&context);
+  std::vector<v1::RenderResponse> messages;
+  std::thread reader([&] {
+    for (v1::RenderResponse message; stream->Read(&message);) messages.push_back(message);
+  });
+  for (const auto& request : requests) {
+    if (!stream->Write(request)) break;
+  }
+  stream->WritesDone();
+  reader.join();
+  status = stream->Finish();
+  return messages;
+}
+
+// Start (raw BGR, wrap from 4), then `samples` in chunks of `chunk`, the last one with end.
+std::vector<v1::SessionRequest> session_requests(const std::string& model,
+                                                 std::span<const float> samples,
+                                                 std::size_t chunk) {
+  std::vector<v1::SessionRequest> requests(1);
+  v1::SessionStart& start = *requests[0].mutable_start();
+  start.set_model_id(model);
+  start.set_sequence_mode(v1::SEQUENCE_MODE_WRAP);
+  start.set_start_frame(4);
+  start.mutable_output()->set_format(v1::FRAME_FORMAT_RAW_BGR);
+  for (std::size_t at = 0; at < samples.size(); at += chunk) {
+    v1::SessionRequest request;
+    const auto piece = samples.subspan(at, std::min(chunk, samples.size() - at));
+    request.mutable_pcm()->Add(piece.begin(), piece.end());
+    requests.push_back(request);
+  }
+  requests.back().set_end(true);
+  return requests;
+}
+
+TEST_F(NativeServiceTest, SessionOfChunkedAudioEqualsRenderOfTheWholeClip) {
+  Config c = config({"a"});
+  c.pipeline.max_batch = 8;
+  auto server = start(c);
+  ASSERT_NE(server, nullptr);
+  NativeClient client(server->grpc_port());
+  const auto samples = noise(24000, 29);
+  v1::RenderRequest whole_request = pcm_request("a", samples);
+  whole_request.set_sequence_mode(v1::SEQUENCE_MODE_WRAP);
+  whole_request.set_start_frame(4);
+  whole_request.mutable_output()->set_format(v1::FRAME_FORMAT_RAW_BGR);
+  v1::RenderResponse whole;
+  ASSERT_TRUE(client.render(whole_request, whole).ok());
+
+  grpc::Status status;
+  const auto messages = run_session(client, session_requests("a", samples, 1234), status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  int next = 0;
+  for (const auto& message : messages) {
+    EXPECT_EQ(message.format(), v1::FRAME_FORMAT_RAW_BGR);
+    EXPECT_EQ(message.width(), testing::kAvatarWidth);
+    for (const auto& frame : message.frames()) {
+      ASSERT_LT(next, whole.frames_size());
+      EXPECT_EQ(frame.index(), next);
+      EXPECT_EQ(frame.timestamp_ms(), 40 * next);
+      EXPECT_EQ(frame.source_frame(), whole.frames(next).source_frame());
+      EXPECT_TRUE(frame.data() == whole.frames(next).data()) << "frame " << next;
+      ++next;
+    }
+    EXPECT_LE(next, message.clip_frames());
+  }
+  EXPECT_EQ(next, whole.frames_size());
+  EXPECT_GT(messages.size(), 3u);  // frames came out while audio was still arriving
+}
+
+TEST_F(NativeServiceTest, SessionErrorsGetTheirStatusCode) {
+  auto server = start(config({"a"}));
+  ASSERT_NE(server, nullptr);
+  NativeClient client(server->grpc_port());
+  auto expect_code = [&](std::vector<v1::SessionRequest> requests, grpc::StatusCode code,
+                         const std::string& words) {
+    SCOPED_TRACE(words);
+    grpc::Status status;
+    run_session(client, requests, status);
+    EXPECT_EQ(status.error_code(), code) << status.error_message();
+    EXPECT_NE(status.error_message().find(words), std::string::npos) << status.error_message();
+  };
+  const auto samples = noise(8000);
+  auto requests = session_requests("a", samples, 4000);
+  auto no_start = requests;
+  no_start.erase(no_start.begin());
+  expect_code(no_start, grpc::StatusCode::INVALID_ARGUMENT, "must carry start");
+  auto twice = requests;
+  twice.insert(twice.begin() + 1, requests.front());
+  expect_code(twice, grpc::StatusCode::INVALID_ARGUMENT, "first message only");
+  expect_code(session_requests("nobody", samples, 4000), grpc::StatusCode::NOT_FOUND, "nobody");
+  auto rate = requests;
+  rate.front().mutable_start()->set_sample_rate_hz(5);
+  expect_code(rate, grpc::StatusCode::INVALID_ARGUMENT, "sample rate 5");
+  expect_code(session_requests("a", noise(100), 50), grpc::StatusCode::INVALID_ARGUMENT, "short");
+  grpc::Status status;
+  EXPECT_FALSE(run_session(client, requests, status).empty());
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 TEST(GrpcStatus, EveryErrorCodeMapsToItsGrpcCode) {
   EXPECT_TRUE(to_grpc_status(Status()).ok());
   const grpc::Status status = to_grpc_status(make_error(ErrorCode::kNotFound, "model 'x'"));
