@@ -297,10 +297,14 @@ Status NativeService::render(grpc::ServerContext& context, const v1::RenderReque
   describe(plan, response);
   describe_start(plan, response);
   BatchWindow window(*context_.scheduler, plan, context_.config->pipeline);
+  std::size_t frame_bytes = 0;  // JPEG sizes are known only as batches finish
   while (!window.done()) {
     if (context.IsCancelled()) return cancelled();  // nothing more is submitted
     ASSIGN_OR_RETURN(const ClipBatch batch, window.next());
     observe(batch);
+    for (std::size_t k = 0; k < batch.count(); ++k) frame_bytes += batch.frame_bytes(k).size();
+    if (frame_bytes + kMessageOverheadBytes > limit)
+      return too_large(frame_bytes, limit, "the response");
     add_frames(batch, 0, batch.count(), response);
     add_timings(batch, *response.mutable_timings());
   }
