@@ -15,6 +15,7 @@
 #include "runtime/gpu_info.h"
 #include "server/compat_service.h"
 #include "server/native_service.h"
+#include "server/web_render.h"
 
 namespace lipsync::server {
 
@@ -56,10 +57,15 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
     impl.gauges->refresh();
     return metrics_page(request);
   };
-  ASSIGN_OR_RETURN(
-      impl.http, http::HttpServer::start(impl.config.server.listen_host, port, std::move(routes)));
+  http::WebSocketRoutes websockets;  // the browser page: GET /, /api/models, /ws/render
+  add_web_routes({&impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(),
+                  impl.encoder.get(), &impl.stopping, &impl.metrics},
+                 routes, websockets);
+  ASSIGN_OR_RETURN(impl.http, http::HttpServer::start(impl.config.server.listen_host, port,
+                                                      std::move(routes), std::move(websockets)));
   impl.http_port = impl.http->port();
-  LOG_INFO("server", "HTTP /health/live, /health/ready, /metrics on {}:{}",
+  LOG_INFO("server",
+           "HTTP / (web page), /ws/render, /health/live, /health/ready, /metrics on {}:{}",
            impl.config.server.listen_host, impl.http_port);
   return {};
 }

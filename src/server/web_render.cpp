@@ -1,0 +1,172 @@
+#include "server/web_render.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "audio/audio_decoder.h"
+#include "core/log.h"
+#include "server/compat_service.h"
+#include "server/native_clip.h"
+
+namespace lipsync::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// The first message: which model, and how to walk its frames.
+Result<ClipSpec> parse_spec(const http::WebSocketMessage& message) {
+  if (message.binary) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the first message must be JSON text such as {{\"model\": \"ID\"}}, "
+                      "the audio comes second");
+  }
+  const json request = json::parse(message.data, nullptr, /*allow_exceptions=*/false);
+  if (!request.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument, "the first message is not a JSON object: {}",
+                      message.data.substr(0, 80));
+  }
+  ClipSpec spec;
+  const auto model = request.find("model");
+  if (model == request.end() || !model->is_string() || model->get<std::string>().empty())
+    return make_error(ErrorCode::kInvalidArgument, "\"model\" (a model id string) is required");
+  spec.model_id = model->get<std::string>();
+  if (const auto sequence = request.find("sequence"); sequence != request.end()) {
+    if (!sequence->is_string())
+      return make_error(ErrorCode::kInvalidArgument, "\"sequence\" must be a string");
+    ASSIGN_OR_RETURN(spec.sequence, imaging::parse_sequence_mode(sequence->get<std::string>()));
+  }
+  if (const auto start = request.find("start_frame"); start != request.end()) {
+    if (!start->is_number_integer())
+      return make_error(ErrorCode::kInvalidArgument, "\"start_frame\" must be an integer");
+    spec.start_frame = start->get<std::int64_t>();
+    RETURN_IF_ERROR(check_start_frame(spec.start_frame));
+  }
+  return spec;
+}
+
+Result<std::vector<float>> receive_audio(http::WebSocketConnection& ws) {
+  auto message = ws.receive();
+  if (!message.ok()) {
+    if (message.status().code() != ErrorCode::kResourceExhausted) return message.status();
+    return make_error(ErrorCode::kResourceExhausted, "audio upload too large: the limit is {} MiB",
+                      kMaxWebUploadBytes >> 20);
+  }
+  if (!message->binary) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the second message must be the audio file's bytes (binary)");
+  }
+  const std::span bytes(message->data.data(), message->data.size());
+  return audio::decode_audio_bytes(std::as_bytes(bytes), "the uploaded audio",
+                                   {.max_duration_s = kMaxWebAudioSeconds});
+}
+
+// Sends the frames of a batch; false once the client is gone.
+bool send_batch(http::WebSocketConnection& ws, const ClipBatch& batch) {
+  std::vector<std::uint8_t> message;
+  for (std::size_t k = 0; k < batch.count(); ++k) {
+    const auto header = frame_header(batch.first + static_cast<std::int64_t>(k));
+    const auto jpeg = batch.frame_bytes(k);
+    message.assign(header.begin(), header.end());
+    message.insert(message.end(), jpeg.begin(), jpeg.end());
+    if (!ws.send_binary(message).ok()) return false;
+  }
+  return true;
+}
+
+struct RenderSummary {
+  std::string model_id;
+  std::int64_t frames = 0;
+  bool cancelled = false;
+};
+
+Status render(const WebContext& context, http::WebSocketConnection& ws, RenderSummary& summary) {
+  if (context.stopping->load())
+    return make_error(ErrorCode::kUnavailable, "the server is shutting down");
+  ASSIGN_OR_RETURN(const http::WebSocketMessage first, ws.receive());
+  ASSIGN_OR_RETURN(ClipSpec spec, parse_spec(first));
+  summary.model_id = spec.model_id;
+  RETURN_IF_ERROR(context.registry->info(spec.model_id).status());  // before the upload is read
+  spec.jpeg = output_jpeg_settings(context.config->output);         // the page shows JPEGs whatever
+  ASSIGN_OR_RETURN(const std::vector<float> samples, receive_audio(ws));
+  ASSIGN_OR_RETURN(const ClipPlan plan, plan_clip(std::move(spec), samples, *context.mel,
+                                                  *context.encoder, *context.registry));
+  RETURN_IF_ERROR(ws.send_text(json{
+      {"frames", plan.frame_count()},
+      {"width", plan.model.width},
+      {"height", plan.model.height},
+      {"fps",
+       1000 / kFrameIntervalMs}}.dump()));
+  BatchWindow window(*context.scheduler, plan, context.config->pipeline.max_batch);
+  while (!window.done()) {
+    if (ws.closed()) break;
+    ASSIGN_OR_RETURN(const ClipBatch batch, window.next());
+    if (!send_batch(ws, batch)) break;
+    summary.frames += static_cast<std::int64_t>(batch.count());
+  }
+  summary.cancelled = summary.frames < plan.frame_count();
+  return {};
+}
+
+void handle_render(const WebContext& context, http::WebSocketConnection& ws) {
+  const auto start = Clock::now();
+  RenderSummary summary;
+  const Status status = render(context, ws, summary);
+  const double ms = ms_since(start);
+  context.metrics->count_request("web.render", to_string(status.code()));
+  if (!status.ok()) {
+    LOG_WARN("server", "web render{}: {}",
+             summary.model_id.empty() ? "" : fmt::format(" model '{}'", summary.model_id),
+             status.to_string());
+    (void)ws.send_text(json{{"error", status.to_string()}}.dump());  // fails if the client left
+  } else if (summary.cancelled) {
+    LOG_INFO("server", "web render model '{}': client left after {} frames", summary.model_id,
+             summary.frames);
+  } else {
+    LOG_INFO("server", "web render model '{}': {} frames in {:.0f} ms", summary.model_id,
+             summary.frames, ms);
+    (void)ws.send_text(json{{"done", true}, {"frames", summary.frames}, {"ms", ms}}.dump());
+  }
+}
+
+http::HttpResponse list_models(const registry::ModelRegistry& registry) {
+  json models = json::array();
+  for (const registry::ModelInfo& info : registry.list()) {
+    json model{{"id", info.model_id}, {"state", registry::to_string(info.state)}};
+    if (info.state == registry::ModelState::kFailed) model["reason"] = info.failure_reason;
+    models.push_back(std::move(model));
+  }
+  return {200, "application/json", json{{"models", std::move(models)}}.dump()};
+}
+
+}  // namespace
+
+std::array<std::uint8_t, kFrameHeaderBytes> frame_header(std::int64_t index) {
+  const auto put = [](std::uint8_t* out, std::uint32_t value) {
+    for (int b = 0; b < 4; ++b) out[b] = static_cast<std::uint8_t>(value >> (8 * b));
+  };
+  std::array<std::uint8_t, kFrameHeaderBytes> header{};
+  put(header.data(), static_cast<std::uint32_t>(index));
+  put(header.data() + 4, static_cast<std::uint32_t>(index * kFrameIntervalMs));
+  return header;
+}
+
+void add_web_routes(const WebContext& context, http::Routes& routes,
+                    http::WebSocketRoutes& websockets) {
+  routes["/"] = [](const http::HttpRequest&) {
+    return http::HttpResponse{200, "text/html; charset=utf-8", std::string(web_page_html())};
+  };
+  routes["/api/models"] = [registry = context.registry](const http::HttpRequest&) {
+    return list_models(*registry);
+  };
+  websockets["/ws/render"] = {
+      .handler = [context](http::WebSocketConnection& ws) { handle_render(context, ws); },
+      .max_message_bytes = kMaxWebUploadBytes};
+}
+
+}  // namespace lipsync::server
