@@ -10,7 +10,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 source "$repo/scripts/device_env.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 m=/root/models
-[[ -f $m/unet_fp16.onnx ]] || python3 "$repo/tools/make_test_models.py" --out $m --only unet_fp16 encoder_fp16
+[[ -f $m/unet_tiny.onnx ]] ||
+  python3 "$repo/tools/make_test_models.py" --out $m --only unet_fp16 encoder_fp16 unet_tiny
+# CUDA against CPU, and the staged (upload / run / download) path against run(), first.
+LIPSYNC_TEST_CUDA=1 LIPSYNC_TEST_MODELS_DIR=$m "$b/run/runtime_tests" --gtest_filter='SessionCuda*' \
+  2>&1 | grep -E "OK|FAILED|PASSED|Failure|error|worst|staged" | tee "$out/cuda_test.txt" || true
 cat > /root/serve.yaml <<YAML
 server: {port: ":50053", http_port: 0, max_message_size_mb: 128}
 onnx: {execution_provider: cuda, audio_encoder_path: $m/encoder_fp16.onnx}
@@ -36,6 +40,18 @@ PY
 done
 kill $server; wait $server 2>/dev/null || true
 grep -E "warm-up|ready|listening|error" "$out/serve.log" | head -8
-"$b/run/lipsync" --log-level warn bench model --cuda --fp16 --batch 25 --iterations 30 \
-  --model $m/unet_fp16.onnx > "$out/model.json"
-python3 -c "import json; r=json.load(open('$out/model.json')); print('model only', [(x['batch'], round(x['median_ms'],2), round(x['fps_median'])) for x in r['unet']['results']])"
+# The model alone: run() per batch, and three threads writing / running / reading batches, with
+# the copies before and after the run (default) or inside it (--no-upload-in-advance).
+for variant in upload_in_advance no-upload-in-advance; do
+  flag=$([[ $variant == no-* ]] && echo --no-upload-in-advance || true)
+  "$b/run/lipsync" --log-level warn bench model --cuda --fp16 --batch 25,50 --iterations 60 \
+    --pipelined $flag --model $m/unet_fp16.onnx > "$out/model_$variant.json"
+  python3 - "$out/model_$variant.json" "$variant" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for x in r["unet"]["results"]:
+    print(f'model only ({sys.argv[2]}) batch {x["batch"]}: run() median {x["median_ms"]:.2f} ms '
+          f'= {x["fps_median"]:.0f} fps; pipelined {x["pipelined_fps"]:.0f} fps, '
+          f'execute median {x["pipelined_execute_median_ms"]:.2f} ms')
+PY
+done
