@@ -198,13 +198,17 @@ TEST(Session, CudaWithoutItsLibraryIsAClearError) {
   EXPECT_NE(a.status().message().find(options.cuda_ep_library.string()), std::string::npos);
 }
 
+// A test UNet ("unet*.onnx") or audio encoder on the CPU.
+Result<std::unique_ptr<Session>> open_unet_or_encoder(const std::string& file) {
+  const bool unet = file.starts_with("unet");
+  return Session::create(testing::test_models_dir() / file, cpu_options(),
+                         unet ? unet_inputs() : std::vector<TensorSpec>{{"", {-1, 1, 80, 16}}},
+                         unet ? unet_outputs() : std::vector<TensorSpec>{{"", {-1, 512}}});
+}
+
 TEST(Session, RunIntoCallerBuffersEqualsRun) {
   for (const char* file : {"unet_tiny.onnx", "encoder_fp16.onnx"}) {
-    const bool unet = std::string(file).starts_with("unet");
-    auto session =
-        Session::create(testing::test_models_dir() / file, cpu_options(),
-                        unet ? unet_inputs() : std::vector<TensorSpec>{{"", {-1, 1, 80, 16}}},
-                        unet ? unet_outputs() : std::vector<TensorSpec>{{"", {-1, 512}}});
+    auto session = open_unet_or_encoder(file);
     ASSERT_TRUE(session.ok()) << session.status().to_string();
     std::vector<std::vector<float>> values;
     for (const auto& spec : (*session)->inputs())
@@ -224,11 +228,7 @@ TEST(Session, RunIntoCallerBuffersEqualsRun) {
 
 TEST(Session, StagedBatchesEqualRunAndMayOverlap) {
   for (const char* file : {"unet_tiny.onnx", "encoder_fp16.onnx"}) {
-    const bool unet = std::string(file).starts_with("unet");
-    auto session =
-        Session::create(testing::test_models_dir() / file, cpu_options(),
-                        unet ? unet_inputs() : std::vector<TensorSpec>{{"", {-1, 1, 80, 16}}},
-                        unet ? unet_outputs() : std::vector<TensorSpec>{{"", {-1, 512}}});
+    auto session = open_unet_or_encoder(file);
     ASSERT_TRUE(session.ok()) << session.status().to_string();
     Session& model = **session;
     // Two batches staged before either runs, run in the opposite order, read afterwards.
