@@ -127,7 +127,6 @@ Status check_inputs_are_concrete(const std::filesystem::path& path,
 struct Allocators {
   OrtAllocator* host = nullptr;
   OrtAllocator* device = nullptr;
-  Ort::ConstEpDevice ep_device{nullptr};  // CUDA: creates the batches' streams
 };
 
 Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
@@ -143,10 +142,8 @@ Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
     ort.AppendExecutionProvider_V2(detail::ort_env(), {device}, ep_options);
     *device_text = detail::describe(device);
     allocators->host = detail::shared_allocator(device, OrtDeviceMemoryType_HOST_ACCESSIBLE);
-    if (options.upload_in_advance) {
+    if (options.upload_in_advance)
       allocators->device = detail::shared_allocator(device, OrtDeviceMemoryType_DEFAULT);
-      allocators->ep_device = device;
-    }
   } else {
     *device_text = detail::describe_cpu();
   }
@@ -172,9 +169,6 @@ struct Staging {
   // copies happen outside the run (Session::upload, and right after the run).
   std::vector<Ort::Value> device_inputs;
   std::vector<Ort::Value> device_outputs;
-  // The stream the upload and then the run of this batch go on (ordered without waiting on the
-  // host, and apart from other batches' runs); null where the EP offers none (copies then wait).
-  Ort::SyncStream stream{nullptr};
   std::vector<Ort::Value> inputs;
   std::vector<Ort::Value> outputs;
 };
@@ -247,7 +241,6 @@ struct Session::Impl {
   Ort::MemoryInfo cpu_memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   OrtAllocator* staging_allocator = nullptr;  // pinned on CUDA; the default CPU allocator otherwise
   OrtAllocator* device_allocator = nullptr;   // CUDA memory for Session::Batch; null on CPU
-  Ort::ConstEpDevice ep_device{nullptr};
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
   std::vector<ModelTensor> model_inputs;
@@ -332,12 +325,6 @@ Staging Session::Impl::take_staging(int64_t batch, bool whole) {
     for (std::size_t o = 0; o < outputs.size(); ++o)
       staging.device_outputs.push_back(
           allocate(outputs[o], model_outputs[o], batch, staging, true));
-    try {
-      staging.stream = ep_device.CreateSyncStream();
-    } catch (const Ort::Exception& e) {
-      LOG_WARN("runtime", "model '{}': no CUDA stream for uploads ({}); copies will wait",
-               path.string(), e.what());
-    }
   }
   return staging;
 }
@@ -417,9 +404,7 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
   static std::mutex cuda_run_mutex;
   std::unique_lock cuda_lock(cuda_run_mutex, std::defer_lock);
   if (provider == ExecutionProvider::kCuda) cuda_lock.lock();
-  Ort::RunOptions run_options;
-  if (staging.stream != nullptr) run_options.SetSyncStream(staging.stream);
-  session.Run(run_options, binding);
+  session.Run(Ort::RunOptions{nullptr}, binding);
   binding.SynchronizeOutputs();
   return binding.GetOutputValues();
 }
@@ -516,7 +501,6 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options, &impl->device, &allocators));
   impl->staging_allocator = allocators.host;
   impl->device_allocator = allocators.device;
-  impl->ep_device = allocators.ep_device;
   if (impl->staging_allocator == nullptr)
     impl->staging_allocator = Ort::AllocatorWithDefaultOptions();
   impl->path = model;
@@ -643,10 +627,8 @@ Status Session::upload(Batch& batch) {
                       impl_->path.string());
   }
   if (!state->on_device() || state->uploaded) return {};
-  // Asynchronous on the batch's stream when it has one: the run queued on that stream after it
-  // starts when the copy is done, while other batches' runs keep the device busy meanwhile.
-  const Ort::Status copied = detail::ort_env().CopyTensors(
-      state->staging.inputs, state->staging.device_inputs, state->staging.stream);
+  const Ort::Status copied =
+      detail::ort_env().CopyTensors(state->staging.inputs, state->staging.device_inputs, nullptr);
   if (!copied.IsOK()) {
     return make_error(ErrorCode::kInternal, "model '{}': uploading batch {} failed: {}",
                       impl_->path.string(), state->staging.batch, copied.GetErrorMessage());
