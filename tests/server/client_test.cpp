@@ -12,13 +12,14 @@
 #include "server/server.h"
 #include "support/test_paths.h"
 #include "synthetic_avatar.h"
+#include "synthetic_server_test.h"
 
 namespace lipsync::server {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kFrames = 12;
+constexpr int kFrames = testing::SyntheticServerTest::kFrames;
 
 std::vector<float> ramp(std::size_t samples) {
   std::vector<float> clip(samples);
@@ -69,13 +70,8 @@ TEST(ClientPercentile, InterpolatesBetweenRanks) {
   EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4, 5}, 95), 4.8);
 }
 
-class ClientTest : public ::testing::Test {
+class ClientTest : public testing::SyntheticServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new fs::path(testing::temp_dir());
-    testing::write_synthetic_avatar(*dir_, kFrames);
-  }
-  static void TearDownTestSuite() { delete dir_; }
 
   void SetUp() override {
     auto server = Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
@@ -89,7 +85,6 @@ class ClientTest : public ::testing::Test {
             .batch_size = batch};
   }
 
-  static inline fs::path* dir_ = nullptr;
   std::unique_ptr<Server> server_;
 };
 

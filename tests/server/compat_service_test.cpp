@@ -21,6 +21,7 @@
 #include "server/server.h"
 #include "support/test_paths.h"
 #include "synthetic_avatar.h"
+#include "synthetic_server_test.h"
 
 namespace lipsync::server {
 namespace {
@@ -29,7 +30,7 @@ namespace fs = std::filesystem;
 using monolithic::CompositeBatchRequest;
 using monolithic::CompositeBatchResponse;
 
-constexpr int kFrames = 12;
+constexpr int kFrames = testing::SyntheticServerTest::kFrames;
 constexpr std::size_t kVisualFrameBytes =
     std::size_t{6} * 320 * 320 * sizeof(float);  // compat-api.md
 
@@ -132,23 +133,9 @@ class Client {
   std::unique_ptr<monolithic::MonolithicService::Stub> stub_;
 };
 
-class CompatServiceTest : public ::testing::Test {
+class CompatServiceTest : public testing::SyntheticServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new fs::path(testing::temp_dir());
-    testing::write_synthetic_avatar(*dir_, kFrames);
-  }
-  static void TearDownTestSuite() { delete dir_; }
 
-  static std::unique_ptr<Server> start(Config config, ServerOptions options = {}) {
-    options.grpc_port = 0;
-    auto server = Server::start(config, options);
-    EXPECT_TRUE(server.ok()) << server.status().to_string();
-    return server.ok() ? std::move(*server) : nullptr;
-  }
-  static Config config(const std::vector<std::string>& ids = {"a", "b"}) {
-    return testing::synthetic_config(*dir_, ids);
-  }
 
   // The server still answers a good request.
   static void expect_serving(Client& client) {
@@ -157,7 +144,6 @@ class CompatServiceTest : public ::testing::Test {
     EXPECT_EQ(response.composited_frames_size(), 2);
   }
 
-  static inline fs::path* dir_ = nullptr;
 };
 
 TEST_F(CompatServiceTest, InferBatchCompositeReturnsFullSizeJpegsAndTimings) {

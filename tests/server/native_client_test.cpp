@@ -14,13 +14,14 @@
 #include "server/server.h"
 #include "support/test_paths.h"
 #include "synthetic_avatar.h"
+#include "synthetic_server_test.h"
 
 namespace lipsync::server {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kFrames = 12;
+constexpr int kFrames = testing::SyntheticServerTest::kFrames;
 
 std::vector<float> noise(std::size_t samples) {
   std::mt19937 rng(23);
@@ -41,13 +42,8 @@ std::size_t count_files(const fs::path& dir) {
   return files;
 }
 
-class NativeClientTest : public ::testing::Test {
+class NativeClientTest : public testing::SyntheticServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new fs::path(testing::temp_dir());
-    testing::write_synthetic_avatar(*dir_, kFrames);
-  }
-  static void TearDownTestSuite() { delete dir_; }
 
   void SetUp() override {
     auto server = Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
@@ -60,7 +56,6 @@ class NativeClientTest : public ::testing::Test {
         .api = api, .server = "127.0.0.1:" + std::to_string(server_->grpc_port()), .model_id = "a"};
   }
 
-  static inline fs::path* dir_ = nullptr;
   std::unique_ptr<Server> server_;
 };
 

@@ -23,6 +23,7 @@
 #include "server/server.h"
 #include "support/test_paths.h"
 #include "synthetic_avatar.h"
+#include "synthetic_server_test.h"
 
 namespace lipsync::server {
 namespace {
@@ -30,7 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 using imaging::SequenceMode;
 
-constexpr int kFrames = 12;
+constexpr int kFrames = testing::SyntheticServerTest::kFrames;
 
 std::vector<float> noise(std::size_t samples, unsigned seed = 5) {
   std::mt19937 rng(seed);
@@ -96,23 +97,9 @@ class NativeClient {
   std::unique_ptr<v1::LipSync::Stub> stub_;
 };
 
-class NativeServiceTest : public ::testing::Test {
+class NativeServiceTest : public testing::SyntheticServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new fs::path(testing::temp_dir());
-    testing::write_synthetic_avatar(*dir_, kFrames);
-  }
-  static void TearDownTestSuite() { delete dir_; }
 
-  static std::unique_ptr<Server> start(Config config, ServerOptions options = {}) {
-    options.grpc_port = 0;
-    auto server = Server::start(config, options);
-    EXPECT_TRUE(server.ok()) << server.status().to_string();
-    return server.ok() ? std::move(*server) : nullptr;
-  }
-  static Config config(const std::vector<std::string>& ids = {"a", "b"}) {
-    return testing::synthetic_config(*dir_, ids);
-  }
 
   // render_clip (`lipsync render`'s pipeline) on the server's own model of `id`.
   static std::vector<Image> offline(Server& server, const std::string& id,
@@ -157,7 +144,6 @@ class NativeServiceTest : public ::testing::Test {
     EXPECT_GT(response.frames_size(), 0);
   }
 
-  static inline fs::path* dir_ = nullptr;
 };
 
 TEST_F(NativeServiceTest, RawRenderEqualsTheOfflinePipelineFrameForFrame) {

@@ -16,6 +16,7 @@
 #include "server/web_client.h"
 #include "support/test_paths.h"
 #include "synthetic_avatar.h"
+#include "synthetic_server_test.h"
 
 namespace lipsync::server {
 namespace {
@@ -26,7 +27,7 @@ namespace websocket = beast::websocket;
 using tcp = boost::asio::ip::tcp;
 using nlohmann::json;
 
-constexpr int kAvatarFrames = 12;
+constexpr int kAvatarFrames = testing::SyntheticServerTest::kFrames;
 constexpr std::size_t kHeaderBytes = 8;  // uint32 LE index, uint32 LE timestamp (ms)
 
 // A 16-bit PCM WAV of a 220 Hz tone with a slow amplitude change.
@@ -151,13 +152,8 @@ HttpReply http_get(int port, const std::string& target) {
           res.body()};
 }
 
-class WebRenderTest : public ::testing::Test {
+class WebRenderTest : public testing::SyntheticServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new fs::path(testing::temp_dir());
-    testing::write_synthetic_avatar(*dir_, kAvatarFrames);
-  }
-  static void TearDownTestSuite() { delete dir_; }
 
   void SetUp() override {
     Config config = testing::synthetic_config(*dir_, {"a", "b"});
@@ -201,7 +197,6 @@ class WebRenderTest : public ::testing::Test {
         << reply.end.dump();
   }
 
-  static inline fs::path* dir_ = nullptr;
   std::unique_ptr<Server> server_;
   int port_ = 0;
 };
