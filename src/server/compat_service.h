@@ -16,6 +16,7 @@
 #include "proto/monolithic.grpc.pb.h"
 #include "registry/model_registry.h"
 #include "runtime/gpu_info.h"
+#include "server/service_context.h"
 
 namespace lipsync::server {
 
@@ -38,37 +39,9 @@ struct GpuReport {
 };
 GpuReport gpu_report(std::span<const int> devices, const runtime::GpuInfo* info);
 
-// Keeps the registry gauges of the metrics current: models loaded, resident and draining memory,
-// evictions.
-class RegistryGauges {
- public:
-  RegistryGauges(const registry::ModelRegistry& registry, http::Metrics& metrics)
-      : registry_(registry), metrics_(metrics) {}
-  void refresh();
-
- private:
-  const registry::ModelRegistry& registry_;
-  http::Metrics& metrics_;
-  std::mutex mutex_;
-  std::int64_t evictions_seen_ = 0;
-};
-
-struct CompatContext {
-  const Config* config = nullptr;
-  registry::ModelRegistry* registry = nullptr;
-  pipeline::Scheduler* scheduler = nullptr;
-  const audio::MelAnalyzer* mel = nullptr;
-  audio::FeatureEncoder* encoder = nullptr;
-  ThreadPool* pool = nullptr;  // JPEG encoding in parallel
-  const std::atomic<bool>* stopping = nullptr;
-  http::Metrics* metrics = nullptr;
-  RegistryGauges* gauges = nullptr;
-  const runtime::GpuInfo* gpu_info = nullptr;  // Health's GPU memory (may be null)
-};
-
 class CompatService final : public monolithic::MonolithicService::Service {
  public:
-  explicit CompatService(CompatContext context) : context_(context) {}
+  explicit CompatService(ServiceContext context) : context_(context) {}
 
   grpc::Status InferBatchComposite(grpc::ServerContext* context,
                                    const monolithic::CompositeBatchRequest* request,
@@ -97,7 +70,7 @@ class CompatService final : public monolithic::MonolithicService::Service {
   // Counts the call under lipsync_requests_total{api="compat.<rpc>", code} and refreshes gauges.
   void count(std::string_view rpc, ErrorCode code);
 
-  CompatContext context_;
+  ServiceContext context_;
 };
 
 }  // namespace lipsync::server

@@ -28,18 +28,6 @@
 
 namespace lipsync::server {
 
-struct NativeContext {
-  const Config* config = nullptr;
-  registry::ModelRegistry* registry = nullptr;
-  pipeline::Scheduler* scheduler = nullptr;
-  const audio::MelAnalyzer* mel = nullptr;
-  audio::FeatureEncoder* encoder = nullptr;
-  const std::atomic<bool>* stopping = nullptr;
-  http::Metrics* metrics = nullptr;
-  RegistryGauges* gauges = nullptr;
-  std::size_t max_message_bytes = 0;  // the server's gRPC message limit
-};
-
 // A live session (Session RPC): what it renders and its audio front-end.
 struct LiveSession {
   ClipSpec spec;
@@ -52,7 +40,7 @@ struct LiveSession {
 
 class NativeService final : public lipsync::v1::LipSync::Service {
  public:
-  explicit NativeService(NativeContext context) : context_(context) {}
+  explicit NativeService(ServiceContext context) : context_(context) {}
 
   grpc::Status Render(grpc::ServerContext* context, const v1::RenderRequest* request,
                       v1::RenderResponse* response) override;
@@ -90,7 +78,7 @@ class NativeService final : public lipsync::v1::LipSync::Service {
   grpc::Status finish(std::string_view rpc, const Status& status);
   grpc::Status finish_cancelled(std::string_view rpc);
 
-  NativeContext context_;
+  ServiceContext context_;
 };
 
 }  // namespace lipsync::server

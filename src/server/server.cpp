@@ -48,6 +48,20 @@ namespace {
 // How often models idle for capacity.idle_timeout_minutes are looked for.
 constexpr std::chrono::seconds kIdleSweepPeriod{30};
 
+ServiceContext service_context(Server::Impl& impl) {
+  return {.config = &impl.config,
+          .registry = impl.registry.get(),
+          .scheduler = impl.scheduler.get(),
+          .mel = impl.mel.get(),
+          .encoder = impl.encoder.get(),
+          .pool = impl.pool.get(),
+          .stopping = &impl.stopping,
+          .metrics = &impl.metrics,
+          .gauges = impl.gauges.get(),
+          .gpu_info = impl.gpu_info.get(),
+          .max_message_bytes = 0};
+}
+
 Status start_http(Server::Impl& impl, const ServerOptions& options) {
   if (!options.http_port.has_value() && impl.config.server.http_port == 0) return {};
   const int port = options.http_port.value_or(impl.config.server.http_port);
@@ -58,9 +72,7 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
     return metrics_page(request);
   };
   http::WebSocketRoutes websockets;  // the browser page: GET /, /api/models, /ws/render
-  add_web_routes({&impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(),
-                  impl.encoder.get(), &impl.stopping, &impl.metrics},
-                 routes, websockets);
+  add_web_routes(service_context(impl), routes, websockets);
   ASSIGN_OR_RETURN(impl.http, http::HttpServer::start(impl.config.server.listen_host, port,
                                                       std::move(routes), std::move(websockets)));
   impl.http_port = impl.http->port();
@@ -116,12 +128,10 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   const int port = options.grpc_port.value_or(config.server.grpc_port);
   const std::string address = fmt::format("{}:{}", config.server.listen_host, port);
   const int max_bytes = std::max(kMinMessageSizeMb, config.server.max_message_size_mb) * (1 << 20);
-  impl.compat = std::make_unique<CompatService>(CompatContext{
-      &impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(), impl.encoder.get(),
-      impl.pool.get(), &impl.stopping, &impl.metrics, impl.gauges.get(), impl.gpu_info.get()});
-  impl.native = std::make_unique<NativeService>(NativeContext{
-      &impl.config, impl.registry.get(), impl.scheduler.get(), impl.mel.get(), impl.encoder.get(),
-      &impl.stopping, &impl.metrics, impl.gauges.get(), static_cast<std::size_t>(max_bytes)});
+  ServiceContext context = service_context(impl);
+  context.max_message_bytes = static_cast<std::size_t>(max_bytes);
+  impl.compat = std::make_unique<CompatService>(context);
+  impl.native = std::make_unique<NativeService>(context);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl.port);
   builder.SetMaxReceiveMessageSize(max_bytes);

@@ -85,7 +85,7 @@ struct RenderSummary {
   bool cancelled = false;
 };
 
-Status render(const WebContext& context, http::WebSocketConnection& ws, RenderSummary& summary) {
+Status render(const ServiceContext& context, http::WebSocketConnection& ws, RenderSummary& summary) {
   if (context.stopping->load())
     return make_error(ErrorCode::kUnavailable, "the server is shutting down");
   ASSIGN_OR_RETURN(const http::WebSocketMessage first, ws.receive());
@@ -113,7 +113,7 @@ Status render(const WebContext& context, http::WebSocketConnection& ws, RenderSu
   return {};
 }
 
-void handle_render(const WebContext& context, http::WebSocketConnection& ws) {
+void handle_render(const ServiceContext& context, http::WebSocketConnection& ws) {
   const auto start = Clock::now();
   RenderSummary summary;
   const Status status = render(context, ws, summary);
@@ -156,7 +156,7 @@ std::array<std::uint8_t, kFrameHeaderBytes> frame_header(std::int64_t index) {
   return header;
 }
 
-void add_web_routes(const WebContext& context, http::Routes& routes,
+void add_web_routes(const ServiceContext& context, http::Routes& routes,
                     http::WebSocketRoutes& websockets) {
   routes["/"] = [](const http::HttpRequest&) {
     return http::HttpResponse{200, "text/html; charset=utf-8", std::string(web_page_html())};

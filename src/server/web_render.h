@@ -26,6 +26,7 @@
 #include "http/metrics.h"
 #include "pipeline/scheduler.h"
 #include "registry/model_registry.h"
+#include "server/service_context.h"
 
 namespace lipsync::server {
 
@@ -33,18 +34,8 @@ inline constexpr std::size_t kMaxWebUploadBytes = std::size_t{32} << 20;
 inline constexpr double kMaxWebAudioSeconds = 600.0;  // 15 000 frames
 inline constexpr std::size_t kFrameHeaderBytes = 8;
 
-struct WebContext {
-  const Config* config = nullptr;
-  registry::ModelRegistry* registry = nullptr;
-  pipeline::Scheduler* scheduler = nullptr;
-  const audio::MelAnalyzer* mel = nullptr;
-  audio::FeatureEncoder* encoder = nullptr;
-  const std::atomic<bool>* stopping = nullptr;
-  http::Metrics* metrics = nullptr;
-};
-
 // Adds GET /, GET /api/models and WebSocket /ws/render. `context` must outlive the server.
-void add_web_routes(const WebContext& context, http::Routes& routes,
+void add_web_routes(const ServiceContext& context, http::Routes& routes,
                     http::WebSocketRoutes& websockets);
 
 // The header of output frame `index`'s binary message.

@@ -1,0 +1,51 @@
+// What the server's services (compat, native, web) share: the configuration, the registry, the
+// scheduler, the audio front end and the metrics. Module-internal: included by src/server only.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "audio/audio_features.h"
+#include "audio/mel_spectrogram.h"
+#include "core/config.h"
+#include "core/thread_pool.h"
+#include "http/metrics.h"
+#include "pipeline/scheduler.h"
+#include "registry/model_registry.h"
+#include "runtime/gpu_info.h"
+
+namespace lipsync::server {
+
+// Keeps the registry gauges of the metrics current: models loaded, resident and draining memory,
+// evictions.
+class RegistryGauges {
+ public:
+  RegistryGauges(const registry::ModelRegistry& registry, http::Metrics& metrics)
+      : registry_(registry), metrics_(metrics) {}
+  void refresh();
+
+ private:
+  const registry::ModelRegistry& registry_;
+  http::Metrics& metrics_;
+  std::mutex mutex_;
+  std::int64_t evictions_seen_ = 0;
+};
+
+// Pointers into the server; they outlive every service.
+struct ServiceContext {
+  const Config* config = nullptr;
+  registry::ModelRegistry* registry = nullptr;
+  pipeline::Scheduler* scheduler = nullptr;
+  const audio::MelAnalyzer* mel = nullptr;
+  audio::FeatureEncoder* encoder = nullptr;
+  ThreadPool* pool = nullptr;  // JPEG encoding in parallel
+  const std::atomic<bool>* stopping = nullptr;
+  http::Metrics* metrics = nullptr;
+  RegistryGauges* gauges = nullptr;
+  const runtime::GpuInfo* gpu_info = nullptr;  // Health's GPU memory (may be null)
+  std::size_t max_message_bytes = 0;           // the server's gRPC message limit
+};
+
+}  // namespace lipsync::server
