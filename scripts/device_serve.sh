@@ -38,6 +38,16 @@ for x in (r if isinstance(r, list) else r.get("runs", [r])):
     print(json.dumps(x)[:600])
 PY
 done
+# The native API: the whole clip per request (audio only), unary and streamed.
+for mode in "" "--stream"; do
+  for level in 1 4; do
+    "$b/run/lipsync" --log-level warn client --server 127.0.0.1:50053 --model bench --native $mode \
+      --audio "$b/sanders.npy" --concurrency $level --requests $((level * 3)) --json \
+      > "$out/native${mode:+_stream}_$level.json" || echo "native $mode $level failed"
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1].split('/')[-1], json.dumps(r)[:500])" \
+      "$out/native${mode:+_stream}_$level.json" || true
+  done
+done
 kill $server; wait $server 2>/dev/null || true
 grep -E "warm-up|ready|listening|error" "$out/serve.log" | head -8
 # The model alone: run() per batch, and three threads writing / running / reading batches, with
