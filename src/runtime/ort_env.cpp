@@ -111,6 +111,21 @@ OrtAllocator* shared_allocator(Ort::ConstEpDevice device, OrtDeviceMemoryType me
   }
 }
 
+StreamWait cuda_stream_wait() {
+  // ORT offers no call that waits for an OrtSyncStream, and this module links no CUDA library:
+  // cudaStreamSynchronize comes from the CUDA runtime that the CUDA EP library loaded.
+  static const StreamWait wait = []() -> StreamWait {
+    for (const char* name : {"libcudart.so.13", "libcudart.so.12", "libcudart.so"}) {
+      void* library = dlopen(name, RTLD_NOW | RTLD_NOLOAD);
+      if (library == nullptr) continue;
+      if (void* symbol = dlsym(library, "cudaStreamSynchronize"))
+        return reinterpret_cast<StreamWait>(symbol);
+    }
+    return nullptr;
+  }();
+  return wait;
+}
+
 std::string describe(Ort::ConstEpDevice device) {
   const auto hardware = device.Device();
   std::string text = fmt::format("{} on vendor 0x{:04x} {} device 0x{:04x}", device.EpName(),

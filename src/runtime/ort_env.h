@@ -25,6 +25,11 @@ Result<Ort::ConstEpDevice> cuda_ep_device(const std::filesystem::path& library, 
 // for fast copies), DEFAULT = device memory; nullptr if the EP offers none.
 OrtAllocator* shared_allocator(Ort::ConstEpDevice device, OrtDeviceMemoryType memory);
 
+// Waits until a CUDA stream (an OrtSyncStream's handle) has done its work; 0 on success, else
+// the CUDA error code. Null where the CUDA runtime is not loaded (no CUDA EP in the process).
+using StreamWait = int (*)(void* stream);
+StreamWait cuda_stream_wait();
+
 // "CUDAExecutionProvider on NVIDIA ... (key=value ...)": what ORT reports about the device.
 std::string describe(Ort::ConstEpDevice device);
 // "CPU: <model name from /proc/cpuinfo>"

@@ -127,6 +127,7 @@ Status check_inputs_are_concrete(const std::filesystem::path& path,
 struct Allocators {
   OrtAllocator* host = nullptr;
   OrtAllocator* device = nullptr;
+  Ort::ConstEpDevice ep_device{nullptr};  // CUDA: creates the batches' copy streams
 };
 
 Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
@@ -142,8 +143,10 @@ Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
     ort.AppendExecutionProvider_V2(detail::ort_env(), {device}, ep_options);
     *device_text = detail::describe(device);
     allocators->host = detail::shared_allocator(device, OrtDeviceMemoryType_HOST_ACCESSIBLE);
-    if (options.upload_in_advance)
+    if (options.upload_in_advance) {
       allocators->device = detail::shared_allocator(device, OrtDeviceMemoryType_DEFAULT);
+      allocators->ep_device = device;
+    }
   } else {
     *device_text = detail::describe_cpu();
   }
@@ -169,6 +172,10 @@ struct Staging {
   // copies happen outside the run (Session::upload, and right after the run).
   std::vector<Ort::Value> device_inputs;
   std::vector<Ort::Value> device_outputs;
+  // The batch's own CUDA stream for those copies, so that they do not wait for (nor delay) the
+  // run of another batch on the EP's stream; null where none can be had (copies then use ORT's
+  // synchronous path).
+  Ort::SyncStream copy_stream{nullptr};
   std::vector<Ort::Value> inputs;
   std::vector<Ort::Value> outputs;
 };
@@ -241,6 +248,7 @@ struct Session::Impl {
   Ort::MemoryInfo cpu_memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   OrtAllocator* staging_allocator = nullptr;  // pinned on CUDA; the default CPU allocator otherwise
   OrtAllocator* device_allocator = nullptr;   // CUDA memory for Session::Batch; null on CPU
+  Ort::ConstEpDevice ep_device{nullptr};
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
   std::vector<ModelTensor> model_inputs;
@@ -287,6 +295,22 @@ struct Session::Impl {
   Status run_guarded(std::span<const std::span<const float>> values, int64_t batch,
                      std::span<const std::span<float>> targets,
                      std::vector<std::vector<float>>* dynamic);
+  // Copies `from` to `to` (host <-> device) and waits for it: on `staging`'s own stream when it
+  // has one.
+  Status copy(const std::vector<Ort::Value>& from, const std::vector<Ort::Value>& to,
+              Staging& staging, const char* what) const {
+    const Ort::Status copied = detail::ort_env().CopyTensors(from, to, staging.copy_stream);
+    int waited = 0;
+    if (copied.IsOK() && staging.copy_stream != nullptr)
+      waited = detail::cuda_stream_wait()(staging.copy_stream.GetHandle());
+    if (!copied.IsOK() || waited != 0) {
+      return make_error(ErrorCode::kInternal, "model '{}': {} batch {} failed: {}",
+                        path.string(), what, staging.batch,
+                        copied.IsOK() ? fmt::format("CUDA error {}", waited)
+                                      : copied.GetErrorMessage());
+    }
+    return {};
+  }
   bool half(const ModelTensor& tensor) const {
     return tensor.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
   }
@@ -325,6 +349,13 @@ Staging Session::Impl::take_staging(int64_t batch, bool whole) {
     for (std::size_t o = 0; o < outputs.size(); ++o)
       staging.device_outputs.push_back(
           allocate(outputs[o], model_outputs[o], batch, staging, true));
+    if (detail::cuda_stream_wait() != nullptr) {
+      try {
+        staging.copy_stream = ep_device.CreateSyncStream();
+      } catch (const Ort::Exception& e) {
+        LOG_WARN("runtime", "model '{}': no CUDA stream for copies ({})", path.string(), e.what());
+      }
+    }
   }
   return staging;
 }
@@ -440,6 +471,9 @@ struct Session::Batch::State {
   std::vector<Ort::Value> no_direct;  // every input is staged
   std::vector<Ort::Value> produced;   // filled by execute() (host memory)
   std::atomic<bool> uploaded = false;  // the device copies of the inputs are current
+  std::mutex download_mutex;           // the outputs come to the host on the first read
+  bool downloaded = false;
+  Status download_status;
   bool executed = false;
 
   bool on_device() const { return !staging.device_inputs.empty(); }
@@ -501,6 +535,7 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options, &impl->device, &allocators));
   impl->staging_allocator = allocators.host;
   impl->device_allocator = allocators.device;
+  impl->ep_device = allocators.ep_device;
   if (impl->staging_allocator == nullptr)
     impl->staging_allocator = Ort::AllocatorWithDefaultOptions();
   impl->path = model;
@@ -582,6 +617,15 @@ Status Session::Batch::read_output(std::size_t output, std::size_t offset,
   }
   Impl& impl = *state_->impl;
   RETURN_IF_ERROR(state_->check_range("output", impl.outputs, output, offset, values.size()));
+  if (state_->on_device()) {
+    std::lock_guard lock(state_->download_mutex);
+    if (!state_->downloaded) {
+      state_->download_status = impl.copy(state_->staging.device_outputs, state_->staging.outputs,
+                                          state_->staging, "downloading");
+      state_->downloaded = true;
+    }
+    RETURN_IF_ERROR(state_->download_status);
+  }
   copy_out(state_->output(output), values, impl.half(impl.model_outputs[output]), offset);
   return {};
 }
@@ -627,12 +671,8 @@ Status Session::upload(Batch& batch) {
                       impl_->path.string());
   }
   if (!state->on_device() || state->uploaded) return {};
-  const Ort::Status copied =
-      detail::ort_env().CopyTensors(state->staging.inputs, state->staging.device_inputs, nullptr);
-  if (!copied.IsOK()) {
-    return make_error(ErrorCode::kInternal, "model '{}': uploading batch {} failed: {}",
-                      impl_->path.string(), state->staging.batch, copied.GetErrorMessage());
-  }
+  RETURN_IF_ERROR(impl_->copy(state->staging.inputs, state->staging.device_inputs,
+                              state->staging, "uploading"));
   state->uploaded = true;
   return {};
 }
@@ -647,14 +687,10 @@ Status Session::execute(Batch& batch) {
     return make_error(ErrorCode::kInternal, "model '{}': run of batch {} failed: {}",
                       impl_->path.string(), state->staging.batch, e.what());
   }
-  if (state->on_device()) {  // outside the run's lock: another batch may run meanwhile
+  if (state->on_device()) {  // the first read_output() downloads, on the reading thread
     state->produced.clear();
-    const Ort::Status copied = detail::ort_env().CopyTensors(state->staging.device_outputs,
-                                                             state->staging.outputs, nullptr);
-    if (!copied.IsOK()) {
-      return make_error(ErrorCode::kInternal, "model '{}': downloading batch {} failed: {}",
-                        impl_->path.string(), state->staging.batch, copied.GetErrorMessage());
-    }
+    std::lock_guard lock(state->download_mutex);
+    state->downloaded = false;
   }
   state->executed = true;
   return {};
