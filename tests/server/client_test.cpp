@@ -27,19 +27,6 @@ std::vector<float> ramp(std::size_t samples) {
   return clip;
 }
 
-std::vector<float> noise(std::size_t samples) {
-  std::mt19937 rng(11);
-  std::uniform_real_distribution<float> dist(-0.4f, 0.4f);
-  std::vector<float> clip(samples);
-  for (float& v : clip) v = dist(rng);
-  return clip;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 TEST(CompatRawAudio, StartsEightFramesBeforeTheBatchWithFifteenExtraFrames) {
   const auto clip = ramp(100 * 640);
   const auto audio = compat_raw_audio(clip, 20, 5);
@@ -95,7 +82,7 @@ TEST_F(ClientTest, ConcurrentRunReturnsEveryFrameAndSavesThem) {
   o.requests = 3;
   o.start_frame = 2;
   o.save_dir = save;
-  auto report = run_client(noise(3 * 16000), o);
+  auto report = run_client(testing::noise(3 * 16000, 11), o);
   ASSERT_TRUE(report.ok()) << report.status().to_string();
   EXPECT_EQ(report->requests, 3);
   EXPECT_EQ(report->succeeded, 3);
@@ -115,7 +102,7 @@ TEST_F(ClientTest, ConcurrentRunReturnsEveryFrameAndSavesThem) {
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(save)) ++files;
   EXPECT_EQ(files, 12u);
   for (int frame = 2; frame < 14; ++frame) {  // global frame indices start_frame..start+11
-    const std::string jpeg = read_file(save / fmt::format("frame_{:06d}.jpg", frame));
+    const std::string jpeg = testing::read_file(save / fmt::format("frame_{:06d}.jpg", frame));
     auto image = media::decode_jpeg(
         std::span(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size()));
     ASSERT_TRUE(image.ok()) << "frame " << frame << ": " << image.status().to_string();
@@ -128,7 +115,7 @@ TEST_F(ClientTest, VisualFramesFromTheAvatarGiveTheServersOwnFrames) {
   auto avatar = avatar::Avatar::load(
       {.video_path = *dir_ / "avatar.mp4", .rects_path = *dir_ / "crop_rects.json"});
   ASSERT_TRUE(avatar.ok()) << avatar.status().to_string();
-  const auto clip = noise(2 * 16000);
+  const auto clip = testing::noise(2 * 16000, 11);
   ClientOptions plain = options(3);
   plain.start_frame = kFrames - 1;  // the batch wraps around the avatar
   plain.save_dir = testing::temp_dir() / "plain";
@@ -141,9 +128,9 @@ TEST_F(ClientTest, VisualFramesFromTheAvatarGiveTheServersOwnFrames) {
   EXPECT_EQ(report->frames, 3);
   for (int frame = kFrames - 1; frame < kFrames + 2; ++frame) {
     const std::string name = fmt::format("frame_{:06d}.jpg", frame);
-    const std::string a = read_file(plain.save_dir / name);
+    const std::string a = testing::read_file(plain.save_dir / name);
     EXPECT_FALSE(a.empty()) << name;
-    EXPECT_EQ(a, read_file(visual.save_dir / name)) << name;
+    EXPECT_EQ(a, testing::read_file(visual.save_dir / name)) << name;
   }
 }
 
@@ -151,7 +138,7 @@ TEST_F(ClientTest, UnknownModelReportsTheServersError) {
   ClientOptions o = options(2);
   o.model_id = "nobody";
   o.requests = 2;
-  auto report = run_client(noise(16000), o);
+  auto report = run_client(testing::noise(16000, 11), o);
   ASSERT_FALSE(report.ok());
   const std::string message = report.status().to_string();
   EXPECT_NE(message.find("all 2 request(s)"), std::string::npos) << message;
@@ -163,7 +150,7 @@ TEST_F(ClientTest, UnreachableServerNamesTheAddress) {
   server_->shutdown();
   server_.reset();  // nothing listens on the port any more
   o.connect_timeout_ms = 300;
-  auto report = run_client(noise(16000), o);
+  auto report = run_client(testing::noise(16000, 11), o);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), ErrorCode::kUnavailable);
   EXPECT_NE(report.status().to_string().find(o.server), std::string::npos)

@@ -75,11 +75,7 @@ std::string http_get(int port, const std::string& path) {
 class Client {
  public:
   explicit Client(int port) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(-1);
-    args.SetMaxSendMessageSize(-1);
-    stub_ = monolithic::MonolithicService::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+    stub_ = monolithic::MonolithicService::NewStub(testing::local_channel(port));
   }
 
   CompositeBatchResponse infer(const CompositeBatchRequest& request) {

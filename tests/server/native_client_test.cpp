@@ -23,19 +23,6 @@ namespace fs = std::filesystem;
 
 constexpr int kFrames = testing::SyntheticServerTest::kFrames;
 
-std::vector<float> noise(std::size_t samples) {
-  std::mt19937 rng(23);
-  std::uniform_real_distribution<float> dist(-0.4f, 0.4f);
-  std::vector<float> clip(samples);
-  for (float& v : clip) v = dist(rng);
-  return clip;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 std::size_t count_files(const fs::path& dir) {
   std::size_t files = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++files;
@@ -60,7 +47,7 @@ class NativeClientTest : public testing::SyntheticServerTest {
 };
 
 TEST_F(NativeClientTest, RenderReturnsEveryFrameOfTheClipAndSavesThem) {
-  const auto clip = noise(16000);
+  const auto clip = testing::noise(16000, 23);
   const auto clip_frames = pipeline::clip_frame_count(clip.size());  // 24
   ClientOptions o = options(ClientApi::kNative);
   o.concurrency = 2;
@@ -80,7 +67,7 @@ TEST_F(NativeClientTest, RenderReturnsEveryFrameOfTheClipAndSavesThem) {
   EXPECT_EQ(report->first_frame_p50_ms, 0.0);  // unary: not measured
   EXPECT_EQ(count_files(o.save_dir), static_cast<std::size_t>(clip_frames));
   for (std::int64_t frame = 0; frame < clip_frames; ++frame) {
-    const std::string jpeg = read_file(o.save_dir / fmt::format("frame_{:06d}.jpg", frame));
+    const std::string jpeg = testing::read_file(o.save_dir / fmt::format("frame_{:06d}.jpg", frame));
     auto image = media::decode_jpeg(
         std::span(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size()));
     ASSERT_TRUE(image.ok()) << "frame " << frame << ": " << image.status().to_string();
@@ -89,7 +76,7 @@ TEST_F(NativeClientTest, RenderReturnsEveryFrameOfTheClipAndSavesThem) {
 }
 
 TEST_F(NativeClientTest, StreamGivesTheSameFramesAndTimesTheFirstOnes) {
-  const auto clip = noise(16000);
+  const auto clip = testing::noise(16000, 23);
   ClientOptions unary = options(ClientApi::kNative);
   unary.save_dir = testing::temp_dir() / "unary";
   ClientOptions stream = options(ClientApi::kNativeStream);
@@ -105,17 +92,17 @@ TEST_F(NativeClientTest, StreamGivesTheSameFramesAndTimesTheFirstOnes) {
   ASSERT_EQ(count_files(stream.save_dir), static_cast<std::size_t>(clip_frames));
   for (std::int64_t frame = 0; frame < clip_frames; ++frame) {
     const std::string name = fmt::format("frame_{:06d}.jpg", frame);
-    EXPECT_EQ(read_file(stream.save_dir / name), read_file(unary.save_dir / name)) << name;
+    EXPECT_EQ(testing::read_file(stream.save_dir / name), testing::read_file(unary.save_dir / name)) << name;
   }
 }
 
 TEST_F(NativeClientTest, EncodedAudioIsDecodedByTheServer) {
   const fs::path wav = testing::temp_dir() / "speech.wav";
-  ASSERT_TRUE(audio::testing::write_test_audio(wav, noise(24000), {"pcm_s16le", ".wav"}).ok());
+  ASSERT_TRUE(audio::testing::write_test_audio(wav, testing::noise(24000, 23), {"pcm_s16le", ".wav"}).ok());
   auto decoded = audio::decode_audio_file(wav);
   ASSERT_TRUE(decoded.ok());
   ClientOptions o = options(ClientApi::kNative);
-  o.encoded_audio = read_file(wav);
+  o.encoded_audio = testing::read_file(wav);
   auto report = run_client({}, o);  // the PCM clip is not sent
   ASSERT_TRUE(report.ok()) << report.status().to_string();
   EXPECT_EQ(report->frames, pipeline::clip_frame_count(decoded->size()));
@@ -124,7 +111,7 @@ TEST_F(NativeClientTest, EncodedAudioIsDecodedByTheServer) {
 TEST_F(NativeClientTest, ErrorsCarryTheStatusAndMessage) {
   ClientOptions o = options(ClientApi::kNativeStream);
   o.model_id = "nobody";
-  auto report = run_client(noise(16000), o);
+  auto report = run_client(testing::noise(16000, 23), o);
   ASSERT_FALSE(report.ok());
   const std::string message = report.status().to_string();
   EXPECT_NE(message.find("gRPC error 5"), std::string::npos) << message;  // NOT_FOUND

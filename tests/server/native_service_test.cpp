@@ -33,14 +33,6 @@ using imaging::SequenceMode;
 
 constexpr int kFrames = testing::SyntheticServerTest::kFrames;
 
-std::vector<float> noise(std::size_t samples, unsigned seed = 5) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-0.4f, 0.4f);
-  std::vector<float> clip(samples);
-  for (float& v : clip) v = dist(rng);
-  return clip;
-}
-
 v1::RenderRequest pcm_request(const std::string& model, std::span<const float> samples,
                               int rate_hz = 16000) {
   v1::RenderRequest request;
@@ -53,11 +45,7 @@ v1::RenderRequest pcm_request(const std::string& model, std::span<const float> s
 class NativeClient {
  public:
   explicit NativeClient(int port) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(-1);
-    args.SetMaxSendMessageSize(-1);
-    stub_ = v1::LipSync::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
+    stub_ = v1::LipSync::NewStub(testing::local_channel(port));
   }
 
   grpc::Status render(const v1::RenderRequest& request, v1::RenderResponse& response) {
@@ -139,7 +127,7 @@ class NativeServiceTest : public testing::SyntheticServerTest {
   // The server still renders a good request.
   static void expect_serving(NativeClient& client) {
     v1::RenderResponse response;
-    const grpc::Status status = client.render(pcm_request("a", noise(8000)), response);
+    const grpc::Status status = client.render(pcm_request("a", testing::noise(8000)), response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     EXPECT_GT(response.frames_size(), 0);
   }
@@ -150,7 +138,7 @@ TEST_F(NativeServiceTest, RawRenderEqualsTheOfflinePipelineFrameForFrame) {
   auto server = start(config());
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
-  const auto samples = noise(16000);  // 1 s: 24 frames, more than the avatar's 12 (ping-pong)
+  const auto samples = testing::noise(16000);  // 1 s: 24 frames, more than the avatar's 12 (ping-pong)
   v1::RenderRequest request = pcm_request("a", samples);
   request.mutable_output()->set_format(v1::FRAME_FORMAT_RAW_BGR);
   v1::RenderResponse response;
@@ -202,7 +190,7 @@ TEST_F(NativeServiceTest, JpegRenderEqualsEncodingTheOfflineFrames) {
   auto server = start(config());
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
-  const auto samples = noise(12000, 7);
+  const auto samples = testing::noise(12000, 7);
   const auto expected = offline(*server, "a", samples, SequenceMode::kWrap, 5, 25);
   // Quality 90 is not the store's (75): each frame is composited and encoded whole, so the bytes
   // equal encoding the offline frame.
@@ -233,7 +221,7 @@ TEST_F(NativeServiceTest, RenderStreamReturnsTheSameFramesInOrder) {
   auto server = start(c);
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
-  v1::RenderRequest request = pcm_request("a", noise(16000, 9));
+  v1::RenderRequest request = pcm_request("a", testing::noise(16000, 9));
   request.set_start_frame(3);
   v1::RenderResponse whole;
   ASSERT_TRUE(client.render(request, whole).ok());
@@ -264,7 +252,7 @@ TEST_F(NativeServiceTest, PcmAt44kAndAnEncodedWavEqualTheOfflinePipeline) {
   auto server = start(config());
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
-  const auto pcm_44k = noise(44100, 13);
+  const auto pcm_44k = testing::noise(44100, 13);
   auto resampled = audio::convert_pcm(pcm_44k, 44100, 1);
   ASSERT_TRUE(resampled.ok());
   v1::RenderRequest request = pcm_request("a", pcm_44k, 44100);
@@ -275,7 +263,7 @@ TEST_F(NativeServiceTest, PcmAt44kAndAnEncodedWavEqualTheOfflinePipeline) {
 
   // A stereo 44.1 kHz WAV, decoded as `lipsync render --audio` decodes it.
   const fs::path wav = *dir_ / "speech.wav";
-  ASSERT_TRUE(audio::testing::write_test_audio(wav, noise(20000, 17), {"pcm_s16le", ".wav"}).ok());
+  ASSERT_TRUE(audio::testing::write_test_audio(wav, testing::noise(20000, 17), {"pcm_s16le", ".wav"}).ok());
   auto decoded = audio::decode_audio_file(wav);
   ASSERT_TRUE(decoded.ok());
   std::ifstream in(wav, std::ios::binary);
@@ -304,7 +292,7 @@ TEST_F(NativeServiceTest, BadRequestsGetTheirStatusCodeAndTheServerKeepsServing)
     EXPECT_TRUE(client.stream(request, streamed).empty());
     EXPECT_EQ(streamed.error_code(), code) << streamed.error_message();
   };
-  const auto samples = noise(8000);
+  const auto samples = testing::noise(8000);
   expect_code(pcm_request("nobody", samples), grpc::StatusCode::NOT_FOUND, "nobody");
   expect_code(pcm_request("", samples), grpc::StatusCode::INVALID_ARGUMENT, "model_id");
   v1::RenderRequest no_audio;
@@ -318,7 +306,7 @@ TEST_F(NativeServiceTest, BadRequestsGetTheirStatusCodeAndTheServerKeepsServing)
   auto not_finite = samples;
   not_finite[77] = std::nanf("");
   expect_code(pcm_request("a", not_finite), grpc::StatusCode::INVALID_ARGUMENT, "sample 77");
-  expect_code(pcm_request("a", noise(100)), grpc::StatusCode::INVALID_ARGUMENT,
+  expect_code(pcm_request("a", testing::noise(100)), grpc::StatusCode::INVALID_ARGUMENT,
               "needed for one frame");
   v1::RenderRequest garbage = no_audio;
   garbage.mutable_audio()->set_encoded("this is not audio");
@@ -347,7 +335,7 @@ TEST_F(NativeServiceTest, AResponseAboveTheMessageLimitIsRefusedWithAHint) {
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
   // 45 s: 1122 raw frames of 160x128x3 bytes = 66 MiB, above the 64 MiB limit.
-  v1::RenderRequest request = pcm_request("a", noise(45 * 16000));
+  v1::RenderRequest request = pcm_request("a", testing::noise(45 * 16000));
   request.mutable_output()->set_format(v1::FRAME_FORMAT_RAW_BGR);
   v1::RenderResponse response;
   const grpc::Status status = client.render(request, response);
@@ -380,7 +368,7 @@ TEST_F(NativeServiceTest, AFullQueueRefusesANewClipAndAStartedClipWaitsForRoom) 
   auto encoder = pipeline::OnnxFeatureEncoder::create(
       testing::test_models_dir() / "encoder_tiny.onnx", {.intra_op_threads = 1});
   ASSERT_TRUE(mel.ok() && encoder.ok());
-  auto plan = plan_clip({.model_id = "a"}, noise(8000), **mel, **encoder, server->registry());
+  auto plan = plan_clip({.model_id = "a"}, testing::noise(8000), **mel, **encoder, server->registry());
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();  // the first load
   ASSERT_TRUE(server->registry().unload("a").ok());
   pipeline::Scheduler& scheduler = server->scheduler();
@@ -422,7 +410,7 @@ TEST_F(NativeServiceTest, CancellingAStreamStopsFurtherBatches) {
   auto server = start(c);
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
-  const auto samples = noise(10 * 16000);
+  const auto samples = testing::noise(10 * 16000);
   const v1::RenderRequest request = pcm_request("a", samples);
   {
     grpc::ClientContext context;
@@ -469,7 +457,7 @@ TEST_F(NativeServiceTest, ModelManagementAndHealth) {
   EXPECT_EQ(model.state(), v1::MODEL_STATE_FAILED);
   EXPECT_NE(model.failure_reason().find("missing.onnx"), std::string::npos);
   v1::RenderResponse response;
-  EXPECT_EQ(client.render(pcm_request("b", noise(8000)), response).error_code(),
+  EXPECT_EQ(client.render(pcm_request("b", testing::noise(8000)), response).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 
   expect_serving(client);
@@ -490,7 +478,7 @@ TEST_F(NativeServiceTest, ModelManagementAndHealth) {
   ASSERT_TRUE(client.unload("a", model).ok());
   EXPECT_EQ(model.state(), v1::MODEL_STATE_UNLOADED);
   server->shutdown();
-  EXPECT_EQ(client.render(pcm_request("a", noise(8000)), response).error_code(),
+  EXPECT_EQ(client.render(pcm_request("a", testing::noise(8000)), response).error_code(),
             grpc::StatusCode::UNAVAILABLE);
 }
 
@@ -541,7 +529,7 @@ TEST_F(NativeServiceTest, SessionOfChunkedAudioEqualsRenderOfTheWholeClip) {
   auto server = start(c);
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
-  const auto samples = noise(24000, 29);
+  const auto samples = testing::noise(24000, 29);
   v1::RenderRequest whole_request = pcm_request("a", samples);
   whole_request.set_sequence_mode(v1::SEQUENCE_MODE_WRAP);
   whole_request.set_start_frame(4);
@@ -582,7 +570,7 @@ TEST_F(NativeServiceTest, SessionErrorsGetTheirStatusCode) {
     EXPECT_EQ(status.error_code(), code) << status.error_message();
     EXPECT_NE(status.error_message().find(words), std::string::npos) << status.error_message();
   };
-  const auto samples = noise(8000);
+  const auto samples = testing::noise(8000);
   auto requests = session_requests("a", samples, 4000);
   auto no_start = requests;
   no_start.erase(no_start.begin());
@@ -594,7 +582,7 @@ TEST_F(NativeServiceTest, SessionErrorsGetTheirStatusCode) {
   auto rate = requests;
   rate.front().mutable_start()->set_sample_rate_hz(5);
   expect_code(rate, grpc::StatusCode::INVALID_ARGUMENT, "sample rate 5");
-  expect_code(session_requests("a", noise(100), 50), grpc::StatusCode::INVALID_ARGUMENT, "short");
+  expect_code(session_requests("a", testing::noise(100), 50), grpc::StatusCode::INVALID_ARGUMENT, "short");
   grpc::Status status;
   EXPECT_FALSE(run_session(client, requests, status).empty());
   EXPECT_TRUE(status.ok()) << status.error_message();

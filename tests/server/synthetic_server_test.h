@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <grpcpp/grpcpp.h>
+
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -14,6 +19,29 @@
 #include "synthetic_avatar.h"
 
 namespace lipsync::testing {
+
+// `samples` of uniform noise in [-0.4, 0.4], the same for the same seed.
+inline std::vector<float> noise(std::size_t samples, unsigned seed = 5) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-0.4f, 0.4f);
+  std::vector<float> clip(samples);
+  for (float& v : clip) v = dist(rng);
+  return clip;
+}
+
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// A channel to a server on this machine, without message size limits.
+inline std::shared_ptr<grpc::Channel> local_channel(int port) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                   grpc::InsecureChannelCredentials(), args);
+}
 
 class SyntheticServerTest : public ::testing::Test {
  public:
