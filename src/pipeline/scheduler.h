@@ -1,7 +1,8 @@
-// Cross-request batching (style.md rule 3): each model has one owner thread that runs all of its
-// UNet batches, fed by a bounded queue. Requests for the same model that arrive within
-// max_queue_delay_ms of each other are merged into one batch of up to max_batch frames; a full
-// queue refuses at once (RESOURCE_EXHAUSTED). Different models run concurrently.
+// Cross-request batching (style.md rule 3): each model has one owner of its UNet batches, fed by
+// a bounded queue. Requests for the same model that arrive within max_queue_delay_ms of each
+// other are merged into one batch of up to max_batch frames; a full queue refuses at once
+// (RESOURCE_EXHAUSTED). The owner is a pipeline of three threads (prepare, UNet, composite), so
+// consecutive batches overlap. Different models run concurrently.
 //
 //   Scheduler scheduler(registry, config.pipeline, &pool);
 //   auto future = scheduler.submit({.model_id = "demo", .source_frames = {0, 1}, .audio = a});
@@ -60,7 +61,7 @@ struct SchedulerStats {
   int largest_batch_requests = 0;
 };
 
-// Called by an owner thread after each batch it ran: the model, the batch's frames and the
+// Called by a model's owner after each batch it delivered: the model, the batch's frames and the
 // requests still queued for that model (for metrics).
 using BatchObserver = std::function<void(const std::string& model_id, int frames, int queue_depth)>;
 
@@ -69,7 +70,7 @@ class Scheduler {
   // `pool` composites in parallel (may be null). The registry must outlive the scheduler.
   Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool,
             BatchObserver observer = {});
-  ~Scheduler();  // refuses new work, finishes what is queued, joins the owner threads
+  ~Scheduler();  // refuses new work, finishes what is queued, joins the owners' threads
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
