@@ -9,6 +9,7 @@
 
 #include "http/http_server.h"
 #include "http/websocket_client.h"
+#include "support/http_get.h"
 
 namespace lipsync::http {
 namespace {
@@ -74,20 +75,6 @@ std::unique_ptr<HttpServer> start(WebSocketRoutes websockets) {
   return server.ok() ? std::move(*server) : nullptr;
 }
 
-int http_status(int port, const std::string& target) {
-  boost::asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(
-      tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  beast::http::request<beast::http::empty_body> req(beast::http::verb::get, target, 11);
-  req.set(beast::http::field::host, "127.0.0.1");
-  beast::http::write(stream, req);
-  beast::flat_buffer buffer;
-  beast::http::response<beast::http::string_body> res;
-  beast::http::read(stream, buffer, res);
-  return static_cast<int>(res.result_int());
-}
-
 TEST(WebSocket, EchoesTextAndBinaryMessagesAndClosesWhenTheHandlerReturns) {
   auto server = start({{"/ws/echo", {echo, 1 << 20}}});
   ASSERT_NE(server, nullptr);
@@ -106,7 +93,7 @@ TEST(WebSocket, EchoesTextAndBinaryMessagesAndClosesWhenTheHandlerReturns) {
   EXPECT_TRUE(echoed.binary);
   EXPECT_EQ(echoed.data, bytes);
   client.close();
-  EXPECT_EQ(http_status(server->port(), "/plain"), 200);  // HTTP routes alongside
+  EXPECT_EQ(testing::http_get(server->port(), "/plain").status, 200);  // HTTP routes alongside
 }
 
 TEST(WebSocket, OversizeMessageIsAnErrorAndTheConnectionStaysUsable) {
@@ -161,7 +148,7 @@ TEST(WebSocket, TheHandlerSeesAClosedPeer) {
   }
   const Status status = stopped.get_future().get();
   EXPECT_EQ(status.code(), ErrorCode::kUnavailable);
-  EXPECT_EQ(http_status(server->port(), "/plain"), 200);
+  EXPECT_EQ(testing::http_get(server->port(), "/plain").status, 200);
 }
 
 TEST(WebSocket, StopWakesAHandlerWaitingToReceive) {

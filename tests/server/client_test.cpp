@@ -59,7 +59,6 @@ TEST(ClientPercentile, InterpolatesBetweenRanks) {
 
 class ClientTest : public testing::SyntheticServerTest {
  protected:
-
   void SetUp() override {
     auto server = Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
     ASSERT_TRUE(server.ok()) << server.status().to_string();

@@ -132,14 +132,12 @@ class Client {
 class CompatServiceTest : public testing::SyntheticServerTest {
  protected:
 
-
   // The server still answers a good request.
   static void expect_serving(Client& client) {
     const auto response = client.infer(batch_request("a", 2, 0));
     EXPECT_TRUE(response.success()) << response.error();
     EXPECT_EQ(response.composited_frames_size(), 2);
   }
-
 };
 
 TEST_F(CompatServiceTest, InferBatchCompositeReturnsFullSizeJpegsAndTimings) {

@@ -31,7 +31,6 @@ std::size_t count_files(const fs::path& dir) {
 
 class NativeClientTest : public testing::SyntheticServerTest {
  protected:
-
   void SetUp() override {
     auto server = Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
     ASSERT_TRUE(server.ok()) << server.status().to_string();

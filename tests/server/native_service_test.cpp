@@ -88,7 +88,6 @@ class NativeClient {
 class NativeServiceTest : public testing::SyntheticServerTest {
  protected:
 
-
   // render_clip (`lipsync render`'s pipeline) on the server's own model of `id`.
   static std::vector<Image> offline(Server& server, const std::string& id,
                                     std::span<const float> samples, SequenceMode mode,
@@ -131,7 +130,6 @@ class NativeServiceTest : public testing::SyntheticServerTest {
     EXPECT_TRUE(status.ok()) << status.error_message();
     EXPECT_GT(response.frames_size(), 0);
   }
-
 };
 
 TEST_F(NativeServiceTest, RawRenderEqualsTheOfflinePipelineFrameForFrame) {

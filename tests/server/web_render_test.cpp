@@ -14,6 +14,7 @@
 #include "pipeline/clip_renderer.h"
 #include "server/server.h"
 #include "server/web_client.h"
+#include "support/http_get.h"
 #include "support/test_paths.h"
 #include "synthetic_avatar.h"
 #include "synthetic_server_test.h"
@@ -131,30 +132,8 @@ RenderReply render(int port, const json& settings, const std::string& audio,
   return reply;
 }
 
-struct HttpReply {
-  int status = 0;
-  std::string content_type;
-  std::string body;
-};
-
-HttpReply http_get(int port, const std::string& target) {
-  boost::asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(
-      tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  beast::http::request<beast::http::empty_body> req(beast::http::verb::get, target, 11);
-  req.set(beast::http::field::host, "127.0.0.1");
-  beast::http::write(stream, req);
-  beast::flat_buffer buffer;
-  beast::http::response<beast::http::string_body> res;
-  beast::http::read(stream, buffer, res);
-  return {static_cast<int>(res.result_int()), std::string(res[beast::http::field::content_type]),
-          res.body()};
-}
-
 class WebRenderTest : public testing::SyntheticServerTest {
  protected:
-
   void SetUp() override {
     Config config = testing::synthetic_config(*dir_, {"a", "b"});
     config.pipeline.max_batch = 8;
@@ -202,7 +181,7 @@ class WebRenderTest : public testing::SyntheticServerTest {
 };
 
 TEST_F(WebRenderTest, PageAndModelListAreServed) {
-  const HttpReply page = http_get(port_, "/");
+  const testing::HttpReply page = testing::http_get(port_, "/");
   EXPECT_EQ(page.status, 200);
   EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("<canvas"), std::string::npos);
@@ -210,7 +189,7 @@ TEST_F(WebRenderTest, PageAndModelListAreServed) {
   EXPECT_NE(page.body.find("/api/models"), std::string::npos);
   EXPECT_EQ(page.body.find("<script src"), std::string::npos);  // self-contained
 
-  const HttpReply models = http_get(port_, "/api/models");
+  const testing::HttpReply models = testing::http_get(port_, "/api/models");
   EXPECT_EQ(models.status, 200);
   EXPECT_EQ(models.content_type, "application/json");
   const json list = json::parse(models.body);
@@ -222,7 +201,7 @@ TEST_F(WebRenderTest, PageAndModelListAreServed) {
 
 TEST_F(WebRenderTest, AWavComesBackAsOneJpegPerFrameInOrder) {
   expect_renders("a", wav_bytes(1.3, 22050, 2));  // resampled and downmixed on the way
-  const json list = json::parse(http_get(port_, "/api/models").body);
+  const json list = json::parse(testing::http_get(port_, "/api/models").body);
   EXPECT_EQ(list["models"][0]["state"], "ready");  // loaded on first use
 }
 
