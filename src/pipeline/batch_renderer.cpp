@@ -26,6 +26,13 @@ Status check_jobs(const avatar::Avatar& avatar, std::span<const FrameJob> jobs,
       return make_error(ErrorCode::kInvalidArgument, "frame {}: source frame {} outside [0, {})", k,
                         job.source_frame, avatar.frame_count());
     }
+    const std::size_t image_size = avatar.geometry().input_tensor_elements();
+    if (!job.image.empty() && job.image.size() != image_size) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "frame {}: image tensor has {} floats, expected {} ([6, {}, {}])", k,
+                        job.image.size(), image_size, avatar.geometry().roi_size_px,
+                        avatar.geometry().roi_size_px);
+    }
     if (job.audio.size() != audio::kFrameTensorSize) {
       return make_error(ErrorCode::kInvalidArgument,
                         "frame {}: audio tensor has {} floats, expected {}", k, job.audio.size(),

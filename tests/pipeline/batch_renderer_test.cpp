@@ -184,6 +184,9 @@ TEST_F(PipelineTest, BadJobsAreClearErrors) {
       {{{-1, slot(audio, 0)}}, {}, "source frame -1"},
       {{{0, short_audio}}, {}, "audio tensor has 100 floats"},
       {{{0, slot(audio, 0)}}, {{}, wrong_images}, "visual frames hold 10 floats"},
+      {{{.source_frame = 0, .audio = slot(audio, 0), .image = wrong_images}},
+       {},
+       "image tensor has 10 floats"},
   };
   for (const auto& c : cases) {
     auto r = render_batch(model(), c.jobs, c.options, nullptr);
