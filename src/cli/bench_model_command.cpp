@@ -30,6 +30,7 @@ struct BenchModelOptions {
   int device_id = 0;
   int concurrency = 1;
   bool pipelined = false;
+  bool execute_only = false;
   bool upload_in_advance = true;
   std::string cuda_ep_library;
   std::vector<std::string> cuda_options;  // KEY=VALUE
@@ -104,22 +105,71 @@ Result<std::vector<double>> timed_runs(runtime::Session& session,
   return ms;
 }
 
+// execute() of one staged and uploaded batch, again and again: the run alone, with its inputs
+// and outputs already in the device's memory at the same addresses every time (as pipeline.md
+// §8's I/O-binding anchor, and as CUDA graphs need). Milliseconds per run.
+Result<std::vector<double>> timed_executes(runtime::Session& session,
+                                           std::span<const std::span<const float>> inputs,
+                                           int batch, int warmup, int runs) {
+  ASSIGN_OR_RETURN(auto staged, session.stage(inputs, batch));
+  RETURN_IF_ERROR(session.upload(staged));
+  std::vector<double> ms;
+  for (int i = 0; i < warmup + runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    RETURN_IF_ERROR(session.execute(staged));
+    const std::chrono::duration<double, std::milli> elapsed =
+        std::chrono::steady_clock::now() - start;
+    if (i >= warmup) ms.push_back(elapsed.count());
+  }
+  return ms;
+}
+
+// Milliseconds since `since`.
+double ms_since(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  return values[values.size() / 2];
+}
+
+// Batches in flight in time_pipelined: one being written, one queued, one running, one queued,
+// one being read. The first batches through allocate their staging memory (pinned host and
+// device memory, a copy stream), which a server does once; they are not timed.
+constexpr int kPipelineDepth = 5;
+
 // The server's way: one thread writes batch n+1's inputs, one executes batch n, one reads batch
-// n-1's outputs (Session::Batch). Returns the wall-clock throughput and the execute() times.
+// n-1's outputs (Session::Batch). Returns the steady-state throughput (batches finished after
+// the warm-up, over the time since the last warm-up batch finished) and the median time of each
+// step, so that the slowest one shows.
 Result<nlohmann::json> time_pipelined(runtime::Session& session,
                                       std::span<const std::span<const float>> inputs, int batch,
-                                      int runs) {
+                                      int warmup, int runs) {
+  warmup = std::max(warmup, kPipelineDepth);
+  const int total = warmup + runs;
   BoundedQueue<runtime::Session::Batch> staged("bench staged", 1, FullPolicy::kBlock);
   BoundedQueue<runtime::Session::Batch> executed("bench executed", 1, FullPolicy::kBlock);
   std::vector<Status> errors(3);
-  std::vector<double> execute_ms;
-  const auto start = std::chrono::steady_clock::now();
+  // Per batch: write (stage), upload, wait for a staged batch, execute, read (download + convert),
+  // and when the reader finished it.
+  std::vector<double> write_ms, upload_ms, wait_ms, execute_ms, read_ms;
+  std::vector<std::chrono::steady_clock::time_point> finished;
   std::thread writer([&] {
-    for (int i = 0; i < runs && errors[0].ok(); ++i) {
+    for (int i = 0; i < total && errors[0].ok(); ++i) {
+      auto begin = std::chrono::steady_clock::now();
       auto next = session.stage(inputs, batch);
-      if (next.ok()) errors[0] = session.upload(*next);
-      if (!next.ok()) errors[0] = next.status();
-      if (next.ok()) staged.push(std::move(next).value());
+      if (!next.ok()) {
+        errors[0] = next.status();
+        break;
+      }
+      write_ms.push_back(ms_since(begin));
+      begin = std::chrono::steady_clock::now();
+      errors[0] = session.upload(*next);
+      upload_ms.push_back(ms_since(begin));
+      staged.push(std::move(next).value());
     }
     staged.close();
   });
@@ -129,25 +179,39 @@ Result<nlohmann::json> time_pipelined(runtime::Session& session,
       buffers.emplace_back(static_cast<std::size_t>(batch * runtime::values_per_frame(spec)));
     const std::vector<std::span<float>> outputs(buffers.begin(), buffers.end());
     while (auto done = executed.pop()) {
+      const auto begin = std::chrono::steady_clock::now();
       if (errors[2].ok()) errors[2] = session.read_outputs(*done, outputs);
+      read_ms.push_back(ms_since(begin));
+      finished.push_back(std::chrono::steady_clock::now());
     }
   });
-  while (auto next = staged.pop()) {
-    const auto begin = std::chrono::steady_clock::now();
+  for (;;) {
+    auto begin = std::chrono::steady_clock::now();
+    auto next = staged.pop();
+    if (!next) break;
+    wait_ms.push_back(ms_since(begin));
+    begin = std::chrono::steady_clock::now();
     if (errors[1].ok()) errors[1] = session.execute(*next);
-    execute_ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin)
-            .count());
+    execute_ms.push_back(ms_since(begin));
     executed.push(std::move(*next));
   }
   executed.close();
   writer.join();
   reader.join();
-  const std::chrono::duration<double, std::milli> wall = std::chrono::steady_clock::now() - start;
   for (const auto& error : errors) RETURN_IF_ERROR(error);
-  std::sort(execute_ms.begin(), execute_ms.end());
+  // Steady state only: every series without its warm-up batches.
+  auto timed = [&](const std::vector<double>& all) {
+    return median(std::vector<double>(all.begin() + warmup, all.end()));
+  };
+  const std::chrono::duration<double, std::milli> wall = finished.back() - finished[warmup - 1];
   return nlohmann::json{{"pipelined_fps", 1000.0 * batch * runs / wall.count()},
-                        {"pipelined_execute_median_ms", execute_ms[execute_ms.size() / 2]}};
+                        {"pipelined_ms_per_batch", wall.count() / runs},
+                        {"pipelined_warmup_batches", warmup},
+                        {"pipelined_write_median_ms", timed(write_ms)},
+                        {"pipelined_upload_median_ms", timed(upload_ms)},
+                        {"pipelined_wait_median_ms", timed(wait_ms)},
+                        {"pipelined_execute_median_ms", timed(execute_ms)},
+                        {"pipelined_read_median_ms", timed(read_ms)}};
 }
 
 // With concurrency > 1, that many threads run batches at once (as a scheduler with several
@@ -156,10 +220,16 @@ Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
                                   const BenchModelOptions& options) {
   const auto values = random_inputs(session, batch);
   const std::vector<std::span<const float>> inputs(values.begin(), values.end());
+  ASSIGN_OR_RETURN(auto executes,
+                   timed_executes(session, inputs, batch, options.warmup, options.iterations));
+  const auto execute_only = summarize(executes, batch);
+  if (options.execute_only) return execute_only;
   ASSIGN_OR_RETURN(auto ms, timed_runs(session, inputs, batch, options.warmup, options.iterations));
   auto summary = summarize(ms, batch);
+  summary["execute_only_median_ms"] = execute_only["median_ms"];
+  summary["execute_only_fps"] = execute_only["fps_median"];
   if (options.pipelined) {
-    ASSIGN_OR_RETURN(auto pipelined, time_pipelined(session, inputs, batch, options.iterations));
+    ASSIGN_OR_RETURN(auto pipelined, time_pipelined(session, inputs, batch, options.warmup, options.iterations));
     summary.update(pipelined);
   }
   if (options.concurrency <= 1) return summary;
@@ -203,7 +273,9 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
                         {"cuda_options", session_options.cuda_options},
                         {"upload_in_advance", options.upload_in_advance},
                         {"warmup", options.warmup},
-                        {"api", "Session::run_into (caller-owned float32 output buffers)"},
+                        {"api", options.execute_only
+                                    ? "Session::execute of one uploaded batch (I/O on the device)"
+                                    : "Session::run_into (caller-owned float32 output buffers)"},
                         {"results", nlohmann::json::array()}};
   for (int batch : options.batches) {
     ASSIGN_OR_RETURN(auto result, time_batch(*session, batch, options));
@@ -265,6 +337,10 @@ void add(CLI::App& app, Action* action) {
   cmd->add_flag("--pipelined", options->pipelined,
                 "also time batches written, run and read on three threads at once (the server's "
                 "way)");
+  cmd->add_flag("--execute-only", options->execute_only,
+                "time only execute() of one uploaded batch, again and again (the run alone, I/O "
+                "already on the device at fixed addresses: pipeline.md's anchor; the only mode "
+                "for --cuda-option enable_cuda_graph=1)");
   cmd->add_flag("!--no-upload-in-advance", options->upload_in_advance,
                 "--pipelined on CUDA: copy inputs and outputs inside the run instead of before "
                 "and after it");

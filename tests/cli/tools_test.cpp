@@ -300,7 +300,8 @@ TEST(CliBench, Model) {
   const fs::path work = testing::temp_dir();
   const json report = bench_json(run_cli(
       {"bench", "model", "--model", model("unet_tiny.onnx").string(), "--encoder",
-       model("encoder_tiny.onnx").string(), "--batch", "1,2", "--iterations", "2", "--warmup", "0"},
+       model("encoder_tiny.onnx").string(), "--batch", "1,2", "--iterations", "2", "--warmup", "0",
+       "--pipelined"},
       work));
   EXPECT_EQ(report.value("benchmark", ""), "model");
   for (const char* part : {"unet", "encoder"}) {
@@ -310,6 +311,12 @@ TEST(CliBench, Model) {
     for (const json& result : report[part]["results"]) {
       expect_timing(result);
       EXPECT_GT(result["fps_median"].get<double>(), 0.0);
+      // Pipelined: the steady-state throughput and every step's median time.
+      EXPECT_GT(result.value("pipelined_fps", 0.0), 0.0) << result.dump();
+      for (const char* step : {"write", "upload", "wait", "execute", "read"}) {
+        EXPECT_TRUE(result.contains(std::string("pipelined_") + step + "_median_ms")) << step;
+      }
+      EXPECT_GT(result.value("pipelined_execute_median_ms", 0.0), 0.0);
     }
   }
   std::ofstream(work / "broken.onnx") << "not a model";
