@@ -43,12 +43,11 @@ m=/root/models
 # pipelined loop (three threads, as the server runs), per batch size.
 bench ort_fp32 --model $m/unet.onnx --encoder $m/encoder.onnx --batch 1,8,25,64 --pipelined
 bench ort_fp16 --model $m/unet_fp16.onnx --encoder $m/encoder_fp16.onnx --fp16 --batch 1,8,25,64 --pipelined
-# CUDA EP options, the run alone at batch 25: NHWC convolutions, CUDA graphs, both.
-bench fp16_nhwc --model $m/unet_fp16.onnx --batch 25 --execute-only --cuda-option prefer_nhwc=1
-bench fp16_graph --model $m/unet_fp16.onnx --batch 25 --execute-only --cuda-option enable_cuda_graph=1
-bench fp16_nhwc_graph --model $m/unet_fp16.onnx --batch 25 --execute-only \
-  --cuda-option 'prefer_nhwc=1;enable_cuda_graph=1'
-bench fp16_nhwc_pipelined --model $m/unet_fp16.onnx --batch 25,50 --pipelined --cuda-option prefer_nhwc=1
+# NCHW convolutions (--no-nhwc) against the default NHWC, and CUDA graphs, at batch 25 and 50.
+bench fp32_nchw --model $m/unet.onnx --batch 25 --pipelined --no-nhwc
+bench fp16_nchw --model $m/unet_fp16.onnx --batch 25,50 --pipelined --no-nhwc
+bench fp16_graph --model $m/unet_fp16.onnx --batch 25,50 --pipelined --cuda-graph
+bench fp32_graph --model $m/unet.onnx --batch 25 --pipelined --cuda-graph
 python3 "$repo/tools/torch_unet_anchor.py" --iterations "$iterations" > "$out/torch.json"
 python3 - "$out/torch.json" <<'PY'
 import json, sys

@@ -3,9 +3,11 @@
 # base.tar.zst split into base.part.*, plus av1080.mp4, av1080_rects.json and sanders.npy) into
 # /root/bundle: serves the full fp16 test UNet on CUDA for a 523-frame 1920x1080 avatar and loads
 # it with `lipsync client` at several concurrencies (batch 25), then times the model alone.
-# Usage: scripts/device_serve.sh OUT_DIR
+# Usage: scripts/device_serve.sh OUT_DIR [ONNX_KEYS]   (ONNX_KEYS: more `onnx:` keys of the
+# server configuration, e.g. "cuda_graph: true"; the model-alone timings follow them too)
 set -euo pipefail
-out=${1:?usage: device_serve.sh OUT_DIR}
+out=${1:?usage: device_serve.sh OUT_DIR [ONNX_KEYS]}
+onnx_keys=${2:-}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 source "$repo/scripts/device_env.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
@@ -17,7 +19,7 @@ LIPSYNC_TEST_CUDA=1 LIPSYNC_TEST_MODELS_DIR=$m "$b/run/runtime_tests" --gtest_fi
   2>&1 | grep -E "OK|FAILED|PASSED|Failure|error|worst|staged" | tee "$out/cuda_test.txt" || true
 cat > /root/serve.yaml <<YAML
 server: {port: ":50053", http_port: 0, max_message_size_mb: 128}
-onnx: {execution_provider: cuda, audio_encoder_path: $m/encoder_fp16.onnx}
+onnx: {execution_provider: cuda, audio_encoder_path: $m/encoder_fp16.onnx${onnx_keys:+, $onnx_keys}}
 pipeline: {max_batch: 25, max_queue_delay_ms: 5, max_queue_depth: 64}
 output: {format: jpeg, jpeg_quality: 75}
 models:
@@ -52,10 +54,12 @@ kill $server; wait $server 2>/dev/null || true
 grep -E "warm-up|ready|listening|error" "$out/serve.log" | head -8
 # The model alone: run() per batch, and three threads writing / running / reading batches, with
 # the copies before and after the run (default) or inside it (--no-upload-in-advance).
+graph=$([[ $onnx_keys == *"cuda_graph: true"* ]] && echo --cuda-graph || true)
 for variant in upload_in_advance no-upload-in-advance; do
   flag=$([[ $variant == no-* ]] && echo --no-upload-in-advance || true)
+  [[ -n $graph && -n $flag ]] && continue  # graphs need the upload in advance
   "$b/run/lipsync" --log-level warn bench model --cuda --fp16 --batch 25,50 --iterations 60 \
-    --pipelined $flag --model $m/unet_fp16.onnx > "$out/model_$variant.json"
+    --pipelined $flag $graph --model $m/unet_fp16.onnx > "$out/model_$variant.json"
   python3 - "$out/model_$variant.json" "$variant" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

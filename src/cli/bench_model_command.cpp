@@ -32,6 +32,8 @@ struct BenchModelOptions {
   bool pipelined = false;
   bool execute_only = false;
   bool upload_in_advance = true;
+  bool cuda_nhwc = true;
+  bool cuda_graph = false;
   std::string cuda_ep_library;
   std::vector<std::string> cuda_options;  // KEY=VALUE
 };
@@ -257,6 +259,8 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
   session_options.device_id = options.device_id;
   session_options.cuda_ep_library = options.cuda_ep_library;
   session_options.upload_in_advance = options.upload_in_advance;
+  session_options.cuda_nhwc = options.cuda_nhwc;
+  session_options.cuda_graph = options.cuda_graph;
   ASSIGN_OR_RETURN(session_options.cuda_options, parse_key_values(options.cuda_options));
   ASSIGN_OR_RETURN(auto session, runtime::Session::create(path, session_options, std::move(inputs),
                                                           std::move(outputs)));
@@ -272,6 +276,8 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
                         {"intra_op_threads", options.threads},
                         {"cuda_options", session_options.cuda_options},
                         {"upload_in_advance", options.upload_in_advance},
+                        {"cuda_nhwc", options.cuda_nhwc},
+                        {"cuda_graph", options.cuda_graph},
                         {"warmup", options.warmup},
                         {"api", options.execute_only
                                     ? "Session::execute of one uploaded batch (I/O on the device)"
@@ -339,13 +345,16 @@ void add(CLI::App& app, Action* action) {
                 "way)");
   cmd->add_flag("--execute-only", options->execute_only,
                 "time only execute() of one uploaded batch, again and again (the run alone, I/O "
-                "already on the device at fixed addresses: pipeline.md's anchor; the only mode "
-                "for --cuda-option enable_cuda_graph=1)");
+                "already on the device: pipeline.md's anchor)");
+  cmd->add_flag("!--no-nhwc", options->cuda_nhwc,
+                "CUDA: keep the convolutions in NCHW layout (default: the EP's prefer_nhwc)");
+  cmd->add_flag("--cuda-graph", options->cuda_graph,
+                "CUDA: execute() replays a CUDA graph per batch size (as onnx.cuda_graph)");
   cmd->add_flag("!--no-upload-in-advance", options->upload_in_advance,
                 "--pipelined on CUDA: copy inputs and outputs inside the run instead of before "
                 "and after it");
   cmd->add_option("--cuda-option", options->cuda_options,
-                  "extra CUDA EP option KEY=VALUE (repeatable), e.g. prefer_nhwc=1")
+                  "extra CUDA EP option KEY=VALUE (repeatable), e.g. cudnn_conv_algo_search=HEURISTIC")
       ->delimiter(';');
   cmd->add_option("--cuda-ep-library", options->cuda_ep_library,
                   "libonnxruntime_providers_cuda.so (default: beside libonnxruntime.so)");

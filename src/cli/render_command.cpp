@@ -106,11 +106,12 @@ Result<ModelConfig> model_config(const RenderOptions& o, Config& config) {
 }
 
 runtime::SessionOptions session_options(const RenderOptions& o, const Config& config) {
-  runtime::SessionOptions s;
-  s.provider = o.cuda ? ExecutionProvider::kCuda : config.runtime.execution_provider;
-  s.device_id = o.cuda ? o.device : config.runtime.device_id;
-  s.intra_op_threads = o.threads > 0 ? o.threads : config.runtime.intra_op_threads;
-  s.cuda_ep_library = config.runtime.cuda_ep_library;
+  runtime::SessionOptions s = runtime::session_options_from(config.runtime);
+  if (o.cuda) {
+    s.provider = ExecutionProvider::kCuda;
+    s.device_id = o.device;
+  }
+  if (o.threads > 0) s.intra_op_threads = o.threads;
   return s;
 }
 

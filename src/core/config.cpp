@@ -203,6 +203,11 @@ void warn_inapplicable_gpus(Section& gpus, Section& onnx, const Config& c) {
   if (!cuda && gpus.has("assignment_strategy")) {
     gpus.warn("key 'gpus.assignment_strategy' ignored: onnx.execution_provider is cpu");
   }
+  for (const char* key : {"cuda_nhwc", "cuda_graph"}) {
+    if (!cuda && onnx.has(key)) {
+      onnx.warn(fmt::format("key 'onnx.{}' ignored: onnx.execution_provider is cpu", key));
+    }
+  }
   if (cuda && c.gpus.count > 0 && onnx.has("device_id")) {
     onnx.warn(fmt::format("key 'onnx.device_id' ignored: gpus.count places models on devices "
                           "0..{}",
@@ -247,6 +252,8 @@ Status read_sections(Section& top, Config* c) {
                                  {{"cpu", ExecutionProvider::kCpu}, {"cuda", ExecutionProvider::kCuda}}));
   RETURN_IF_ERROR(onnx.read_int("device_id", &c->runtime.device_id, 0, 1024));
   RETURN_IF_ERROR(read_path(onnx, "cuda_ep_library", config_dir, &c->runtime.cuda_ep_library));
+  RETURN_IF_ERROR(onnx.read("cuda_nhwc", &c->runtime.cuda_nhwc));
+  RETURN_IF_ERROR(onnx.read("cuda_graph", &c->runtime.cuda_graph));
   RETURN_IF_ERROR(read_path(onnx, "audio_encoder_path", c->models_root,
                             &c->runtime.audio_encoder_path));
   onnx.warn_unknown();

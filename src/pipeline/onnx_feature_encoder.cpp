@@ -17,8 +17,12 @@ Result<std::unique_ptr<OnnxFeatureEncoder>> OnnxFeatureEncoder::create(
   // any single input/output name is accepted, the shapes are checked.
   const auto bins = static_cast<int64_t>(kMelBins);
   const auto frames = static_cast<int64_t>(kWindowFrames);
+  // The encoder runs through Session::run (host memory in and out), which CUDA graphs do not
+  // serve; they are for the UNet's batches.
+  runtime::SessionOptions encoder_options = options;
+  encoder_options.cuda_graph = false;
   ASSIGN_OR_RETURN(auto session,
-                   runtime::Session::create(model, options, {{"", {-1, 1, bins, frames}}},
+                   runtime::Session::create(model, encoder_options, {{"", {-1, 1, bins, frames}}},
                                             {{"", {-1, static_cast<int64_t>(kFeatureSize)}}}));
   const bool cuda = session->provider() == ExecutionProvider::kCuda;
   const std::size_t pad = padded_batch.value_or(cuda ? audio::kDefaultEncoderBatch : 0);

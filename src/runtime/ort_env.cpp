@@ -126,6 +126,16 @@ StreamWait cuda_stream_wait() {
   return wait;
 }
 
+std::mutex& cuda_run_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::shared_mutex& cuda_activity() {
+  static std::shared_mutex mutex;
+  return mutex;
+}
+
 std::string describe(Ort::ConstEpDevice device) {
   const auto hardware = device.Device();
   std::string text = fmt::format("{} on vendor 0x{:04x} {} device 0x{:04x}", device.EpName(),

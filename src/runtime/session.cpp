@@ -1,9 +1,11 @@
 #include "runtime/session.h"
 
 #include <onnxruntime_cxx_api.h>
+#include <onnxruntime_run_options_config_keys.h>
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <string>
@@ -138,8 +140,19 @@ Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
   if (options.provider == ExecutionProvider::kCuda) {
     ASSIGN_OR_RETURN(auto device,
                      detail::cuda_ep_device(options.cuda_ep_library, options.device_id));
-    const std::unordered_map<std::string, std::string> ep_options(options.cuda_options.begin(),
-                                                                  options.cuda_options.end());
+    if (options.cuda_options.count("enable_cuda_graph") > 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "CUDA option enable_cuda_graph: set SessionOptions::cuda_graph instead "
+                        "(graphs need inputs at fixed device addresses, which it arranges)");
+    }
+    if (options.cuda_graph && !options.upload_in_advance) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "CUDA graphs need upload_in_advance (the batches' device copies)");
+    }
+    std::unordered_map<std::string, std::string> ep_options(options.cuda_options.begin(),
+                                                            options.cuda_options.end());
+    ep_options.try_emplace("prefer_nhwc", options.cuda_nhwc ? "1" : "0");
+    if (options.cuda_graph) ep_options["enable_cuda_graph"] = "1";
     ort.AppendExecutionProvider_V2(detail::ort_env(), {device}, ep_options);
     *device_text = detail::describe(device);
     allocators->host = detail::shared_allocator(device, OrtDeviceMemoryType_HOST_ACCESSIBLE);
@@ -179,6 +192,27 @@ struct Staging {
   std::vector<Ort::Value> inputs;
   std::vector<Ort::Value> outputs;
 };
+
+// CUDA graphs (SessionOptions::cuda_graph). ORT replays a captured graph with the device
+// addresses it was captured with, so each graph has its own inputs and outputs at fixed
+// addresses, and a batch is copied into and out of them on the device around the run (46 MB at
+// batch 25 in float16: tens of microseconds). ORT keeps graphs per calling thread: a slot
+// belongs to the thread that first ran it, other threads run that batch size uncaptured.
+struct GraphSlot {
+  int64_t batch = 0;
+  std::thread::id thread;
+  int runs = 0;                       // runs with this graph id so far
+  std::vector<StagingMemory> memory;  // declared first: freed after the tensors over it
+  std::vector<Ort::Value> inputs;
+  std::vector<Ort::Value> outputs;
+};
+// Uncaptured runs of a batch size before it gets a graph, so that ORT has allocated what runs
+// of that shape need (no allocation may happen while capturing).
+constexpr int kRunsBeforeGraph = 3;
+// Runs of a new graph id during which ORT may capture (it captures after two regular runs;
+// one more for margin).
+constexpr int kCaptureRuns = 4;
+constexpr std::size_t kMaxGraphs = 4;  // batch sizes with a graph, per session
 
 constexpr std::size_t kParallelCopyValues = std::size_t{1} << 20;
 
@@ -227,6 +261,8 @@ SessionOptions session_options_from(const RuntimeSection& runtime) {
   options.intra_op_threads = runtime.intra_op_threads;
   options.device_id = runtime.device_id;
   options.cuda_ep_library = runtime.cuda_ep_library;
+  options.cuda_nhwc = runtime.cuda_nhwc;
+  options.cuda_graph = runtime.cuda_graph;
   return options;
 }
 
@@ -255,6 +291,11 @@ struct Session::Impl {
   std::vector<ModelTensor> model_outputs;
   std::mutex pool_mutex;
   std::vector<Staging> pool;
+  // CUDA graphs, guarded by detail::cuda_run_mutex(). Graph id = index + 1 (ORT reserves 0).
+  bool cuda_graph = false;
+  bool graphs_failed = false;              // a graph failed: no more graphs
+  std::map<int64_t, int> uncaptured_runs;  // per batch size without a graph
+  std::vector<std::unique_ptr<GraphSlot>> graphs;
 
   bool stages(const ModelTensor& tensor) const {
     return provider == ExecutionProvider::kCuda ||
@@ -262,7 +303,7 @@ struct Session::Impl {
   }
   // A tensor for `batch` frames of `spec` in host staging memory, or in device memory.
   Ort::Value allocate(const TensorSpec& spec, const ModelTensor& tensor, int64_t batch,
-                      Staging& staging, bool on_device = false) const {
+                      std::vector<StagingMemory>& owner, bool on_device = false) const {
     auto shape = spec.shape;
     shape[0] = batch;
     const std::size_t element_bytes = tensor.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? 2 : 4;
@@ -272,7 +313,7 @@ struct Session::Impl {
     void* memory = allocator->Alloc(allocator, bytes);
     if (memory == nullptr)
       throw Ort::Exception(fmt::format("cannot allocate {} staging bytes", bytes), ORT_FAIL);
-    staging.memory.emplace_back(memory, StagingFree{allocator});
+    owner.emplace_back(memory, StagingFree{allocator});
     const OrtMemoryInfo* info =
         on_device ? allocator->Info(allocator) : static_cast<const OrtMemoryInfo*>(cpu_memory);
     return Ort::Value::CreateTensor(info, memory, bytes, shape.data(), shape.size(), tensor.type);
@@ -292,6 +333,11 @@ struct Session::Impl {
   // allocates; returns them all.
   std::vector<Ort::Value> execute_bound(Staging& staging, std::vector<Ort::Value>& direct,
                                         std::span<const std::span<float>> targets);
+  // The CUDA graph `staging` runs with, made when its batch size qualifies; null: run
+  // uncaptured. Called with detail::cuda_run_mutex() held.
+  GraphSlot* graph_slot(const Staging& staging);
+  // The run of a staged batch through `slot`'s graph: copied in, run, copied out.
+  void execute_graph(Staging& staging, GraphSlot& slot);
   Status run_guarded(std::span<const std::span<const float>> values, int64_t batch,
                      std::span<const std::span<float>> targets,
                      std::vector<std::vector<float>>* dynamic);
@@ -299,6 +345,12 @@ struct Session::Impl {
   // has one.
   Status copy(const std::vector<Ort::Value>& from, const std::vector<Ort::Value>& to,
               Staging& staging, const char* what) const {
+    std::shared_lock activity(detail::cuda_activity());
+    return copy_unlocked(from, to, staging, what);
+  }
+  // copy() for a caller that holds detail::cuda_activity() already.
+  Status copy_unlocked(const std::vector<Ort::Value>& from, const std::vector<Ort::Value>& to,
+                       Staging& staging, const char* what) const {
     const Ort::Status copied = detail::ort_env().CopyTensors(from, to, staging.copy_stream);
     int waited = 0;
     if (copied.IsOK() && staging.copy_stream != nullptr)
@@ -317,6 +369,7 @@ struct Session::Impl {
 };
 
 Staging Session::Impl::take_staging(int64_t batch, bool whole) {
+  std::shared_lock activity(detail::cuda_activity());  // allocates and frees staging memory
   {
     std::lock_guard lock(pool_mutex);
     auto it = std::find_if(pool.begin(), pool.end(), [&](const Staging& s) {
@@ -334,21 +387,21 @@ Staging Session::Impl::take_staging(int64_t batch, bool whole) {
   staging.whole = whole;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     staging.inputs.push_back(whole || stages(model_inputs[i])
-                                 ? allocate(inputs[i], model_inputs[i], batch, staging)
+                                 ? allocate(inputs[i], model_inputs[i], batch, staging.memory)
                                  : Ort::Value(nullptr));
   }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     const bool staged =
         (whole || stages(model_outputs[o])) && values_per_frame(outputs[o]) >= 0;
-    staging.outputs.push_back(staged ? allocate(outputs[o], model_outputs[o], batch, staging)
+    staging.outputs.push_back(staged ? allocate(outputs[o], model_outputs[o], batch, staging.memory)
                                      : Ort::Value(nullptr));
   }
   if (whole && device_allocator != nullptr) {
     for (std::size_t i = 0; i < inputs.size(); ++i)
-      staging.device_inputs.push_back(allocate(inputs[i], model_inputs[i], batch, staging, true));
+      staging.device_inputs.push_back(allocate(inputs[i], model_inputs[i], batch, staging.memory, true));
     for (std::size_t o = 0; o < outputs.size(); ++o)
       staging.device_outputs.push_back(
-          allocate(outputs[o], model_outputs[o], batch, staging, true));
+          allocate(outputs[o], model_outputs[o], batch, staging.memory, true));
     if (detail::cuda_stream_wait() != nullptr) {
       try {
         staging.copy_stream = ep_device.CreateSyncStream();
@@ -404,6 +457,19 @@ void Session::Impl::fill_inputs(std::span<const std::span<const float>> values, 
 std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
                                                      std::vector<Ort::Value>& direct,
                                                      std::span<const std::span<float>> targets) {
+  std::unique_lock run_lock(detail::cuda_run_mutex(), std::defer_lock);
+  if (provider == ExecutionProvider::kCuda) run_lock.lock();
+  if (GraphSlot* slot = graph_slot(staging)) {
+    try {
+      execute_graph(staging, *slot);
+      return {};  // the outputs are in staging.device_outputs
+    } catch (const Ort::Exception& e) {
+      // The batch's own device copies are intact: it runs again below, uncaptured.
+      graphs_failed = true;
+      LOG_WARN("runtime", "model '{}': CUDA graph for batch {} failed ({}); runs are uncaptured "
+               "from now on", path.string(), staging.batch, e.what());
+    }
+  }
   Ort::IoBinding binding(session);
   const bool on_device = !staging.device_inputs.empty();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -428,16 +494,67 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
       binding.BindOutput(outputs[o].name.c_str(), cpu_memory);
     }
   }
-  // CUDA runs of all sessions are serialised. Seen on the H100 with the server at 8 concurrent
-  // clients: an encoder run failed with "CUDA failure 900: operation not permitted when stream
-  // is capturing" from ORT's cudaDeviceSynchronize while the UNet session ran on another thread.
-  // The GPU executes one model at a time anyway; staging copies and conversions stay outside.
-  static std::mutex cuda_run_mutex;
-  std::unique_lock cuda_lock(cuda_run_mutex, std::defer_lock);
-  if (provider == ExecutionProvider::kCuda) cuda_lock.lock();
-  session.Run(Ort::RunOptions{nullptr}, binding);
+  Ort::RunOptions run_options;
+  // With graphs enabled, a run without an id would be captured as graph 0: not this one.
+  if (cuda_graph) run_options.AddConfigEntry(kOrtRunOptionsConfigCudaGraphAnnotation, "-1");
+  session.Run(run_options, binding);
   binding.SynchronizeOutputs();
   return binding.GetOutputValues();
+}
+
+GraphSlot* Session::Impl::graph_slot(const Staging& staging) {
+  if (!cuda_graph || graphs_failed || staging.device_inputs.empty()) return nullptr;
+  const auto thread = std::this_thread::get_id();
+  for (const auto& slot : graphs) {
+    if (slot->batch == staging.batch) return slot->thread == thread ? slot.get() : nullptr;
+  }
+  if (graphs.size() >= kMaxGraphs || ++uncaptured_runs[staging.batch] <= kRunsBeforeGraph)
+    return nullptr;
+  auto slot = std::make_unique<GraphSlot>();
+  slot->batch = staging.batch;
+  slot->thread = thread;
+  try {
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      slot->inputs.push_back(allocate(inputs[i], model_inputs[i], slot->batch, slot->memory, true));
+    for (std::size_t o = 0; o < outputs.size(); ++o)
+      slot->outputs.push_back(
+          allocate(outputs[o], model_outputs[o], slot->batch, slot->memory, true));
+  } catch (const Ort::Exception& e) {
+    LOG_WARN("runtime", "model '{}': no memory for a CUDA graph for batch {} ({}); runs are "
+             "uncaptured from now on", path.string(), slot->batch, e.what());
+    graphs_failed = true;
+    return nullptr;
+  }
+  uncaptured_runs.erase(staging.batch);
+  graphs.push_back(std::move(slot));
+  LOG_INFO("runtime", "model '{}': CUDA graph {} for batch {}", path.string(), graphs.size(),
+           staging.batch);
+  return graphs.back().get();
+}
+
+void Session::Impl::execute_graph(Staging& staging, GraphSlot& slot) {
+  // While ORT may capture, nothing else in the process touches CUDA.
+  std::unique_lock capturing(detail::cuda_activity(), std::defer_lock);
+  if (slot.runs < kCaptureRuns) capturing.lock();
+  auto check = [](const Status& status) {
+    if (!status.ok()) throw Ort::Exception(std::string(status.message()), ORT_FAIL);
+  };
+  check(copy_unlocked(staging.device_inputs, slot.inputs, staging, "copying into the graph"));
+  Ort::IoBinding binding(session);
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    binding.BindInput(inputs[i].name.c_str(), slot.inputs[i]);
+  for (std::size_t o = 0; o < outputs.size(); ++o)
+    binding.BindOutput(outputs[o].name.c_str(), slot.outputs[o]);
+  const std::size_t index =
+      std::find_if(graphs.begin(), graphs.end(), [&](const auto& g) { return g.get() == &slot; }) -
+      graphs.begin();
+  Ort::RunOptions run_options;
+  run_options.AddConfigEntry(kOrtRunOptionsConfigCudaGraphAnnotation,
+                             std::to_string(index + 1).c_str());
+  session.Run(run_options, binding);
+  binding.SynchronizeOutputs();
+  ++slot.runs;
+  check(copy_unlocked(slot.outputs, staging.device_outputs, staging, "copying out of the graph"));
 }
 
 Status Session::Impl::run_guarded(std::span<const std::span<const float>> values, int64_t batch,
@@ -515,7 +632,10 @@ int64_t Session::Batch::size() const {
 }
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Session::~Session() = default;
+Session::~Session() {
+  std::shared_lock activity(detail::cuda_activity());  // frees device and pinned memory
+  impl_.reset();
+}
 
 Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& model,
                                                  const SessionOptions& options,
@@ -530,6 +650,8 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
                       "model '{}': at least one input and one output must be expected",
                       model.string());
   }
+  // Loading initialises CUDA and allocates on the device: not while a graph is captured.
+  std::shared_lock activity(detail::cuda_activity());
   auto impl = std::make_unique<Impl>();
   Allocators allocators;
   ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options, &impl->device, &allocators));
@@ -540,6 +662,7 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
     impl->staging_allocator = Ort::AllocatorWithDefaultOptions();
   impl->path = model;
   impl->provider = options.provider;
+  impl->cuda_graph = options.provider == ExecutionProvider::kCuda && options.cuda_graph;
   try {
     impl->session = Ort::Session(detail::ort_env(), model.c_str(), ort_options);
   } catch (const Ort::Exception& e) {

@@ -114,6 +114,28 @@ TEST(Config, DefaultsAndEmptyFile) {
   EXPECT_EQ(c->runtime.execution_provider, ExecutionProvider::kCpu);
 }
 
+TEST(Config, CudaLayoutAndGraphKeys) {
+  auto defaults = parse_config("", "empty.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->runtime.cuda_nhwc);
+  EXPECT_FALSE(defaults->runtime.cuda_graph);
+  auto cuda = parse_config("onnx: {execution_provider: cuda, cuda_nhwc: false, cuda_graph: true}\n",
+                           "s.yaml");
+  ASSERT_TRUE(cuda.ok()) << cuda.status().to_string();
+  EXPECT_FALSE(cuda->runtime.cuda_nhwc);
+  EXPECT_TRUE(cuda->runtime.cuda_graph);
+  EXPECT_TRUE(cuda->warnings.empty());
+  auto cpu = parse_config("onnx: {cuda_graph: true}\n", "s.yaml");
+  ASSERT_TRUE(cpu.ok());
+  ASSERT_EQ(cpu->warnings.size(), 1u);
+  EXPECT_NE(cpu->warnings[0].find("'onnx.cuda_graph' ignored"), std::string::npos)
+      << cpu->warnings[0];
+  auto bad = parse_config("onnx: {cuda_graph: sometimes}\n", "bad.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("onnx.cuda_graph"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(Config, RelativeModelsRootIsRelativeToTheFile) {
   auto c = parse_config("models_root: assets\nmodels:\n  a: {model_path: u.onnx, source_video: v.mp4}\n",
                         "/etc/lipsync/server.yaml");

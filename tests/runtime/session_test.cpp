@@ -198,6 +198,19 @@ TEST(Session, CudaWithoutItsLibraryIsAClearError) {
   EXPECT_NE(a.status().message().find(options.cuda_ep_library.string()), std::string::npos);
 }
 
+TEST(Session, OptionsFromTheRuntimeSection) {
+  RuntimeSection runtime;
+  EXPECT_TRUE(session_options_from(runtime).cuda_nhwc);
+  EXPECT_FALSE(session_options_from(runtime).cuda_graph);
+  runtime.cuda_nhwc = false;
+  runtime.cuda_graph = true;
+  runtime.device_id = 2;
+  const SessionOptions options = session_options_from(runtime);
+  EXPECT_FALSE(options.cuda_nhwc);
+  EXPECT_TRUE(options.cuda_graph);
+  EXPECT_EQ(options.device_id, 2);
+}
+
 // A test UNet ("unet*.onnx") or audio encoder on the CPU.
 Result<std::unique_ptr<Session>> open_unet_or_encoder(const std::string& file) {
   const bool unet = file.starts_with("unet");
@@ -366,6 +379,51 @@ TEST(SessionCuda, MatchesCpuForFloat32AndFloat16) {
       EXPECT_LE(staged_worst, 1e-6f) << file << " batch " << batch << " (staged)";
     }
   }
+}
+
+// With CUDA graphs, execute() of staged batches replays a graph per batch size after a few
+// uncaptured runs; every replay must read its own batch's inputs (copied into the graph's fixed
+// tensors) and give what an uncaptured run of the same session gives.
+TEST(SessionCuda, GraphReplaysFollowTheirInputs) {
+  if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
+  for (const char* file : {"unet_tiny.onnx", "unet_fp16.onnx"}) {
+    SessionOptions options;
+    options.provider = ExecutionProvider::kCuda;
+    options.cuda_graph = true;
+    auto gpu =
+        Session::create(testing::test_models_dir() / file, options, unet_inputs(), unet_outputs());
+    ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
+    for (int i = 0; i < 8; ++i) {
+      for (int64_t batch : {2, 3}) {  // two sizes: two graphs
+        const auto image = random_values(batch * kImageValues, 100 * i + batch);
+        const auto audio = random_values(batch * kAudioValues, 100 * i + batch + 50);
+        const auto want = run_unet(**gpu, image, audio, batch);  // run(): never captured
+        const std::array<std::span<const float>, 2> inputs{image, audio};
+        auto staged = (*gpu)->stage(inputs, batch);
+        ASSERT_TRUE(staged.ok()) << staged.status().to_string();
+        ASSERT_TRUE((*gpu)->execute(*staged).ok());
+        std::vector<float> got(want.size());
+        const std::array<std::span<float>, 1> outputs{got};
+        ASSERT_TRUE((*gpu)->read_outputs(*staged, outputs).ok());
+        float worst = 0.f;
+        for (std::size_t k = 0; k < want.size(); ++k)
+          worst = std::max(worst, std::abs(got[k] - want[k]));
+        EXPECT_LE(worst, 1e-6f) << file << " batch " << batch << " execution " << i;
+      }
+    }
+  }
+}
+
+// A raw enable_cuda_graph option would capture batches at whatever addresses they had.
+TEST(SessionCuda, RawGraphOptionIsRefused) {
+  if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
+  SessionOptions options;
+  options.provider = ExecutionProvider::kCuda;
+  options.cuda_options["enable_cuda_graph"] = "1";
+  auto gpu = Session::create(testing::test_models_dir() / "unet_tiny.onnx", options, unet_inputs(),
+                             unet_outputs());
+  ASSERT_FALSE(gpu.ok());
+  EXPECT_NE(gpu.status().message().find("cuda_graph"), std::string::npos) << gpu.status().message();
 }
 
 }  // namespace
