@@ -129,14 +129,26 @@ BatchWindow::BatchWindow(pipeline::Scheduler& scheduler, const ClipPlan& plan,
 BatchWindow::BatchWindow(pipeline::Scheduler& scheduler, const ClipPlan& plan, int max_batch,
                          int in_flight)
     : scheduler_(scheduler),
-      plan_(plan),
+      frame_count_(plan.frame_count()),
+      request_for_([&plan](std::int64_t first, std::int64_t count) {
+        return batch_request(plan, first, count);
+      }),
       max_batch_(std::max(1, max_batch)),
       in_flight_(static_cast<std::size_t>(std::max(1, in_flight))) {}
 
+BatchWindow::BatchWindow(pipeline::Scheduler& scheduler, std::int64_t frame_count,
+                         RequestFor request_for, const PipelineSection& pipeline)
+    : scheduler_(scheduler),
+      frame_count_(frame_count),
+      request_for_(std::move(request_for)),
+      max_batch_(std::max(1, pipeline.max_batch)),
+      in_flight_(static_cast<std::size_t>(
+          std::max(1, std::min(pipeline.max_queue_depth, kBatchesInFlight)))) {}
+
 void BatchWindow::top_up() {
-  while (pending_.size() < in_flight_ && next_first_ < plan_.frame_count()) {
-    const std::int64_t count = std::min(max_batch_, plan_.frame_count() - next_first_);
-    pipeline::RenderRequest request = batch_request(plan_, next_first_, count);
+  while (pending_.size() < in_flight_ && next_first_ < frame_count_) {
+    const std::int64_t count = std::min(max_batch_, frame_count_ - next_first_);
+    pipeline::RenderRequest request = request_for_(next_first_, count);
     Pending pending{.first = next_first_, .source_frames = request.source_frames};
     pending.result = scheduler_.submit(std::move(request));
     const bool answered =

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <optional>
 #include <span>
@@ -105,20 +106,28 @@ pipeline::RenderRequest session_request(const ClipSpec& spec, const ClipModel& m
 pipeline::RenderRequest batch_request(const ClipPlan& plan, std::int64_t first, std::int64_t count);
 
 // Submits a clip's batches of up to pipeline.max_batch frames, at most
-// min(kBatchesInFlight, pipeline.max_queue_depth) at once, and hands them back in order.
+// min(kBatchesInFlight, pipeline.max_queue_depth) at once, and hands them back in order, so
+// that the model's pipeline has the clip's next batch while it runs one.
 // Admission: a batch the model's full queue refuses at once is retried after the clip's oldest
 // pending batch finishes; with none of the clip's batches pending, the refusal
 // (RESOURCE_EXHAUSTED) is the answer. A started clip thus yields to others instead of failing.
 class BatchWindow {
  public:
+  // The scheduler request for frames [first, first + count) of the clip.
+  using RequestFor = std::function<pipeline::RenderRequest(std::int64_t first, std::int64_t count)>;
+
   // `plan` must outlive the window.
   BatchWindow(pipeline::Scheduler& scheduler, const ClipPlan& plan,
               const PipelineSection& pipeline);
   // Batches of `max_batch` frames, `in_flight` at once.
   BatchWindow(pipeline::Scheduler& scheduler, const ClipPlan& plan, int max_batch,
               int in_flight = kBatchesInFlight);
+  // Any `frame_count` frames, their requests made by `request_for` (a live session's ready
+  // frames). ClipBatch::first counts from 0.
+  BatchWindow(pipeline::Scheduler& scheduler, std::int64_t frame_count, RequestFor request_for,
+              const PipelineSection& pipeline);
 
-  bool done() const { return pending_.empty() && next_first_ >= plan_.frame_count(); }
+  bool done() const { return pending_.empty() && next_first_ >= frame_count_; }
   // Tops the window up, then waits for the oldest batch. Stop calling it (e.g. on cancellation)
   // and nothing more is submitted; batches in flight still run.
   Result<ClipBatch> next();
@@ -133,7 +142,8 @@ class BatchWindow {
   };
 
   pipeline::Scheduler& scheduler_;
-  const ClipPlan& plan_;
+  const std::int64_t frame_count_;
+  const RequestFor request_for_;
   const std::int64_t max_batch_;
   const std::size_t in_flight_;
   std::int64_t next_first_ = 0;

@@ -409,26 +409,32 @@ Status NativeService::session(
   return {};
 }
 
-// Renders the frames the session's audio has made ready, in batches of up to max_batch, and
-// writes them; the audio time spent since the last message rides on the next one.
+// Renders the frames the session's audio has made ready, in batches of up to max_batch with
+// several in flight (BatchWindow), and writes them in order; the audio time spent since the
+// last message rides on the next one.
 Status NativeService::render_ready(
     grpc::ServerContext& context, LiveSession& live, v1::RenderResponse& header,
     grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream,
     Clock::time_point start) {
-  const auto max_batch = static_cast<std::size_t>(std::max(1, context_.config->pipeline.max_batch));
-  std::span<const audio::FrameTensor> ready(live.ready);
-  while (!ready.empty()) {
+  if (live.ready.empty()) return {};
+  const std::span<const audio::FrameTensor> ready(live.ready);
+  const auto first_index = static_cast<std::int64_t>(ready.front().index);
+  BatchWindow window(
+      *context_.scheduler, static_cast<std::int64_t>(ready.size()),
+      [&](std::int64_t first, std::int64_t count) {
+        return session_request(live.spec, live.model,
+                               ready.subspan(static_cast<std::size_t>(first),
+                                             static_cast<std::size_t>(count)));
+      },
+      context_.config->pipeline);
+  while (!window.done()) {
     if (context.IsCancelled()) return cancelled();
-    const auto frames = ready.first(std::min(max_batch, ready.size()));
-    pipeline::RenderRequest request = session_request(live.spec, live.model, frames);
-    ClipBatch batch{.first = static_cast<std::int64_t>(frames.front().index),
-                    .source_frames = request.source_frames};
-    ASSIGN_OR_RETURN(batch.result, context_.scheduler->submit(std::move(request)).get());
+    ASSIGN_OR_RETURN(ClipBatch batch, window.next());
+    batch.first += first_index;
     observe(batch);
     header.mutable_timings()->set_audio_ms(live.audio_ms);
     live.audio_ms = 0;
     RETURN_IF_ERROR(write_batch(batch, header, stream, start, context_.max_message_bytes));
-    ready = ready.subspan(frames.size());
   }
   live.ready.clear();
   return {};

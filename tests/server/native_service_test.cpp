@@ -535,25 +535,31 @@ TEST_F(NativeServiceTest, SessionOfChunkedAudioEqualsRenderOfTheWholeClip) {
   v1::RenderResponse whole;
   ASSERT_TRUE(client.render(whole_request, whole).ok());
 
-  grpc::Status status;
-  const auto messages = run_session(client, session_requests("a", samples, 1234), status);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  int next = 0;
-  for (const auto& message : messages) {
-    EXPECT_EQ(message.format(), v1::FRAME_FORMAT_RAW_BGR);
-    EXPECT_EQ(message.width(), testing::kAvatarWidth);
-    for (const auto& frame : message.frames()) {
-      ASSERT_LT(next, whole.frames_size());
-      EXPECT_EQ(frame.index(), next);
-      EXPECT_EQ(frame.timestamp_ms(), 40 * next);
-      EXPECT_EQ(frame.source_frame(), whole.frames(next).source_frame());
-      EXPECT_TRUE(frame.data() == whole.frames(next).data()) << "frame " << next;
-      ++next;
+  // Small chunks (at most one batch ready per message), and the whole clip in one message
+  // (several batches in flight at once).
+  for (const std::size_t chunk : {std::size_t{1234}, samples.size()}) {
+    grpc::Status status;
+    const auto messages = run_session(client, session_requests("a", samples, chunk), status);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    int next = 0;
+    for (const auto& message : messages) {
+      EXPECT_EQ(message.format(), v1::FRAME_FORMAT_RAW_BGR);
+      EXPECT_EQ(message.width(), testing::kAvatarWidth);
+      for (const auto& frame : message.frames()) {
+        ASSERT_LT(next, whole.frames_size());
+        EXPECT_EQ(frame.index(), next);
+        EXPECT_EQ(frame.timestamp_ms(), 40 * next);
+        EXPECT_EQ(frame.source_frame(), whole.frames(next).source_frame());
+        EXPECT_TRUE(frame.data() == whole.frames(next).data()) << "frame " << next;
+        ++next;
+      }
+      EXPECT_LE(next, message.clip_frames());
     }
-    EXPECT_LE(next, message.clip_frames());
+    EXPECT_EQ(next, whole.frames_size()) << "chunk " << chunk;
+    // Small chunks: frames came out while audio was still arriving. One chunk: one message
+    // per batch of 8.
+    EXPECT_GT(messages.size(), 3u) << "chunk " << chunk;
   }
-  EXPECT_EQ(next, whole.frames_size());
-  EXPECT_GT(messages.size(), 3u);  // frames came out while audio was still arriving
 }
 
 TEST_F(NativeServiceTest, SessionErrorsGetTheirStatusCode) {
