@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -126,9 +127,13 @@ StreamWait cuda_stream_wait() {
   return wait;
 }
 
-std::mutex& cuda_run_mutex() {
-  static std::mutex mutex;
-  return mutex;
+std::mutex& cuda_run_mutex(int device_id) {
+  static std::mutex table_mutex;
+  static std::map<int, std::unique_ptr<std::mutex>> table;  // never shrinks: references stay
+  std::lock_guard lock(table_mutex);
+  auto& mutex = table[device_id];
+  if (mutex == nullptr) mutex = std::make_unique<std::mutex>();
+  return *mutex;
 }
 
 std::shared_mutex& cuda_activity() {

@@ -291,7 +291,8 @@ struct Session::Impl {
   std::vector<ModelTensor> model_outputs;
   std::mutex pool_mutex;
   std::vector<Staging> pool;
-  // CUDA graphs, guarded by detail::cuda_run_mutex(). Graph id = index + 1 (ORT reserves 0).
+  std::mutex* cuda_run_mutex = nullptr;  // CUDA: detail::cuda_run_mutex() of the device
+  // CUDA graphs, guarded by cuda_run_mutex. Graph id = index + 1 (ORT reserves 0).
   bool cuda_graph = false;
   bool graphs_failed = false;              // a graph failed: no more graphs
   std::map<int64_t, int> uncaptured_runs;  // per batch size without a graph
@@ -334,7 +335,7 @@ struct Session::Impl {
   std::vector<Ort::Value> execute_bound(Staging& staging, std::vector<Ort::Value>& direct,
                                         std::span<const std::span<float>> targets);
   // The CUDA graph `staging` runs with, made when its batch size qualifies; null: run
-  // uncaptured. Called with detail::cuda_run_mutex() held.
+  // uncaptured. Called with cuda_run_mutex held.
   GraphSlot* graph_slot(const Staging& staging);
   // The run of a staged batch through `slot`'s graph: copied in, run, copied out.
   void execute_graph(Staging& staging, GraphSlot& slot);
@@ -457,8 +458,8 @@ void Session::Impl::fill_inputs(std::span<const std::span<const float>> values, 
 std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
                                                      std::vector<Ort::Value>& direct,
                                                      std::span<const std::span<float>> targets) {
-  std::unique_lock run_lock(detail::cuda_run_mutex(), std::defer_lock);
-  if (provider == ExecutionProvider::kCuda) run_lock.lock();
+  std::unique_lock<std::mutex> run_lock;
+  if (provider == ExecutionProvider::kCuda) run_lock = std::unique_lock(*cuda_run_mutex);
   if (GraphSlot* slot = graph_slot(staging)) {
     try {
       execute_graph(staging, *slot);
@@ -470,6 +471,9 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
                "from now on", path.string(), staging.batch, e.what());
     }
   }
+  // Not while a session on another device captures a graph (captures are process-wide).
+  std::shared_lock<std::shared_mutex> activity;
+  if (provider == ExecutionProvider::kCuda) activity = std::shared_lock(detail::cuda_activity());
   Ort::IoBinding binding(session);
   const bool on_device = !staging.device_inputs.empty();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -533,9 +537,15 @@ GraphSlot* Session::Impl::graph_slot(const Staging& staging) {
 }
 
 void Session::Impl::execute_graph(Staging& staging, GraphSlot& slot) {
-  // While ORT may capture, nothing else in the process touches CUDA.
+  // While ORT may capture, nothing else in the process touches CUDA; a replay only keeps
+  // captures of other devices' sessions away.
   std::unique_lock capturing(detail::cuda_activity(), std::defer_lock);
-  if (slot.runs < kCaptureRuns) capturing.lock();
+  std::shared_lock replaying(detail::cuda_activity(), std::defer_lock);
+  if (slot.runs < kCaptureRuns) {
+    capturing.lock();
+  } else {
+    replaying.lock();
+  }
   auto check = [](const Status& status) {
     if (!status.ok()) throw Ort::Exception(std::string(status.message()), ORT_FAIL);
   };
@@ -663,6 +673,8 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   impl->path = model;
   impl->provider = options.provider;
   impl->cuda_graph = options.provider == ExecutionProvider::kCuda && options.cuda_graph;
+  if (options.provider == ExecutionProvider::kCuda)
+    impl->cuda_run_mutex = &detail::cuda_run_mutex(options.device_id);
   try {
     impl->session = Ort::Session(detail::ort_env(), model.c_str(), ort_options);
   } catch (const Ort::Exception& e) {
