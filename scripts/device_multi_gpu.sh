@@ -49,7 +49,10 @@ PY
 }
 load a alone_a
 summary alone_a
-load a both_a & load b both_b & wait
+load a both_a &
+first=$!
+load b both_b
+wait $first  # (a bare `wait` would wait for the server too)
 summary both_a both_b
 nvidia-smi --query-gpu=index,memory.used --format=csv,noheader | tee "$out/memory.txt"
 kill $server; wait $server 2>/dev/null || true
