@@ -231,7 +231,8 @@ Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
   summary["execute_only_median_ms"] = execute_only["median_ms"];
   summary["execute_only_fps"] = execute_only["fps_median"];
   if (options.pipelined) {
-    ASSIGN_OR_RETURN(auto pipelined, time_pipelined(session, inputs, batch, options.warmup, options.iterations));
+    ASSIGN_OR_RETURN(auto pipelined,
+                     time_pipelined(session, inputs, batch, options.warmup, options.iterations));
     summary.update(pipelined);
   }
   if (options.concurrency <= 1) return summary;
@@ -269,20 +270,20 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
     return make_error(ErrorCode::kInvalidArgument, "--fp16 given but '{}' has float32 inputs",
                       path);
   }
-  nlohmann::json report{{"model", path},
-                        {"precision", is_half ? "float16" : "float32"},
-                        {"provider", options.cuda ? "cuda" : "cpu"},
-                        {"device", session->device_description()},
-                        {"intra_op_threads", options.threads},
-                        {"cuda_options", session_options.cuda_options},
-                        {"upload_in_advance", options.upload_in_advance},
-                        {"cuda_nhwc", options.cuda_nhwc},
-                        {"cuda_graph", options.cuda_graph},
-                        {"warmup", options.warmup},
-                        {"api", options.execute_only
-                                    ? "Session::execute of one uploaded batch (I/O on the device)"
-                                    : "Session::run_into (caller-owned float32 output buffers)"},
-                        {"results", nlohmann::json::array()}};
+  nlohmann::json report{
+      {"model", path},
+      {"precision", is_half ? "float16" : "float32"},
+      {"provider", options.cuda ? "cuda" : "cpu"},
+      {"device", session->device_description()},
+      {"intra_op_threads", options.threads},
+      {"cuda_options", session_options.cuda_options},
+      {"upload_in_advance", options.upload_in_advance},
+      {"cuda_nhwc", options.cuda_nhwc},
+      {"cuda_graph", options.cuda_graph},
+      {"warmup", options.warmup},
+      {"api", options.execute_only ? "Session::execute of one uploaded batch (I/O on the device)"
+                                   : "Session::run_into (caller-owned float32 output buffers)"},
+      {"results", nlohmann::json::array()}};
   for (int batch : options.batches) {
     ASSIGN_OR_RETURN(auto result, time_batch(*session, batch, options));
     report["results"].push_back(std::move(result));
@@ -353,8 +354,9 @@ void add(CLI::App& app, Action* action) {
   cmd->add_flag("!--no-upload-in-advance", options->upload_in_advance,
                 "--pipelined on CUDA: copy inputs and outputs inside the run instead of before "
                 "and after it");
-  cmd->add_option("--cuda-option", options->cuda_options,
-                  "extra CUDA EP option KEY=VALUE (repeatable), e.g. cudnn_conv_algo_search=HEURISTIC")
+  cmd->add_option(
+         "--cuda-option", options->cuda_options,
+         "extra CUDA EP option KEY=VALUE (repeatable), e.g. cudnn_conv_algo_search=HEURISTIC")
       ->delimiter(';');
   cmd->add_option("--cuda-ep-library", options->cuda_ep_library,
                   "libonnxruntime_providers_cuda.so (default: beside libonnxruntime.so)");

@@ -47,8 +47,8 @@ struct RuntimeSection {
   int intra_op_threads = 0;          // `onnx.intra_op_threads`; 0 = ORT default
   int device_id = 0;                 // CUDA device when execution_provider is cuda
   std::filesystem::path cuda_ep_library;  // default: beside libonnxruntime.so
-  bool cuda_nhwc = true;             // `onnx.cuda_nhwc`: NHWC convolutions on CUDA
-  bool cuda_graph = false;           // `onnx.cuda_graph`: UNet runs replay CUDA graphs
+  bool cuda_nhwc = true;                  // `onnx.cuda_nhwc`: NHWC convolutions on CUDA
+  bool cuda_graph = false;                // `onnx.cuda_graph`: UNet runs replay CUDA graphs
   std::filesystem::path audio_encoder_path;  // shared by all avatars
 };
 

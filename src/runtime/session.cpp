@@ -399,7 +399,8 @@ Staging Session::Impl::take_staging(int64_t batch, bool whole) {
   }
   if (whole && device_allocator != nullptr) {
     for (std::size_t i = 0; i < inputs.size(); ++i)
-      staging.device_inputs.push_back(allocate(inputs[i], model_inputs[i], batch, staging.memory, true));
+      staging.device_inputs.push_back(
+          allocate(inputs[i], model_inputs[i], batch, staging.memory, true));
     for (std::size_t o = 0; o < outputs.size(); ++o)
       staging.device_outputs.push_back(
           allocate(outputs[o], model_outputs[o], batch, staging.memory, true));
@@ -467,8 +468,10 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
     } catch (const Ort::Exception& e) {
       // The batch's own device copies are intact: it runs again below, uncaptured.
       graphs_failed = true;
-      LOG_WARN("runtime", "model '{}': CUDA graph for batch {} failed ({}); runs are uncaptured "
-               "from now on", path.string(), staging.batch, e.what());
+      LOG_WARN("runtime",
+               "model '{}': CUDA graph for batch {} failed ({}); runs are uncaptured "
+               "from now on",
+               path.string(), staging.batch, e.what());
     }
   }
   // Not while a session on another device captures a graph (captures are process-wide).
@@ -524,8 +527,10 @@ GraphSlot* Session::Impl::graph_slot(const Staging& staging) {
       slot->outputs.push_back(
           allocate(outputs[o], model_outputs[o], slot->batch, slot->memory, true));
   } catch (const Ort::Exception& e) {
-    LOG_WARN("runtime", "model '{}': no memory for a CUDA graph for batch {} ({}); runs are "
-             "uncaptured from now on", path.string(), slot->batch, e.what());
+    LOG_WARN("runtime",
+             "model '{}': no memory for a CUDA graph for batch {} ({}); runs are "
+             "uncaptured from now on",
+             path.string(), slot->batch, e.what());
     graphs_failed = true;
     return nullptr;
   }

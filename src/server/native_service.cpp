@@ -422,9 +422,9 @@ Status NativeService::render_ready(
   BatchWindow window(
       *context_.scheduler, static_cast<std::int64_t>(ready.size()),
       [&](std::int64_t first, std::int64_t count) {
-        return session_request(live.spec, live.model,
-                               ready.subspan(static_cast<std::size_t>(first),
-                                             static_cast<std::size_t>(count)));
+        return session_request(
+            live.spec, live.model,
+            ready.subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(count)));
       },
       context_.config->pipeline);
   while (!window.done()) {

@@ -298,11 +298,11 @@ TEST(CliBench, Audio) {
 
 TEST(CliBench, Model) {
   const fs::path work = testing::temp_dir();
-  const json report = bench_json(run_cli(
-      {"bench", "model", "--model", model("unet_tiny.onnx").string(), "--encoder",
-       model("encoder_tiny.onnx").string(), "--batch", "1,2", "--iterations", "2", "--warmup", "0",
-       "--pipelined"},
-      work));
+  const json report =
+      bench_json(run_cli({"bench", "model", "--model", model("unet_tiny.onnx").string(),
+                          "--encoder", model("encoder_tiny.onnx").string(), "--batch", "1,2",
+                          "--iterations", "2", "--warmup", "0", "--pipelined"},
+                         work));
   EXPECT_EQ(report.value("benchmark", ""), "model");
   for (const char* part : {"unet", "encoder"}) {
     ASSERT_TRUE(report.contains(part)) << report.dump();
