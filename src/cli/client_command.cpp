@@ -1,9 +1,10 @@
 // `lipsync client --server HOST:PORT --model ID --audio FILE [--batch 25] [--concurrency 1,4]
 // [--requests M] [--visual-frames --video V --rects R] [--save DIR] [--start-frame S] [--json]
-// [--native [--stream] [--send-encoded]]`: an end-to-end test and load client. By default it
-// sends compat-API (compat-api.md) InferBatchComposite requests as the older clients did; with
-// --native each request sends the clip's audio only to the native API (lipsync.v1 Render, or
-// RenderStream with --stream) and gets the whole clip's frames. It prints, per concurrency level,
+// [--native [--stream | --session [--chunk-ms 40] [--realtime]] [--send-encoded]]`: an end-to-end
+// test and load client. By default it sends compat-API (compat-api.md) InferBatchComposite
+// requests as the older clients did; with --native each request sends the clip's audio only to
+// the native API (lipsync.v1 Render, RenderStream with --stream, or Session with --session: PCM
+// chunks, optionally paced at 1x) and gets the whole clip's frames. It prints, per concurrency level,
 // the server's mean stage times, client-side latency percentiles, frames/s and errors.
 #include <fmt/format.h>
 
@@ -33,8 +34,14 @@ struct ClientFlags {
   bool json = false;
   bool native = false;
   bool stream = false;
+  bool session = false;
   bool send_encoded = false;
 };
+
+// Session and RenderStream report when the first frames came.
+bool streams(server::ClientApi api) {
+  return api == server::ClientApi::kNativeStream || api == server::ClientApi::kNativeSession;
+}
 
 std::string_view api_name(server::ClientApi api) {
   switch (api) {
@@ -44,6 +51,8 @@ std::string_view api_name(server::ClientApi api) {
       return "native.Render";
     case server::ClientApi::kNativeStream:
       return "native.RenderStream";
+    case server::ClientApi::kNativeSession:
+      return "native.Session";
   }
   return "";
 }
@@ -70,7 +79,7 @@ void print_table(const std::vector<Run>& runs, const server::ClientOptions& o) {
         run.concurrency, r.frames_per_s, r.failed, r.latency_p50_ms, r.latency_p95_ms,
         r.latency_p99_ms, r.latency_mean_ms, r.mean_stage.inference_ms, r.mean_stage.composite_ms,
         r.mean_stage.audio_processing_ms, r.mean_stage.total_ms);
-    if (o.api == server::ClientApi::kNativeStream) {
+    if (streams(o.api)) {
       std::cout << fmt::format("{:>11} first frames after p50 {:.1f} ms, p95 {:.1f} ms\n", "",
                                r.first_frame_p50_ms, r.first_frame_p95_ms);
     }
@@ -107,7 +116,7 @@ nlohmann::json to_json(const std::vector<Run>& runs, const server::ClientOptions
                              {"composite", r.mean_stage.composite_ms},
                              {"audio_processing", r.mean_stage.audio_processing_ms},
                              {"total", r.mean_stage.total_ms}}}});
-    if (o.api == server::ClientApi::kNativeStream) {
+    if (streams(o.api)) {
       out["runs"].back()["first_frame_ms"] = {{"p50", r.first_frame_p50_ms},
                                               {"p95", r.first_frame_p95_ms}};
     }
@@ -124,14 +133,23 @@ Status load_avatar(const ClientFlags& f, server::ClientOptions& o) {
   return {};
 }
 
-// --native/--stream/--send-encoded -> the API and, with --send-encoded, the file's bytes.
+// --native/--stream/--session/--send-encoded -> the API and, with --send-encoded, the file's
+// bytes.
 Status choose_api(const ClientFlags& f, server::ClientOptions& o) {
-  if ((f.stream || f.send_encoded) && !f.native)
-    return make_error(ErrorCode::kInvalidArgument, "--stream and --send-encoded need --native");
+  if ((f.stream || f.session || f.send_encoded) && !f.native) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--stream, --session and --send-encoded need --native");
+  }
+  if (f.stream && f.session)
+    return make_error(ErrorCode::kInvalidArgument, "--stream and --session exclude each other");
+  if (f.session && f.send_encoded)
+    return make_error(ErrorCode::kInvalidArgument, "--session sends PCM, not --send-encoded");
   if (f.native && f.visual_frames)
     return make_error(ErrorCode::kInvalidArgument, "--visual-frames is for the compat API only");
   if (!f.native) return {};
-  o.api = f.stream ? server::ClientApi::kNativeStream : server::ClientApi::kNative;
+  o.api = f.session  ? server::ClientApi::kNativeSession
+          : f.stream ? server::ClientApi::kNativeStream
+                     : server::ClientApi::kNative;
   if (!f.send_encoded) return {};
   std::ifstream in(f.audio, std::ios::binary);
   if (!in) return make_error(ErrorCode::kInvalidArgument, "--audio '{}' cannot be read", f.audio);
@@ -202,6 +220,14 @@ void add(CLI::App& app, Action* action) {
                 "native API (lipsync.v1 Render): each request sends the clip's audio only and "
                 "gets all its frames");
   cmd->add_flag("--stream", f->stream, "with --native: RenderStream, frames as batches finish");
+  cmd->add_flag("--session", f->session,
+                "with --native: Session, the audio sent as PCM chunks (--chunk-ms), frames back as "
+                "their audio arrives");
+  cmd->add_option("--chunk-ms", f->base.chunk_ms, "with --session: milliseconds of audio per chunk")
+      ->default_val(40)
+      ->check(CLI::Range(1, 60000));
+  cmd->add_flag("--realtime", f->base.realtime,
+                "with --session: send each chunk when its audio would have been recorded (1x)");
   cmd->add_flag("--send-encoded", f->send_encoded,
                 "with --native: send the audio file's bytes (the server decodes them) instead of "
                 "16 kHz PCM");

@@ -26,7 +26,7 @@ struct RequestOutcome {
   double latency_ms = 0;
   int frames = 0;
   StageTimes stages;
-  double first_frame_ms = 0;  // RenderStream: until the first frames arrived
+  double first_frame_ms = 0;  // RenderStream, Session: until the first frames arrived
 };
 
 double ms_since(Clock::time_point start) {
@@ -47,6 +47,10 @@ Status check_options(const ClientOptions& o) {
     return make_error(ErrorCode::kInvalidArgument, "concurrency {} must be >= 1", o.concurrency);
   if (o.requests < 1)
     return make_error(ErrorCode::kInvalidArgument, "requests {} must be >= 1", o.requests);
+  if (o.api == ClientApi::kNativeSession && (o.chunk_ms < 1 || o.chunk_ms > 60000))
+    return make_error(ErrorCode::kInvalidArgument, "chunk {} ms outside 1..60000", o.chunk_ms);
+  if (o.api == ClientApi::kNativeSession && !o.encoded_audio.empty())
+    return make_error(ErrorCode::kInvalidArgument, "a Session sends PCM, not encoded audio");
   return {};
 }
 
@@ -227,6 +231,62 @@ RequestOutcome send_native(v1::LipSync::Stub& stub, const v1::RenderRequest& req
   return outcome;
 }
 
+// The Session messages of the whole clip: start, then PCM chunks of chunk_ms, the last with end.
+std::vector<v1::SessionRequest> session_messages(std::span<const float> clip,
+                                                 const ClientOptions& o) {
+  std::vector<v1::SessionRequest> messages(1);
+  v1::SessionStart& start = *messages[0].mutable_start();
+  start.set_model_id(o.model_id);
+  start.set_sample_rate_hz(kCompatSampleRateHz);
+  start.set_start_frame(o.start_frame);
+  start.mutable_output()->set_format(v1::FRAME_FORMAT_JPEG);
+  const auto chunk = static_cast<std::size_t>(o.chunk_ms) * kCompatSampleRateHz / 1000;
+  for (std::size_t at = 0; at < clip.size(); at += chunk) {
+    const auto piece = clip.subspan(at, std::min(chunk, clip.size() - at));
+    messages.emplace_back().mutable_pcm()->Add(piece.begin(), piece.end());
+  }
+  messages.back().set_end(true);
+  return messages;
+}
+
+// A Session: one thread writes the messages (paced when `realtime`), this one reads the frames.
+RequestOutcome send_session(v1::LipSync::Stub& stub,
+                            const std::vector<v1::SessionRequest>& messages,
+                            const ClientOptions& o) {
+  RequestOutcome outcome;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(o.request_timeout_ms));
+  const auto sent = Clock::now();
+  auto stream = stub.Session(&context);
+  std::jthread writer([&] {
+    for (std::size_t m = 0; m < messages.size(); ++m) {
+      // Message m >= 1 holds the audio of [(m-1) * chunk_ms, m * chunk_ms): recorded by then.
+      if (o.realtime && m >= 1)
+        std::this_thread::sleep_until(sent + std::chrono::milliseconds(m * o.chunk_ms));
+      if (!stream->Write(messages[m])) return;  // the server ended the call
+    }
+    stream->WritesDone();
+  });
+  Status taken;
+  std::int64_t clip_frames = 0;
+  for (v1::RenderResponse message; taken.ok() && stream->Read(&message);) {
+    if (outcome.frames == 0 && message.frames_size() > 0) outcome.first_frame_ms = ms_since(sent);
+    clip_frames = message.clip_frames();
+    taken = take_native_frames(message, o, outcome);
+  }
+  if (!taken.ok()) context.TryCancel();
+  writer.join();
+  const grpc::Status status = stream->Finish();
+  outcome.latency_ms = ms_since(sent);
+  if (taken.ok()) taken = check_clip_complete(outcome, clip_frames);
+  if (!status.ok() && taken.ok())
+    taken = make_error(ErrorCode::kInternal, "{}", grpc_error(status, o));
+  outcome.success = taken.ok();
+  if (!taken.ok()) outcome.error = taken.message();
+  return outcome;
+}
+
 ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const ClientOptions& o,
                        double wall_s) {
   ClientReport report;
@@ -264,7 +324,7 @@ ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const Client
   report.latency_p50_ms = percentile(latencies, 50);
   report.latency_p95_ms = percentile(latencies, 95);
   report.latency_p99_ms = percentile(latencies, 99);
-  if (o.api == ClientApi::kNativeStream) {
+  if (o.api == ClientApi::kNativeStream || o.api == ClientApi::kNativeSession) {
     report.first_frame_p50_ms = percentile(first_frames, 50);
     report.first_frame_p95_ms = percentile(first_frames, 95);
   }
@@ -327,6 +387,9 @@ Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions
   // One native request for every worker: the whole clip (read-only while sending).
   const v1::RenderRequest native =
       options.api == ClientApi::kCompat ? v1::RenderRequest() : native_request(clip, options);
+  const std::vector<v1::SessionRequest> session =
+      options.api == ClientApi::kNativeSession ? session_messages(clip, options)
+                                               : std::vector<v1::SessionRequest>();
   std::atomic<int> next{0};
   const auto started = Clock::now();
   {
@@ -336,10 +399,19 @@ Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions
         auto stub = monolithic::MonolithicService::NewStub(channel);
         auto native_stub = v1::LipSync::NewStub(channel);
         for (int r; (r = next.fetch_add(1)) < options.requests;) {
-          outcomes[static_cast<std::size_t>(r)] =
-              options.api == ClientApi::kCompat
-                  ? send(*stub, clip, options, options.start_frame + r * options.batch_size)
-                  : send_native(*native_stub, native, options);
+          auto& outcome = outcomes[static_cast<std::size_t>(r)];
+          switch (options.api) {
+            case ClientApi::kCompat:
+              outcome = send(*stub, clip, options, options.start_frame + r * options.batch_size);
+              break;
+            case ClientApi::kNative:
+            case ClientApi::kNativeStream:
+              outcome = send_native(*native_stub, native, options);
+              break;
+            case ClientApi::kNativeSession:
+              outcome = send_session(*native_stub, session, options);
+              break;
+          }
         }
       });
     }

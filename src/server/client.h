@@ -1,6 +1,6 @@
 // A compat-API client (compat-api.md) that sends InferBatchComposite requests the way the older
-// clients did, or a native-API client (lipsync.v1) that sends the clip's audio only (Render or
-// RenderStream), from N concurrent workers, and reports per-stage timings, latency percentiles
+// clients did, or a native-API client (lipsync.v1) that sends the clip's audio only (Render,
+// RenderStream, or Session in chunks), from N concurrent workers, and reports per-stage timings, latency percentiles
 // and throughput: the engine of `lipsync client` (an end-to-end test and load tool). No gRPC
 // types leak out of this header.
 //
@@ -32,6 +32,7 @@ enum class ClientApi {
   kCompat,        // InferBatchComposite, batch_size frames per request
   kNative,        // lipsync.v1 Render: the whole clip per request, audio only
   kNativeStream,  // lipsync.v1 RenderStream: the same, frames streamed back as batches finish
+  kNativeSession,  // lipsync.v1 Session: the clip's PCM in chunks, frames back as audio arrives
 };
 
 struct ClientOptions {
@@ -52,6 +53,10 @@ struct ClientOptions {
   // else the clip is sent as 16 kHz float PCM. Native requests render the whole clip, ping-pong
   // from start_frame, as JPEG; batch_size is the compat API's only.
   std::string encoded_audio;
+  // Session: PCM chunks of chunk_ms; with `realtime`, each chunk is sent when its audio would
+  // have been recorded (the clip is paced at 1x, as a live microphone); else all at once.
+  int chunk_ms = 40;
+  bool realtime = false;
 };
 
 // Stage times of one successful request, as the server reported them.
@@ -74,7 +79,7 @@ struct ClientReport {
   double latency_p50_ms = 0;
   double latency_p95_ms = 0;
   double latency_p99_ms = 0;
-  // RenderStream: client-side time to the first frames, over successful requests.
+  // RenderStream and Session: client-side time to the first frames, over successful requests.
   double first_frame_p50_ms = 0;
   double first_frame_p95_ms = 0;
   std::vector<std::string> errors;  // the first max_errors_kept, "request R (start S): ..."

@@ -95,6 +95,42 @@ TEST_F(NativeClientTest, StreamGivesTheSameFramesAndTimesTheFirstOnes) {
   }
 }
 
+TEST_F(NativeClientTest, SessionGivesTheSameFramesAllAtOnceOrPacedAtOneX) {
+  const auto clip = testing::noise(16000, 23);  // 1 s
+  ClientOptions unary = options(ClientApi::kNative);
+  unary.save_dir = testing::temp_dir() / "unary";
+  ASSERT_TRUE(run_client(clip, unary).ok());
+  const auto clip_frames = pipeline::clip_frame_count(clip.size());
+  for (const bool realtime : {false, true}) {
+    ClientOptions session = options(ClientApi::kNativeSession);
+    session.chunk_ms = realtime ? 100 : 40;
+    session.realtime = realtime;
+    session.save_dir = testing::temp_dir() / (realtime ? "paced" : "at_once");
+    auto report = run_client(clip, session);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_EQ(report->frames, clip_frames);
+    EXPECT_GT(report->first_frame_p50_ms, 0.0);
+    EXPECT_LE(report->first_frame_p50_ms, report->latency_p50_ms);
+    // Paced: the last chunk leaves after the clip's duration.
+    if (realtime) {
+      EXPECT_GE(report->latency_p50_ms, 1000.0);
+    }
+    ASSERT_EQ(count_files(session.save_dir), static_cast<std::size_t>(clip_frames));
+    for (std::int64_t frame = 0; frame < clip_frames; ++frame) {
+      const std::string name = fmt::format("frame_{:06d}.jpg", frame);
+      EXPECT_EQ(testing::read_file(session.save_dir / name),
+                testing::read_file(unary.save_dir / name))
+          << name << (realtime ? " (paced)" : "");
+    }
+  }
+  ClientOptions bad = options(ClientApi::kNativeSession);
+  bad.chunk_ms = 0;
+  auto refused = run_client(clip, bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("chunk 0 ms"), std::string::npos)
+      << refused.status().to_string();
+}
+
 TEST_F(NativeClientTest, EncodedAudioIsDecodedByTheServer) {
   const fs::path wav = testing::temp_dir() / "speech.wav";
   ASSERT_TRUE(audio::testing::write_test_audio(wav, testing::noise(24000, 23), {"pcm_s16le", ".wav"}).ok());
