@@ -4,8 +4,8 @@
 // test and load client. By default it sends compat-API (compat-api.md) InferBatchComposite
 // requests as the older clients did; with --native each request sends the clip's audio only to
 // the native API (lipsync.v1 Render, RenderStream with --stream, or Session with --session: PCM
-// chunks, optionally paced at 1x) and gets the whole clip's frames. It prints, per concurrency level,
-// the server's mean stage times, client-side latency percentiles, frames/s and errors.
+// chunks, optionally paced at 1x) and gets the whole clip's frames. It prints, per concurrency
+// level, the server's mean stage times, client-side latency percentiles, frames/s and errors.
 #include <fmt/format.h>
 
 #include <fstream>

@@ -387,9 +387,9 @@ Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions
   // One native request for every worker: the whole clip (read-only while sending).
   const v1::RenderRequest native =
       options.api == ClientApi::kCompat ? v1::RenderRequest() : native_request(clip, options);
-  const std::vector<v1::SessionRequest> session =
-      options.api == ClientApi::kNativeSession ? session_messages(clip, options)
-                                               : std::vector<v1::SessionRequest>();
+  const std::vector<v1::SessionRequest> session = options.api == ClientApi::kNativeSession
+                                                      ? session_messages(clip, options)
+                                                      : std::vector<v1::SessionRequest>();
   std::atomic<int> next{0};
   const auto started = Clock::now();
   {

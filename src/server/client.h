@@ -1,8 +1,8 @@
 // A compat-API client (compat-api.md) that sends InferBatchComposite requests the way the older
 // clients did, or a native-API client (lipsync.v1) that sends the clip's audio only (Render,
-// RenderStream, or Session in chunks), from N concurrent workers, and reports per-stage timings, latency percentiles
-// and throughput: the engine of `lipsync client` (an end-to-end test and load tool). No gRPC
-// types leak out of this header.
+// RenderStream, or Session in chunks), from N concurrent workers, and reports per-stage timings,
+// latency percentiles and throughput: the engine of `lipsync client` (an end-to-end test and load
+// tool). No gRPC types leak out of this header.
 //
 //   ASSIGN_OR_RETURN(auto samples, audio::load_audio("speech.wav"));
 //   ASSIGN_OR_RETURN(ClientReport report, run_client(samples, {.server = "localhost:50053",
@@ -29,9 +29,9 @@ inline constexpr int kSamplesPerVideoFrame = 640;
 inline constexpr int kCompatSampleRateHz = 16000;
 
 enum class ClientApi {
-  kCompat,        // InferBatchComposite, batch_size frames per request
-  kNative,        // lipsync.v1 Render: the whole clip per request, audio only
-  kNativeStream,  // lipsync.v1 RenderStream: the same, frames streamed back as batches finish
+  kCompat,         // InferBatchComposite, batch_size frames per request
+  kNative,         // lipsync.v1 Render: the whole clip per request, audio only
+  kNativeStream,   // lipsync.v1 RenderStream: the same, frames streamed back as batches finish
   kNativeSession,  // lipsync.v1 Session: the clip's PCM in chunks, frames back as audio arrives
 };
 
