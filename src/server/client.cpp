@@ -104,6 +104,11 @@ Status save_frames(const monolithic::CompositeBatchResponse& response, const fs:
   return {};
 }
 
+void set_deadline(grpc::ClientContext& context, const ClientOptions& o) {
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(o.request_timeout_ms));
+}
+
 std::string grpc_error(const grpc::Status& status, const ClientOptions& o) {
   return fmt::format("gRPC error {} from '{}': {}", static_cast<int>(status.error_code()), o.server,
                      status.error_message());
@@ -125,8 +130,7 @@ RequestOutcome send(monolithic::MonolithicService::Stub& stub, std::span<const f
     return outcome;
   }
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(o.request_timeout_ms));
+  set_deadline(context, o);
   monolithic::CompositeBatchResponse response;
   const auto sent = Clock::now();
   const grpc::Status status = stub.InferBatchComposite(&context, *request, &response);
@@ -196,13 +200,36 @@ Status check_clip_complete(const RequestOutcome& outcome, std::int64_t clip_fram
                     clip_frames);
 }
 
+// Reads a streamed clip's messages until the end or a frame out of order; times the first frames.
+template <typename Stream>
+Status read_frames(Stream& stream, const ClientOptions& o, Clock::time_point sent,
+                   RequestOutcome& outcome, std::int64_t& clip_frames) {
+  Status taken;
+  for (v1::RenderResponse message; taken.ok() && stream.Read(&message);) {
+    if (outcome.frames == 0 && message.frames_size() > 0) outcome.first_frame_ms = ms_since(sent);
+    clip_frames = message.clip_frames();
+    taken = take_native_frames(message, o, outcome);
+  }
+  return taken;
+}
+
+// Ends a native call's outcome: its frames must make the whole clip, and the call must succeed.
+void conclude(RequestOutcome& outcome, Status taken, const grpc::Status& status,
+              std::int64_t clip_frames, Clock::time_point sent, const ClientOptions& o) {
+  outcome.latency_ms = ms_since(sent);
+  if (taken.ok()) taken = check_clip_complete(outcome, clip_frames);
+  if (!status.ok() && taken.ok())
+    taken = make_error(ErrorCode::kInternal, "{}", grpc_error(status, o));
+  outcome.success = taken.ok();
+  if (!taken.ok()) outcome.error = taken.message();
+}
+
 // Render or RenderStream of the whole clip.
 RequestOutcome send_native(v1::LipSync::Stub& stub, const v1::RenderRequest& request,
                            const ClientOptions& o) {
   RequestOutcome outcome;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(o.request_timeout_ms));
+  set_deadline(context, o);
   const auto sent = Clock::now();
   Status taken;
   std::int64_t clip_frames = 0;
@@ -214,20 +241,11 @@ RequestOutcome send_native(v1::LipSync::Stub& stub, const v1::RenderRequest& req
     if (status.ok()) taken = take_native_frames(response, o, outcome);
   } else {
     auto reader = stub.RenderStream(&context, request);
-    for (v1::RenderResponse message; taken.ok() && reader->Read(&message);) {
-      if (outcome.frames == 0 && message.frames_size() > 0) outcome.first_frame_ms = ms_since(sent);
-      clip_frames = message.clip_frames();
-      taken = take_native_frames(message, o, outcome);
-    }
+    taken = read_frames(*reader, o, sent, outcome, clip_frames);
     if (!taken.ok()) context.TryCancel();
     status = reader->Finish();
   }
-  outcome.latency_ms = ms_since(sent);
-  if (taken.ok()) taken = check_clip_complete(outcome, clip_frames);
-  if (!status.ok() && taken.ok())
-    taken = make_error(ErrorCode::kInternal, "{}", grpc_error(status, o));
-  outcome.success = taken.ok();
-  if (!taken.ok()) outcome.error = taken.message();
+  conclude(outcome, std::move(taken), status, clip_frames, sent, o);
   return outcome;
 }
 
@@ -255,8 +273,7 @@ RequestOutcome send_session(v1::LipSync::Stub& stub,
                             const ClientOptions& o) {
   RequestOutcome outcome;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(o.request_timeout_ms));
+  set_deadline(context, o);
   const auto sent = Clock::now();
   auto stream = stub.Session(&context);
   std::jthread writer([&] {
@@ -268,22 +285,11 @@ RequestOutcome send_session(v1::LipSync::Stub& stub,
     }
     stream->WritesDone();
   });
-  Status taken;
   std::int64_t clip_frames = 0;
-  for (v1::RenderResponse message; taken.ok() && stream->Read(&message);) {
-    if (outcome.frames == 0 && message.frames_size() > 0) outcome.first_frame_ms = ms_since(sent);
-    clip_frames = message.clip_frames();
-    taken = take_native_frames(message, o, outcome);
-  }
+  Status taken = read_frames(*stream, o, sent, outcome, clip_frames);
   if (!taken.ok()) context.TryCancel();
   writer.join();
-  const grpc::Status status = stream->Finish();
-  outcome.latency_ms = ms_since(sent);
-  if (taken.ok()) taken = check_clip_complete(outcome, clip_frames);
-  if (!status.ok() && taken.ok())
-    taken = make_error(ErrorCode::kInternal, "{}", grpc_error(status, o));
-  outcome.success = taken.ok();
-  if (!taken.ok()) outcome.error = taken.message();
+  conclude(outcome, std::move(taken), stream->Finish(), clip_frames, sent, o);
   return outcome;
 }
 
