@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -87,7 +88,24 @@ std::vector<std::vector<float>> random_inputs(const runtime::Session& session, i
   return values;
 }
 
-// `runs` timed runs after `warmup` untimed ones; milliseconds per run.
+// Milliseconds since `since`.
+double ms_since(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+// `runs` timed calls of `step` after `warmup` untimed ones; milliseconds per call.
+Result<std::vector<double>> timed(int warmup, int runs, const std::function<Status()>& step) {
+  std::vector<double> ms;
+  for (int i = 0; i < warmup + runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    RETURN_IF_ERROR(step());
+    if (i >= warmup) ms.push_back(ms_since(start));
+  }
+  return ms;
+}
+
+// run_into() per batch: host float32 in and out.
 Result<std::vector<double>> timed_runs(runtime::Session& session,
                                        std::span<const std::span<const float>> inputs, int batch,
                                        int warmup, int runs) {
@@ -96,40 +114,18 @@ Result<std::vector<double>> timed_runs(runtime::Session& session,
     buffers.emplace_back(static_cast<std::size_t>(batch * runtime::values_per_frame(spec)));
   }
   const std::vector<std::span<float>> outputs(buffers.begin(), buffers.end());
-  std::vector<double> ms;
-  for (int i = 0; i < warmup + runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    RETURN_IF_ERROR(session.run_into(inputs, batch, outputs));
-    const std::chrono::duration<double, std::milli> elapsed =
-        std::chrono::steady_clock::now() - start;
-    if (i >= warmup) ms.push_back(elapsed.count());
-  }
-  return ms;
+  return timed(warmup, runs, [&] { return session.run_into(inputs, batch, outputs); });
 }
 
 // execute() of one staged and uploaded batch, again and again: the run alone, with its inputs
 // and outputs already in the device's memory at the same addresses every time (as pipeline.md
-// §8's I/O-binding anchor, and as CUDA graphs need). Milliseconds per run.
+// §8's I/O-binding anchor, and as CUDA graphs need).
 Result<std::vector<double>> timed_executes(runtime::Session& session,
                                            std::span<const std::span<const float>> inputs,
                                            int batch, int warmup, int runs) {
   ASSIGN_OR_RETURN(auto staged, session.stage(inputs, batch));
   RETURN_IF_ERROR(session.upload(staged));
-  std::vector<double> ms;
-  for (int i = 0; i < warmup + runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    RETURN_IF_ERROR(session.execute(staged));
-    const std::chrono::duration<double, std::milli> elapsed =
-        std::chrono::steady_clock::now() - start;
-    if (i >= warmup) ms.push_back(elapsed.count());
-  }
-  return ms;
-}
-
-// Milliseconds since `since`.
-double ms_since(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
-      .count();
+  return timed(warmup, runs, [&] { return session.execute(staged); });
 }
 
 double median(std::vector<double> values) {
@@ -170,6 +166,7 @@ Result<nlohmann::json> time_pipelined(runtime::Session& session,
       write_ms.push_back(ms_since(begin));
       begin = std::chrono::steady_clock::now();
       errors[0] = session.upload(*next);
+      if (!errors[0].ok()) break;
       upload_ms.push_back(ms_since(begin));
       staged.push(std::move(next).value());
     }
