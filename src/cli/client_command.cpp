@@ -17,14 +17,14 @@
 #include "audio/audio_decoder.h"
 #include "avatar/avatar.h"
 #include "cli/commands.h"
+#include "client/client.h"
 #include "core/log.h"
-#include "server/client.h"
 
 namespace lipsync::cli {
 namespace {
 
 struct ClientFlags {
-  server::ClientOptions base;
+  client::ClientOptions base;
   std::string audio;
   std::vector<int> concurrency{1};
   bool visual_frames = false;
@@ -39,19 +39,19 @@ struct ClientFlags {
 };
 
 // Session and RenderStream report when the first frames came.
-bool streams(server::ClientApi api) {
-  return api == server::ClientApi::kNativeStream || api == server::ClientApi::kNativeSession;
+bool streams(client::ClientApi api) {
+  return api == client::ClientApi::kNativeStream || api == client::ClientApi::kNativeSession;
 }
 
-std::string_view api_name(server::ClientApi api) {
+std::string_view api_name(client::ClientApi api) {
   switch (api) {
-    case server::ClientApi::kCompat:
+    case client::ClientApi::kCompat:
       return "compat.InferBatchComposite";
-    case server::ClientApi::kNative:
+    case client::ClientApi::kNative:
       return "native.Render";
-    case server::ClientApi::kNativeStream:
+    case client::ClientApi::kNativeStream:
       return "native.RenderStream";
-    case server::ClientApi::kNativeSession:
+    case client::ClientApi::kNativeSession:
       return "native.Session";
   }
   return "";
@@ -59,11 +59,11 @@ std::string_view api_name(server::ClientApi api) {
 
 struct Run {
   int concurrency = 0;
-  server::ClientReport report;
+  client::ClientReport report;
 };
 
-void print_table(const std::vector<Run>& runs, const server::ClientOptions& o) {
-  const std::string batch = o.api == server::ClientApi::kCompat
+void print_table(const std::vector<Run>& runs, const client::ClientOptions& o) {
+  const std::string batch = o.api == client::ClientApi::kCompat
                                 ? fmt::format("batch {}", o.batch_size)
                                 : std::string("whole clip");
   std::cout << fmt::format("server {}  model {}  {}  {}  requests {}\n", o.server, o.model_id,
@@ -89,7 +89,7 @@ void print_table(const std::vector<Run>& runs, const server::ClientOptions& o) {
                "inference, composite, audio processing and total time)\n";
 }
 
-nlohmann::json to_json(const std::vector<Run>& runs, const server::ClientOptions& o) {
+nlohmann::json to_json(const std::vector<Run>& runs, const client::ClientOptions& o) {
   nlohmann::json out = {{"server", o.server},
                         {"model", o.model_id},
                         {"api", api_name(o.api)},
@@ -124,7 +124,7 @@ nlohmann::json to_json(const std::vector<Run>& runs, const server::ClientOptions
   return out;
 }
 
-Status load_avatar(const ClientFlags& f, server::ClientOptions& o) {
+Status load_avatar(const ClientFlags& f, client::ClientOptions& o) {
   if (!f.visual_frames) return {};
   if (f.video.empty() || f.rects.empty())
     return make_error(ErrorCode::kInvalidArgument, "--visual-frames needs --video and --rects");
@@ -135,7 +135,7 @@ Status load_avatar(const ClientFlags& f, server::ClientOptions& o) {
 
 // --native/--stream/--session/--send-encoded -> the API and, with --send-encoded, the file's
 // bytes.
-Status choose_api(const ClientFlags& f, server::ClientOptions& o) {
+Status choose_api(const ClientFlags& f, client::ClientOptions& o) {
   if ((f.stream || f.session || f.send_encoded) && !f.native) {
     return make_error(ErrorCode::kInvalidArgument,
                       "--stream, --session and --send-encoded need --native");
@@ -147,9 +147,9 @@ Status choose_api(const ClientFlags& f, server::ClientOptions& o) {
   if (f.native && f.visual_frames)
     return make_error(ErrorCode::kInvalidArgument, "--visual-frames is for the compat API only");
   if (!f.native) return {};
-  o.api = f.session  ? server::ClientApi::kNativeSession
-          : f.stream ? server::ClientApi::kNativeStream
-                     : server::ClientApi::kNative;
+  o.api = f.session  ? client::ClientApi::kNativeSession
+          : f.stream ? client::ClientApi::kNativeStream
+                     : client::ClientApi::kNative;
   if (!f.send_encoded) return {};
   std::ifstream in(f.audio, std::ios::binary);
   if (!in) return make_error(ErrorCode::kInvalidArgument, "--audio '{}' cannot be read", f.audio);
@@ -162,7 +162,7 @@ Status run(const ClientFlags& f) {
   if (!clip.ok()) return clip.status().with_context(fmt::format("--audio '{}'", f.audio));
   if (clip->empty())
     return make_error(ErrorCode::kInvalidArgument, "--audio '{}' has no samples", f.audio);
-  server::ClientOptions o = f.base;
+  client::ClientOptions o = f.base;
   o.save_dir = f.save;
   RETURN_IF_ERROR(choose_api(f, o));
   RETURN_IF_ERROR(load_avatar(f, o));
@@ -171,7 +171,7 @@ Status run(const ClientFlags& f) {
     o.concurrency = concurrency;
     LOG_INFO("client", "{} {} request(s) to '{}' (model '{}'), concurrency {}", o.requests,
              api_name(o.api), o.server, o.model_id, concurrency);
-    ASSIGN_OR_RETURN(auto report, server::run_client(*clip, o));
+    ASSIGN_OR_RETURN(auto report, client::run_client(*clip, o));
     runs.push_back({concurrency, std::move(report)});
   }
   if (f.json) {

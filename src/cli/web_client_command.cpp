@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "server/client.h"
-#include "server/web_client.h"
+#include "client/client.h"
+#include "client/web_client.h"
 
 namespace lipsync::cli {
 namespace {
@@ -24,7 +24,7 @@ using nlohmann::json;
 
 struct WebClientOptions {
   std::string server = "127.0.0.1:8080";  // the HTTP port
-  server::WebRenderRequest request;
+  client::WebRenderRequest request;
   fs::path audio;
   int repeat = 1;
   fs::path save_dir;  // frames of the last run as frame_%06d.jpg
@@ -36,7 +36,7 @@ Result<std::vector<std::uint8_t>> read_file(const fs::path& path) {
   return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
-Status parse_server(const std::string& server, server::WebRenderRequest& request) {
+Status parse_server(const std::string& server, client::WebRenderRequest& request) {
   const auto colon = server.rfind(':');
   if (colon == std::string::npos || colon + 1 == server.size())
     return make_error(ErrorCode::kInvalidArgument, "--server '{}' is not HOST:PORT", server);
@@ -48,7 +48,7 @@ Status parse_server(const std::string& server, server::WebRenderRequest& request
   return {};
 }
 
-Status save_frame(const fs::path& dir, const server::WebFrame& frame) {
+Status save_frame(const fs::path& dir, const client::WebFrame& frame) {
   const fs::path path = dir / fmt::format("frame_{:06d}.jpg", frame.index);
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(frame.jpeg.data()),
@@ -58,18 +58,18 @@ Status save_frame(const fs::path& dir, const server::WebFrame& frame) {
 }
 
 json spread(const std::vector<double>& values) {
-  return {{"median", server::percentile(values, 50)},
-          {"min", server::percentile(values, 0)},
-          {"max", server::percentile(values, 100)}};
+  return {{"median", client::percentile(values, 50)},
+          {"min", client::percentile(values, 0)},
+          {"max", client::percentile(values, 100)}};
 }
 
-json gaps(const server::WebRenderStats& stats) {
+json gaps(const client::WebRenderStats& stats) {
   std::vector<double> gap;
   for (std::size_t i = 1; i < stats.arrival_ms.size(); ++i)
     gap.push_back(stats.arrival_ms[i] - stats.arrival_ms[i - 1]);
-  return {{"p50", server::percentile(gap, 50)},
-          {"p95", server::percentile(gap, 95)},
-          {"max", server::percentile(gap, 100)}};
+  return {{"p50", client::percentile(gap, 50)},
+          {"p95", client::percentile(gap, 95)},
+          {"max", client::percentile(gap, 100)}};
 }
 
 Status run(WebClientOptions options) {
@@ -81,8 +81,8 @@ Status run(WebClientOptions options) {
   for (int r = 0; r < options.repeat; ++r) {
     const bool save = !options.save_dir.empty() && r + 1 == options.repeat;
     ASSIGN_OR_RETURN(
-        const server::WebRenderStats stats,
-        server::render_over_websocket(options.request, audio, [&](const server::WebFrame& frame) {
+        const client::WebRenderStats stats,
+        client::render_over_websocket(options.request, audio, [&](const client::WebFrame& frame) {
           return save ? save_frame(options.save_dir, frame) : Status{};
         }));
     first.push_back(stats.first_frame_ms);

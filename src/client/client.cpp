@@ -1,4 +1,4 @@
-#include "server/client.h"
+#include "client/client.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -13,7 +13,7 @@
 #include "proto/lipsync_v1.grpc.pb.h"
 #include "proto/monolithic.grpc.pb.h"
 
-namespace lipsync::server {
+namespace lipsync::client {
 namespace {
 
 namespace fs = std::filesystem;
@@ -431,4 +431,4 @@ Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions
   return report;
 }
 
-}  // namespace lipsync::server
+}  // namespace lipsync::client

@@ -19,7 +19,7 @@
 #include "avatar/avatar.h"
 #include "core/status.h"
 
-namespace lipsync::server {
+namespace lipsync::client {
 
 // ref: compat-api.md "Audio alignment": raw_audio starts 8 frames before start_frame_idx
 // (clamped at 0) and is (batch + 15) * 640 samples long; 640 samples = one 25 fps frame at 16 kHz.
@@ -103,4 +103,4 @@ double percentile(std::vector<double> values, double q);
 // every request failed (with the server's first error message, e.g. an unknown model).
 Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions& options);
 
-}  // namespace lipsync::server
+}  // namespace lipsync::client

@@ -1,12 +1,12 @@
-#include "server/web_client.h"
+#include "client/web_client.h"
 
 #include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "http/websocket_client.h"
-#include "server/web_render.h"
+#include "proto/web_render_protocol.h"
 
-namespace lipsync::server {
+namespace lipsync::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -39,13 +39,13 @@ std::uint32_t read_u32(const std::string& bytes, std::size_t at) {
 }
 
 Status take_frame(const std::string& bytes, WebRenderStats& stats, const WebFrameSink& sink) {
-  if (bytes.size() <= kFrameHeaderBytes)
+  if (bytes.size() <= proto::kFrameHeaderBytes)
     return make_error(ErrorCode::kDataLoss, "frame message of {} bytes", bytes.size());
   const WebFrame frame{
       .index = read_u32(bytes, 0),
       .timestamp_ms = read_u32(bytes, 4),
       .jpeg = std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size())
-                  .subspan(kFrameHeaderBytes)};
+                  .subspan(proto::kFrameHeaderBytes)};
   if (frame.index != stats.frames) {
     return make_error(ErrorCode::kDataLoss, "frame {} arrived where frame {} was due", frame.index,
                       stats.frames);
@@ -98,4 +98,4 @@ Result<WebRenderStats> render_over_websocket(const WebRenderRequest& request,
   }
 }
 
-}  // namespace lipsync::server
+}  // namespace lipsync::client

@@ -1,5 +1,5 @@
-// A client of the browser demo's WebSocket /ws/render (protocol: server/web_render.h): uploads
-// an audio file, receives the frames in order, checks them and measures arrival times. The
+// A client of the browser demo's WebSocket /ws/render (protocol: proto/web_render_protocol.h):
+// uploads an audio file, receives the frames in order, checks them and measures arrival times. The
 // engine of `lipsync web-client`; tests use it too.
 //
 //   ASSIGN_OR_RETURN(WebRenderStats stats,
@@ -16,7 +16,7 @@
 
 #include "core/status.h"
 
-namespace lipsync::server {
+namespace lipsync::client {
 
 struct WebRenderRequest {
   std::string host = "127.0.0.1";
@@ -51,4 +51,4 @@ Result<WebRenderStats> render_over_websocket(const WebRenderRequest& request,
                                              std::span<const std::uint8_t> audio_file,
                                              const WebFrameSink& sink = {});
 
-}  // namespace lipsync::server
+}  // namespace lipsync::client

@@ -10,8 +10,8 @@
 
 #include "audio/mel_spectrogram.h"
 #include "core/npy.h"
+#include "support/test_audio_writer.h"
 #include "support/test_paths.h"
-#include "test_audio_writer.h"
 
 namespace lipsync::audio {
 namespace {

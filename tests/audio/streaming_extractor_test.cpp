@@ -8,8 +8,8 @@
 
 #include "audio/audio_decoder.h"
 #include "core/npy.h"
+#include "support/test_audio_writer.h"
 #include "support/test_paths.h"
-#include "test_audio_writer.h"
 #include "test_encoders.h"
 
 namespace lipsync::audio {

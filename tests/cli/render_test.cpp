@@ -7,12 +7,12 @@
 #include <fstream>
 
 #include "audio/audio_decoder.h"
-#include "audio_probe.h"
 #include "imaging/crop_rects.h"
 #include "imaging/frame_sequence.h"
 #include "imaging/model_geometry.h"
 #include "media/video_decoder.h"
 #include "run_cli.h"
+#include "support/audio_probe.h"
 #include "support/test_paths.h"
 
 namespace lipsync {

@@ -9,8 +9,6 @@
 
 #include "audio/audio_decoder.h"
 #include "audio/mel_spectrogram.h"
-#include "audio/test_audio_writer.h"
-#include "audio_probe.h"
 #include "core/npy.h"
 #include "imaging/crop_rects.h"
 #include "imaging/frame_sequence.h"
@@ -19,6 +17,8 @@
 #include "media/video_decoder.h"
 #include "media/video_writer.h"
 #include "run_cli.h"
+#include "support/audio_probe.h"
+#include "support/test_audio_writer.h"
 #include "support/test_paths.h"
 
 namespace lipsync {

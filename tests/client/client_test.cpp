@@ -1,6 +1,6 @@
 // The compat client (`lipsync client`'s engine) against a real server in-process on port 0, the
 // tiny models and a synthetic avatar.
-#include "server/client.h"
+#include "client/client.h"
 
 #include <gtest/gtest.h>
 
@@ -10,11 +10,11 @@
 
 #include "media/jpeg_codec.h"
 #include "server/server.h"
+#include "support/synthetic_avatar.h"
+#include "support/synthetic_server_test.h"
 #include "support/test_paths.h"
-#include "synthetic_avatar.h"
-#include "synthetic_server_test.h"
 
-namespace lipsync::server {
+namespace lipsync::client {
 namespace {
 
 namespace fs = std::filesystem;
@@ -60,7 +60,7 @@ TEST(ClientPercentile, InterpolatesBetweenRanks) {
 class ClientTest : public testing::SyntheticServerTest {
  protected:
   void SetUp() override {
-    auto server = Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
+    auto server = server::Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
     ASSERT_TRUE(server.ok()) << server.status().to_string();
     server_ = std::move(*server);
   }
@@ -71,7 +71,7 @@ class ClientTest : public testing::SyntheticServerTest {
             .batch_size = batch};
   }
 
-  std::unique_ptr<Server> server_;
+  std::unique_ptr<server::Server> server_;
 };
 
 TEST_F(ClientTest, ConcurrentRunReturnsEveryFrameAndSavesThem) {
@@ -165,4 +165,4 @@ TEST_F(ClientTest, BadOptionsAreRefused) {
 }
 
 }  // namespace
-}  // namespace lipsync::server
+}  // namespace lipsync::client

@@ -7,16 +7,16 @@
 #include <random>
 
 #include "audio/audio_decoder.h"
-#include "audio/test_audio_writer.h"
+#include "client/client.h"
 #include "media/jpeg_codec.h"
 #include "pipeline/clip_renderer.h"
-#include "server/client.h"
 #include "server/server.h"
+#include "support/synthetic_avatar.h"
+#include "support/synthetic_server_test.h"
+#include "support/test_audio_writer.h"
 #include "support/test_paths.h"
-#include "synthetic_avatar.h"
-#include "synthetic_server_test.h"
 
-namespace lipsync::server {
+namespace lipsync::client {
 namespace {
 
 namespace fs = std::filesystem;
@@ -32,7 +32,7 @@ std::size_t count_files(const fs::path& dir) {
 class NativeClientTest : public testing::SyntheticServerTest {
  protected:
   void SetUp() override {
-    auto server = Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
+    auto server = server::Server::start(testing::synthetic_config(*dir_, {"a"}), {.grpc_port = 0});
     ASSERT_TRUE(server.ok()) << server.status().to_string();
     server_ = std::move(*server);
   }
@@ -42,7 +42,7 @@ class NativeClientTest : public testing::SyntheticServerTest {
         .api = api, .server = "127.0.0.1:" + std::to_string(server_->grpc_port()), .model_id = "a"};
   }
 
-  std::unique_ptr<Server> server_;
+  std::unique_ptr<server::Server> server_;
 };
 
 TEST_F(NativeClientTest, RenderReturnsEveryFrameOfTheClipAndSavesThem) {
@@ -66,7 +66,8 @@ TEST_F(NativeClientTest, RenderReturnsEveryFrameOfTheClipAndSavesThem) {
   EXPECT_EQ(report->first_frame_p50_ms, 0.0);  // unary: not measured
   EXPECT_EQ(count_files(o.save_dir), static_cast<std::size_t>(clip_frames));
   for (std::int64_t frame = 0; frame < clip_frames; ++frame) {
-    const std::string jpeg = testing::read_file(o.save_dir / fmt::format("frame_{:06d}.jpg", frame));
+    const std::string jpeg =
+        testing::read_file(o.save_dir / fmt::format("frame_{:06d}.jpg", frame));
     auto image = media::decode_jpeg(
         std::span(reinterpret_cast<const std::uint8_t*>(jpeg.data()), jpeg.size()));
     ASSERT_TRUE(image.ok()) << "frame " << frame << ": " << image.status().to_string();
@@ -91,7 +92,8 @@ TEST_F(NativeClientTest, StreamGivesTheSameFramesAndTimesTheFirstOnes) {
   ASSERT_EQ(count_files(stream.save_dir), static_cast<std::size_t>(clip_frames));
   for (std::int64_t frame = 0; frame < clip_frames; ++frame) {
     const std::string name = fmt::format("frame_{:06d}.jpg", frame);
-    EXPECT_EQ(testing::read_file(stream.save_dir / name), testing::read_file(unary.save_dir / name)) << name;
+    EXPECT_EQ(testing::read_file(stream.save_dir / name), testing::read_file(unary.save_dir / name))
+        << name;
   }
 }
 
@@ -133,7 +135,8 @@ TEST_F(NativeClientTest, SessionGivesTheSameFramesAllAtOnceOrPacedAtOneX) {
 
 TEST_F(NativeClientTest, EncodedAudioIsDecodedByTheServer) {
   const fs::path wav = testing::temp_dir() / "speech.wav";
-  ASSERT_TRUE(audio::testing::write_test_audio(wav, testing::noise(24000, 23), {"pcm_s16le", ".wav"}).ok());
+  ASSERT_TRUE(
+      audio::testing::write_test_audio(wav, testing::noise(24000, 23), {"pcm_s16le", ".wav"}).ok());
   auto decoded = audio::decode_audio_file(wav);
   ASSERT_TRUE(decoded.ok());
   ClientOptions o = options(ClientApi::kNative);
@@ -159,4 +162,4 @@ TEST_F(NativeClientTest, ErrorsCarryTheStatusAndMessage) {
 }
 
 }  // namespace
-}  // namespace lipsync::server
+}  // namespace lipsync::client

@@ -7,9 +7,9 @@
 #include <fstream>
 #include <random>
 
-#include "audio/test_audio_writer.h"
-#include "audio_probe.h"
 #include "media/video_writer.h"
+#include "support/audio_probe.h"
+#include "support/test_audio_writer.h"
 #include "support/test_paths.h"
 
 namespace lipsync::media {

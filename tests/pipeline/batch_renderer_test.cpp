@@ -9,7 +9,7 @@
 #include "media/jpeg_codec.h"
 #include "pipeline/clip_renderer.h"
 #include "pipeline/onnx_feature_encoder.h"
-#include "server/synthetic_avatar.h"
+#include "support/synthetic_avatar.h"
 #include "support/test_paths.h"
 
 namespace lipsync::pipeline {

@@ -9,7 +9,7 @@
 #include <future>
 #include <thread>
 
-#include "../server/synthetic_avatar.h"
+#include "support/synthetic_avatar.h"
 #include "audio/audio_features.h"
 #include "pipeline/lipsync_model.h"
 #include "support/test_paths.h"

@@ -20,8 +20,8 @@
 #include "proto/monolithic.grpc.pb.h"
 #include "server/server.h"
 #include "support/test_paths.h"
-#include "synthetic_avatar.h"
-#include "synthetic_server_test.h"
+#include "support/synthetic_avatar.h"
+#include "support/synthetic_server_test.h"
 
 namespace lipsync::server {
 namespace {

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "audio/audio_decoder.h"
-#include "audio/test_audio_writer.h"
+#include "support/test_audio_writer.h"
 #include "media/jpeg_codec.h"
 #include "pipeline/clip_renderer.h"
 #include "pipeline/lipsync_model.h"
@@ -22,8 +22,8 @@
 #include "server/native_clip.h"
 #include "server/server.h"
 #include "support/test_paths.h"
-#include "synthetic_avatar.h"
-#include "synthetic_server_test.h"
+#include "support/synthetic_avatar.h"
+#include "support/synthetic_server_test.h"
 
 namespace lipsync::server {
 namespace {

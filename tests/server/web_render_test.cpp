@@ -10,14 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "audio/audio_decoder.h"
+#include "client/web_client.h"
 #include "media/jpeg_codec.h"
 #include "pipeline/clip_renderer.h"
 #include "server/server.h"
-#include "server/web_client.h"
 #include "support/http_get.h"
+#include "support/synthetic_avatar.h"
+#include "support/synthetic_server_test.h"
 #include "support/test_paths.h"
-#include "synthetic_avatar.h"
-#include "synthetic_server_test.h"
 
 namespace lipsync::server {
 namespace {
@@ -26,6 +26,8 @@ namespace fs = std::filesystem;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = boost::asio::ip::tcp;
+using client::render_over_websocket;
+using client::WebFrame;
 using nlohmann::json;
 
 constexpr int kAvatarFrames = testing::SyntheticServerTest::kFrames;

@@ -1,4 +1,4 @@
-#include "audio_probe.h"
+#include "support/audio_probe.h"
 
 #include "ffmpeg/handles.h"
 

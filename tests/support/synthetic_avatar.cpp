@@ -1,4 +1,4 @@
-#include "synthetic_avatar.h"
+#include "support/synthetic_avatar.h"
 
 #include <gtest/gtest.h>
 

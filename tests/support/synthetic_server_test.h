@@ -2,9 +2,8 @@
 // configs serving it with the tiny models, and in-process servers on free ports.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,8 +14,8 @@
 #include <vector>
 
 #include "server/server.h"
+#include "support/synthetic_avatar.h"
 #include "support/test_paths.h"
-#include "synthetic_avatar.h"
 
 namespace lipsync::testing {
 

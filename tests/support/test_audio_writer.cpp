@@ -1,4 +1,4 @@
-#include "test_audio_writer.h"
+#include "support/test_audio_writer.h"
 
 #include <algorithm>
 
