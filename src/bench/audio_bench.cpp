@@ -1,7 +1,8 @@
 // `lipsync bench audio`: the audio front-end's speed. Mel + encoder windows per second of audio
 // on one core (the process is pinned to the core it starts on), streaming mel in 20 ms chunks,
 // and the audio encoder's CPU time per window at batch 1 and 64. JSON with median and spread.
-#include <fmt/format.h>
+#include "bench/audio_bench.h"
+
 #include <sched.h>
 
 #include <algorithm>
@@ -19,29 +20,10 @@
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
 #include "audio/streaming_extractor.h"
-#include "cli/commands.h"
 #include "pipeline/onnx_feature_encoder.h"
 
-namespace lipsync::cli {
+namespace lipsync::bench {
 namespace {
-
-struct BenchAudioOptions {
-  std::string audio;                  // empty: 20 s of synthetic audio
-  std::vector<std::string> encoders;  // empty: encoder_tiny.onnx and encoder.onnx in --models-dir
-  std::string models_dir;
-  std::vector<int> batches{1, 64};
-  int iterations = 15;
-  int warmup = 3;
-  int threads = 1;  // ORT intra-op threads for the encoder
-};
-
-// The build tree's models folder: <build>/src/cli/lipsync -> <build>/models.
-std::string default_models_dir() {
-  std::error_code error;
-  const auto exe = std::filesystem::canonical("/proc/self/exe", error);
-  return error ? "models"
-               : (exe.parent_path() / ".." / ".." / "models").lexically_normal().string();
-}
 
 std::string cpu_name() {
   std::ifstream in("/proc/cpuinfo");
@@ -147,7 +129,9 @@ Result<nlohmann::json> bench_encoder(const BenchAudioOptions& options, const std
   return report;
 }
 
-Status bench_audio(BenchAudioOptions options) {
+}  // namespace
+
+Result<nlohmann::json> bench_audio(BenchAudioOptions options) {
   const int core = pin_to_one_core();
   std::vector<float> samples;
   if (options.audio.empty()) {
@@ -173,40 +157,7 @@ Status bench_audio(BenchAudioOptions options) {
     ASSIGN_OR_RETURN(auto encoder, bench_encoder(options, path));
     report["encoders"].push_back(std::move(encoder));
   }
-  fmt::print("{}\n", report.dump(2));
-  return Status::ok_status();
+  return report;
 }
 
-void add(CLI::App& app, Action* action) {
-  auto& bench = subcommand_group(app, "bench", "Benchmarks");
-  auto options = std::make_shared<BenchAudioOptions>();
-  options->models_dir = default_models_dir();
-  auto* cmd = bench.add_subcommand(
-      "audio", "Mel + windows speed on one core, audio encoder time per window on CPU");
-  cmd->add_option("--audio", options->audio, "audio file or .npy (default: 20 s synthetic)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--encoder", options->encoders, "encoder ONNX file(s) (default: --models-dir's)");
-  cmd->add_option("--models-dir", options->models_dir,
-                  "folder with encoder_tiny.onnx, encoder.onnx")
-      ->capture_default_str();
-  cmd->add_option("--batch", options->batches, "encoder batch sizes, comma separated")
-      ->delimiter(',')
-      ->capture_default_str();
-  cmd->add_option("--iterations", options->iterations, "timed runs")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", options->warmup, "untimed runs first")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", options->threads, "ORT intra-op threads for the encoder")
-      ->capture_default_str();
-  cmd->callback([action, options] {
-    *action = status_action([options] { return bench_audio(*options); });
-  });
-}
-
-}  // namespace
-
-LIPSYNC_REGISTER_COMMAND(add);
-
-}  // namespace lipsync::cli
+}  // namespace lipsync::bench

@@ -1,11 +1,14 @@
 // `lipsync bench avatar`: cold-load time and memory of synthetic video avatars (JSON output);
 // with --output-frames, also the per-frame time of turning a model output into a served JPEG:
 // Avatar::render_jpeg (spliced for --store jpeg_splice) against render_frame + encode_jpeg.
+#include "bench/avatar_bench.h"
+
 #include <fmt/format.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -14,32 +17,29 @@
 #include <vector>
 
 #include "avatar/avatar.h"
-#include "cli/commands.h"
 #include "core/log.h"
 #include "imaging/crop_rects.h"
 #include "media/jpeg_codec.h"
 #include "media/video_decoder.h"
 #include "media/video_writer.h"
 
-namespace lipsync::cli {
+namespace lipsync::bench {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct BenchArgs {
-  std::vector<std::string> sizes = {"1920x1080", "1280x720"};
-  int frames = 523;
-  int repeat = 3;
-  std::string store = "jpeg";
-  int jpeg_quality = 90;  // of the stored backgrounds (the store default) and the output JPEGs
-  int output_frames = 0;  // > 0: also time this many output JPEGs per path
-  std::string work_dir = (fs::temp_directory_path() / "lipsync-bench-avatar").string();
-};
 
 struct Size {
   int width = 0;
   int height = 0;
 };
+
+Result<Size> parse_size(const std::string& text) {
+  Size size;
+  if (std::sscanf(text.c_str(), "%dx%d", &size.width, &size.height) != 2) {
+    return make_error(ErrorCode::kInvalidArgument, "size '{}' is not WIDTHxHEIGHT", text);
+  }
+  return size;
+}
 
 // The face of frame t: a square a third of the height tall, drifting right and back.
 Rect synthetic_rect(Size size, int t) {
@@ -127,7 +127,7 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 
 // Per-frame output time, one thread: random model outputs (seeded) for frames 0, 1, ... as
 // render_jpeg vs render_frame + encode_jpeg, each path over the same outputs after a warm-up.
-Result<std::string> bench_output(const avatar::Avatar& avatar, const BenchArgs& args) {
+Result<std::string> bench_output(const avatar::Avatar& avatar, const BenchAvatarOptions& args) {
   const avatar::JpegOutputOptions options{.settings = {.quality = args.jpeg_quality}};
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> value(0.0f, 1.0f);
@@ -169,7 +169,7 @@ Result<std::string> bench_output(const avatar::Avatar& avatar, const BenchArgs& 
       splice_bytes / splice_ms.size(), full_bytes / full_ms.size());
 }
 
-Result<std::string> bench_size(const BenchArgs& args, Size size,
+Result<std::string> bench_size(const BenchAvatarOptions& args, Size size,
                                avatar::BackgroundStoreKind store) {
   const fs::path dir(args.work_dir);
   fs::create_directories(dir);
@@ -211,57 +211,30 @@ Result<std::string> bench_size(const BenchArgs& args, Size size,
       spread(rss_delta).median, spread(peak_delta).median, output);
 }
 
-int run(const BenchArgs& args) {
-  auto store = avatar::parse_background_store_kind(args.store);
-  if (!store.ok() || args.frames < 2 || args.repeat < 1 || args.output_frames < 0) {
-    fmt::print(stderr, "error: {}\n",
-               store.ok() ? "--frames must be >= 2, --repeat >= 1 and --output-frames >= 0"
-                          : store.status().message());
-    return 2;
-  }
-  std::vector<std::string> cases;
-  for (const std::string& text : args.sizes) {
-    Size size;
-    if (std::sscanf(text.c_str(), "%dx%d", &size.width, &size.height) != 2) {
-      fmt::print(stderr, "error: size '{}' is not WIDTHxHEIGHT\n", text);
-      return 2;
-    }
-    auto result = bench_size(args, size, *store);
-    if (!result.ok()) {
-      fmt::print(stderr, "error: {}\n", result.status().message());
-      return 1;
-    }
-    cases.push_back(*result);
-  }
-  fmt::print(
-      "{{\"benchmark\": \"avatar_cold_load\", \"hardware_threads\": {}, \"cases\": [\n  {}\n]}}\n",
-      std::thread::hardware_concurrency(), fmt::join(cases, ",\n  "));
-  return 0;
-}
-
-void add(CLI::App& app, Action* action) {
-  auto& bench = subcommand_group(app, "bench", "Benchmarks");
-  auto args = std::make_shared<BenchArgs>();
-  auto* cmd = bench.add_subcommand("avatar", "Cold load of synthetic video avatars: time, memory");
-  cmd->add_option("--sizes", args->sizes, "Frame sizes WIDTHxHEIGHT")->capture_default_str();
-  cmd->add_option("--frames", args->frames, "Frames per video")->capture_default_str();
-  cmd->add_option("--repeat", args->repeat, "Loads per size (median reported)")
-      ->capture_default_str();
-  cmd->add_option("--store", args->store, "Background store: raw|jpeg|jpeg_splice")
-      ->capture_default_str();
-  cmd->add_option("--jpeg-quality", args->jpeg_quality,
-                  "JPEG quality of the stored backgrounds and the output JPEGs")
-      ->capture_default_str();
-  cmd->add_option("--output-frames", args->output_frames,
-                  "Also time this many output JPEGs: render_jpeg vs render_frame + encode")
-      ->capture_default_str();
-  cmd->add_option("--work-dir", args->work_dir, "Where the synthetic videos are cached")
-      ->capture_default_str();
-  cmd->callback([action, args] { *action = [args] { return run(*args); }; });
-}
-
 }  // namespace
 
-LIPSYNC_REGISTER_COMMAND(add);
+Status check_avatar_bench_options(const BenchAvatarOptions& args) {
+  RETURN_IF_ERROR(avatar::parse_background_store_kind(args.store).status());
+  if (args.frames < 2 || args.repeat < 1 || args.output_frames < 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--frames must be >= 2, --repeat >= 1 and --output-frames >= 0");
+  }
+  for (const std::string& text : args.sizes) RETURN_IF_ERROR(parse_size(text).status());
+  return Status::ok_status();
+}
 
-}  // namespace lipsync::cli
+Result<std::string> bench_avatar(const BenchAvatarOptions& args) {
+  RETURN_IF_ERROR(check_avatar_bench_options(args));
+  ASSIGN_OR_RETURN(const auto store, avatar::parse_background_store_kind(args.store));
+  std::vector<std::string> cases;
+  for (const std::string& text : args.sizes) {
+    ASSIGN_OR_RETURN(const Size size, parse_size(text));
+    ASSIGN_OR_RETURN(auto result, bench_size(args, size, store));
+    cases.push_back(std::move(result));
+  }
+  return fmt::format(
+      "{{\"benchmark\": \"avatar_cold_load\", \"hardware_threads\": {}, \"cases\": [\n  {}\n]}}",
+      std::thread::hardware_concurrency(), fmt::join(cases, ",\n  "));
+}
+
+}  // namespace lipsync::bench

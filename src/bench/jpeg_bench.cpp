@@ -2,9 +2,9 @@
 // MCUs + splice) against compositing into a full decoded frame and encoding it whole, and the
 // memory of an avatar's background store against decoded RGBA frames. One thread; warm-up first;
 // JSON with median and spread.
-#include <fmt/format.h>
+#include "bench/jpeg_bench.h"
 
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,27 +13,17 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "cli/commands.h"
+#include "bench/synthetic_image.h"
 #include "media/jpeg_background.h"
 #include "media/jpeg_codec.h"
-#include "media/jpeg_test_image.h"
 
-namespace lipsync::cli {
+namespace lipsync::bench {
 namespace {
-
-struct BenchJpegOptions {
-  int iterations = 100;
-  int warmup = 10;
-  int memory_frames = 523;  // the avatar size the issue names
-  int quality = 75;         // ref: pipeline.md §6.4
-  bool subsampling_444 = false;
-  int jitter_px = 24;  // how far the face rect wanders between frames (head motion)
-  std::vector<std::string> sizes;  // frame sizes to run ("1280x720"); empty: all of kSizes
-};
 
 struct FrameSize {
   int width;
@@ -41,8 +31,8 @@ struct FrameSize {
   int face_px;  // side of the square face rect, within the realistic 180-320 px
 };
 
-constexpr FrameSize kSizes[] = {{1280, 720, 180}, {1280, 720, 320}, {1920, 1080, 180},
-                                {1920, 1080, 250}, {1920, 1080, 320}};
+constexpr FrameSize kSizes[] = {
+    {1280, 720, 180}, {1280, 720, 320}, {1920, 1080, 180}, {1920, 1080, 250}, {1920, 1080, 320}};
 constexpr int kLargestFacePx = 320;  // the memory test stores the region of the largest face
 
 using Clock = std::chrono::steady_clock;
@@ -50,15 +40,15 @@ using Clock = std::chrono::steady_clock;
 nlohmann::json summarize(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
   auto at = [&](double q) { return ms[static_cast<std::size_t>(q * (ms.size() - 1))]; };
-  return {{"median_ms", at(0.5)}, {"p10_ms", at(0.1)}, {"p90_ms", at(0.9)},
+  return {{"median_ms", at(0.5)}, {"p10_ms", at(0.1)},   {"p90_ms", at(0.9)},
           {"min_ms", ms.front()}, {"max_ms", ms.back()}, {"iterations", ms.size()}};
 }
 
 // The face rect's top-left for iteration i: centred at (50%, 45%) of the frame, wandering.
 std::pair<int, int> face_origin(const FrameSize& size, int jitter, std::mt19937& rng) {
   int x = size.width / 2 - size.face_px / 2 + static_cast<int>(rng() % (2 * jitter + 1)) - jitter;
-  int y = size.height * 45 / 100 - size.face_px / 2 +
-          static_cast<int>(rng() % (2 * jitter + 1)) - jitter;
+  int y = size.height * 45 / 100 - size.face_px / 2 + static_cast<int>(rng() % (2 * jitter + 1)) -
+          jitter;
   return {x, y};
 }
 
@@ -103,10 +93,11 @@ Result<std::vector<nlohmann::json>> time_frames(const BenchJpegOptions& options,
 
 Result<nlohmann::json> bench_speed(const FrameSize& size, const BenchJpegOptions& options,
                                    const media::JpegSettings& settings) {
-  Image frame = media::make_synthetic_frame(size.width, size.height, 1);
-  Image face = media::make_synthetic_frame(size.face_px, size.face_px, 2);
-  ASSIGN_OR_RETURN(auto background, media::JpegBackground::create(
-                                        frame.view(), face_union(size, options.jitter_px), settings));
+  Image frame = make_synthetic_frame(size.width, size.height, 1);
+  Image face = make_synthetic_frame(size.face_px, size.face_px, 2);
+  ASSIGN_OR_RETURN(
+      auto background,
+      media::JpegBackground::create(frame.view(), face_union(size, options.jitter_px), settings));
   std::mt19937 rng(3);
   std::pair<int, int> origin;
   Image composite;
@@ -138,7 +129,7 @@ Result<nlohmann::json> bench_speed(const FrameSize& size, const BenchJpegOptions
 Result<nlohmann::json> bench_memory(const FrameSize& size, const BenchJpegOptions& options,
                                     const media::JpegSettings& settings) {
   constexpr int kMargin = 64;
-  Image scene = media::make_synthetic_frame(size.width + kMargin, size.height + kMargin, 4);
+  Image scene = make_synthetic_frame(size.width + kMargin, size.height + kMargin, 4);
   Image frame(size.width, size.height);
   std::mt19937 rng(5);
   std::size_t store_bytes = 0;
@@ -151,10 +142,12 @@ Result<nlohmann::json> bench_memory(const FrameSize& size, const BenchJpegOption
       const std::uint8_t* src = scene.pixels.data() + ((y + dy) * scene.width + dx) * 3;
       std::uint8_t* dst = frame.pixels.data() + static_cast<std::size_t>(y) * frame.stride();
       for (std::size_t k = 0; k < frame.stride(); ++k) {
-        dst[k] = static_cast<std::uint8_t>(std::clamp(src[k] + static_cast<int>(rng() % 9) - 4, 0, 255));
+        dst[k] =
+            static_cast<std::uint8_t>(std::clamp(src[k] + static_cast<int>(rng() % 9) - 4, 0, 255));
       }
     }
-    ASSIGN_OR_RETURN(auto background, media::JpegBackground::create(frame.view(), region, settings));
+    ASSIGN_OR_RETURN(auto background,
+                     media::JpegBackground::create(frame.view(), region, settings));
     store_bytes += background.memory_bytes();
     jpeg_bytes += background.jpeg().size();
   }
@@ -190,14 +183,21 @@ bool selected(const FrameSize& size, const BenchJpegOptions& options) {
                                             size_name(size)) != options.sizes.end();
 }
 
-int run(const BenchJpegOptions& options) {
+}  // namespace
+
+Status check_jpeg_bench_options(const BenchJpegOptions& options) {
   for (const std::string& name : options.sizes) {
     if (std::none_of(std::begin(kSizes), std::end(kSizes),
                      [&](const FrameSize& size) { return size_name(size) == name; })) {
-      fmt::print(stderr, "error: --sizes '{}' is not one of 1280x720, 1920x1080\n", name);
-      return 2;
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--sizes '{}' is not one of 1280x720, 1920x1080", name);
     }
   }
+  return Status::ok_status();
+}
+
+Result<nlohmann::json> bench_jpeg(const BenchJpegOptions& options) {
+  RETURN_IF_ERROR(check_jpeg_bench_options(options));
   media::JpegSettings settings{options.quality, options.subsampling_444
                                                     ? media::ChromaSubsampling::k444
                                                     : media::ChromaSubsampling::k420};
@@ -212,44 +212,13 @@ int run(const BenchJpegOptions& options) {
                         {"memory", nlohmann::json::array()}};
   for (const FrameSize& size : kSizes) {
     if (!selected(size, options)) continue;
-    auto speed = bench_speed(size, options, settings);
-    if (!speed.ok()) {
-      fmt::print(stderr, "error: {}\n", speed.status().to_string());
-      return 1;
-    }
-    report["speed"].push_back(*speed);
+    ASSIGN_OR_RETURN(auto speed, bench_speed(size, options, settings));
+    report["speed"].push_back(std::move(speed));
     if (size.face_px != kLargestFacePx) continue;
-    auto memory = bench_memory(size, options, settings);
-    if (!memory.ok()) {
-      fmt::print(stderr, "error: {}\n", memory.status().to_string());
-      return 1;
-    }
-    report["memory"].push_back(*memory);
+    ASSIGN_OR_RETURN(auto memory, bench_memory(size, options, settings));
+    report["memory"].push_back(std::move(memory));
   }
-  fmt::print("{}\n", report.dump(2));
-  return 0;
+  return report;
 }
 
-void add(CLI::App& app, Action* action) {
-  auto& bench = subcommand_group(app, "bench", "Benchmarks");
-  auto options = std::make_shared<BenchJpegOptions>();
-  auto* cmd = bench.add_subcommand("jpeg", "JPEG output by splicing vs full encode; store memory");
-  cmd->add_option("--iterations", options->iterations, "Timed frames per variant")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", options->warmup, "Untimed frames first")->capture_default_str();
-  cmd->add_option("--memory-frames", options->memory_frames, "Avatar frames for the memory test")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--quality", options->quality, "JPEG quality 1-100")->capture_default_str();
-  cmd->add_flag("--444", options->subsampling_444, "4:4:4 chroma instead of 4:2:0");
-  cmd->add_option("--sizes", options->sizes, "Only these frame sizes: 1280x720, 1920x1080")
-      ->delimiter(',');
-  cmd->add_option("--jitter", options->jitter_px, "Face rect motion between frames, px")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->callback([action, options] { *action = [options] { return run(*options); }; });
-}
-
-}  // namespace
-
-LIPSYNC_REGISTER_COMMAND(add);
-
-}  // namespace lipsync::cli
+}  // namespace lipsync::bench

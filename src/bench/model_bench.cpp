@@ -1,6 +1,6 @@
 // `lipsync bench model`: frames per second of a UNet (and optionally the audio encoder) alone,
 // through runtime::Session, per batch size. Warm-up first; JSON with median and spread.
-#include <fmt/format.h>
+#include "bench/model_bench.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,32 +12,11 @@
 #include <random>
 #include <thread>
 
-#include "cli/commands.h"
 #include "core/bounded_queue.h"
 #include "runtime/session.h"
 
-namespace lipsync::cli {
+namespace lipsync::bench {
 namespace {
-
-struct BenchModelOptions {
-  std::string model;
-  std::string encoder;
-  std::vector<int> batches{1, 8, 25, 64};
-  bool cuda = false;
-  bool fp16 = false;
-  int threads = 0;
-  int iterations = 20;
-  int warmup = 3;
-  int device_id = 0;
-  int concurrency = 1;
-  bool pipelined = false;
-  bool execute_only = false;
-  bool upload_in_advance = true;
-  bool cuda_nhwc = true;
-  bool cuda_graph = false;
-  std::string cuda_ep_library;
-  std::vector<std::string> cuda_options;  // KEY=VALUE
-};
 
 Result<std::map<std::string, std::string>> parse_key_values(const std::vector<std::string>& pairs) {
   std::map<std::string, std::string> parsed;
@@ -288,80 +267,18 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
   return report;
 }
 
-int bench_model(const BenchModelOptions& options) {
-  const char* commit = std::getenv("LIPSYNC_COMMIT");
-  nlohmann::json report{{"benchmark", "model"}, {"commit", commit != nullptr ? commit : "unknown"}};
-  auto unet = bench_one(options.model, unet_inputs(), unet_outputs(), options);
-  if (!unet.ok()) {
-    fmt::print(stderr, "error: {}\n", unet.status().message());
-    return 1;
-  }
-  report["unet"] = std::move(unet).value();
-  if (!options.encoder.empty()) {
-    auto encoder = bench_one(options.encoder, encoder_inputs(), encoder_outputs(), options);
-    if (!encoder.ok()) {
-      fmt::print(stderr, "error: {}\n", encoder.status().message());
-      return 1;
-    }
-    report["encoder"] = std::move(encoder).value();
-  }
-  fmt::print("{}\n", report.dump(2));
-  return 0;
-}
-
-void add(CLI::App& app, Action* action) {
-  auto& bench = subcommand_group(app, "bench", "Benchmarks");
-  auto options = std::make_shared<BenchModelOptions>();
-  auto* cmd = bench.add_subcommand(
-      "model", "Frames per second of the UNet (and encoder) alone, per batch size");
-  cmd->add_option("--model", options->model, "UNet ONNX file")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--encoder", options->encoder, "audio encoder ONNX file (batch = mel windows)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--batch", options->batches, "batch sizes, comma separated")
-      ->delimiter(',')
-      ->capture_default_str();
-  cmd->add_flag("--cuda", options->cuda, "run on the CUDA execution provider");
-  cmd->add_flag("--fp16", options->fp16,
-                "require float16 models (precision is detected from the inputs)");
-  cmd->add_option("--threads", options->threads, "ORT intra-op threads (0 = ORT default)")
-      ->capture_default_str();
-  cmd->add_option("--iterations", options->iterations, "timed runs per batch")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", options->warmup, "untimed runs per batch first")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--device-id", options->device_id, "CUDA device ordinal")->capture_default_str();
-  cmd->add_option("--concurrency", options->concurrency,
-                  "also time this many threads running batches at once")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_flag("--pipelined", options->pipelined,
-                "also time batches written, run and read on three threads at once (the server's "
-                "way)");
-  cmd->add_flag("--execute-only", options->execute_only,
-                "time only execute() of one uploaded batch, again and again (the run alone, I/O "
-                "already on the device: pipeline.md's anchor)");
-  cmd->add_flag("!--no-nhwc", options->cuda_nhwc,
-                "CUDA: keep the convolutions in NCHW layout (default: the EP's prefer_nhwc)");
-  cmd->add_flag("--cuda-graph", options->cuda_graph,
-                "CUDA: execute() replays a CUDA graph per batch size (as onnx.cuda_graph)");
-  cmd->add_flag("!--no-upload-in-advance", options->upload_in_advance,
-                "--pipelined on CUDA: copy inputs and outputs inside the run instead of before "
-                "and after it");
-  cmd->add_option(
-         "--cuda-option", options->cuda_options,
-         "extra CUDA EP option KEY=VALUE (repeatable), e.g. cudnn_conv_algo_search=HEURISTIC")
-      ->delimiter(';');
-  cmd->add_option("--cuda-ep-library", options->cuda_ep_library,
-                  "libonnxruntime_providers_cuda.so (default: beside libonnxruntime.so)");
-  cmd->callback([action, options] { *action = [options] { return bench_model(*options); }; });
-}
-
 }  // namespace
 
-LIPSYNC_REGISTER_COMMAND(add);
+Result<nlohmann::json> bench_model(const BenchModelOptions& options) {
+  const char* commit = std::getenv("LIPSYNC_COMMIT");
+  nlohmann::json report{{"benchmark", "model"}, {"commit", commit != nullptr ? commit : "unknown"}};
+  ASSIGN_OR_RETURN(report["unet"],
+                   bench_one(options.model, unet_inputs(), unet_outputs(), options));
+  if (!options.encoder.empty()) {
+    ASSIGN_OR_RETURN(report["encoder"],
+                     bench_one(options.encoder, encoder_inputs(), encoder_outputs(), options));
+  }
+  return report;
+}
 
-}  // namespace lipsync::cli
+}  // namespace lipsync::bench

@@ -1,10 +1,10 @@
-#include "media/jpeg_test_image.h"
+#include "bench/synthetic_image.h"
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 
-namespace lipsync::media {
+namespace lipsync::bench {
 namespace {
 
 constexpr int kShapes = 12;
@@ -31,8 +31,11 @@ Image make_synthetic_frame(int width, int height, std::uint32_t seed) {
   std::normal_distribution<double> noise(0.0, kNoiseStddev);
   Shape shapes[kShapes];
   for (Shape& s : shapes) {
-    s = {unit(rng) * width, unit(rng) * height, (0.03 + 0.12 * unit(rng)) * std::min(width, height),
-         {40 + 180 * unit(rng), 40 + 180 * unit(rng), 40 + 180 * unit(rng)}, unit(rng) < 0.4};
+    s = {unit(rng) * width,
+         unit(rng) * height,
+         (0.03 + 0.12 * unit(rng)) * std::min(width, height),
+         {40 + 180 * unit(rng), 40 + 180 * unit(rng), 40 + 180 * unit(rng)},
+         unit(rng) < 0.4};
   }
   double phase = unit(rng) * 6.28;
   Image image(width, height);
@@ -55,4 +58,4 @@ Image make_synthetic_frame(int width, int height, std::uint32_t seed) {
   return image;
 }
 
-}  // namespace lipsync::media
+}  // namespace lipsync::bench

@@ -1,4 +1,5 @@
 // Spliced output must equal, byte for byte, a full encode of the composited frame.
+#include "bench/synthetic_image.h"
 #include "media/jpeg_background.h"
 
 #include <gtest/gtest.h>
@@ -11,9 +12,10 @@
 #include <vector>
 
 #include "media/jpeg_codec.h"
-#include "media/jpeg_test_image.h"
 
 namespace lipsync::media {
+
+using bench::make_synthetic_frame;
 namespace {
 
 struct SpliceCase {

@@ -6,12 +6,14 @@
 #include <cstring>
 #include <vector>
 
+#include "bench/synthetic_image.h"
 #include "ffmpeg/handles.h"
 #include "media/jpeg_background.h"
 #include "media/jpeg_codec.h"
-#include "media/jpeg_test_image.h"
 
 namespace lipsync::media {
+
+using bench::make_synthetic_frame;
 namespace {
 
 constexpr JpegSettings k420{75, ChromaSubsampling::k420};

@@ -1,4 +1,5 @@
 // Settings are honoured in the written header; bad settings and inputs are rejected.
+#include "bench/synthetic_image.h"
 #include "media/jpeg_codec.h"
 
 #include <gtest/gtest.h>
@@ -8,9 +9,10 @@
 #include <vector>
 
 #include "media/jpeg_background.h"
-#include "media/jpeg_test_image.h"
 
 namespace lipsync::media {
+
+using bench::make_synthetic_frame;
 namespace {
 
 // The payload of the first marker segment `marker` (0xFFxx) in the header, if any.
