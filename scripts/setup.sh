@@ -3,7 +3,9 @@
 #   1. the Debian packages the build, tests and demo need;
 #   2. ONNX Runtime 1.29.0 (headers + CPU library) from its npm package, integrity-checked,
 #      unpacked into third_party/onnxruntime/{include,lib};
-#   3. with --cuda, also the CUDA execution-provider libraries (CUDA 13 + cuDNN 9 build).
+#   3. the Kubernetes schema validator for deploy/ (npm, from deploy/validate's lockfile) into
+#      third_party/k8s-validate;
+#   4. with --cuda, also the CUDA execution-provider libraries (CUDA 13 + cuDNN 9 build).
 # Re-running it does nothing that is already done.
 set -euo pipefail
 
@@ -26,6 +28,7 @@ apt_packages=(
   libjpeg62-turbo-dev libopencv-core-dev libopencv-imgproc-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libboost-dev
   python3 python3-onnx python3-numpy espeak-ng nodejs npm
+  haproxy  # the cluster's proxy (deploy/haproxy, tests/cluster)
 )
 
 missing=()
@@ -103,4 +106,16 @@ if ((want_cuda)) && [[ ! -f "$ort_dir/.installed-cuda-$ort_version" ]]; then
     package/Plugins/Linux/x64/libonnxruntime_providers_shared.so
   touch "$ort_dir/.installed-cuda-$ort_version"
   echo "setup: ONNX Runtime $ort_version CUDA EP in $ort_dir/lib"
+fi
+
+# ---------------------------------------------------------------- manifest validation (npm)
+# Exact versions from deploy/validate/package-lock.json (integrity-checked by npm ci).
+k8s_dir="$root/third_party/k8s-validate"
+if ! cmp -s "$root/deploy/validate/package-lock.json" "$k8s_dir/package-lock.json" ||
+   [[ ! -d "$k8s_dir/node_modules" ]]; then
+  rm -rf "$k8s_dir"
+  mkdir -p "$k8s_dir"
+  cp "$root/deploy/validate/package.json" "$root/deploy/validate/package-lock.json" "$k8s_dir/"
+  (cd "$k8s_dir" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+  echo "setup: Kubernetes schema validator in $k8s_dir"
 fi
