@@ -8,11 +8,13 @@ namespace lipsync::audio {
 std::size_t window_count(std::size_t mel_frames) {
   // ref: pipeline.md §2, n = int((M-16)/80*25) + 2, evaluated in float64 like the reference.
   const double span = static_cast<double>(mel_frames) - static_cast<double>(kWindowFrames);
-  return static_cast<std::size_t>(static_cast<std::int64_t>(span / 80.0 * 25.0) + 2);
+  return static_cast<std::size_t>(
+      static_cast<std::int64_t>(span / timeline::kMelRowsPerSecond * timeline::kFramesPerSecond) +
+      2);
 }
 
 std::size_t window_start_unclamped(std::size_t k) {
-  return (80 * k) / 25;
+  return (timeline::kMelRowsPerSecond * k) / timeline::kFramesPerSecond;
 }
 
 std::size_t window_start(std::size_t k, std::size_t mel_frames) {

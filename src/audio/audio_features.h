@@ -5,6 +5,7 @@
 //   write_frame_tensor(clip.padded_features, clip.padded_rows(), i, tensor);
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -12,16 +13,21 @@
 
 #include "audio/mel_spectrogram.h"
 #include "core/status.h"
+#include "core/timeline.h"
 
 namespace lipsync::audio {
 
 // ref: pipeline.md §2-3.
-inline constexpr std::size_t kWindowFrames = 16;                      // mel rows per window
+inline constexpr std::size_t kWindowFrames = timeline::kEncoderWindowRows;  // mel rows per window
 inline constexpr std::size_t kWindowSize = kMelBins * kWindowFrames;  // [1, 80, 16]
 inline constexpr std::size_t kFeatureSize = 512;                      // encoder output width
 inline constexpr std::size_t kFrameContextRows = 16;                  // F_pad[i-8, i+8)
 inline constexpr std::size_t kFrameContextBefore = 8;
 inline constexpr std::size_t kFrameTensorSize = kFrameContextRows * kFeatureSize;  // [32,16,16]
+// The UNet's audio input per frame: the [16, 512] rows reinterpreted row-major (§3).
+inline constexpr std::array<std::int64_t, 3> kFrameTensorShape{32, 16, 16};
+static_assert(kFrameTensorShape[0] * kFrameTensorShape[1] * kFrameTensorShape[2] ==
+              static_cast<std::int64_t>(kFrameTensorSize));
 // Windows per encoder run when encoding a whole clip: a few runs per clip, not one per window.
 inline constexpr std::size_t kDefaultEncoderBatch = 128;
 

@@ -13,13 +13,14 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/timeline.h"
 
 namespace lipsync::audio {
 
 // ref: pipeline.md §1 (SyncTalk_2D audio.py hparams).
-inline constexpr int kSampleRateHz = 16000;
-inline constexpr std::size_t kFftSize = 800;                    // n_fft = win_length
-inline constexpr std::size_t kHopSamples = 200;                 // 12.5 ms: 80 mel frames per second
+inline constexpr int kSampleRateHz = timeline::kSampleRateHz;
+inline constexpr std::size_t kFftSize = timeline::kMelFftSamples;     // n_fft = win_length
+inline constexpr std::size_t kHopSamples = timeline::kMelHopSamples;  // 12.5 ms: 80 rows/s
 inline constexpr std::size_t kCentrePadSamples = kFftSize / 2;  // zero padding on each side
 inline constexpr std::size_t kFftBins = kFftSize / 2 + 1;       // 401
 inline constexpr std::size_t kMelBins = 80;

@@ -46,7 +46,8 @@ Status check_chunk(std::span<const float> samples, std::size_t received) {
 
 std::size_t samples_needed_for_frame(std::size_t frame) {
   // Window i+6 (F_pad row i+7) needs mel rows up to s+15; mel frame t needs 200t+400 samples.
-  const std::size_t last_mel_row = window_start_unclamped(frame + 6) + kWindowFrames - 1;
+  const std::size_t window = frame + static_cast<std::size_t>(timeline::kLookaheadWindows);
+  const std::size_t last_mel_row = window_start_unclamped(window) + kWindowFrames - 1;
   return kHopSamples * last_mel_row + (kFftSize - kCentrePadSamples);
 }
 

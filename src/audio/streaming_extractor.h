@@ -11,7 +11,7 @@
 //   - frame i before flush once F_pad rows up to i+7 are known, i.e. window i+6 is encoded;
 //     at flush: F_pad gets its duplicated last row and the remaining frames i < n+2.
 // Frame i thus needs samples [0, 200·(floor(3.2(i+6))+16) + 200): at most 452.5 ms after the
-// frame's start (kLookaheadSamples), the model's property (pipeline.md §3).
+// frame's start (timeline::kLookaheadSamples), the model's property (pipeline.md §3).
 #pragma once
 
 #include <cstddef>
@@ -22,11 +22,9 @@
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
 #include "core/status.h"
+#include "core/timeline.h"
 
 namespace lipsync::audio {
-
-// Audio after a frame's start that the frame depends on, worst case over frames: 7240 samples.
-inline constexpr std::size_t kLookaheadSamples = 7240;
 
 // Samples that must have arrived before frame i can be emitted (without a flush).
 std::size_t samples_needed_for_frame(std::size_t frame);
@@ -73,7 +71,7 @@ class StreamingFeatureExtractor {
   Result<std::vector<FrameTensor>> flush();
 
   // How much audio past a frame's start is held back before the frame is emitted (worst case).
-  static double lookahead_ms() { return 1000.0 * kLookaheadSamples / kSampleRateHz; }
+  static double lookahead_ms() { return timeline::kLookaheadMs; }
   std::size_t samples_received() const { return mel_.samples_received(); }
   std::size_t frames_emitted() const { return next_frame_; }
   std::size_t windows_encoded() const { return windows_encoded_; }

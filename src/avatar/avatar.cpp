@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "avatar/avatar_frames.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "imaging/crop_rects.h"
@@ -100,8 +101,7 @@ Result<std::shared_ptr<const Avatar>> AvatarLoader::load(const AvatarSource& sou
   info.fps = frames.fps;
   for (const auto& face : avatar->faces_) info.face_bytes += face.crop.pixels.capacity();
   info.background_bytes = avatar->backgrounds_->memory_bytes();
-  info.load_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  info.load_ms = ms_since(start);
   LOG_INFO("avatar", "{} frames {}x{} from {} ready in {:.0f} ms ({:.1f} MB)", frames.count,
            info.width, info.height, info.frames_origin, info.load_ms, info.memory_bytes() / 1e6);
   return std::shared_ptr<const Avatar>(std::move(avatar));

@@ -6,7 +6,9 @@
 #include <mutex>
 #include <vector>
 
+#include "core/guard.h"
 #include "core/log.h"
+#include "core/timeline.h"
 #include "media/image_file.h"
 #include "media/image_folder.h"
 #include "media/video_decoder.h"
@@ -15,17 +17,6 @@ namespace lipsync::avatar::detail {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr double kFolderFps = 25.0;  // ref: pipeline.md: video runs at 25 fps
-
-// A worker never lets an exception escape (style.md: errors are values at module borders).
-Status guarded(const std::function<Status()>& fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInternal, "{}", e.what());
-  }
-}
 
 Status first_error(std::vector<Status>& statuses) {
   for (Status& status : statuses) {
@@ -53,7 +44,7 @@ Result<FramesInfo> process_folder(media::FrameFolder folder, std::int64_t expect
   }
   FramesInfo info{fmt::format("folder '{}' ({})", folder.dir.string(), folder.pattern), false};
   info.count = static_cast<std::int64_t>(folder.files.size());
-  info.fps = kFolderFps;
+  info.fps = timeline::kFramesPerSecond;  // an image folder has no rate of its own
   if (info.count != expected_count) return count_mismatch(info.origin, info.count, expected_count);
   auto first = media::read_image(folder.files[0]);
   if (!first.ok()) return first.status().with_context("frame 0");
@@ -61,7 +52,8 @@ Result<FramesInfo> process_folder(media::FrameFolder folder, std::int64_t expect
   info.height = first->height;
   std::vector<Status> statuses(folder.files.size());
   pool.parallel_for(folder.files.size(), [&](std::size_t i) {
-    statuses[i] = guarded([&]() -> Status {
+    // A worker never lets an exception escape (style.md: errors are values at module borders).
+    statuses[i] = guard({}, [&]() -> Status {
                     ASSIGN_OR_RETURN(Image frame, i == 0 ? Result<Image>(std::move(*first))
                                                          : media::read_image(folder.files[i]));
                     RETURN_IF_ERROR(check_size(frame, info, folder.files[i]));
@@ -131,7 +123,7 @@ Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
       // The task object lives as long as its future: hand the pixels back when done.
       Image owned = std::move(frame);
       Status status =
-          guarded([&]() -> Status {
+          guard({}, [&]() -> Status {  // a worker never lets an exception escape
             RETURN_IF_ERROR(check_size(owned, info, source.video_path));
             RETURN_IF_ERROR(process(index, owned));
             return write_frame_file(source.write_frames_dir, index, owned);

@@ -20,6 +20,7 @@
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
 #include "audio/streaming_extractor.h"
+#include "core/clock.h"
 #include "pipeline/onnx_feature_encoder.h"
 
 namespace lipsync::bench {
@@ -59,9 +60,8 @@ Result<nlohmann::json> time_runs(const BenchAudioOptions& options,
   for (int i = 0; i < options.warmup + options.iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(body());
-    const std::chrono::duration<double, std::milli> elapsed =
-        std::chrono::steady_clock::now() - start;
-    if (i >= options.warmup) ms.push_back(elapsed.count());
+    const double elapsed = ms_since(start);
+    if (i >= options.warmup) ms.push_back(elapsed);
   }
   return summarize(std::move(ms));
 }

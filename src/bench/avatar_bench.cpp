@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "avatar/avatar.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "imaging/crop_rects.h"
 #include "media/jpeg_codec.h"
@@ -116,13 +117,7 @@ double decode_only_ms(const fs::path& video) {
   const auto start = std::chrono::steady_clock::now();
   auto info = media::decode_video(video, [](std::int64_t, Image&&) { return Status(); });
   if (!info.ok()) return -1;
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
+  return ms_since(start);
 }
 
 // Per-frame output time, one thread: random model outputs (seeded) for frames 0, 1, ... as

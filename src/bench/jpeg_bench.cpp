@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench/synthetic_image.h"
+#include "core/clock.h"
 #include "media/jpeg_background.h"
 #include "media/jpeg_codec.h"
 
@@ -77,7 +78,7 @@ Result<std::vector<nlohmann::json>> time_frames(const BenchJpegOptions& options,
     for (std::size_t v = 0; v < variants.size(); ++v) {
       auto start = Clock::now();
       auto jpeg = variants[v]();
-      double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      const double elapsed = ms_since(start);
       if (!jpeg.ok()) return jpeg.status();
       if (i >= options.warmup) ms[v].push_back(elapsed);
       bytes[v] = jpeg->size();

@@ -13,6 +13,10 @@
 #include <thread>
 
 #include "core/bounded_queue.h"
+#include "core/clock.h"
+#include "imaging/model_geometry.h"
+#include "pipeline/lipsync_model.h"
+#include "pipeline/onnx_feature_encoder.h"
 #include "runtime/session.h"
 
 namespace lipsync::bench {
@@ -28,20 +32,6 @@ Result<std::map<std::string, std::string>> parse_key_values(const std::vector<st
     parsed[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
   return parsed;
-}
-
-// ref: pipeline.md §8 (UNet and encoder I/O)
-std::vector<runtime::TensorSpec> unet_inputs() {
-  return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}};
-}
-std::vector<runtime::TensorSpec> unet_outputs() {
-  return {{"output", {-1, 3, 320, 320}}};
-}
-std::vector<runtime::TensorSpec> encoder_inputs() {
-  return {{"", {-1, 1, 80, 16}}};
-}
-std::vector<runtime::TensorSpec> encoder_outputs() {
-  return {{"", {-1, 512}}};
 }
 
 nlohmann::json summarize(std::vector<double> ms, int batch) {
@@ -65,12 +55,6 @@ std::vector<std::vector<float>> random_inputs(const runtime::Session& session, i
     for (auto& v : values.back()) v = dist(rng);
   }
   return values;
-}
-
-// Milliseconds since `since`.
-double ms_since(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
-      .count();
 }
 
 // `runs` timed calls of `step` after `warmup` untimed ones; milliseconds per call.
@@ -181,9 +165,9 @@ Result<nlohmann::json> time_pipelined(runtime::Session& session,
   auto timed = [&](const std::vector<double>& all) {
     return median(std::vector<double>(all.begin() + warmup, all.end()));
   };
-  const std::chrono::duration<double, std::milli> wall = finished.back() - finished[warmup - 1];
-  return nlohmann::json{{"pipelined_fps", 1000.0 * batch * runs / wall.count()},
-                        {"pipelined_ms_per_batch", wall.count() / runs},
+  const double wall_ms = ms_between(finished[warmup - 1], finished.back());
+  return nlohmann::json{{"pipelined_fps", 1000.0 * batch * runs / wall_ms},
+                        {"pipelined_ms_per_batch", wall_ms / runs},
                         {"pipelined_warmup_batches", warmup},
                         {"pipelined_write_median_ms", timed(write_ms)},
                         {"pipelined_upload_median_ms", timed(upload_ms)},
@@ -219,11 +203,10 @@ Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
   for (auto& r : results)
     threads.emplace_back([&] { r = timed_runs(session, inputs, batch, 0, options.iterations); });
   for (auto& t : threads) t.join();
-  const std::chrono::duration<double, std::milli> wall = std::chrono::steady_clock::now() - start;
+  const double wall_ms = ms_since(start);
   for (const auto& r : results) RETURN_IF_ERROR(r.status());
   summary["concurrency"] = options.concurrency;
-  summary["concurrent_fps"] =
-      1000.0 * batch * options.iterations * options.concurrency / wall.count();
+  summary["concurrent_fps"] = 1000.0 * batch * options.iterations * options.concurrency / wall_ms;
   return summary;
 }
 
@@ -273,10 +256,12 @@ Result<nlohmann::json> bench_model(const BenchModelOptions& options) {
   const char* commit = std::getenv("LIPSYNC_COMMIT");
   nlohmann::json report{{"benchmark", "model"}, {"commit", commit != nullptr ? commit : "unknown"}};
   ASSIGN_OR_RETURN(report["unet"],
-                   bench_one(options.model, unet_inputs(), unet_outputs(), options));
+                   bench_one(options.model, pipeline::unet_inputs(imaging::kSyncTalk328),
+                             pipeline::unet_outputs(imaging::kSyncTalk328), options));
   if (!options.encoder.empty()) {
     ASSIGN_OR_RETURN(report["encoder"],
-                     bench_one(options.encoder, encoder_inputs(), encoder_outputs(), options));
+                     bench_one(options.encoder, pipeline::encoder_inputs(),
+                               pipeline::encoder_outputs(), options));
   }
   return report;
 }

@@ -11,8 +11,10 @@
 #include "audio/audio_decoder.h"
 #include "cli/commands.h"
 #include "cli/render_output.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/thread_pool.h"
+#include "core/timeline.h"
 #include "pipeline/clip_renderer.h"
 #include "pipeline/onnx_feature_encoder.h"
 
@@ -126,7 +128,7 @@ class ProgressBar {
                std::string(kWidth - filled, '.'), done, total, done / seconds());
     if (done == total) fmt::print(stderr, "\n");
   }
-  double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  double seconds() const { return seconds_since(start_); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -178,8 +180,9 @@ Status render(RenderOptions o) {
       "{}: {} frames ({:.2f} s of video) rendered in {:.2f} s, {:.1f} frames/s "
       "(audio {:.0f} ms, UNet {:.0f} ms of which the first batch {:.0f} ms, compositing "
       "{:.0f} ms)\n",
-      o.output, stats.frames, stats.frames / 25.0, seconds, stats.frames / seconds, stats.audio_ms,
-      stats.totals.inference_ms, stats.first_batch_inference_ms, stats.totals.composite_ms);
+      o.output, stats.frames, timeline::frames_to_seconds(stats.frames), seconds,
+      stats.frames / seconds, stats.audio_ms, stats.totals.inference_ms,
+      stats.first_batch_inference_ms, stats.totals.composite_ms);
   return {};
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/log.h"
+#include "core/timeline.h"
 #include "media/jpeg_codec.h"
 #include "media/video_writer.h"
 
@@ -82,7 +83,8 @@ class Mp4Output : public RenderOutput {
                options_.audio_file.string(), audio.source_codec,
                audio.copied ? "copied" : "encoded", audio.sample_rate_hz, audio.channels);
     } else if (!options_.samples_16k.empty()) {
-      RETURN_IF_ERROR(writer_->add_audio(options_.samples_16k, {.sample_rate_hz = 16000}));
+      RETURN_IF_ERROR(
+          writer_->add_audio(options_.samples_16k, {.sample_rate_hz = timeline::kSampleRateHz}));
     }
     return {};
   }

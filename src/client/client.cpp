@@ -9,7 +9,9 @@
 #include <fstream>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/timeline.h"
 #include "proto/lipsync_v1.grpc.pb.h"
 #include "proto/monolithic.grpc.pb.h"
 
@@ -28,10 +30,6 @@ struct RequestOutcome {
   StageTimes stages;
   double first_frame_ms = 0;  // RenderStream, Session: until the first frames arrived
 };
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 // The start frame request r reports in error messages.
 int request_start(const ClientOptions& o, int r) {
@@ -80,7 +78,7 @@ Result<monolithic::CompositeBatchRequest> build_request(std::span<const float> c
   request.set_model_id(o.model_id);
   request.set_batch_size(o.batch_size);
   request.set_start_frame_idx(start);
-  request.set_sample_rate(kCompatSampleRateHz);
+  request.set_sample_rate(timeline::kSampleRateHz);
   request.set_raw_audio(as_bytes(compat_raw_audio(clip, start, o.batch_size)));
   if (o.avatar) {
     ASSIGN_OR_RETURN(auto frames, compat_visual_frames(*o.avatar, start, o.batch_size));
@@ -134,7 +132,7 @@ RequestOutcome send(monolithic::MonolithicService::Stub& stub, std::span<const f
   monolithic::CompositeBatchResponse response;
   const auto sent = Clock::now();
   const grpc::Status status = stub.InferBatchComposite(&context, *request, &response);
-  outcome.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+  outcome.latency_ms = ms_since(sent);
   if (!status.ok()) {
     outcome.error = grpc_error(status, o);
     return outcome;
@@ -170,7 +168,7 @@ v1::RenderRequest native_request(std::span<const float> clip, const ClientOption
     return request;
   }
   v1::PcmAudio& pcm = *request.mutable_audio()->mutable_pcm();
-  pcm.set_sample_rate_hz(kCompatSampleRateHz);
+  pcm.set_sample_rate_hz(timeline::kSampleRateHz);
   pcm.mutable_samples()->Add(clip.begin(), clip.end());
   return request;
 }
@@ -255,10 +253,10 @@ std::vector<v1::SessionRequest> session_messages(std::span<const float> clip,
   std::vector<v1::SessionRequest> messages(1);
   v1::SessionStart& start = *messages[0].mutable_start();
   start.set_model_id(o.model_id);
-  start.set_sample_rate_hz(kCompatSampleRateHz);
+  start.set_sample_rate_hz(timeline::kSampleRateHz);
   start.set_start_frame(o.start_frame);
   start.mutable_output()->set_format(v1::FRAME_FORMAT_JPEG);
-  const auto chunk = static_cast<std::size_t>(o.chunk_ms) * kCompatSampleRateHz / 1000;
+  const auto chunk = static_cast<std::size_t>(o.chunk_ms) * timeline::kSampleRateHz / 1000;
   for (std::size_t at = 0; at < clip.size(); at += chunk) {
     const auto piece = clip.subspan(at, std::min(chunk, clip.size() - at));
     messages.emplace_back().mutable_pcm()->Add(piece.begin(), piece.end());
@@ -344,9 +342,9 @@ std::vector<float> compat_raw_audio(std::span<const float> clip, int start_frame
   // ref: compat-api.md "Audio alignment"
   const long long first_frame = std::max(0, start_frame - kCompatAudioLeadFrames);
   const std::size_t length =
-      static_cast<std::size_t>(batch_size + kCompatAudioExtraFrames) * kSamplesPerVideoFrame;
+      static_cast<std::size_t>(timeline::frame_to_samples(batch_size + kCompatAudioExtraFrames));
   std::vector<float> samples(length, 0.0f);
-  const auto offset = static_cast<std::size_t>(first_frame * kSamplesPerVideoFrame);
+  const auto offset = static_cast<std::size_t>(timeline::frame_to_samples(first_frame));
   if (offset < clip.size()) {
     const std::size_t available = std::min(length, clip.size() - offset);
     std::copy_n(clip.begin() + static_cast<std::ptrdiff_t>(offset), available, samples.begin());
@@ -422,7 +420,7 @@ Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions
       });
     }
   }
-  const double wall_s = std::chrono::duration<double>(Clock::now() - started).count();
+  const double wall_s = seconds_since(started);
   ClientReport report = summarize(outcomes, options, wall_s);
   if (report.succeeded == 0) {
     return make_error(ErrorCode::kFailedPrecondition, "all {} request(s) to '{}' failed: {}",

@@ -22,11 +22,9 @@
 namespace lipsync::client {
 
 // ref: compat-api.md "Audio alignment": raw_audio starts 8 frames before start_frame_idx
-// (clamped at 0) and is (batch + 15) * 640 samples long; 640 samples = one 25 fps frame at 16 kHz.
+// (clamped at 0) and is (batch + 15) video frames long (core/timeline.h: 640 samples each).
 inline constexpr int kCompatAudioLeadFrames = 8;
 inline constexpr int kCompatAudioExtraFrames = 15;
-inline constexpr int kSamplesPerVideoFrame = 640;
-inline constexpr int kCompatSampleRateHz = 16000;
 
 enum class ClientApi {
   kCompat,         // InferBatchComposite, batch_size frames per request

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "http/websocket_client.h"
 #include "proto/web_render_protocol.h"
 
@@ -52,10 +53,6 @@ Status take_frame(const std::string& bytes, WebRenderStats& stats, const WebFram
   }
   ++stats.frames;
   return sink ? sink(frame) : Status{};
-}
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
 }  // namespace

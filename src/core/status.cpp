@@ -11,6 +11,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::kFailedPrecondition: return "FAILED_PRECONDITION";
     case ErrorCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
     case ErrorCode::kUnavailable: return "UNAVAILABLE";
+    case ErrorCode::kCancelled: return "CANCELLED";
     case ErrorCode::kDataLoss: return "DATA_LOSS";
     case ErrorCode::kUnimplemented: return "UNIMPLEMENTED";
     case ErrorCode::kInternal: return "INTERNAL";

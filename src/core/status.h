@@ -13,13 +13,14 @@ namespace lipsync {
 
 enum class ErrorCode {
   kOk = 0,
-  kInvalidArgument,    // the caller sent something malformed
-  kNotFound,           // unknown model, missing file
+  kInvalidArgument,  // the caller sent something malformed
+  kNotFound,         // unknown model, missing file
   kAlreadyExists,
   kFailedPrecondition,  // e.g. model in state `failed`
-  kResourceExhausted,  // queue full, memory budget
-  kUnavailable,        // shutting down, not ready yet
-  kDataLoss,           // corrupt file or media
+  kResourceExhausted,   // queue full, memory budget
+  kUnavailable,         // shutting down, not ready yet
+  kCancelled,           // the caller gave up (a client cancelled its call or went away)
+  kDataLoss,            // corrupt file or media
   kUnimplemented,
   kInternal,
 };

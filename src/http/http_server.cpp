@@ -10,7 +10,9 @@
 #include <optional>
 #include <thread>
 
+#include "core/guard.h"
 #include "core/log.h"
+#include "http/http_status.h"
 #include "http/websocket_session.h"
 
 namespace lipsync::http {
@@ -101,9 +103,11 @@ HttpResponse route(const Routes& routes, const HttpRequest& request) {
   }
   try {
     return it->second(request);
-  } catch (const std::exception& e) {  // a handler's bug must not take the server down
-    LOG_ERROR("http", "handler for {} failed: {}", path, e.what());
-    return {500, "text/plain; charset=utf-8", "internal error\n"};
+  } catch (...) {  // a handler's bug must not take the server down
+    const Status status =
+        status_from_exception(std::current_exception(), fmt::format("handler for {} failed", path));
+    LOG_ERROR("http", "{}", status.message());
+    return {http_status_code(status.code()), "text/plain; charset=utf-8", "internal error\n"};
   }
 }
 

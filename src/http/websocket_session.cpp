@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "core/guard.h"
 #include "core/log.h"
 
 namespace lipsync::http::detail {
@@ -48,8 +49,10 @@ void WebSocketSession::accept(Request request, OpenCallback on_open) {
 void WebSocketSession::run_handler() {
   try {
     route_.handler(*this);
-  } catch (const std::exception& e) {  // a handler's bug must not take the server down
-    LOG_ERROR("http", "WebSocket handler failed: {}", e.what());
+  } catch (...) {  // a handler's bug must not take the server down
+    LOG_ERROR(
+        "http", "{}",
+        status_from_exception(std::current_exception(), "WebSocket handler failed").message());
   }
   std::lock_guard lock(mutex_);
   finishing_ = true;

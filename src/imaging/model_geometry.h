@@ -17,11 +17,16 @@ struct ModelGeometry {
   int input_channels = 6;   // roi (BGR) then masked roi (BGR)
   int output_channels = 3;  // BGR, sigmoid
 
-  std::size_t roi_plane_elements() const {
+  constexpr std::size_t roi_plane_elements() const {
     return static_cast<std::size_t>(roi_size_px) * roi_size_px;
   }
-  std::size_t input_tensor_elements() const { return input_channels * roi_plane_elements(); }
-  std::size_t output_tensor_elements() const { return output_channels * roi_plane_elements(); }
+  // Per frame: [input_channels, roi, roi] in, [output_channels, roi, roi] out.
+  constexpr std::size_t input_tensor_elements() const {
+    return input_channels * roi_plane_elements();
+  }
+  constexpr std::size_t output_tensor_elements() const {
+    return output_channels * roi_plane_elements();
+  }
 };
 
 // ref: pipeline.md §5 (the only geometry the served models use).

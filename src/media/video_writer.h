@@ -9,20 +9,21 @@
 
 #include "core/image.h"
 #include "core/status.h"
+#include "core/timeline.h"
 
 namespace lipsync::media {
 
 struct VideoWriterOptions {
   int width = 0;  // every frame must have this size (even numbers: 4:2:0)
   int height = 0;
-  int fps = 25;                     // ref: pipeline.md: video runs at 25 fps
+  int fps = timeline::kFramesPerSecond;
   int crf = 18;                     // x264 constant rate factor: 0 lossless .. 51 worst
   std::string preset = "veryfast";  // x264 preset: ultrafast .. veryslow
   int threads = 0;                  // encoder threads; 0 = x264's choice
 };
 
 struct AudioTrackOptions {
-  int sample_rate_hz = 16000;
+  int sample_rate_hz = timeline::kSampleRateHz;
   int channels = 1;
   int bitrate_bps = 0;  // AAC bit rate; 0: 64 kbit/s per channel
 };

@@ -5,15 +5,12 @@
 #include <functional>
 
 #include "audio/audio_features.h"
+#include "core/clock.h"
 
 namespace lipsync::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 Status check_jobs(const avatar::Avatar& avatar, std::span<const FrameJob> jobs,
                   const BatchOptions& options) {
@@ -29,9 +26,9 @@ Status check_jobs(const avatar::Avatar& avatar, std::span<const FrameJob> jobs,
     const std::size_t image_size = avatar.geometry().input_tensor_elements();
     if (!job.image.empty() && job.image.size() != image_size) {
       return make_error(ErrorCode::kInvalidArgument,
-                        "frame {}: image tensor has {} floats, expected {} ([6, {}, {}])", k,
-                        job.image.size(), image_size, avatar.geometry().roi_size_px,
-                        avatar.geometry().roi_size_px);
+                        "frame {}: image tensor has {} floats, expected {} ([{}, {}, {}])", k,
+                        job.image.size(), image_size, avatar.geometry().input_channels,
+                        avatar.geometry().roi_size_px, avatar.geometry().roi_size_px);
     }
     if (job.audio.size() != audio::kFrameTensorSize) {
       return make_error(ErrorCode::kInvalidArgument,
@@ -42,9 +39,10 @@ Status check_jobs(const avatar::Avatar& avatar, std::span<const FrameJob> jobs,
   const std::size_t per_frame = avatar.geometry().input_tensor_elements();
   if (!options.image_tensors.empty() && options.image_tensors.size() != jobs.size() * per_frame) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "visual frames hold {} floats, expected {} for {} frames of [6, {}, {}]",
+                      "visual frames hold {} floats, expected {} for {} frames of [{}, {}, {}]",
                       options.image_tensors.size(), jobs.size() * per_frame, jobs.size(),
-                      avatar.geometry().roi_size_px, avatar.geometry().roi_size_px);
+                      avatar.geometry().input_channels, avatar.geometry().roi_size_px,
+                      avatar.geometry().roi_size_px);
   }
   return {};
 }

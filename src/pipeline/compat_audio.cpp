@@ -140,7 +140,7 @@ Result<std::vector<float>> compat_frame_tensors(const CompatAudio& request,
   ASSIGN_OR_RETURN(std::vector<float> samples, samples_16k(request));
   const WindowRange range = window_range(request.start_frame, request.frame_count);
   if (request.frame_count == 0 || range.last_row < 0) return tensors;  // all before the clip
-  const std::int64_t offset = audio_start_frame(request) * kSamplesPerVideoFrame;
+  const std::int64_t offset = timeline::frame_to_samples(audio_start_frame(request));
   ASSIGN_OR_RETURN(std::vector<float> features, encode_range(samples, offset, range, mel, encoder));
 
   // Frame i: F_pad rows i-8 .. i+7 as [32,16,16]; rows below 0 stay zero. ref: pipeline.md §3.

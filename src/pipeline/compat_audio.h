@@ -19,11 +19,10 @@
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
 #include "core/status.h"
+#include "core/timeline.h"
 
 namespace lipsync::pipeline {
 
-// 16 kHz / 25 fps. ref: pipeline.md §2 (80 mel frames/s, 25 video frames/s).
-inline constexpr std::int64_t kSamplesPerVideoFrame = 640;
 // The older clients send raw_audio starting this many frames before start_frame_idx.
 inline constexpr std::int64_t kCompatAudioLeadFrames = 8;
 

@@ -6,14 +6,17 @@
 #include <system_error>
 
 #include "audio/audio_features.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 namespace lipsync::pipeline {
 
 std::vector<runtime::TensorSpec> unet_inputs(const imaging::ModelGeometry& g) {
   const int64_t roi = g.roi_size_px;
+  const auto& audio = audio::kFrameTensorShape;
   // ref: pipeline.md §3 (audio [B, 32, 16, 16]) and §5 (input [B, 6, 320, 320]).
-  return {{"input", {-1, g.input_channels, roi, roi}}, {"audio", {-1, 32, 16, 16}}};
+  return {{"input", {-1, g.input_channels, roi, roi}},
+          {"audio", {-1, audio[0], audio[1], audio[2]}}};
 }
 
 std::vector<runtime::TensorSpec> unet_outputs(const imaging::ModelGeometry& g) {
@@ -41,8 +44,7 @@ Result<double> LipSyncModel::warm_up() const {
   const std::vector<float> audio(frames * audio::kFrameTensorSize, 0.0f);
   const std::array<std::span<const float>, 2> inputs{images, audio};
   ASSIGN_OR_RETURN(auto outputs, unet_->run(inputs, static_cast<int64_t>(frames)));
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
+  return ms_since(start);
 }
 
 std::int64_t LipSyncModel::memory_bytes() const {
@@ -53,7 +55,6 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
                                                          const LoadOptions& options) {
   const auto& session_options = options.session;
   const auto& avatar_options = options.avatar;
-  static_assert(audio::kFrameTensorSize == 32 * 16 * 16, "audio tensor is [32, 16, 16]");
   const auto& geometry = avatar_options.geometry;
   ASSIGN_OR_RETURN(
       auto unet, runtime::Session::create(config.model_path, session_options, unet_inputs(geometry),

@@ -10,20 +10,27 @@ using audio::kMelBins;
 using audio::kWindowFrames;
 using audio::kWindowSize;
 
-Result<std::unique_ptr<OnnxFeatureEncoder>> OnnxFeatureEncoder::create(
-    const std::filesystem::path& model, const runtime::SessionOptions& options,
-    std::optional<std::size_t> padded_batch) {
+std::vector<runtime::TensorSpec> encoder_inputs() {
   // ref: pipeline.md §2: input `mel_spectrogram` [B,1,80,16], output `audio_features` [B,512];
   // any single input/output name is accepted, the shapes are checked.
   const auto bins = static_cast<int64_t>(kMelBins);
   const auto frames = static_cast<int64_t>(kWindowFrames);
+  return {{"", {-1, 1, bins, frames}}};
+}
+
+std::vector<runtime::TensorSpec> encoder_outputs() {
+  return {{"", {-1, static_cast<int64_t>(kFeatureSize)}}};
+}
+
+Result<std::unique_ptr<OnnxFeatureEncoder>> OnnxFeatureEncoder::create(
+    const std::filesystem::path& model, const runtime::SessionOptions& options,
+    std::optional<std::size_t> padded_batch) {
   // The encoder runs through Session::run (host memory in and out), which CUDA graphs do not
   // serve; they are for the UNet's batches.
   runtime::SessionOptions encoder_options = options;
   encoder_options.cuda_graph = false;
-  ASSIGN_OR_RETURN(auto session,
-                   runtime::Session::create(model, encoder_options, {{"", {-1, 1, bins, frames}}},
-                                            {{"", {-1, static_cast<int64_t>(kFeatureSize)}}}));
+  ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, encoder_options, encoder_inputs(),
+                                                          encoder_outputs()));
   const bool cuda = session->provider() == ExecutionProvider::kCuda;
   const std::size_t pad = padded_batch.value_or(cuda ? audio::kDefaultEncoderBatch : 0);
   std::unique_ptr<OnnxFeatureEncoder> encoder(new OnnxFeatureEncoder(std::move(session), pad));

@@ -17,6 +17,10 @@
 
 namespace lipsync::pipeline {
 
+// The encoder's I/O contract (pipeline.md §2): [B, 1, 80, 16] in, [B, 512] out, any names.
+std::vector<runtime::TensorSpec> encoder_inputs();
+std::vector<runtime::TensorSpec> encoder_outputs();
+
 class OnnxFeatureEncoder : public audio::FeatureEncoder {
  public:
   // Loads the model and checks its single input is [B,1,80,16] and output [B,512] (any names).

@@ -8,6 +8,8 @@
 
 #include "audio/audio_features.h"
 #include "core/bounded_queue.h"
+#include "core/clock.h"
+#include "core/guard.h"
 #include "core/log.h"
 #include "pipeline/lipsync_model.h"
 
@@ -15,10 +17,6 @@ namespace lipsync::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double ms_between(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double, std::milli>(to - from).count();
-}
 
 Status check_request(const RenderRequest& request) {
   const std::size_t frames = request.source_frames.size();
@@ -50,10 +48,10 @@ Status fit_to_model(RenderRequest& request, const avatar::Avatar& avatar) {
   if (!request.image_tensors.empty() &&
       request.image_tensors.size() != request.source_frames.size() * per_frame) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "visual frames hold {} floats, expected {} for {} frames of [6, {}, {}]",
+                      "visual frames hold {} floats, expected {} for {} frames of [{}, {}, {}]",
                       request.image_tensors.size(), request.source_frames.size() * per_frame,
-                      request.source_frames.size(), avatar.geometry().roi_size_px,
-                      avatar.geometry().roi_size_px);
+                      request.source_frames.size(), avatar.geometry().input_channels,
+                      avatar.geometry().roi_size_px, avatar.geometry().roi_size_px);
   }
   return {};
 }
@@ -161,9 +159,9 @@ class Scheduler::ModelWorker {
   auto guarded(std::vector<PendingPtr>& requests, Step step) -> decltype(step()) {
     try {
       return step();
-    } catch (const std::exception& e) {
-      fail(requests,
-           make_error(ErrorCode::kInternal, "model '{}': batch failed: {}", model_id_, e.what()));
+    } catch (...) {
+      fail(requests, status_from_exception(std::current_exception(),
+                                           fmt::format("model '{}': batch failed", model_id_)));
     }
     if constexpr (std::is_same_v<decltype(step()), Status>) {
       return make_error(ErrorCode::kInternal, "model '{}': batch failed", model_id_);

@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <exception>
 
+#include "core/clock.h"
+#include "core/guard.h"
 #include "core/log.h"
 
 namespace lipsync::registry {
@@ -98,13 +100,11 @@ int64_t system_unix_seconds() {
 
 Result<std::shared_ptr<LoadedModel>> call_loader(const Loader& loader, const ModelConfig& config,
                                                  const LoadTarget& target) {
-  try {
+  return guard("the loader threw", [&]() -> Result<std::shared_ptr<LoadedModel>> {
     ASSIGN_OR_RETURN(auto object, loader(config, target));
     if (object == nullptr) return make_error(ErrorCode::kInternal, "the loader returned no model");
     return object;
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInternal, "the loader threw: {}", e.what());
-  }
+  });
 }
 
 // What handles share: a pointer to `object` whose deleter, run when the last handle goes, drops
@@ -335,8 +335,7 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
   const auto start = std::chrono::steady_clock::now();
   auto loaded = reserved.ok() ? call_loader(loader, config, LoadTarget{gpu_id})
                               : Result<std::shared_ptr<LoadedModel>>(reserved);
-  const double load_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double load_ms = ms_since(start);
   lock.lock();
 
   Status status = loaded.status();

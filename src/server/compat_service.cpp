@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/clock.h"
+#include "core/guard.h"
 #include "core/log.h"
 #include "media/jpeg_codec.h"
 #include "pipeline/compat_audio.h"
@@ -12,10 +14,6 @@ namespace lipsync::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 // Little-endian float32 bytes -> floats (this project builds for little-endian hosts only).
 Result<std::vector<float>> floats_from_bytes(const std::string& bytes, const char* field) {
@@ -39,9 +37,11 @@ Status check_request(const monolithic::CompositeBatchRequest& request,
   }
   const std::size_t expected = static_cast<std::size_t>(request.batch_size()) * kVisualFrameBytes;
   if (!request.visual_frames().empty() && request.visual_frames().size() != expected) {
+    const imaging::ModelGeometry& g = imaging::kSyncTalk328;
     return make_error(ErrorCode::kInvalidArgument,
-                      "visual_frames has {} bytes, expected {} (batch_size {} x 6x320x320 float32)",
-                      request.visual_frames().size(), expected, request.batch_size());
+                      "visual_frames has {} bytes, expected {} (batch_size {} x {}x{}x{} float32)",
+                      request.visual_frames().size(), expected, request.batch_size(),
+                      g.input_channels, g.roi_size_px, g.roi_size_px);
   }
   return {};
 }
@@ -76,12 +76,8 @@ grpc::Status CompatService::InferBatchComposite(grpc::ServerContext*,
                                                 const monolithic::CompositeBatchRequest* request,
                                                 monolithic::CompositeBatchResponse* response) {
   const auto start = Clock::now();
-  Status status;
-  try {
-    status = infer(*request, *response);
-  } catch (const std::exception& e) {
-    status = make_error(ErrorCode::kInternal, "InferBatchComposite failed: {}", e.what());
-  }
+  const Status status =
+      guard("InferBatchComposite failed", [&] { return infer(*request, *response); });
   answer(status, *response);
   response->set_total_time_ms(static_cast<float>(ms_since(start)));
   count("InferBatchComposite", status.code());

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/thread_pool.h"
 #include "http/metrics.h"
+#include "imaging/model_geometry.h"
 #include "media/jpeg_codec.h"
 #include "pipeline/scheduler.h"
 #include "proto/monolithic.grpc.pb.h"
@@ -21,7 +22,8 @@
 namespace lipsync::server {
 
 // Float32 [6, 320, 320] per frame of visual_frames (pipeline.md §5).
-inline constexpr std::size_t kVisualFrameBytes = std::size_t{6} * 320 * 320 * sizeof(float);
+inline constexpr std::size_t kVisualFrameBytes =
+    imaging::kSyncTalk328.input_tensor_elements() * sizeof(float);
 inline constexpr int kMaxCompatBatch = 32;
 
 // The JPEG settings of served frames (config `output`).

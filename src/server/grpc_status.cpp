@@ -18,6 +18,8 @@ grpc::StatusCode to_grpc_code(ErrorCode code) {
       return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case ErrorCode::kUnavailable:
       return grpc::StatusCode::UNAVAILABLE;
+    case ErrorCode::kCancelled:
+      return grpc::StatusCode::CANCELLED;
     case ErrorCode::kDataLoss:
       return grpc::StatusCode::DATA_LOSS;
     case ErrorCode::kUnimplemented:

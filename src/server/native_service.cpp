@@ -1,12 +1,13 @@
 #include "server/native_service.h"
 
 #include <chrono>
-#include <exception>
-#include <functional>
 
 #include "audio/audio_decoder.h"
 #include "audio/streaming_extractor.h"
+#include "core/clock.h"
+#include "core/guard.h"
 #include "core/log.h"
+#include "core/timeline.h"
 #include "server/grpc_status.h"
 
 namespace lipsync::server {
@@ -17,13 +18,9 @@ using Clock = std::chrono::steady_clock;
 // Room left in a message for everything but the frame bytes (fields, tags, timings).
 constexpr std::size_t kMessageOverheadBytes = 4096;
 
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // Returned by the render loops when the client went away; the handlers answer CANCELLED.
 Status cancelled() {
-  return make_error(ErrorCode::kUnavailable, "the client cancelled the call");
+  return make_error(ErrorCode::kCancelled, "the client cancelled the call");
 }
 
 Result<imaging::SequenceMode> sequence_mode(v1::SequenceMode mode) {
@@ -109,7 +106,7 @@ void add_frames(const ClipBatch& batch, std::size_t from, std::size_t to,
     const std::int64_t index = batch.first + static_cast<std::int64_t>(k);
     frame->set_index(index);
     frame->set_source_frame(batch.source_frames[k]);
-    frame->set_timestamp_ms(index * kFrameIntervalMs);
+    frame->set_timestamp_ms(timeline::frame_to_ms(index));
     const auto bytes = batch.frame_bytes(k);
     frame->set_data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   }
@@ -242,15 +239,6 @@ Status require_model_id(const std::string& model_id) {
   return {};
 }
 
-// Runs `body`; an exception becomes INTERNAL instead of unwinding through gRPC's thread.
-Status guarded(std::string_view rpc, const std::function<Status()>& body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInternal, "{} failed: {}", rpc, e.what());
-  }
-}
-
 }  // namespace
 
 Result<ClipPlan> NativeService::plan(const v1::RenderRequest& request) {
@@ -277,7 +265,7 @@ void NativeService::observe(const ClipBatch& batch) {
 grpc::Status NativeService::Render(grpc::ServerContext* context, const v1::RenderRequest* request,
                                    v1::RenderResponse* response) {
   const auto start = Clock::now();
-  Status status = guarded("Render", [&] { return render(*context, *request, *response); });
+  Status status = guard("Render failed", [&] { return render(*context, *request, *response); });
   if (context->IsCancelled()) return finish_cancelled("Render");
   response->mutable_timings()->set_total_ms(ms_since(start));
   if (status.ok()) context_.metrics->observe_stage_ms("total", ms_since(start));
@@ -317,7 +305,7 @@ grpc::Status NativeService::RenderStream(grpc::ServerContext* context,
                                          const v1::RenderRequest* request,
                                          grpc::ServerWriter<v1::RenderResponse>* writer) {
   Status status =
-      guarded("RenderStream", [&] { return render_stream(*context, *request, *writer); });
+      guard("RenderStream failed", [&] { return render_stream(*context, *request, *writer); });
   if (context->IsCancelled()) return finish_cancelled("RenderStream");
   return finish("RenderStream", status);
 }
@@ -344,7 +332,7 @@ Status NativeService::render_stream(grpc::ServerContext& context, const v1::Rend
 grpc::Status NativeService::Session(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>* stream) {
-  Status status = guarded("Session", [&] { return session(*context, *stream); });
+  Status status = guard("Session failed", [&] { return session(*context, *stream); });
   if (context->IsCancelled()) return finish_cancelled("Session");
   return finish("Session", status);
 }
@@ -460,7 +448,7 @@ grpc::Status NativeService::GetModel(grpc::ServerContext*, const v1::GetModelReq
 
 grpc::Status NativeService::LoadModel(grpc::ServerContext*, const v1::LoadModelRequest* request,
                                       v1::Model* response) {
-  Status status = guarded("LoadModel", [&]() -> Status {
+  Status status = guard("LoadModel failed", [&]() -> Status {
     const std::string& id = request->model_id();
     RETURN_IF_ERROR(model(id, *response));  // INVALID_ARGUMENT / NOT_FOUND
     if (Status loaded = context_.registry->load(id); !loaded.ok())
@@ -472,7 +460,7 @@ grpc::Status NativeService::LoadModel(grpc::ServerContext*, const v1::LoadModelR
 
 grpc::Status NativeService::UnloadModel(grpc::ServerContext*, const v1::UnloadModelRequest* request,
                                         v1::Model* response) {
-  Status status = guarded("UnloadModel", [&]() -> Status {
+  Status status = guard("UnloadModel failed", [&]() -> Status {
     RETURN_IF_ERROR(model(request->model_id(), *response));
     RETURN_IF_ERROR(context_.registry->unload(request->model_id()));
     return model(request->model_id(), *response);
@@ -496,15 +484,17 @@ grpc::Status NativeService::Health(grpc::ServerContext*, const v1::HealthRequest
 }
 
 grpc::Status NativeService::finish_cancelled(std::string_view rpc) {
-  context_.metrics->count_request(fmt::format("native.{}", rpc), "CANCELLED");
-  LOG_INFO("server", "native {}: cancelled by the client", rpc);
-  return grpc::Status::CANCELLED;
+  return finish(rpc, cancelled());
 }
 
 grpc::Status NativeService::finish(std::string_view rpc, const Status& status) {
   context_.metrics->count_request(fmt::format("native.{}", rpc), to_string(status.code()));
   context_.gauges->refresh();
-  if (!status.ok()) LOG_WARN("server", "native {}: {}", rpc, status.to_string());
+  if (status.code() == ErrorCode::kCancelled) {
+    LOG_INFO("server", "native {}: cancelled by the client", rpc);
+  } else if (!status.ok()) {
+    LOG_WARN("server", "native {}: {}", rpc, status.to_string());
+  }
   return to_grpc_status(status);
 }
 

@@ -5,7 +5,9 @@
 #include <optional>
 
 #include "audio/audio_decoder.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/timeline.h"
 #include "server/compat_service.h"
 #include "server/native_clip.h"
 
@@ -14,10 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 // The first message: which model, and how to walk its frames.
 Result<ClipSpec> parse_spec(const http::WebSocketMessage& message) {
@@ -100,8 +98,7 @@ Status render(const ServiceContext& context, http::WebSocketConnection& ws, Rend
       {"frames", plan.frame_count()},
       {"width", plan.model.width},
       {"height", plan.model.height},
-      {"fps",
-       1000 / kFrameIntervalMs}}.dump()));
+      {"fps", timeline::kFramesPerSecond}}.dump()));
   BatchWindow window(*context.scheduler, plan, context.config->pipeline.max_batch);
   while (!window.done()) {
     if (ws.closed()) break;
@@ -152,7 +149,7 @@ std::array<std::uint8_t, kFrameHeaderBytes> frame_header(std::int64_t index) {
   };
   std::array<std::uint8_t, kFrameHeaderBytes> header{};
   put(header.data(), static_cast<std::uint32_t>(index));
-  put(header.data() + 4, static_cast<std::uint32_t>(index * kFrameIntervalMs));
+  put(header.data() + 4, static_cast<std::uint32_t>(timeline::frame_to_ms(index)));
   return header;
 }
 

@@ -199,7 +199,7 @@ TEST(StreamingExtractorTest, LookaheadIsTheModelsProperty) {
   for (std::size_t i = 0; i < 1000; ++i) {
     worst = std::max(worst, samples_needed_for_frame(i) - 640 * i);
   }
-  EXPECT_EQ(worst, kLookaheadSamples);
+  EXPECT_EQ(worst, static_cast<std::size_t>(timeline::kLookaheadSamples));
   EXPECT_DOUBLE_EQ(StreamingFeatureExtractor::lookahead_ms(), 452.5);  // pipeline.md §3: ~452 ms
   EXPECT_EQ(samples_needed_for_frame(0), 200u * (19 + 16) + 200);
 }

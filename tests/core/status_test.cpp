@@ -35,6 +35,12 @@ TEST(Status, CarriesCodeMessageAndContext) {
   EXPECT_EQ(s.with_context("loading").message(), "loading: model 'x' is not configured");
 }
 
+TEST(Status, CancelledIsItsOwnCode) {
+  const Status s = make_error(ErrorCode::kCancelled, "the client cancelled the call");
+  EXPECT_EQ(s.to_string(), "CANCELLED: the client cancelled the call");
+  EXPECT_NE(to_string(ErrorCode::kCancelled), to_string(ErrorCode::kUnavailable));
+}
+
 TEST(Result, PropagatesValuesAndErrors) {
   EXPECT_EQ(*doubled(4), 8);
   auto bad = doubled(-1);

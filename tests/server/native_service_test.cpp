@@ -600,6 +600,7 @@ TEST(GrpcStatus, EveryErrorCodeMapsToItsGrpcCode) {
   EXPECT_EQ(to_grpc_code(ErrorCode::kInvalidArgument), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(to_grpc_code(ErrorCode::kResourceExhausted), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(to_grpc_code(ErrorCode::kUnavailable), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(to_grpc_code(ErrorCode::kCancelled), grpc::StatusCode::CANCELLED);
   EXPECT_EQ(to_grpc_code(ErrorCode::kFailedPrecondition), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(to_grpc_code(ErrorCode::kInternal), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(to_grpc_code(ErrorCode::kDataLoss), grpc::StatusCode::DATA_LOSS);
