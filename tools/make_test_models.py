@@ -11,6 +11,11 @@ dynamic batch axis, and the I/O names are those of the real exports:
 Files (float32 and float16 variants; "tiny" = channel widths / 8, same I/O):
   unet.onnx unet_fp16.onnx encoder.onnx encoder_fp16.onnx unet_tiny.onnx encoder_tiny.onnx
 
+Exports as users make them, with the weights of the tiny model they derive from (so their
+outputs must equal it): torch's default I/O names (`input.1`, `input.177`; the inputs listed
+audio first), and a fixed batch dimension (the reference export has dynamic_axes commented out):
+  unet_tiny_torch_names.onnx unet_tiny_batch1.onnx unet_tiny_batch4.onnx encoder_tiny_batch4.onnx
+
 Deterministic: the same seed gives the same bytes. Uses only Debian's python3-onnx/numpy.
 Usage: make_test_models.py --out DIR [--seed N] [--only NAME ...]
 """
@@ -176,7 +181,22 @@ def to_fp16(model):
     return model
 
 
-def make_model(kind, width, seed, fp16):
+def rename_io(model, names):
+    """Renames graph inputs/outputs (and their uses) as torch.onnx.export names them by default."""
+    for node in model.graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    for vi in list(model.graph.input) + list(model.graph.output):
+        vi.name = names.get(vi.name, vi.name)
+
+
+def fix_batch(model, batch):
+    """A static batch dimension on every graph input and output."""
+    for vi in list(model.graph.input) + list(model.graph.output):
+        vi.type.tensor_type.shape.dim[0].dim_value = batch
+
+
+def make_model(kind, width, seed, fp16, variant=None):
     rng = np.random.default_rng(seed)
     g = Graph(rng, kind)
     if kind == "unet":
@@ -198,17 +218,31 @@ def make_model(kind, width, seed, fp16):
     model.ir_version = IR_VERSION
     if fp16:
         model = to_fp16(model)
+    variant = variant or {}
+    if "names" in variant:
+        rename_io(model, variant["names"])
+    if variant.get("audio_first"):
+        model.graph.input.reverse()
+    if "batch" in variant:
+        fix_batch(model, variant["batch"])
     onnx.checker.check_model(model)
     return model, g.params
 
 
-MODELS = {  # name: (kind, width, fp16, expected unfolded parameter count or None)
+TORCH_NAMES = {"input": "input.1", "audio": "input.177", "output": "1049"}
+
+MODELS = {  # name: (kind, width, fp16, expected unfolded parameter count or None[, variant])
     "unet": ("unet", 1.0, False, UNET_PARAMS),
     "unet_fp16": ("unet", 1.0, True, UNET_PARAMS),
     "encoder": ("encoder", 1.0, False, ENCODER_PARAMS),
     "encoder_fp16": ("encoder", 1.0, True, ENCODER_PARAMS),
     "unet_tiny": ("unet", 0.125, False, None),
     "encoder_tiny": ("encoder", 0.125, False, None),
+    "unet_tiny_torch_names": ("unet", 0.125, False, None,
+                              {"names": TORCH_NAMES, "audio_first": True}),
+    "unet_tiny_batch1": ("unet", 0.125, False, None, {"batch": 1}),
+    "unet_tiny_batch4": ("unet", 0.125, False, None, {"batch": 4}),
+    "encoder_tiny_batch4": ("encoder", 0.125, False, None, {"batch": 4}),
 }
 
 
@@ -220,10 +254,10 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for name in args.only or MODELS:
-        kind, width, fp16, expected = MODELS[name]
-        # One seed per architecture: fp32 and fp16 variants share their weights.
+        kind, width, fp16, expected, *variant = MODELS[name]
+        # One seed per architecture: fp32, fp16 and export variants share their weights.
         seed = args.seed + (0 if kind == "unet" else 1) + (10 if width != 1.0 else 0)
-        model, params = make_model(kind, width, seed, fp16)
+        model, params = make_model(kind, width, seed, fp16, *variant)
         if expected is not None and params != expected:
             sys.exit(f"{name}: {params} parameters, the architecture has {expected}")
         path = os.path.join(args.out, f"{name}.onnx")

@@ -28,12 +28,14 @@ std::string shape_text(const std::vector<int64_t>& shape);
 // The model's inputs (or outputs), in order.
 std::vector<ModelTensor> read_tensors(const Ort::Session& session, bool inputs);
 
-// Matches expected specs to the model's tensors; fills names and dimensions from the model.
+// Matches expected specs to the model's tensors, by name, else by shape (logged); fills names
+// and dimensions (a fixed batch too) from the model. Errors name the expected shapes.
 Status resolve(const std::filesystem::path& path, const char* kind,
                std::vector<TensorSpec>& expected, const std::vector<ModelTensor>& actual,
                std::vector<ModelTensor>& matched);
 
-// Every input dimension after the batch is known, and all inputs have one element type.
+// Every input dimension after the batch is known, and all inputs have one element type and
+// one batch dimension (dynamic, or fixed: then runs take exactly that many frames).
 Status check_inputs_are_concrete(const std::filesystem::path& path,
                                  const std::vector<TensorSpec>& inputs,
                                  const std::vector<ModelTensor>& matched);

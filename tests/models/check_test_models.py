@@ -58,6 +58,24 @@ def check_encoder(path):
     check(o.name == "audio_features" and dims(o) == ["batch", 512], f"{name}: output {dims(o)}")
 
 
+def check_io(name, path, inputs, outputs):
+    """Export variants: the graph's I/O names and dimensions, in order."""
+    m = onnx.load(path)
+    got = ([(i.name, dims(i)) for i in m.graph.input], [(o.name, dims(o)) for o in m.graph.output])
+    check(got == (inputs, outputs), f"{name}: I/O {got}, expected {(inputs, outputs)}")
+
+
+VARIANTS = {  # name: (inputs, outputs)
+    "unet_tiny_torch_names": ([("input.177", ["batch", 32, 16, 16]), ("input.1", ["batch", 6, 320, 320])],
+                              [("1049", ["batch", 3, 320, 320])]),
+    "unet_tiny_batch1": ([("input", [1, 6, 320, 320]), ("audio", [1, 32, 16, 16])],
+                         [("output", [1, 3, 320, 320])]),
+    "unet_tiny_batch4": ([("input", [4, 6, 320, 320]), ("audio", [4, 32, 16, 16])],
+                         [("output", [4, 3, 320, 320])]),
+    "encoder_tiny_batch4": ([("mel_spectrogram", [4, 1, 80, 16])], [("audio_features", [4, 512])]),
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", required=True)
@@ -67,6 +85,8 @@ def main():
         check_unet(os.path.join(args.models, name + ".onnx"), fp16)
     for name in ("encoder", "encoder_fp16", "encoder_tiny"):
         check_encoder(os.path.join(args.models, name + ".onnx"))
+    for name, (inputs, outputs) in VARIANTS.items():
+        check_io(name, os.path.join(args.models, name + ".onnx"), inputs, outputs)
     with tempfile.TemporaryDirectory() as tmp:  # same seed -> same bytes
         subprocess.run([sys.executable, args.generator, "--out", tmp], check=True,
                        stdout=subprocess.DEVNULL)
