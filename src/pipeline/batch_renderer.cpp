@@ -85,11 +85,18 @@ Result<PreparedBatch> prepare_batch(const LipSyncModel& model, std::span<const F
   const std::size_t image_size = avatar.geometry().input_tensor_elements();
   const std::size_t count = jobs.size();
   // Padded slots repeat the last frame; their outputs are not composited.
+  const auto fixed = static_cast<std::size_t>(model.fixed_batch_frames());
   const std::size_t slots =
-      std::max(count, static_cast<std::size_t>(std::max(0, model.padded_batch_frames())));
+      fixed > 0
+          ? (count + fixed - 1) / fixed * fixed
+          : std::max(count, static_cast<std::size_t>(std::max(0, model.padded_batch_frames())));
   PreparedBatch batch;
   batch.jobs.assign(jobs.begin(), jobs.end());
-  ASSIGN_OR_RETURN(batch.unet, model.unet().new_batch(static_cast<int64_t>(slots)));
+  batch.chunk_frames = fixed > 0 ? fixed : slots;
+  for (std::size_t first = 0; first < slots; first += batch.chunk_frames) {
+    ASSIGN_OR_RETURN(auto run, model.unet().new_batch(static_cast<int64_t>(batch.chunk_frames)));
+    batch.unet.push_back(std::move(run));
+  }
   for (std::size_t k = 0; k < count; ++k) {
     if (!options.image_tensors.empty())
       batch.jobs[k].image = options.image_tensors.subspan(k * image_size, image_size);
@@ -99,21 +106,24 @@ Result<PreparedBatch> prepare_batch(const LipSyncModel& model, std::span<const F
     std::span<const float> image = job.image;
     if (image.empty()) {
       const auto filled = scratch(image_size);
-      RETURN_IF_ERROR(
-          avatar.fill_input_tensor(static_cast<std::size_t>(job.source_frame), filled));
+      RETURN_IF_ERROR(avatar.fill_input_tensor(static_cast<std::size_t>(job.source_frame), filled));
       image = filled;
     }
-    RETURN_IF_ERROR(batch.unet.write_input(0, slot * image_size, image));
-    return batch.unet.write_input(1, slot * audio::kFrameTensorSize, job.audio);
+    auto& run = batch.unet[slot / batch.chunk_frames];
+    const std::size_t k = slot % batch.chunk_frames;
+    RETURN_IF_ERROR(run.write_input(0, k * image_size, image));
+    return run.write_input(1, k * audio::kFrameTensorSize, job.audio);
   }));
-  RETURN_IF_ERROR(model.unet().upload(batch.unet));  // while the device runs another batch
+  for (auto& run : batch.unet) {
+    RETURN_IF_ERROR(model.unet().upload(run));  // while the device runs another batch
+  }
   batch.timings.prepare_ms = ms_since(start);
   return batch;
 }
 
 Status infer_batch(const LipSyncModel& model, PreparedBatch& batch) {
   const auto start = Clock::now();
-  RETURN_IF_ERROR(model.unet().execute(batch.unet));
+  for (auto& run : batch.unet) RETURN_IF_ERROR(model.unet().execute(run));
   batch.timings.inference_ms = ms_since(start);
   return {};
 }
@@ -132,10 +142,12 @@ Result<RenderedBatch> finish_batch(const LipSyncModel& model, const PreparedBatc
     const FrameJob& job = batch.jobs[k];
     const auto index = static_cast<std::size_t>(job.source_frame);
     const auto face = scratch(output_size);
-    RETURN_IF_ERROR(batch.unet.read_output(0, k * output_size, face));
+    const auto& run = batch.unet[k / batch.chunk_frames];
+    RETURN_IF_ERROR(run.read_output(0, k % batch.chunk_frames * output_size, face));
     if (job.jpeg) {
-      ASSIGN_OR_RETURN(result.jpegs[k],
-                       avatar.render_jpeg(index, face, {.settings = *job.jpeg, .composite = composite}));
+      ASSIGN_OR_RETURN(
+          result.jpegs[k],
+          avatar.render_jpeg(index, face, {.settings = *job.jpeg, .composite = composite}));
     } else {
       ASSIGN_OR_RETURN(result.frames[k], avatar.render_frame(index, face, composite));
     }

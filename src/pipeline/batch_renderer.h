@@ -58,14 +58,17 @@ Result<RenderedBatch> render_batch(const LipSyncModel& model, std::span<const Fr
 // A batch between its steps. Its jobs' spans must stay valid until finish_batch().
 struct PreparedBatch {
   std::vector<FrameJob> jobs;
-  runtime::Session::Batch unet;  // the UNet's staged inputs (padded), then its outputs
+  // The UNet's staged inputs (padded), then its outputs: one run, or for a fixed-batch UNet
+  // one run per chunk of that many frames.
+  std::vector<runtime::Session::Batch> unet;
+  std::size_t chunk_frames = 0;  // frames per run
   BatchTimings timings;
 };
 
 // Checks the jobs and writes the UNet's inputs (in parallel on `pool`, may be null).
 Result<PreparedBatch> prepare_batch(const LipSyncModel& model, std::span<const FrameJob> jobs,
                                     const BatchOptions& options, ThreadPool* pool);
-// The UNet run.
+// The UNet run(s).
 Status infer_batch(const LipSyncModel& model, PreparedBatch& batch);
 // Pastes each generated face into its frame (or splices it into its JPEG), in parallel.
 Result<RenderedBatch> finish_batch(const LipSyncModel& model, const PreparedBatch& batch,

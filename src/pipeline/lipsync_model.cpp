@@ -32,9 +32,14 @@ LipSyncModel::LipSyncModel(std::shared_ptr<const avatar::Avatar> avatar,
       unet_file_bytes_(unet_file_bytes),
       padded_batch_frames_(padded_batch_frames) {}
 
+std::int64_t LipSyncModel::fixed_batch_frames() const {
+  return std::max<std::int64_t>(0, unet_->inputs()[0].shape[0]);
+}
+
 Result<double> LipSyncModel::warm_up() const {
   const auto start = std::chrono::steady_clock::now();
-  const auto frames = static_cast<std::size_t>(std::max(1, padded_batch_frames_));
+  const auto frames = static_cast<std::size_t>(
+      fixed_batch_frames() > 0 ? fixed_batch_frames() : std::max(1, padded_batch_frames_));
   const std::size_t image_size = avatar_->geometry().input_tensor_elements();
   std::vector<float> images(frames * image_size);
   for (std::size_t k = 0; k < frames; ++k) {
@@ -69,13 +74,21 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
   std::error_code ec;
   const auto file_bytes = std::filesystem::file_size(config.model_path, ec);
   const bool cuda = unet->provider() == ExecutionProvider::kCuda;
+  const std::int64_t fixed = std::max<std::int64_t>(0, unet->inputs()[0].shape[0]);
+  if (fixed > 0) {
+    LOG_INFO("pipeline",
+             "model '{}': the UNet '{}' has a fixed batch of {}: batches run in chunks of {} "
+             "frames (export with a dynamic batch axis to run a batch at once)",
+             config.model_id, config.model_path.string(), fixed, fixed);
+  }
+  // A fixed-batch UNet runs one shape only: no padding needed for CUDA's sake.
   auto model = std::make_shared<LipSyncModel>(std::move(avatar).value(), std::move(unet),
                                               ec ? 0 : static_cast<std::int64_t>(file_bytes),
-                                              cuda ? options.cuda_batch_frames : 0);
+                                              cuda && fixed == 0 ? options.cuda_batch_frames : 0);
   if (cuda) {
     ASSIGN_OR_RETURN(double warm_ms, model->warm_up());
     LOG_INFO("pipeline", "model '{}': CUDA warm-up with {} frames took {:.0f} ms", config.model_id,
-             options.cuda_batch_frames, warm_ms);
+             fixed > 0 ? fixed : options.cuda_batch_frames, warm_ms);
   }
   return model;
 }

@@ -37,8 +37,11 @@ class LipSyncModel : public registry::LoadedModel {
   runtime::Session& unet() const { return *unet_; }
   // Batches with fewer frames run padded to this size (0: no padding).
   int padded_batch_frames() const { return padded_batch_frames_; }
-  // Runs one batch of padded_batch_frames() frames so that the first request does not pay
-  // the runtime's set-up; returns its duration in milliseconds.
+  // The UNet's fixed batch dimension (an export without a dynamic batch axis): batches run in
+  // chunks of exactly this many frames, the last one padded. 0: dynamic.
+  std::int64_t fixed_batch_frames() const;
+  // Runs one batch of padded_batch_frames() (or fixed_batch_frames()) frames so that the first
+  // request does not pay the runtime's set-up; returns its duration in milliseconds.
   Result<double> warm_up() const;
   // Host memory: the avatar's caches plus the UNet weights (its file size).
   std::int64_t memory_bytes() const override;

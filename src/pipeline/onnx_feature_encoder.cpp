@@ -1,7 +1,10 @@
 #include "pipeline/onnx_feature_encoder.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+
+#include "core/log.h"
 
 namespace lipsync::pipeline {
 
@@ -32,9 +35,21 @@ Result<std::unique_ptr<OnnxFeatureEncoder>> OnnxFeatureEncoder::create(
   ASSIGN_OR_RETURN(auto session, runtime::Session::create(model, encoder_options, encoder_inputs(),
                                                           encoder_outputs()));
   const bool cuda = session->provider() == ExecutionProvider::kCuda;
-  const std::size_t pad = padded_batch.value_or(cuda ? audio::kDefaultEncoderBatch : 0);
-  std::unique_ptr<OnnxFeatureEncoder> encoder(new OnnxFeatureEncoder(std::move(session), pad));
-  if (pad > 0) {  // warm-up: the first run of the padded shape happens now, not in a request
+  const int64_t fixed = std::max<int64_t>(0, session->inputs()[0].shape[0]);
+  // A fixed-batch model runs that many windows at a time: its runs are one shape already.
+  const std::size_t pad =
+      fixed > 0 ? 0 : padded_batch.value_or(cuda ? audio::kDefaultEncoderBatch : 0);
+  if (fixed > 0) {
+    LOG_INFO("pipeline",
+             "audio encoder '{}' has a fixed batch of {}: windows run {} at a time (export with "
+             "a dynamic batch axis to run them all at once)",
+             model.string(), fixed, fixed);
+  }
+  std::unique_ptr<OnnxFeatureEncoder> encoder(
+      new OnnxFeatureEncoder(std::move(session), pad, static_cast<std::size_t>(fixed)));
+  if (pad > 0 ||
+      (cuda &&
+       fixed > 0)) {  // warm-up: the first run of the padded shape happens now, not in a request
     const std::vector<float> silence(kWindowSize, -4.0f);
     RETURN_IF_ERROR(encoder->encode(silence, 1).status());
   }
@@ -48,11 +63,24 @@ Result<std::vector<float>> OnnxFeatureEncoder::encode(std::span<const float> win
                       "audio encoder: {} values for {} windows of [1, 80, 16]", windows.size(),
                       count);
   }
+  if (fixed_batch_ == 0) return run_padded(windows, count, std::max(count, padded_batch_));
+  std::vector<float> features;  // a fixed-batch model: runs of exactly fixed_batch_ windows
+  features.reserve(count * kFeatureSize);
+  for (std::size_t first = 0; first < count; first += fixed_batch_) {
+    const std::size_t n = std::min(fixed_batch_, count - first);
+    ASSIGN_OR_RETURN(auto chunk, run_padded(windows.subspan(first * kWindowSize, n * kWindowSize),
+                                            n, fixed_batch_));
+    features.insert(features.end(), chunk.begin(), chunk.end());
+  }
+  return features;
+}
+
+Result<std::vector<float>> OnnxFeatureEncoder::run_padded(std::span<const float> windows,
+                                                          std::size_t count,
+                                                          std::size_t run_count) {
   std::vector<float> padded;
-  std::size_t run_count = count;
   std::span<const float> input = windows;
-  if (count < padded_batch_) {  // pad with copies of the last window; their features are dropped
-    run_count = padded_batch_;
+  if (count < run_count) {  // pad with copies of the last window; their features are dropped
     padded.assign(windows.begin(), windows.end());
     padded.reserve(run_count * kWindowSize);
     for (std::size_t k = count; k < run_count; ++k) {

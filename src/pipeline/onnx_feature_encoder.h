@@ -26,7 +26,8 @@ class OnnxFeatureEncoder : public audio::FeatureEncoder {
   // Loads the model and checks its single input is [B,1,80,16] and output [B,512] (any names).
   // On CUDA the first run of each batch shape costs seconds, so runs of fewer windows are padded
   // to `padded_batch` (default there: audio::kDefaultEncoderBatch) and one run is made at load;
-  // on the CPU nothing is padded unless `padded_batch` says so.
+  // on the CPU nothing is padded unless `padded_batch` says so. A model with a fixed batch F
+  // (an export without a dynamic batch axis) runs the windows F at a time, the last run padded.
   static Result<std::unique_ptr<OnnxFeatureEncoder>> create(
       const std::filesystem::path& model, const runtime::SessionOptions& options,
       std::optional<std::size_t> padded_batch = std::nullopt);
@@ -36,11 +37,18 @@ class OnnxFeatureEncoder : public audio::FeatureEncoder {
   const runtime::Session& session() const { return *session_; }
 
  private:
-  OnnxFeatureEncoder(std::unique_ptr<runtime::Session> session, std::size_t padded_batch)
-      : session_(std::move(session)), padded_batch_(padded_batch) {}
+  OnnxFeatureEncoder(std::unique_ptr<runtime::Session> session, std::size_t padded_batch,
+                     std::size_t fixed_batch)
+      : session_(std::move(session)), padded_batch_(padded_batch), fixed_batch_(fixed_batch) {}
+
+  // One run of `run_count` windows: `count` given, the rest copies of the last one; returns
+  // the features of the `count` given windows.
+  Result<std::vector<float>> run_padded(std::span<const float> windows, std::size_t count,
+                                        std::size_t run_count);
 
   std::unique_ptr<runtime::Session> session_;
   std::size_t padded_batch_;  // 0: no padding
+  std::size_t fixed_batch_;   // the model's fixed batch dimension; 0: dynamic
 };
 
 }  // namespace lipsync::pipeline

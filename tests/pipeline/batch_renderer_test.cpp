@@ -125,6 +125,37 @@ TEST_F(PipelineTest, PaddedBatchesGiveTheSameFrames) {
   }
 }
 
+// Exports as users make them: torch's default I/O names, and a fixed batch (1 as the reference
+// export, 4 to see a padded last chunk). Batches of any size give the frames of the normal model.
+TEST_F(PipelineTest, FixedBatchAndTorchNamedExportsGiveTheSameFrames) {
+  const auto audio = random_audio(6, 6);
+  std::vector<FrameJob> jobs;
+  for (std::size_t k = 0; k < 6; ++k)
+    jobs.push_back({static_cast<std::int64_t>(5 - k), slot(audio, k)});
+  for (const auto& [file, fixed] : {std::pair{"unet_tiny_batch1.onnx", 1},
+                                    {"unet_tiny_batch4.onnx", 4},
+                                    {"unet_tiny_torch_names.onnx", 0}}) {
+    ModelConfig m = testing::synthetic_config(*dir_, {"a"}).models.at("a");
+    m.model_path = lipsync::testing::test_models_dir() / file;
+    auto loaded = LipSyncModel::load(m, {});
+    ASSERT_TRUE(loaded.ok()) << file << ": " << loaded.status().to_string();
+    const LipSyncModel& exported = **loaded;
+    EXPECT_EQ(exported.fixed_batch_frames(), fixed) << file;
+    ThreadPool pool(2);
+    for (std::size_t count : {1u, 3u, 6u}) {
+      const auto subset = std::span(jobs).first(count);
+      auto plain = render_batch(model(), subset, {}, &pool);
+      auto chunked = render_batch(exported, subset, {}, &pool);
+      ASSERT_TRUE(plain.ok() && chunked.ok()) << file << ": " << chunked.status().to_string();
+      ASSERT_EQ(chunked->frames.size(), count);
+      for (std::size_t k = 0; k < count; ++k) {
+        EXPECT_LE(max_pixel_difference(plain->frames[k], chunked->frames[k]), 1)
+            << file << ", " << count << " frames, frame " << k;
+      }
+    }
+  }
+}
+
 // JPEG jobs from a splicing store equal encoding the frames of an exact (raw) store: the same
 // outputs, composited and encoded once; BGR jobs in the same batch stay frames.
 TEST_F(PipelineTest, JpegJobsAreSplicedAndMixWithFrameJobs) {

@@ -90,6 +90,29 @@ TEST(OnnxFeatureEncoderTest, PaddedRunsGiveTheSameFeatures) {
   }
 }
 
+// An encoder exported without a dynamic batch axis runs its windows 4 at a time (the last run
+// padded) and gives the features of the dynamic model with the same weights.
+TEST(OnnxFeatureEncoderTest, FixedBatchModelRunsInChunks) {
+  auto plain = tiny_encoder();
+  runtime::SessionOptions options;
+  options.intra_op_threads = 1;
+  auto fixed = OnnxFeatureEncoder::create(
+      lipsync::testing::test_models_dir() / "encoder_tiny_batch4.onnx", options);
+  ASSERT_TRUE(plain && fixed.ok()) << fixed.status().to_string();
+  EXPECT_EQ((*fixed)->session().inputs()[0].shape[0], 4);
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> mel(-4.0f, 4.0f);
+  for (std::size_t count : {1u, 4u, 6u, 9u}) {
+    std::vector<float> windows(count * audio::kWindowSize);
+    for (float& v : windows) v = mel(rng);
+    auto a = plain->encode(windows, count);
+    auto b = (*fixed)->encode(windows, count);
+    ASSERT_TRUE(a.ok() && b.ok()) << b.status().to_string();
+    ASSERT_EQ(b->size(), count * audio::kFeatureSize);
+    EXPECT_LE(max_abs_diff(*a, *b), 1e-6) << count << " windows";
+  }
+}
+
 TEST(OnnxFeatureEncoderTest, StreamingEqualsWholeClip) {
   auto encoder = tiny_encoder();
   ASSERT_NE(encoder, nullptr);
@@ -131,6 +154,8 @@ TEST(OnnxFeatureEncoderTest, WrongModelOrInputIsAClearError) {
   ASSERT_FALSE(unet.ok());
   EXPECT_NE(unet.status().message().find("unet_tiny.onnx"), std::string::npos)
       << unet.status().message();
+  EXPECT_NE(unet.status().message().find("[-1,1,80,16]"), std::string::npos)
+      << unet.status().message();  // the expected shape
 
   auto encoder = tiny_encoder();
   ASSERT_NE(encoder, nullptr);
