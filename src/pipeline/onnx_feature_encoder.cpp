@@ -47,9 +47,8 @@ Result<std::unique_ptr<OnnxFeatureEncoder>> OnnxFeatureEncoder::create(
   }
   std::unique_ptr<OnnxFeatureEncoder> encoder(
       new OnnxFeatureEncoder(std::move(session), pad, static_cast<std::size_t>(fixed)));
-  if (pad > 0 ||
-      (cuda &&
-       fixed > 0)) {  // warm-up: the first run of the padded shape happens now, not in a request
+  // Warm-up: the first run of the padded (or fixed) shape happens now, not in a request.
+  if (pad > 0 || (cuda && fixed > 0)) {
     const std::vector<float> silence(kWindowSize, -4.0f);
     RETURN_IF_ERROR(encoder->encode(silence, 1).status());
   }
