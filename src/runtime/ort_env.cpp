@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "runtime/ort_error.h"
 
 namespace lipsync::runtime::detail {
 namespace {
@@ -45,15 +46,18 @@ Status register_cuda_library(const std::filesystem::path& library) {
                       "(run scripts/setup.sh --cuda or set runtime.cuda_ep_library)",
                       library.string());
   }
-  try {
-    const std::string name = "lipsync_cuda_" + std::to_string(registry.registered.size());
-    ort_env().RegisterExecutionProviderLibrary(name.c_str(), library.string());
-  } catch (const Ort::Exception& e) {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "CUDA requested but the CUDA execution provider library '{}' could not be "
-                      "loaded (are CUDA 13 and cuDNN 9 on the library path?): {}",
-                      library.string(), e.what());
-  }
+  RETURN_IF_ERROR(ort_guard(
+      ErrorCode::kFailedPrecondition,
+      [&] {
+        return fmt::format(
+            "CUDA requested but the CUDA execution provider library '{}' could not be loaded "
+            "(are CUDA 13 and cuDNN 9 on the library path?)",
+            library.string());
+      },
+      [&] {
+        const std::string name = "lipsync_cuda_" + std::to_string(registry.registered.size());
+        ort_env().RegisterExecutionProviderLibrary(name.c_str(), library.string());
+      }));
   registry.registered.insert(library.string());
   LOG_INFO("runtime", "registered CUDA execution provider library {}", library.string());
   return {};

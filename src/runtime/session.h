@@ -18,6 +18,7 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "runtime/session_options.h"
 
 namespace lipsync::runtime {
 
@@ -27,29 +28,6 @@ struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
 };
-
-struct SessionOptions {
-  ExecutionProvider provider = ExecutionProvider::kCpu;
-  int intra_op_threads = 0;  // 0 = ORT default
-  int device_id = 0;         // CUDA ordinal when provider is kCuda
-  std::filesystem::path
-      cuda_ep_library;  // empty: libonnxruntime_providers_cuda.so beside libonnxruntime.so
-  std::map<std::string, std::string>
-      cuda_options;  // extra CUDA EP options, e.g. {"cudnn_conv_algo_search", "HEURISTIC"}
-  // CUDA: convolutions in NHWC layout (the EP's prefer_nhwc; cuda_options["prefer_nhwc"] wins).
-  // On the H100 the fp16 test UNet's run at batch 25 takes 17.2 ms with it, 17.5 ms without.
-  bool cuda_nhwc = true;
-  // CUDA: a Session::Batch keeps device copies of its inputs and outputs, so that the copies
-  // happen outside the run (Session::upload) instead of inside it.
-  bool upload_in_advance = true;
-  // CUDA, with upload_in_advance: execute() replays a CUDA graph per batch size once that size
-  // has run a few times (up to 4 sizes per session), instead of launching every kernel. The
-  // batch is copied on the device into and out of the graph's own tensors around the run.
-  bool cuda_graph = false;
-};
-
-// The `runtime:` section of the server configuration as session options.
-SessionOptions session_options_from(const RuntimeSection& runtime);
 
 enum class ElementType { kFloat32, kFloat16 };
 

@@ -267,6 +267,48 @@ TEST(Session, OptionsFromTheRuntimeSection) {
   EXPECT_EQ(options.device_id, 2);
 }
 
+// Commands without a configuration build from an empty section: that must mean the defaults.
+TEST(Session, OptionsFromAnEmptySectionAreTheDefaults) {
+  const SessionOptions built = session_options_from({});
+  const SessionOptions defaults;
+  EXPECT_EQ(built.provider, defaults.provider);
+  EXPECT_EQ(built.intra_op_threads, defaults.intra_op_threads);
+  EXPECT_EQ(built.device_id, defaults.device_id);
+  EXPECT_EQ(built.cuda_ep_library, defaults.cuda_ep_library);
+  EXPECT_EQ(built.cuda_options, defaults.cuda_options);
+  EXPECT_EQ(built.cuda_nhwc, defaults.cuda_nhwc);
+  EXPECT_EQ(built.upload_in_advance, defaults.upload_in_advance);
+  EXPECT_EQ(built.cuda_graph, defaults.cuda_graph);
+}
+
+TEST(Session, FlagsOverrideTheRuntimeSection) {
+  RuntimeSection runtime;
+  runtime.intra_op_threads = 3;
+  runtime.device_id = 1;
+  runtime.cuda_graph = true;
+  const SessionOptions kept = session_options_from(runtime, {.provider = ExecutionProvider::kCuda});
+  EXPECT_EQ(kept.provider, ExecutionProvider::kCuda);
+  EXPECT_EQ(kept.intra_op_threads, 3);
+  EXPECT_EQ(kept.device_id, 1);
+  EXPECT_TRUE(kept.cuda_graph);
+  const SessionOptions flagged =
+      session_options_from(runtime, {.intra_op_threads = 8,
+                                     .device_id = 0,
+                                     .cuda_ep_library = "/opt/ep.so",
+                                     .cuda_options = std::map<std::string, std::string>{{"k", "v"}},
+                                     .cuda_nhwc = false,
+                                     .upload_in_advance = false,
+                                     .cuda_graph = false});
+  EXPECT_EQ(flagged.provider, ExecutionProvider::kCpu);  // from the section
+  EXPECT_EQ(flagged.intra_op_threads, 8);
+  EXPECT_EQ(flagged.device_id, 0);
+  EXPECT_EQ(flagged.cuda_ep_library, "/opt/ep.so");
+  EXPECT_EQ(flagged.cuda_options.at("k"), "v");
+  EXPECT_FALSE(flagged.cuda_nhwc);
+  EXPECT_FALSE(flagged.upload_in_advance);
+  EXPECT_FALSE(flagged.cuda_graph);
+}
+
 // A test UNet ("unet*.onnx") or audio encoder on the CPU.
 Result<std::unique_ptr<Session>> open_unet_or_encoder(const std::string& file) {
   const bool unet = file.starts_with("unet");

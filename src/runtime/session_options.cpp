@@ -1,0 +1,64 @@
+// Session options: from the configuration and flags (session_options_from), and as ORT's
+// session options with the execution provider selected (make_ort_options).
+#include "runtime/session_options.h"
+
+#include <string>
+#include <unordered_map>
+
+#include "runtime/ort_env.h"
+#include "runtime/session_impl.h"
+
+namespace lipsync::runtime {
+
+SessionOptions session_options_from(const RuntimeSection& runtime,
+                                    const SessionOverrides& overrides) {
+  SessionOptions options;
+  options.provider = overrides.provider.value_or(runtime.execution_provider);
+  options.intra_op_threads = overrides.intra_op_threads.value_or(runtime.intra_op_threads);
+  options.device_id = overrides.device_id.value_or(runtime.device_id);
+  options.cuda_ep_library = overrides.cuda_ep_library.value_or(runtime.cuda_ep_library);
+  options.cuda_nhwc = overrides.cuda_nhwc.value_or(runtime.cuda_nhwc);
+  options.cuda_graph = overrides.cuda_graph.value_or(runtime.cuda_graph);
+  // Not in the configuration: flags only.
+  if (overrides.cuda_options) options.cuda_options = *overrides.cuda_options;
+  if (overrides.upload_in_advance) options.upload_in_advance = *overrides.upload_in_advance;
+  return options;
+}
+
+namespace detail {
+
+Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
+                                             std::string* device_text, Allocators* allocators) {
+  Ort::SessionOptions ort;
+  ort.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+  if (options.intra_op_threads > 0) ort.SetIntraOpNumThreads(options.intra_op_threads);
+  if (options.provider != ExecutionProvider::kCuda) {
+    *device_text = describe_cpu();
+    return ort;
+  }
+  ASSIGN_OR_RETURN(auto device, cuda_ep_device(options.cuda_ep_library, options.device_id));
+  if (options.cuda_options.count("enable_cuda_graph") > 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "CUDA option enable_cuda_graph: set SessionOptions::cuda_graph instead "
+                      "(graphs need inputs at fixed device addresses, which it arranges)");
+  }
+  if (options.cuda_graph && !options.upload_in_advance) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "CUDA graphs need upload_in_advance (the batches' device copies)");
+  }
+  std::unordered_map<std::string, std::string> ep_options(options.cuda_options.begin(),
+                                                          options.cuda_options.end());
+  ep_options.try_emplace("prefer_nhwc", options.cuda_nhwc ? "1" : "0");
+  if (options.cuda_graph) ep_options.emplace("enable_cuda_graph", "1");  // refused above
+  ort.AppendExecutionProvider_V2(ort_env(), {device}, ep_options);
+  *device_text = describe(device);
+  allocators->host = shared_allocator(device, OrtDeviceMemoryType_HOST_ACCESSIBLE);
+  if (options.upload_in_advance) {
+    allocators->device = shared_allocator(device, OrtDeviceMemoryType_DEFAULT);
+    allocators->ep_device = device;
+  }
+  return ort;
+}
+
+}  // namespace detail
+}  // namespace lipsync::runtime

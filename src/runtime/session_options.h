@@ -1,0 +1,55 @@
+// How a Session is created (execution provider, threads, CUDA settings), and the one place that
+// builds those options: from the `runtime:` configuration, with explicit overrides (CLI flags).
+// A new option is added to SessionOptions, RuntimeSection/SessionOverrides and
+// session_options_from() together, so no caller can miss it.
+//
+//   SessionOptions options = session_options_from(config.runtime, {.intra_op_threads = 4});
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+
+namespace lipsync::runtime {
+
+struct SessionOptions {
+  ExecutionProvider provider = ExecutionProvider::kCpu;
+  int intra_op_threads = 0;  // 0 = ORT default
+  int device_id = 0;         // CUDA ordinal when provider is kCuda
+  std::filesystem::path
+      cuda_ep_library;  // empty: libonnxruntime_providers_cuda.so beside libonnxruntime.so
+  std::map<std::string, std::string>
+      cuda_options;  // extra CUDA EP options, e.g. {"cudnn_conv_algo_search", "HEURISTIC"}
+  // CUDA: convolutions in NHWC layout (the EP's prefer_nhwc; cuda_options["prefer_nhwc"] wins).
+  // On the H100 the fp16 test UNet's run at batch 25 takes 17.2 ms with it, 17.5 ms without.
+  bool cuda_nhwc = true;
+  // CUDA: a Session::Batch keeps device copies of its inputs and outputs, so that the copies
+  // happen outside the run (Session::upload) instead of inside it.
+  bool upload_in_advance = true;
+  // CUDA, with upload_in_advance: execute() replays a CUDA graph per batch size once that size
+  // has run a few times (up to 4 sizes per session), instead of launching every kernel. The
+  // batch is copied on the device into and out of the graph's own tensors around the run.
+  bool cuda_graph = false;
+};
+
+// What a command's flags say on top of the configuration; an unset field keeps the configured
+// value (or the default, for commands that read no configuration).
+struct SessionOverrides {
+  std::optional<ExecutionProvider> provider;
+  std::optional<int> intra_op_threads;
+  std::optional<int> device_id;
+  std::optional<std::filesystem::path> cuda_ep_library;
+  std::optional<std::map<std::string, std::string>> cuda_options;
+  std::optional<bool> cuda_nhwc;
+  std::optional<bool> upload_in_advance;
+  std::optional<bool> cuda_graph;
+};
+
+// The `runtime:` section of the configuration as session options, then `overrides`.
+SessionOptions session_options_from(const RuntimeSection& runtime,
+                                    const SessionOverrides& overrides = {});
+
+}  // namespace lipsync::runtime
