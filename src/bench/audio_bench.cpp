@@ -107,8 +107,8 @@ Result<nlohmann::json> bench_front_end(const BenchAudioOptions& options,
 }
 
 Result<nlohmann::json> bench_encoder(const BenchAudioOptions& options, const std::string& path) {
-  runtime::SessionOptions session_options;
-  session_options.intra_op_threads = options.threads;
+  const runtime::SessionOptions session_options =
+      runtime::session_options_from({}, {.intra_op_threads = options.threads});
   ASSIGN_OR_RETURN(auto encoder, pipeline::OnnxFeatureEncoder::create(path, session_options));
   nlohmann::json report{{"model", path},
                         {"intra_op_threads", options.threads},

@@ -213,15 +213,16 @@ Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
 Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::TensorSpec> inputs,
                                  std::vector<runtime::TensorSpec> outputs,
                                  const BenchModelOptions& options) {
-  runtime::SessionOptions session_options;
-  session_options.provider = options.cuda ? ExecutionProvider::kCuda : ExecutionProvider::kCpu;
-  session_options.intra_op_threads = options.threads;
-  session_options.device_id = options.device_id;
-  session_options.cuda_ep_library = options.cuda_ep_library;
-  session_options.upload_in_advance = options.upload_in_advance;
-  session_options.cuda_nhwc = options.cuda_nhwc;
-  session_options.cuda_graph = options.cuda_graph;
-  ASSIGN_OR_RETURN(session_options.cuda_options, parse_key_values(options.cuda_options));
+  ASSIGN_OR_RETURN(auto cuda_options, parse_key_values(options.cuda_options));
+  const runtime::SessionOptions session_options = runtime::session_options_from(
+      {}, {.provider = options.cuda ? ExecutionProvider::kCuda : ExecutionProvider::kCpu,
+           .intra_op_threads = options.threads,
+           .device_id = options.device_id,
+           .cuda_ep_library = options.cuda_ep_library,
+           .cuda_options = std::move(cuda_options),
+           .cuda_nhwc = options.cuda_nhwc,
+           .upload_in_advance = options.upload_in_advance,
+           .cuda_graph = options.cuda_graph});
   ASSIGN_OR_RETURN(auto session, runtime::Session::create(path, session_options, std::move(inputs),
                                                           std::move(outputs)));
   const bool is_half = session->element_type() == runtime::ElementType::kFloat16;

@@ -25,8 +25,8 @@ struct FeaturesOptions {
 };
 
 Status write_encoded(const FeaturesOptions& options, const audio::MelSpectrogram& mel) {
-  runtime::SessionOptions session_options;
-  session_options.intra_op_threads = options.threads;
+  const runtime::SessionOptions session_options =
+      runtime::session_options_from({}, {.intra_op_threads = options.threads});
   ASSIGN_OR_RETURN(auto encoder,
                    pipeline::OnnxFeatureEncoder::create(options.encoder, session_options));
   ASSIGN_OR_RETURN(audio::ClipFeatures clip, audio::extract_clip_features(mel, *encoder));

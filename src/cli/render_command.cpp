@@ -108,13 +108,13 @@ Result<ModelConfig> model_config(const RenderOptions& o, Config& config) {
 }
 
 runtime::SessionOptions session_options(const RenderOptions& o, const Config& config) {
-  runtime::SessionOptions s = runtime::session_options_from(config.runtime);
+  runtime::SessionOverrides flags;
   if (o.cuda) {
-    s.provider = ExecutionProvider::kCuda;
-    s.device_id = o.device;
+    flags.provider = ExecutionProvider::kCuda;
+    flags.device_id = o.device;
   }
-  if (o.threads > 0) s.intra_op_threads = o.threads;
-  return s;
+  if (o.threads > 0) flags.intra_op_threads = o.threads;
+  return runtime::session_options_from(config.runtime, flags);
 }
 
 class ProgressBar {
