@@ -8,84 +8,23 @@
 #include <string>
 
 #include "audio/mel_spectrogram.h"
+#include "audio/resampler.h"
 #include "core/log.h"
 #include "core/npy.h"
-#include "ffmpeg/handles.h"
+#include "ffmpeg/input.h"
 
 extern "C" {
 #include <libavutil/channel_layout.h>
-#include <libavutil/opt.h>
 }
 
 namespace lipsync::audio {
 namespace {
 
-constexpr int kMinInputRateHz = 1000;
-constexpr int kMaxInputRateHz = 768000;
-constexpr int kMaxChannels = 64;
-constexpr int kSoxrPrecisionBits = 20;  // soxr's HQ recipe
+using detail::Resampler;
 
-// Resamples and downmixes one stream (fixed input format) to 16 kHz mono float, appending to
-// `out`; enforces the length limit as it goes.
-class Resampler {
- public:
-  static Result<Resampler> create(const AVChannelLayout& layout, AVSampleFormat format,
-                                  int sample_rate_hz, std::size_t max_samples) {
-    AVChannelLayout in_layout{};
-    if (layout.order == AV_CHANNEL_ORDER_UNSPEC || av_channel_layout_check(&layout) == 0) {
-      av_channel_layout_default(&in_layout, layout.nb_channels);
-    } else {
-      av_channel_layout_copy(&in_layout, &layout);
-    }
-    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-    SwrContext* raw = nullptr;
-    int rc = swr_alloc_set_opts2(&raw, &mono, AV_SAMPLE_FMT_FLT, kSampleRateHz, &in_layout, format,
-                                 sample_rate_hz, 0, nullptr);
-    const int channels = in_layout.nb_channels;
-    av_channel_layout_uninit(&in_layout);
-    ffmpeg::SwrPtr swr(raw);
-    if (rc < 0) return ffmpeg::error(ErrorCode::kInvalidArgument, "configuring the resampler", rc);
-    // Mean of the channels (librosa.to_mono), not swresample's default downmix matrix.
-    std::vector<double> matrix(static_cast<std::size_t>(channels), 1.0 / channels);
-    rc = swr_set_matrix(swr.get(), matrix.data(), channels);
-    if (rc < 0) return ffmpeg::error(ErrorCode::kInternal, "setting the downmix matrix", rc);
-    // The reference (librosa.load) resamples with soxr "HQ" (20-bit precision); use it too.
-    av_opt_set(swr.get(), "resampler", "soxr", 0);
-    av_opt_set_int(swr.get(), "precision", kSoxrPrecisionBits, 0);
-    rc = swr_init(swr.get());
-    if (rc < 0) return ffmpeg::error(ErrorCode::kInvalidArgument, "starting the resampler", rc);
-    return Resampler(std::move(swr), sample_rate_hz, max_samples);
-  }
-
-  // `frames` input frames at `data` (FFmpeg plane pointers); nullptr/0 drains.
-  Status convert(const std::uint8_t* const* data, int frames, std::vector<float>& out) {
-    const int capacity = swr_get_out_samples(swr_.get(), frames);
-    if (capacity < 0) return ffmpeg::error(ErrorCode::kInternal, "resampler size", capacity);
-    const std::size_t old_size = out.size();
-    out.resize(old_size + static_cast<std::size_t>(capacity));
-    auto* dst = reinterpret_cast<std::uint8_t*>(out.data() + old_size);
-    const int written =
-        swr_convert(swr_.get(), &dst, capacity, const_cast<const std::uint8_t**>(data), frames);
-    if (written < 0) return ffmpeg::error(ErrorCode::kDataLoss, "resampling audio", written);
-    out.resize(old_size + static_cast<std::size_t>(written));
-    if (out.size() > max_samples_) {
-      return make_error(ErrorCode::kInvalidArgument, "audio is longer than the limit of {:.0f} s",
-                        static_cast<double>(max_samples_) / kSampleRateHz);
-    }
-    return Status::ok_status();
-  }
-
-  Status drain(std::vector<float>& out) { return convert(nullptr, 0, out); }
-  int input_rate_hz() const { return input_rate_hz_; }
-
- private:
-  Resampler(ffmpeg::SwrPtr swr, int input_rate_hz, std::size_t max_samples)
-      : swr_(std::move(swr)), input_rate_hz_(input_rate_hz), max_samples_(max_samples) {}
-
-  ffmpeg::SwrPtr swr_;
-  int input_rate_hz_ = 0;
-  std::size_t max_samples_ = 0;
-};
+// Containers round their durations and count encoder priming; the exact length is checked while
+// decoding, so the declared one only has to be near the limit.
+constexpr double kDeclaredDurationSlackS = 1.0;
 
 Result<std::size_t> max_samples_for(const DecodeOptions& options) {
   if (!(options.max_duration_s > 0.0) || !std::isfinite(options.max_duration_s)) {
@@ -107,13 +46,15 @@ Status check_finite_and_nonempty(const std::vector<float>& samples, const std::s
 // Decodes the packets of one audio stream, feeding frames through the resampler.
 class StreamDecoder {
  public:
-  StreamDecoder(AVFormatContext* format, int stream_index, AVCodecContext* codec,
-                std::string origin, std::size_t max_samples)
-      : format_(format),
+  StreamDecoder(ffmpeg::Input& input, int stream_index, AVCodecContext* codec, std::string origin,
+                std::size_t max_samples, DecodeCounters* counters)
+      : input_(input),
         stream_index_(stream_index),
         codec_(codec),
         origin_(std::move(origin)),
-        max_samples_(max_samples) {}
+        max_samples_(max_samples),
+        counters_(counters),
+        bad_data_(input.policy().unreadable) {}
 
   Result<std::vector<float>> run() {
     ffmpeg::PacketPtr packet = ffmpeg::make_packet();
@@ -121,13 +62,13 @@ class StreamDecoder {
     if (!packet || !frame) return make_error(ErrorCode::kResourceExhausted, "out of memory");
     std::vector<float> out;
     int rc = 0;
-    while ((rc = av_read_frame(format_, packet.get())) >= 0) {
+    while ((rc = av_read_frame(input_.get(), packet.get())) >= 0) {
       Status status = Status::ok_status();
       if (packet->stream_index == stream_index_) status = send(packet.get(), frame.get(), out);
       av_packet_unref(packet.get());
       RETURN_IF_ERROR(status);
     }
-    if (rc != AVERROR_EOF) return ffmpeg::error(ErrorCode::kDataLoss, "reading " + origin_, rc);
+    if (rc != AVERROR_EOF) return ffmpeg::error(bad_data_, "reading " + origin_, rc);
     RETURN_IF_ERROR(send(nullptr, frame.get(), out));  // drain the decoder
     if (resampler_) RETURN_IF_ERROR(resampler_->drain(out));
     return out;
@@ -135,17 +76,16 @@ class StreamDecoder {
 
  private:
   Status send(const AVPacket* packet, AVFrame* frame, std::vector<float>& out) {
+    if (packet != nullptr && counters_ != nullptr) ++counters_->packets_decoded;
     int rc = avcodec_send_packet(codec_, packet);
-    if (rc < 0 && rc != AVERROR_EOF) {
-      return ffmpeg::error(ErrorCode::kDataLoss, "decoding " + origin_, rc);
-    }
+    if (rc < 0 && rc != AVERROR_EOF) return ffmpeg::error(bad_data_, "decoding " + origin_, rc);
     while ((rc = avcodec_receive_frame(codec_, frame)) >= 0) {
       Status status = consume(frame, out);
       av_frame_unref(frame);
       RETURN_IF_ERROR(status);
     }
     if (rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) {
-      return ffmpeg::error(ErrorCode::kDataLoss, "decoding " + origin_, rc);
+      return ffmpeg::error(bad_data_, "decoding " + origin_, rc);
     }
     return Status::ok_status();
   }
@@ -154,7 +94,7 @@ class StreamDecoder {
     if (!resampler_) {
       auto resampler =
           Resampler::create(frame->ch_layout, static_cast<AVSampleFormat>(frame->format),
-                            frame->sample_rate, max_samples_);
+                            frame->sample_rate, max_samples_, counters_);
       if (!resampler.ok()) return resampler.status().with_context(origin_);
       resampler_.emplace(std::move(resampler).value());
     } else if (frame->sample_rate != resampler_->input_rate_hz()) {
@@ -165,127 +105,129 @@ class StreamDecoder {
     return status.ok() ? status : status.with_context(origin_);
   }
 
-  AVFormatContext* format_;
+  ffmpeg::Input& input_;
   int stream_index_;
   AVCodecContext* codec_;
   std::string origin_;
   std::size_t max_samples_;
+  DecodeCounters* counters_;
+  ErrorCode bad_data_;
   std::optional<Resampler> resampler_;
 };
 
+// The stream's duration as its container declares it, when the container says (not an estimate
+// from the bit rate, which a hostile header can make anything).
+std::optional<double> declared_seconds(const AVFormatContext& format, const AVStream& stream) {
+  if (format.duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) return std::nullopt;
+  if (stream.duration > 0) return static_cast<double>(stream.duration) * av_q2d(stream.time_base);
+  if (format.duration > 0) return static_cast<double>(format.duration) / AV_TIME_BASE;
+  return std::nullopt;
+}
+
+// What can be refused from the headers alone, before a packet is decoded.
+Status check_stream(const ffmpeg::Input& input, const AVStream& stream, const AVCodec& decoder,
+                    const std::string& origin, std::size_t max_samples) {
+  if (!input.policy().allows_codec(decoder.id)) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: audio codec '{}' is not accepted here",
+                      origin, decoder.name);
+  }
+  // What the header states (0: unknown until decoded, then the resampler checks it).
+  const AVCodecParameters& par = *stream.codecpar;
+  const int rate_hz = par.sample_rate != 0 ? par.sample_rate : kMinInputRateHz;
+  const int channels = par.ch_layout.nb_channels != 0 ? par.ch_layout.nb_channels : 1;
+  RETURN_IF_ERROR(check_input_format(rate_hz, channels, origin));
+  const double limit_s = static_cast<double>(max_samples) / kSampleRateHz;
+  const std::optional<double> declared = declared_seconds(*input.get(), stream);
+  if (declared && *declared > limit_s + kDeclaredDurationSlackS) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{}: the container declares {:.0f} s of audio, longer than the limit of "
+                      "{:.0f} s",
+                      origin, *declared, limit_s);
+  }
+  return {};
+}
+
 // Decodes the best audio stream of an opened input.
-Result<std::vector<float>> decode_best_stream(AVFormatContext* input, const std::string& origin,
-                                              std::size_t max_samples) {
+Result<std::vector<float>> decode_best_stream(ffmpeg::Input& input, const std::string& origin,
+                                              std::size_t max_samples, DecodeCounters* counters) {
   const AVCodec* decoder = nullptr;
-  const int stream_index = av_find_best_stream(input, AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
+  const int stream_index =
+      av_find_best_stream(input.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
   if (stream_index < 0 || decoder == nullptr) {
     return make_error(ErrorCode::kInvalidArgument, "{} has no decodable audio stream", origin);
   }
+  const AVStream& stream = *input->streams[stream_index];
+  RETURN_IF_ERROR(check_stream(input, stream, *decoder, origin, max_samples));
+  const ErrorCode bad_data = input.policy().unreadable;
   ffmpeg::CodecContextPtr codec(avcodec_alloc_context3(decoder));
   if (!codec) return make_error(ErrorCode::kResourceExhausted, "out of memory");
-  int rc = avcodec_parameters_to_context(codec.get(), input->streams[stream_index]->codecpar);
-  if (rc < 0) return ffmpeg::error(ErrorCode::kDataLoss, "reading codec of " + origin, rc);
+  int rc = avcodec_parameters_to_context(codec.get(), stream.codecpar);
+  if (rc < 0) return ffmpeg::error(bad_data, "reading codec of " + origin, rc);
   rc = avcodec_open2(codec.get(), decoder, nullptr);
-  if (rc < 0) return ffmpeg::error(ErrorCode::kDataLoss, "opening the decoder of " + origin, rc);
-  StreamDecoder stream(input, stream_index, codec.get(), origin, max_samples);
-  ASSIGN_OR_RETURN(std::vector<float> samples, stream.run());
+  if (rc < 0) return ffmpeg::error(bad_data, "opening the decoder of " + origin, rc);
+  StreamDecoder decode(input, stream_index, codec.get(), origin, max_samples, counters);
+  ASSIGN_OR_RETURN(std::vector<float> samples, decode.run());
   RETURN_IF_ERROR(check_finite_and_nonempty(samples, origin));
   LOG_DEBUG("audio", "decoded {}: {} samples at 16 kHz ({}, {} Hz, {} ch)", origin, samples.size(),
             decoder->name, codec->sample_rate, codec->ch_layout.nb_channels);
   return samples;
 }
 
-// In-memory input for libavformat: a read/seek cursor over the caller's bytes.
-struct MemoryReader {
-  std::span<const std::byte> data;
-  std::size_t position = 0;
-
-  static int read(void* opaque, std::uint8_t* buffer, int size) {
-    auto* self = static_cast<MemoryReader*>(opaque);
-    const std::size_t left = self->data.size() - self->position;
-    const std::size_t count = std::min(left, static_cast<std::size_t>(size));
-    if (count == 0) return AVERROR_EOF;
-    std::memcpy(buffer, self->data.data() + self->position, count);
-    self->position += count;
-    return static_cast<int>(count);
-  }
-
-  static std::int64_t seek(void* opaque, std::int64_t offset, int whence) {
-    auto* self = static_cast<MemoryReader*>(opaque);
-    const auto size = static_cast<std::int64_t>(self->data.size());
-    if (whence & AVSEEK_SIZE) return size;
-    std::int64_t target = offset;
-    if ((whence & ~AVSEEK_FORCE) == SEEK_CUR) target += static_cast<std::int64_t>(self->position);
-    if ((whence & ~AVSEEK_FORCE) == SEEK_END) target += size;
-    if (target < 0 || target > size) return AVERROR(EINVAL);
-    self->position = static_cast<std::size_t>(target);
-    return target;
-  }
-};
-
-struct IoContextDeleter {
-  void operator()(AVIOContext* io) const {
-    av_freep(&io->buffer);
-    avio_context_free(&io);
-  }
-};
-using IoContextPtr = std::unique_ptr<AVIOContext, IoContextDeleter>;
-
-constexpr int kIoBufferBytes = 64 * 1024;
+Result<std::vector<float>> decode_input(Result<ffmpeg::Input> opened, const std::string& origin,
+                                        std::size_t max_samples, DecodeCounters* counters) {
+  if (!opened.ok()) return opened.status();
+  ffmpeg::Input& input = *opened;
+  Result<std::vector<float>> samples = [&]() -> Result<std::vector<float>> {
+    RETURN_IF_ERROR(ffmpeg::find_stream_info(input, origin));
+    return decode_best_stream(input, origin, max_samples, counters);
+  }();
+  if (counters != nullptr) counters->bytes_read = input.counters().bytes_read;
+  return samples;
+}
 
 }  // namespace
+
+Status check_input_format(int sample_rate_hz, int channels, std::string_view what) {
+  if (sample_rate_hz < kMinInputRateHz || sample_rate_hz > kMaxInputRateHz) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: sample rate {} Hz is outside [{}, {}] Hz",
+                      what, sample_rate_hz, kMinInputRateHz, kMaxInputRateHz);
+  }
+  if (channels < 1 || channels > kMaxInputChannels) {
+    return make_error(ErrorCode::kInvalidArgument, "{}: channel count {} is outside [1, {}]", what,
+                      channels, kMaxInputChannels);
+  }
+  return {};
+}
 
 Result<std::vector<float>> decode_audio_file(const std::filesystem::path& path,
                                              const DecodeOptions& options) {
   ASSIGN_OR_RETURN(const std::size_t max_samples, max_samples_for(options));
-  ASSIGN_OR_RETURN(ffmpeg::InputFormatPtr input, ffmpeg::open_input(path.string()));
-  return decode_best_stream(input.get(), "'" + path.string() + "'", max_samples);
+  return decode_input(ffmpeg::open_file_input(path, ffmpeg::server_file_policy()),
+                      "'" + path.string() + "'", max_samples, options.counters);
 }
 
 Result<std::vector<float>> decode_audio_bytes(std::span<const std::byte> bytes,
                                               const std::string& origin,
                                               const DecodeOptions& options) {
-  ASSIGN_OR_RETURN(const std::size_t max_samples, max_samples_for(options));
-  if (bytes.empty()) return make_error(ErrorCode::kInvalidArgument, "{}: no bytes", origin);
-  MemoryReader reader{bytes};
-  auto* buffer = static_cast<std::uint8_t*>(av_malloc(kIoBufferBytes));
-  if (buffer == nullptr) return make_error(ErrorCode::kResourceExhausted, "out of memory");
-  IoContextPtr io(avio_alloc_context(buffer, kIoBufferBytes, 0, &reader, &MemoryReader::read,
-                                     nullptr, &MemoryReader::seek));
-  if (!io) {
-    av_free(buffer);
-    return make_error(ErrorCode::kResourceExhausted, "out of memory");
-  }
-  AVFormatContext* raw = avformat_alloc_context();
-  if (raw == nullptr) return make_error(ErrorCode::kResourceExhausted, "out of memory");
-  raw->pb = io.get();
-  raw->flags |= AVFMT_FLAG_CUSTOM_IO;
-  int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr);  // frees `raw` on failure
-  if (rc < 0) return ffmpeg::error(ErrorCode::kInvalidArgument, "cannot open " + origin, rc);
-  ffmpeg::InputFormatPtr input(raw);  // destroyed before `io`
-  rc = avformat_find_stream_info(input.get(), nullptr);
-  if (rc < 0) return ffmpeg::error(ErrorCode::kDataLoss, "cannot read streams of " + origin, rc);
-  return decode_best_stream(input.get(), origin, max_samples);
+  DecodeOptions client = options;
+  client.max_duration_s = std::min(options.max_duration_s, kMaxClientAudioSeconds);
+  ASSIGN_OR_RETURN(const std::size_t max_samples, max_samples_for(client));
+  Result<std::vector<float>> samples =
+      decode_input(ffmpeg::open_memory_input(bytes, origin, ffmpeg::client_media_policy()), origin,
+                   max_samples, options.counters);
+  // The bytes are the client's: whatever FFmpeg could not make of them is a bad argument.
+  if (samples.ok() || samples.status().code() == ErrorCode::kResourceExhausted) return samples;
+  return Status(ErrorCode::kInvalidArgument, samples.status().message());
 }
 
 namespace {
 
-Status check_pcm_format(int sample_rate_hz, int channels) {
-  if (sample_rate_hz < kMinInputRateHz || sample_rate_hz > kMaxInputRateHz) {
-    return make_error(ErrorCode::kInvalidArgument, "PCM sample rate {} Hz is outside [{}, {}]",
-                      sample_rate_hz, kMinInputRateHz, kMaxInputRateHz);
-  }
-  if (channels < 1 || channels > kMaxChannels) {
-    return make_error(ErrorCode::kInvalidArgument, "PCM channel count {} is outside [1, {}]",
-                      channels, kMaxChannels);
-  }
-  return Status::ok_status();
-}
-
-Result<Resampler> pcm_resampler(int sample_rate_hz, int channels, std::size_t max_samples) {
+Result<Resampler> pcm_resampler(int sample_rate_hz, int channels, std::size_t max_samples,
+                                DecodeCounters* counters = nullptr) {
   AVChannelLayout layout{};
   av_channel_layout_default(&layout, channels);
-  auto resampler = Resampler::create(layout, AV_SAMPLE_FMT_FLT, sample_rate_hz, max_samples);
+  auto resampler =
+      Resampler::create(layout, AV_SAMPLE_FMT_FLT, sample_rate_hz, max_samples, counters);
   av_channel_layout_uninit(&layout);
   return resampler;
 }
@@ -295,7 +237,7 @@ Result<Resampler> pcm_resampler(int sample_rate_hz, int channels, std::size_t ma
 Result<std::vector<float>> convert_pcm(std::span<const float> interleaved, int sample_rate_hz,
                                        int channels, const DecodeOptions& options) {
   ASSIGN_OR_RETURN(const std::size_t max_samples, max_samples_for(options));
-  RETURN_IF_ERROR(check_pcm_format(sample_rate_hz, channels));
+  RETURN_IF_ERROR(check_input_format(sample_rate_hz, channels, "PCM"));
   const auto channel_count = static_cast<std::size_t>(channels);
   if (interleaved.empty() || interleaved.size() % channel_count != 0) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -311,7 +253,8 @@ Result<std::vector<float>> convert_pcm(std::span<const float> interleaved, int s
                       sample_rate_hz, static_cast<double>(max_samples) / kSampleRateHz);
   }
   RETURN_IF_ERROR(validate_samples(interleaved).with_context("PCM input"));
-  ASSIGN_OR_RETURN(Resampler resampler, pcm_resampler(sample_rate_hz, channels, max_samples));
+  ASSIGN_OR_RETURN(Resampler resampler,
+                   pcm_resampler(sample_rate_hz, channels, max_samples, options.counters));
   std::vector<float> out;
   const auto* data = reinterpret_cast<const std::uint8_t*>(interleaved.data());
   RETURN_IF_ERROR(resampler.convert(&data, static_cast<int>(frames), out));
@@ -333,7 +276,7 @@ PcmStreamConverter::PcmStreamConverter(PcmStreamConverter&&) noexcept = default;
 PcmStreamConverter& PcmStreamConverter::operator=(PcmStreamConverter&&) noexcept = default;
 
 Result<PcmStreamConverter> PcmStreamConverter::create(int sample_rate_hz, int channels) {
-  RETURN_IF_ERROR(check_pcm_format(sample_rate_hz, channels));
+  RETURN_IF_ERROR(check_input_format(sample_rate_hz, channels, "PCM"));
   ASSIGN_OR_RETURN(Resampler resampler, pcm_resampler(sample_rate_hz, channels, kMaxAudioSamples));
   return PcmStreamConverter(
       std::unique_ptr<Impl>(new Impl{std::move(resampler), static_cast<std::size_t>(channels)}));

@@ -52,9 +52,6 @@ std::string error_string(int averror);
 // Makes a Status from a failed FFmpeg call: "<what>: <ffmpeg's message>".
 Status error(ErrorCode code, const std::string& what, int averror);
 
-// Opens a media file for reading and reads its stream info; errors name the file.
-Result<InputFormatPtr> open_input(const std::string& path);
-
 FramePtr make_frame();
 PacketPtr make_packet();
 

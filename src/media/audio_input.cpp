@@ -7,7 +7,7 @@ extern "C" {
 namespace lipsync::media::detail {
 
 Result<AudioInput> AudioInput::open(const std::filesystem::path& path) {
-  ASSIGN_OR_RETURN(ffmpeg::InputFormatPtr format, ffmpeg::open_input(path.string()));
+  ASSIGN_OR_RETURN(ffmpeg::Input format, ffmpeg::open_input(path));
   const int index = av_find_best_stream(format.get(), AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
   if (index < 0) {
     return make_error(ErrorCode::kInvalidArgument, "'{}' has no audio stream", path.string());

@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "ffmpeg/handles.h"
+#include "ffmpeg/input.h"
 
 namespace lipsync::media::detail {
 
@@ -29,10 +30,10 @@ class AudioInput {
   Result<bool> read_packet(AVPacket* packet);
 
  private:
-  AudioInput(ffmpeg::InputFormatPtr format, int index, std::string path)
+  AudioInput(ffmpeg::Input format, int index, std::string path)
       : format_(std::move(format)), index_(index), path_(std::move(path)) {}
 
-  ffmpeg::InputFormatPtr format_;
+  ffmpeg::Input format_;
   int index_ = -1;
   std::string path_;
   std::int64_t next_pts_ = 0;  // where the next packet starts when the file gives no pts

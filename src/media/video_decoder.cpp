@@ -4,15 +4,17 @@ extern "C" {
 #include <libavutil/imgutils.h>
 }
 
+#include <optional>
 #include <thread>
 
 #include "ffmpeg/handles.h"
+#include "ffmpeg/input.h"
 #include "media/video_ffmpeg_log.h"
 
 namespace lipsync::media {
 
 struct VideoDecoder::State {
-  ffmpeg::InputFormatPtr input;
+  std::optional<ffmpeg::Input> input;  // set by open()
   ffmpeg::CodecContextPtr codec;
   ffmpeg::SwsPtr sws;
   ffmpeg::PacketPtr packet = ffmpeg::make_packet();
@@ -73,7 +75,7 @@ std::int64_t estimate_frames(const AVFormatContext* input, const AVStream* strea
 Result<bool> VideoDecoder::State::feed() {
   if (flushing) return false;
   while (true) {
-    const int rc = av_read_frame(input.get(), packet.get());
+    const int rc = av_read_frame(input->get(), packet.get());
     if (rc == AVERROR_EOF) {
       flushing = true;
       const int flush = avcodec_send_packet(codec.get(), nullptr);
@@ -123,20 +125,21 @@ Result<VideoDecoder> VideoDecoder::open(const std::filesystem::path& path,
   detail::quiet_ffmpeg_log();
   auto state = std::make_unique<State>();
   state->info.path = path.string();
-  ASSIGN_OR_RETURN(state->input, ffmpeg::open_input(path.string()));
-  const int index = av_find_best_stream(state->input.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  ASSIGN_OR_RETURN(state->input, ffmpeg::open_input(path));
+  const int index =
+      av_find_best_stream(state->input->get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (index < 0) {
     return make_error(ErrorCode::kDataLoss, "'{}' has no video stream", path.string());
   }
   state->stream_index = index;
-  AVStream* stream = state->input->streams[index];
+  AVStream* stream = state->input->get()->streams[index];
   ASSIGN_OR_RETURN(state->codec, open_codec(stream, options.threads, path.string()));
   VideoInfo& info = state->info;
   info.codec = state->codec->codec->name;
   info.width = state->codec->width;
   info.height = state->codec->height;
-  info.fps = av_q2d(av_guess_frame_rate(state->input.get(), stream, nullptr));
-  info.frame_count_estimate = estimate_frames(state->input.get(), stream, info.fps);
+  info.fps = av_q2d(av_guess_frame_rate(state->input->get(), stream, nullptr));
+  info.frame_count_estimate = estimate_frames(state->input->get(), stream, info.fps);
   if (info.width <= 0 || info.height <= 0) {
     return make_error(ErrorCode::kDataLoss, "'{}': video stream has no frame size", path.string());
   }

@@ -1,6 +1,7 @@
 #include "support/audio_probe.h"
 
 #include "ffmpeg/handles.h"
+#include "ffmpeg/input.h"
 
 namespace lipsync::media::testing {
 namespace {
@@ -57,7 +58,7 @@ std::vector<float> ProbedAudio::channel(int c) const {
 }
 
 Result<ProbedAudio> probe_audio(const std::filesystem::path& path) {
-  ASSIGN_OR_RETURN(ffmpeg::InputFormatPtr input, ffmpeg::open_input(path.string()));
+  ASSIGN_OR_RETURN(ffmpeg::Input input, ffmpeg::open_input(path));
   const AVCodec* decoder = nullptr;
   const int index = av_find_best_stream(input.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
   if (index < 0) return make_error(ErrorCode::kNotFound, "'{}': no audio", path.string());
