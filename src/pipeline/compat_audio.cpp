@@ -65,27 +65,30 @@ std::vector<double> padded_signal(std::span<const float> samples, std::int64_t a
   return y;
 }
 
+// raw_audio at 16 kHz, checked before any work: the rate rule and the length limit of every
+// client input (audio_decoder.h), from the sample count alone, so an oversized request costs no
+// resampling.
 Result<std::vector<float>> samples_16k(const CompatAudio& request) {
-  if (request.sample_rate_hz < 0) {
-    return make_error(ErrorCode::kInvalidArgument, "sample_rate {} is negative",
-                      request.sample_rate_hz);
+  const int rate_hz = request.sample_rate_hz == 0 ? audio::kSampleRateHz : request.sample_rate_hz;
+  RETURN_IF_ERROR(audio::check_input_format(rate_hz, 1, "sample_rate"));
+  const double seconds = static_cast<double>(request.raw_audio.size()) / rate_hz;
+  if (seconds > audio::kMaxClientAudioSeconds) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "raw_audio holds {:.0f} s at {} Hz, longer than the limit of {:.0f} s",
+                      seconds, rate_hz, audio::kMaxClientAudioSeconds);
   }
-  std::vector<float> samples;
-  if (request.sample_rate_hz == 0 || request.sample_rate_hz == audio::kSampleRateHz) {
-    samples.assign(request.raw_audio.begin(), request.raw_audio.end());
-  } else {
-    ASSIGN_OR_RETURN(samples, audio::convert_pcm(request.raw_audio, request.sample_rate_hz, 1));
-  }
-  if (samples.size() > audio::kMaxAudioSamples) {
-    return make_error(ErrorCode::kInvalidArgument, "raw_audio has {} samples, more than {}",
-                      samples.size(), audio::kMaxAudioSamples);
-  }
-  for (std::size_t i = 0; i < samples.size(); ++i) {
-    if (!std::isfinite(samples[i])) {
+  for (std::size_t i = 0; i < request.raw_audio.size(); ++i) {
+    if (!std::isfinite(request.raw_audio[i])) {
       return make_error(ErrorCode::kInvalidArgument, "raw_audio sample {} is not finite", i);
     }
   }
-  return samples;
+  if (rate_hz == audio::kSampleRateHz) {
+    return std::vector<float>(request.raw_audio.begin(), request.raw_audio.end());
+  }
+  auto samples = audio::convert_pcm(request.raw_audio, rate_hz, 1,
+                                    {.max_duration_s = audio::kMaxClientAudioSeconds});
+  if (samples.ok()) return samples;
+  return samples.status().with_context("raw_audio");
 }
 
 // F [k_hi-k_lo+1, 512] for the windows of `range`.

@@ -38,8 +38,10 @@ struct CompatAudio {
 // The clip frame where raw_audio starts: audio_start_frame or max(0, start_frame - 8).
 std::int64_t audio_start_frame(const CompatAudio& request);
 
-// [frame_count, 32, 16, 16]. Uses legacy_features when raw_audio is empty; errors when both are
-// empty, when legacy_features is not 8192 floats, or on a negative rate or non-finite sample.
+// [frame_count, 32, 16, 16]. Uses legacy_features when raw_audio is empty. INVALID_ARGUMENT,
+// before any resampling, when both are empty, when legacy_features is not 8192 floats, for a
+// rate outside audio::kMinInputRateHz..kMaxInputRateHz, raw_audio longer than
+// audio::kMaxClientAudioSeconds, or a non-finite sample.
 Result<std::vector<float>> compat_frame_tensors(const CompatAudio& request,
                                                 const audio::MelAnalyzer& mel,
                                                 audio::FeatureEncoder& encoder);

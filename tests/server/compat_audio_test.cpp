@@ -8,6 +8,7 @@
 #include <cmath>
 #include <random>
 
+#include "audio/audio_decoder.h"
 #include "audio/audio_features.h"
 
 namespace lipsync::pipeline {
@@ -173,6 +174,28 @@ TEST_F(CompatAudioTest, ResampledAudioGivesTensors) {
   EXPECT_EQ(tensors->size(), 8 * kFrameTensorSize);
   EXPECT_TRUE(std::any_of(tensors->begin() + 6 * kFrameTensorSize, tensors->end(),
                           [](float v) { return v != 0.0f; }));
+}
+
+// Issue 19: 100 MB of raw_audio at 1200 Hz cost 1.6 GB of resampling and came back DATA_LOSS.
+// Now the rate rule and the length limit answer INVALID_ARGUMENT from the request alone.
+TEST_F(CompatAudioTest, LowRateOrOverlongAudioIsRefusedBeforeResampling) {
+  const std::vector<float> low(1'000'000, 0.1f);
+  auto r = compat_frame_tensors({.raw_audio = low, .sample_rate_hz = 1200, .frame_count = 1}, *mel_,
+                                encoder_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("sample rate 1200 Hz"), std::string::npos)
+      << r.status().message();
+
+  // One second over the limit at 8 kHz: the message is the pre-check's, from the sample count.
+  const std::vector<float> overlong(
+      static_cast<std::size_t>(8000 * (audio::kMaxClientAudioSeconds + 1)), 0.0f);
+  r = compat_frame_tensors({.raw_audio = overlong, .sample_rate_hz = 8000, .frame_count = 1}, *mel_,
+                           encoder_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("raw_audio holds 1801 s at 8000 Hz"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace
