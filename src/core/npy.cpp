@@ -1,10 +1,11 @@
 #include "core/npy.h"
 
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <numeric>
-#include <regex>
-#include <sstream>
+#include <optional>
+#include <string_view>
 
 namespace lipsync {
 namespace {
@@ -22,44 +23,85 @@ Result<NpyDtype> parse_descr(const std::string& descr, const std::string& origin
 
 const char* descr_of(NpyDtype dtype) {
   switch (dtype) {
-    case NpyDtype::kFloat32: return "<f4";
-    case NpyDtype::kFloat64: return "<f8";
-    case NpyDtype::kUint8: return "|u1";
+    case NpyDtype::kFloat32:
+      return "<f4";
+    case NpyDtype::kFloat64:
+      return "<f8";
+    case NpyDtype::kUint8:
+      return "|u1";
   }
   return "?";
 }
 
+// numpy refuses longer headers too (numpy.lib.format, max_header_size = 10000): a real header
+// is ~120 bytes; a long one only costs parsing time.
+constexpr std::size_t kMaxHeaderBytes = 10000;
+
+// The value after `'key':` in the header's dict literal, up to the end of the header; empty
+// when the key is missing.
+std::string_view value_of(std::string_view header, std::string_view key) {
+  const std::size_t at = header.find(key);
+  if (at == std::string_view::npos) return {};
+  std::string_view rest = header.substr(at + key.size());
+  const std::size_t colon = rest.find_first_not_of(" \t");
+  if (colon == std::string_view::npos || rest[colon] != ':') return {};
+  rest.remove_prefix(colon + 1);
+  const std::size_t start = rest.find_first_not_of(" \t");
+  return start == std::string_view::npos ? std::string_view() : rest.substr(start);
+}
+
+// "(3, 4)" (the start of the shape value) -> {3, 4}; false when malformed.
+bool parse_shape(std::string_view value, std::vector<std::size_t>* shape) {
+  if (value.empty() || value.front() != '(') return false;
+  const std::size_t close = value.find(')');
+  if (close == std::string_view::npos) return false;
+  std::string_view dims = value.substr(1, close - 1);
+  shape->clear();
+  while (!dims.empty()) {
+    const std::size_t comma = dims.find(',');
+    std::string_view dim = dims.substr(0, comma);
+    dims = comma == std::string_view::npos ? std::string_view() : dims.substr(comma + 1);
+    const std::size_t first = dim.find_first_not_of(" \t");
+    if (first == std::string_view::npos) continue;  // "(5,)" and "()"
+    dim = dim.substr(first, dim.find_last_not_of(" \t") - first + 1);
+    std::size_t size = 0;
+    const auto [end, error] = std::from_chars(dim.data(), dim.data() + dim.size(), size);
+    if (error != std::errc() || end != dim.data() + dim.size()) return false;
+    shape->push_back(size);
+  }
+  return true;
+}
+
 // The header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
-Status parse_header(const std::string& header, const std::string& origin, NpyArray* out) {
-  std::smatch m;
-  static const std::regex descr_re(R"('descr'\s*:\s*'([^']+)')");
-  static const std::regex order_re(R"('fortran_order'\s*:\s*(True|False))");
-  static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
-  if (!std::regex_search(header, m, descr_re)) {
+Status parse_header(std::string_view header, const std::string& origin, NpyArray* out) {
+  const std::string_view descr = value_of(header, "'descr'");
+  const std::size_t descr_end = descr.size() > 1 ? descr.find('\'', 1) : std::string_view::npos;
+  if (descr.empty() || descr.front() != '\'' || descr_end == std::string_view::npos) {
     return make_error(ErrorCode::kDataLoss, "{}: npy header has no 'descr'", origin);
   }
-  ASSIGN_OR_RETURN(out->dtype, parse_descr(m[1].str(), origin));
-  if (!std::regex_search(header, m, order_re)) {
+  ASSIGN_OR_RETURN(out->dtype, parse_descr(std::string(descr.substr(1, descr_end - 1)), origin));
+  const std::string_view order = value_of(header, "'fortran_order'");
+  if (order.substr(0, 4) != "True" && order.substr(0, 5) != "False") {
     return make_error(ErrorCode::kDataLoss, "{}: npy header has no 'fortran_order'", origin);
   }
-  out->fortran_order = m[1].str() == "True";
-  if (!std::regex_search(header, m, shape_re)) {
+  out->fortran_order = order.substr(0, 4) == "True";
+  const std::string_view shape = value_of(header, "'shape'");
+  if (shape.empty())
     return make_error(ErrorCode::kDataLoss, "{}: npy header has no 'shape'", origin);
-  }
-  std::stringstream dims(m[1].str());
-  std::string dim;
-  out->shape.clear();
-  while (std::getline(dims, dim, ',')) {
-    dim.erase(0, dim.find_first_not_of(" \t"));
-    dim.erase(dim.find_last_not_of(" \t") + 1);
-    if (dim.empty()) continue;
-    try {
-      out->shape.push_back(std::stoull(dim));
-    } catch (const std::exception&) {
-      return make_error(ErrorCode::kDataLoss, "{}: bad npy shape entry '{}'", origin, dim);
-    }
+  if (!parse_shape(shape, &out->shape)) {
+    return make_error(ErrorCode::kDataLoss, "{}: bad npy shape '{}'", origin,
+                      shape.substr(0, shape.find(')') + 1));
   }
   return {};
+}
+
+// Bytes of the array's data; none when the shape's product overflows.
+std::optional<std::size_t> data_size(const NpyArray& array) {
+  std::size_t bytes = dtype_size(array.dtype);
+  for (std::size_t dim : array.shape) {
+    if (__builtin_mul_overflow(bytes, dim, &bytes)) return std::nullopt;
+  }
+  return bytes;
 }
 
 template <typename From, typename To>
@@ -72,9 +114,12 @@ To convert_at(const std::byte* bytes, std::size_t index) {
 template <typename T>
 T element_at(const NpyArray& a, std::size_t index) {
   switch (a.dtype) {
-    case NpyDtype::kFloat32: return convert_at<float, T>(a.bytes.data(), index);
-    case NpyDtype::kFloat64: return convert_at<double, T>(a.bytes.data(), index);
-    case NpyDtype::kUint8: return convert_at<std::uint8_t, T>(a.bytes.data(), index);
+    case NpyDtype::kFloat32:
+      return convert_at<float, T>(a.bytes.data(), index);
+    case NpyDtype::kFloat64:
+      return convert_at<double, T>(a.bytes.data(), index);
+    case NpyDtype::kUint8:
+      return convert_at<std::uint8_t, T>(a.bytes.data(), index);
   }
   return T{};
 }
@@ -116,9 +161,12 @@ Status write_typed(const std::filesystem::path& path, std::span<const T> data,
 
 std::size_t dtype_size(NpyDtype dtype) {
   switch (dtype) {
-    case NpyDtype::kFloat32: return 4;
-    case NpyDtype::kFloat64: return 8;
-    case NpyDtype::kUint8: return 1;
+    case NpyDtype::kFloat32:
+      return 4;
+    case NpyDtype::kFloat64:
+      return 8;
+    case NpyDtype::kUint8:
+      return 1;
   }
   return 0;
 }
@@ -165,25 +213,31 @@ Result<NpyArray> parse_npy(std::span<const std::byte> image, const std::string& 
     offset = 10;
   } else if (major == 2 || major == 3) {
     if (image.size() < 12) return make_error(ErrorCode::kDataLoss, "{}: truncated header", origin);
-    for (int i = 3; i >= 0; --i) header_len = (header_len << 8) | static_cast<std::size_t>(image[8 + i]);
+    for (int i = 3; i >= 0; --i)
+      header_len = (header_len << 8) | static_cast<std::size_t>(image[8 + i]);
     offset = 12;
   } else {
     return make_error(ErrorCode::kInvalidArgument, "{}: unsupported npy version {}", origin, major);
+  }
+  if (header_len > kMaxHeaderBytes) {
+    return make_error(ErrorCode::kDataLoss, "{}: npy header of {} bytes (at most {})", origin,
+                      header_len, kMaxHeaderBytes);
   }
   if (offset + header_len > image.size()) {
     return make_error(ErrorCode::kDataLoss, "{}: truncated npy header", origin);
   }
   NpyArray array;
-  std::string header(reinterpret_cast<const char*>(image.data() + offset), header_len);
+  const std::string_view header(reinterpret_cast<const char*>(image.data() + offset), header_len);
   RETURN_IF_ERROR(parse_header(header, origin, &array));
-  const std::size_t data_bytes = array.element_count() * dtype_size(array.dtype);
+  const std::optional<std::size_t> data_bytes = data_size(array);
   const std::size_t data_offset = offset + header_len;
-  if (image.size() - data_offset < data_bytes) {
-    return make_error(ErrorCode::kDataLoss, "{}: data truncated ({} bytes, header says {})",
-                      origin, image.size() - data_offset, data_bytes);
+  if (!data_bytes || image.size() - data_offset < *data_bytes) {
+    return make_error(ErrorCode::kDataLoss, "{}: data truncated ({} bytes, the shape needs {})",
+                      origin, image.size() - data_offset,
+                      data_bytes ? std::to_string(*data_bytes) : std::string("more"));
   }
   array.bytes.assign(image.begin() + static_cast<std::ptrdiff_t>(data_offset),
-                     image.begin() + static_cast<std::ptrdiff_t>(data_offset + data_bytes));
+                     image.begin() + static_cast<std::ptrdiff_t>(data_offset + *data_bytes));
   return array;
 }
 

@@ -32,7 +32,8 @@ TEST(Npy, RoundTripsEachDtype) {
 
 TEST(Npy, RejectsShapeMismatchOnWrite) {
   const std::vector<float> f = {1, 2, 3};
-  EXPECT_EQ(write_npy(testing::temp_dir() / "x.npy", f, {2, 2}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(write_npy(testing::temp_dir() / "x.npy", f, {2, 2}).code(),
+            ErrorCode::kInvalidArgument);
 }
 
 // Builds a .npy image by hand so that Fortran order is tested without the golden files.
@@ -94,6 +95,55 @@ TEST(Npy, ReadsGoldenFortranFileLikeItsFloat64Twin) {
   for (std::size_t r = 0; r < 16; ++r) {
     for (std::size_t c = 0; c < 80; ++c) ASSERT_EQ(w[r * 80 + c], b[(3 + r) * 80 + c]);
   }
+}
+
+// A version-1 .npy image with `header` (padded as numpy does) and `data` after it.
+std::string npy_image(std::string header, const std::string& data) {
+  header.append(64 - (10 + header.size() + 1) % 64, ' ');
+  header.push_back('\n');
+  std::string image("\x93NUMPY\x01\x00", 8);
+  image.push_back(static_cast<char>(header.size() & 0xff));
+  image.push_back(static_cast<char>(header.size() >> 8));
+  return image + header + data;
+}
+
+Result<NpyArray> parse(const std::string& image) {
+  return parse_npy(std::as_bytes(std::span(image.data(), image.size())), "test.npy");
+}
+
+// Found reviewing the parser for its fuzz target: a shape whose product overflows size_t matched 16
+// bytes of data, and the Fortran-order walk then read far outside them.
+TEST(Npy, ShapesWhoseSizeOverflowsAreRefused) {
+  const std::string data(16, '\0');
+  auto r = parse(npy_image(
+      "{'descr': '<f4', 'fortran_order': True, 'shape': (4611686018427387905, 4), }", data));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("data truncated"), std::string::npos) << r.status().message();
+  auto fine = parse(npy_image("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", data));
+  ASSERT_TRUE(fine.ok()) << fine.status().to_string();
+  EXPECT_EQ(fine->to_c_order<float>().size(), 4u);
+}
+
+TEST(Npy, HeadersAreParsedWithoutBacktracking) {
+  // Long values parse in linear time (no std::regex recursion); over numpy's 10 000-byte
+  // header limit the file is refused before parsing.
+  const std::string long_descr = "{'descr': '" + std::string(9000, 'x') + "', }";
+  auto r = parse(npy_image(long_descr, ""));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unsupported dtype"), std::string::npos);
+  auto huge = parse(npy_image("{'descr': '<f4', " + std::string(20000, ' ') + "}", ""));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("at most 10000"), std::string::npos)
+      << huge.status().message();
+  for (const char* shape : {"(2, x)", "(2, 3", "[2]", "(-1,)"}) {
+    auto bad = parse(npy_image(
+        std::string("{'descr': '<f4', 'fortran_order': False, 'shape': ") + shape + ", }", ""));
+    EXPECT_FALSE(bad.ok()) << shape;
+  }
+  auto scalar = parse(npy_image("{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
+                                std::string("\0\0\x80?", 4)));
+  ASSERT_TRUE(scalar.ok()) << scalar.status().to_string();
+  EXPECT_EQ(scalar->to_c_order<float>(), std::vector<float>{1.0f});
 }
 
 }  // namespace
