@@ -24,7 +24,7 @@
 #include "proto/lipsync_v1.grpc.pb.h"
 #include "registry/model_registry.h"
 #include "server/compat_service.h"
-#include "server/native_clip.h"
+#include "pipeline/clip_plan.h"
 
 namespace lipsync::server {
 

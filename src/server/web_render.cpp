@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "core/timeline.h"
 #include "server/compat_service.h"
-#include "server/native_clip.h"
+#include "pipeline/clip_plan.h"
 
 namespace lipsync::server {
 namespace {

@@ -19,7 +19,7 @@
 #include "pipeline/onnx_feature_encoder.h"
 #include "proto/lipsync_v1.grpc.pb.h"
 #include "server/grpc_status.h"
-#include "server/native_clip.h"
+#include "pipeline/clip_plan.h"
 #include "server/server.h"
 #include "support/test_paths.h"
 #include "support/synthetic_avatar.h"

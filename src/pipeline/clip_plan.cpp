@@ -1,4 +1,4 @@
-#include "server/native_clip.h"
+#include "pipeline/clip_plan.h"
 
 #include <algorithm>
 #include <chrono>
