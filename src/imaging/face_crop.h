@@ -35,6 +35,8 @@ struct CompositeOptions {
   // 0 = hard paste, the reference behaviour. N > 0 blends the pasted face linearly into the
   // frame over its outer N pixels (edges on the frame border are not blended).
   int feather_px = 0;
+
+  bool operator==(const CompositeOptions&) const = default;
 };
 
 // ref: pipeline.md §6.1-3: the face as composite_face pastes it: output [3, roi, roi] sigmoid BGR

@@ -106,6 +106,7 @@ class Scheduler::ModelWorker {
     bool loaded = false;
     double load_ms = 0;
     int frames = 0;
+    imaging::CompositeOptions composite;  // of every request (gather() keeps them equal)
 
     const LipSyncModel& model() const { return handle->get<LipSyncModel>(); }
   };
@@ -170,9 +171,9 @@ class Scheduler::ModelWorker {
     }
   }
 
-  // Adds queued requests while they fit in max_batch frames, waiting at most max_queue_delay_ms
-  // from now; returns a popped request that did not fit (it starts the next batch). A request
-  // larger than max_batch runs alone, in one batch.
+  // Adds queued requests while they fit in max_batch frames and paste faces as the first does,
+  // waiting at most max_queue_delay_ms from now; returns a popped request that did not fit (it
+  // starts the next batch). A request larger than max_batch runs alone, in one batch.
   PendingPtr gather(std::vector<PendingPtr>& batch) {
     int frames = batch.front()->frames();
     const int limit = std::max(owner_.options_.max_batch, frames);
@@ -182,7 +183,9 @@ class Scheduler::ModelWorker {
       const auto now = Clock::now();
       auto next = now < deadline ? queue_.pop_for(deadline - now) : queue_.try_pop();
       if (!next.has_value()) break;
-      if (frames + (*next)->frames() > limit) return std::move(*next);
+      if (frames + (*next)->frames() > limit ||
+          (*next)->request.composite != batch.front()->request.composite)
+        return std::move(*next);
       frames += (*next)->frames();
       batch.push_back(std::move(*next));
     }
@@ -205,6 +208,7 @@ class Scheduler::ModelWorker {
   InFlightPtr admit(std::vector<PendingPtr>& batch) {
     auto flight = std::make_unique<InFlight>();
     flight->started = Clock::now();
+    flight->composite = batch.front()->request.composite;
     registry::ModelRegistry& registry = owner_.registry_;
     const auto before = registry.info(model_id_);
     const std::int64_t loads_before = before.ok() ? before->stats.loads : 0;
@@ -259,7 +263,7 @@ class Scheduler::ModelWorker {
   }
 
   void finish(InFlight& flight) {
-    auto rendered = finish_batch(flight.model(), flight.batch, {}, owner_.pool_);
+    auto rendered = finish_batch(flight.model(), flight.batch, flight.composite, owner_.pool_);
     if (!rendered.ok()) return fail(flight.requests, rendered.status());
     owner_.record_batch(flight.frames, static_cast<int>(flight.requests.size()));
     if (owner_.observer_) owner_.observer_(model_id_, flight.frames, depth());

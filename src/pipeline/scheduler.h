@@ -39,6 +39,8 @@ struct RenderRequest {
   // Set: frames come back as JPEGs with these settings (RenderResult::jpegs), spliced into the
   // stored backgrounds when the avatar's store allows (Avatar::render_jpeg).
   std::optional<media::JpegSettings> jpeg;
+  // How faces are pasted; only requests with equal options share a batch.
+  imaging::CompositeOptions composite;
 };
 
 struct RenderResult {

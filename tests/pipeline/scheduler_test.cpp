@@ -64,7 +64,8 @@ class SchedulerTest : public ::testing::Test {
 
 TEST_F(SchedulerTest, ConcurrentRequestsOfOneModelShareABatch) {
   Config c = config();
-  registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.session = {.intra_op_threads = 1}}));
+  registry::ModelRegistry registry(c.capacity,
+                                   lipsync_model_loader({.session = {.intra_op_threads = 1}}));
   ASSERT_TRUE(registry.add_models(c).ok());
   // A long delay: the batch closes only when it is full (4 requests x 2 frames = max_batch).
   Scheduler scheduler(
@@ -83,6 +84,32 @@ TEST_F(SchedulerTest, ConcurrentRequestsOfOneModelShareABatch) {
   EXPECT_EQ(stats.largest_batch_frames, 8);
   EXPECT_EQ(stats.largest_batch_requests, 4);
   EXPECT_EQ(registry.info("a")->stats.requests, 4);
+}
+
+TEST_F(SchedulerTest, RequestsThatPasteDifferentlyDoNotShareABatch) {
+  Config c = config();
+  registry::ModelRegistry registry(c.capacity,
+                                   lipsync_model_loader({.session = {.intra_op_threads = 1}}));
+  ASSERT_TRUE(registry.add_models(c).ok());
+  // A long delay: a batch closes when it is full or the next request pastes differently.
+  Scheduler scheduler(registry, {.max_batch = 4, .max_queue_delay_ms = 60000, .max_queue_depth = 8},
+                      nullptr);
+  RenderRequest feathered = request("a", {0, 1});
+  feathered.composite.feather_px = 4;
+  auto hard = scheduler.submit(request("a", {0, 1}));
+  auto soft = scheduler.submit(std::move(feathered));
+  auto last = scheduler.submit(request("a", {2, 3}));
+  auto fills = scheduler.submit(request("a", {4, 5}));
+  auto hard_result = hard.get();
+  auto soft_result = soft.get();
+  ASSERT_TRUE(hard_result.ok() && soft_result.ok());
+  EXPECT_EQ(hard_result->batch_frames, 2);
+  EXPECT_EQ(soft_result->batch_frames, 2);
+  EXPECT_EQ(last.get()->batch_frames, 4);
+  EXPECT_EQ(fills.get()->batch_frames, 4);
+  EXPECT_EQ(scheduler.stats().batches, 3);
+  // Same frames and audio: only the pasting differs.
+  EXPECT_FALSE(hard_result->frames[0].pixels == soft_result->frames[0].pixels);
 }
 
 TEST_F(SchedulerTest, ConsecutiveBatchesOverlap) {
@@ -142,7 +169,8 @@ TEST_F(SchedulerTest, FullQueueRefusesAtOnceAndRecovers) {
 
 TEST_F(SchedulerTest, BadRequestsFailAloneAndFramesWrap) {
   Config c = config();
-  registry::ModelRegistry registry(c.capacity, lipsync_model_loader({.session = {.intra_op_threads = 1}}));
+  registry::ModelRegistry registry(c.capacity,
+                                   lipsync_model_loader({.session = {.intra_op_threads = 1}}));
   ASSERT_TRUE(registry.add_models(c).ok());
   Scheduler scheduler(registry, {.max_batch = 8, .max_queue_delay_ms = 0, .max_queue_depth = 4},
                       nullptr);
