@@ -6,17 +6,23 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <span>
 #include <thread>
 
 #include "audio/audio_decoder.h"
+#include "audio/mel_spectrogram.h"
 #include "cli/commands.h"
 #include "cli/render_output.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/thread_pool.h"
 #include "core/timeline.h"
-#include "pipeline/clip_renderer.h"
+#include "pipeline/batch_window.h"
+#include "pipeline/clip_plan.h"
+#include "pipeline/lipsync_model.h"
 #include "pipeline/onnx_feature_encoder.h"
+#include "pipeline/scheduler.h"
+#include "registry/model_registry.h"
 
 namespace lipsync::cli {
 namespace {
@@ -136,17 +142,43 @@ class ProgressBar {
   Clock::time_point start_;
 };
 
+// --start-frame is the first source frame of a wrap clip (any integer, taken modulo the
+// avatar's frames); a ping-pong clip starts where the reference renderer starts.
+std::int64_t sequence_start(imaging::SequenceMode mode, std::int64_t start_frame,
+                            std::int64_t frame_count) {
+  if (mode != imaging::SequenceMode::kWrap) return 0;
+  return imaging::source_frame_index(mode, 0, frame_count, start_frame);
+}
+
+void print_summary(const std::string& output, const pipeline::ClipStats& stats, double seconds) {
+  fmt::print(
+      "{}: {} frames ({:.2f} s of video) rendered in {:.2f} s, {:.1f} frames/s "
+      "(audio {:.0f} ms, UNet {:.0f} ms of which the first batch {:.0f} ms, compositing "
+      "{:.0f} ms)\n",
+      output, stats.frames, timeline::frames_to_seconds(stats.frames), seconds,
+      stats.frames / seconds, stats.audio_ms, stats.totals.inference_ms,
+      stats.first_batch_inference_ms, stats.totals.composite_ms);
+}
+
+// The MP4 carries the original audio (its own stream, cut to the video's n + 2 frames,
+// pipeline.md §2); a .npy of samples has no stream, so its 16 kHz samples are encoded.
+RenderOutputOptions output_options(const RenderOptions& o, std::span<const float> samples) {
+  RenderOutputOptions options{.crf = o.crf, .preset = o.preset, .jpeg_quality = o.jpeg_quality};
+  if (fs::path(o.audio).extension() == ".npy") {
+    options.samples_16k = samples;
+  } else {
+    options.audio_file = o.audio;
+  }
+  return options;
+}
+
 Status render(RenderOptions o) {
   apply_demo_defaults(o);
   Config config;
   ASSIGN_OR_RETURN(ModelConfig model_config_value, model_config(o, config));
   if (o.encoder.empty()) o.encoder = config.runtime.audio_encoder_path.string();
   if (o.encoder.empty()) return make_error(ErrorCode::kInvalidArgument, "--encoder is required");
-  pipeline::ClipOptions clip;
-  ASSIGN_OR_RETURN(clip.sequence, imaging::parse_sequence_mode(o.sequence));
-  clip.start_frame = o.start_frame;
-  clip.max_batch = o.batch;
-  clip.composite.feather_px = o.feather_px;
+  ASSIGN_OR_RETURN(const imaging::SequenceMode sequence, imaging::parse_sequence_mode(o.sequence));
   avatar::AvatarOptions avatar_options;
   ASSIGN_OR_RETURN(avatar_options.background.kind,
                    avatar::parse_background_store_kind(o.background_store));
@@ -155,34 +187,33 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(auto samples, audio::load_audio(o.audio));
   const auto sessions = session_options(o, config);
   ASSIGN_OR_RETURN(auto encoder, pipeline::OnnxFeatureEncoder::create(o.encoder, sessions));
-  ASSIGN_OR_RETURN(auto model, pipeline::LipSyncModel::load(model_config_value,
-                                                            {sessions, avatar_options, o.batch}));
-  // The MP4 carries the original audio (its own stream, cut to the video's n + 2 frames,
-  // pipeline.md §2); a .npy of samples has no stream, so its 16 kHz samples are encoded.
-  RenderOutputOptions output_options{
-      .crf = o.crf, .preset = o.preset, .jpeg_quality = o.jpeg_quality};
-  if (fs::path(o.audio).extension() == ".npy") {
-    output_options.samples_16k = samples;
-  } else {
-    output_options.audio_file = o.audio;
-  }
-  ASSIGN_OR_RETURN(auto output, RenderOutput::open(o.output, output_options));
+  ASSIGN_OR_RETURN(auto mel, audio::MelAnalyzer::create());
+  // The server's pipeline over the one model: a registry holding it, a scheduler of its
+  // batches (nothing else to wait for: no queue delay) and the clip's plan.
+  registry::ModelRegistry registry(
+      {}, pipeline::lipsync_model_loader({sessions, avatar_options, o.batch}));
+  RETURN_IF_ERROR(registry.add_model(model_config_value));
+  const PipelineSection batching{.max_batch = o.batch, .max_queue_delay_ms = 0};
   ThreadPool pool;
-  ASSIGN_OR_RETURN(
-      auto stats,
-      pipeline::render_clip(
-          *model, *encoder, samples, clip,
-          [&](std::int64_t i, const Image& frame) { return output->write(i, frame); }, &pool,
-          [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }));
+  pipeline::Scheduler scheduler(registry, batching, &pool);
+  const std::string& model_id = model_config_value.model_id;
+  ASSIGN_OR_RETURN(const pipeline::ClipModel model,
+                   pipeline::acquire_clip_model(registry, model_id));
+  pipeline::ClipSpec spec{.model_id = model_id,
+                          .sequence = sequence,
+                          .start_frame = sequence_start(sequence, o.start_frame, model.frame_count),
+                          .composite = {.feather_px = o.feather_px}};
+  ASSIGN_OR_RETURN(const pipeline::ClipPlan plan,
+                   pipeline::plan_clip(std::move(spec), samples, *mel, *encoder, registry));
+
+  ASSIGN_OR_RETURN(auto output, RenderOutput::open(o.output, output_options(o, samples)));
+  ASSIGN_OR_RETURN(const pipeline::ClipStats stats,
+                   pipeline::render_clip(
+                       scheduler, plan, batching,
+                       [&](std::int64_t i, const Image& frame) { return output->write(i, frame); },
+                       [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }));
   RETURN_IF_ERROR(output->commit());
-  const double seconds = bar.seconds();
-  fmt::print(
-      "{}: {} frames ({:.2f} s of video) rendered in {:.2f} s, {:.1f} frames/s "
-      "(audio {:.0f} ms, UNet {:.0f} ms of which the first batch {:.0f} ms, compositing "
-      "{:.0f} ms)\n",
-      o.output, stats.frames, timeline::frames_to_seconds(stats.frames), seconds,
-      stats.frames / seconds, stats.audio_ms, stats.totals.inference_ms,
-      stats.first_batch_inference_ms, stats.totals.composite_ms);
+  print_summary(o.output, stats, bar.seconds());
   return {};
 }
 

@@ -99,7 +99,7 @@ Result<std::vector<float>> request_samples(const v1::AudioInput& input) {
   return Status(code, fmt::format("{}: {}", field, samples.status().message()));
 }
 
-void add_frames(const ClipBatch& batch, std::size_t from, std::size_t to,
+void add_frames(const pipeline::ClipBatch& batch, std::size_t from, std::size_t to,
                 v1::RenderResponse& response) {
   for (std::size_t k = from; k < to; ++k) {
     v1::Frame* frame = response.add_frames();
@@ -112,7 +112,7 @@ void add_frames(const ClipBatch& batch, std::size_t from, std::size_t to,
   }
 }
 
-void add_timings(const ClipBatch& batch, v1::StageTimings& timings) {
+void add_timings(const pipeline::ClipBatch& batch, v1::StageTimings& timings) {
   timings.set_queue_ms(timings.queue_ms() + batch.result.queue_ms);
   timings.set_prepare_ms(timings.prepare_ms() + batch.result.timings.prepare_ms);
   timings.set_inference_ms(timings.inference_ms() + batch.result.timings.inference_ms);
@@ -120,7 +120,7 @@ void add_timings(const ClipBatch& batch, v1::StageTimings& timings) {
 }
 
 // What every message of a clip says: the format, frame size and the clip's length.
-void describe(const ClipPlan& plan, v1::RenderResponse& response) {
+void describe(const pipeline::ClipPlan& plan, v1::RenderResponse& response) {
   response.set_format(plan.spec.jpeg ? v1::FRAME_FORMAT_JPEG : v1::FRAME_FORMAT_RAW_BGR);
   response.set_width(plan.model.width);
   response.set_height(plan.model.height);
@@ -128,7 +128,7 @@ void describe(const ClipPlan& plan, v1::RenderResponse& response) {
 }
 
 // What only the first message says: the audio time and whether this request loaded the model.
-void describe_start(const ClipPlan& plan, v1::RenderResponse& response) {
+void describe_start(const pipeline::ClipPlan& plan, v1::RenderResponse& response) {
   response.mutable_timings()->set_audio_ms(plan.audio_ms);
   response.set_model_loaded(plan.model.loaded_now);
   response.set_model_load_ms(plan.model.load_ms);
@@ -142,7 +142,8 @@ Status too_large(std::size_t bytes, std::size_t limit, std::string_view what) {
 }
 
 // The end of the frames of `batch` from `from` that fit one message of at most `limit` bytes.
-Result<std::size_t> message_end(const ClipBatch& batch, std::size_t from, std::size_t limit) {
+Result<std::size_t> message_end(const pipeline::ClipBatch& batch, std::size_t from,
+                                std::size_t limit) {
   std::size_t bytes = 0;
   std::size_t end = from;
   for (; end < batch.count(); ++end) {
@@ -157,7 +158,7 @@ Result<std::size_t> message_end(const ClipBatch& batch, std::size_t from, std::s
 // size, clip length, and in the first message of a call the start fields) plus the frames.
 // The start fields are cleared once written.
 template <typename Writer>
-Status write_batch(const ClipBatch& batch, v1::RenderResponse& header, Writer& writer,
+Status write_batch(const pipeline::ClipBatch& batch, v1::RenderResponse& header, Writer& writer,
                    Clock::time_point start, std::size_t limit) {
   for (std::size_t from = 0; from < batch.count();) {
     ASSIGN_OR_RETURN(const std::size_t to, message_end(batch, from, limit));
@@ -241,20 +242,21 @@ Status require_model_id(const std::string& model_id) {
 
 }  // namespace
 
-Result<ClipPlan> NativeService::plan(const v1::RenderRequest& request) {
+Result<pipeline::ClipPlan> NativeService::plan(const v1::RenderRequest& request) {
   if (context_.stopping->load())
     return make_error(ErrorCode::kUnavailable, "the server is shutting down");
   RETURN_IF_ERROR(require_model_id(request.model_id()));
   RETURN_IF_ERROR(context_.registry->info(request.model_id()).status());
-  ClipSpec spec{.model_id = request.model_id(), .start_frame = request.start_frame()};
+  pipeline::ClipSpec spec{.model_id = request.model_id(), .start_frame = request.start_frame()};
   ASSIGN_OR_RETURN(spec.sequence, sequence_mode(request.sequence_mode()));
-  RETURN_IF_ERROR(check_start_frame(spec.start_frame));
+  RETURN_IF_ERROR(pipeline::check_start_frame(spec.start_frame));
   ASSIGN_OR_RETURN(spec.jpeg, output_settings(request.output(), context_.config->output));
   ASSIGN_OR_RETURN(std::vector<float> samples, request_samples(request.audio()));
-  return plan_clip(std::move(spec), samples, *context_.mel, *context_.encoder, *context_.registry);
+  return pipeline::plan_clip(std::move(spec), samples, *context_.mel, *context_.encoder,
+                             *context_.registry);
 }
 
-void NativeService::observe(const ClipBatch& batch) {
+void NativeService::observe(const pipeline::ClipBatch& batch) {
   http::Metrics& metrics = *context_.metrics;
   metrics.observe_stage_ms("queue", batch.result.queue_ms);
   metrics.observe_stage_ms("prepare", batch.result.timings.prepare_ms);
@@ -274,7 +276,7 @@ grpc::Status NativeService::Render(grpc::ServerContext* context, const v1::Rende
 
 Status NativeService::render(grpc::ServerContext& context, const v1::RenderRequest& request,
                              v1::RenderResponse& response) {
-  ASSIGN_OR_RETURN(const ClipPlan plan, this->plan(request));
+  ASSIGN_OR_RETURN(const pipeline::ClipPlan plan, this->plan(request));
   context_.metrics->observe_stage_ms("audio", plan.audio_ms);
   const std::size_t limit = context_.max_message_bytes;
   if (!plan.spec.jpeg) {  // raw frames: the size is known before rendering
@@ -284,11 +286,11 @@ Status NativeService::render(grpc::ServerContext& context, const v1::RenderReque
   }
   describe(plan, response);
   describe_start(plan, response);
-  BatchWindow window(*context_.scheduler, plan, context_.config->pipeline);
+  pipeline::BatchWindow window(*context_.scheduler, plan, context_.config->pipeline);
   std::size_t frame_bytes = 0;  // JPEG sizes are known only as batches finish
   while (!window.done()) {
     if (context.IsCancelled()) return cancelled();  // nothing more is submitted
-    ASSIGN_OR_RETURN(const ClipBatch batch, window.next());
+    ASSIGN_OR_RETURN(const pipeline::ClipBatch batch, window.next());
     observe(batch);
     for (std::size_t k = 0; k < batch.count(); ++k) frame_bytes += batch.frame_bytes(k).size();
     if (frame_bytes + kMessageOverheadBytes > limit)
@@ -313,15 +315,15 @@ grpc::Status NativeService::RenderStream(grpc::ServerContext* context,
 Status NativeService::render_stream(grpc::ServerContext& context, const v1::RenderRequest& request,
                                     grpc::ServerWriter<v1::RenderResponse>& writer) {
   const auto start = Clock::now();
-  ASSIGN_OR_RETURN(const ClipPlan plan, this->plan(request));
+  ASSIGN_OR_RETURN(const pipeline::ClipPlan plan, this->plan(request));
   context_.metrics->observe_stage_ms("audio", plan.audio_ms);
-  BatchWindow window(*context_.scheduler, plan, context_.config->pipeline);
+  pipeline::BatchWindow window(*context_.scheduler, plan, context_.config->pipeline);
   v1::RenderResponse header;
   describe(plan, header);
   describe_start(plan, header);
   while (!window.done()) {
     if (context.IsCancelled()) return cancelled();  // nothing more is submitted
-    ASSIGN_OR_RETURN(const ClipBatch batch, window.next());
+    ASSIGN_OR_RETURN(const pipeline::ClipBatch batch, window.next());
     observe(batch);
     RETURN_IF_ERROR(write_batch(batch, header, writer, start, context_.max_message_bytes));
   }
@@ -347,7 +349,7 @@ Result<LiveSession> NativeService::start_session(const v1::SessionRequest& first
   RETURN_IF_ERROR(context_.registry->info(start.model_id()).status());
   LiveSession live{.spec = {.model_id = start.model_id(), .start_frame = start.start_frame()}};
   ASSIGN_OR_RETURN(live.spec.sequence, sequence_mode(start.sequence_mode()));
-  RETURN_IF_ERROR(check_start_frame(live.spec.start_frame));
+  RETURN_IF_ERROR(pipeline::check_start_frame(live.spec.start_frame));
   ASSIGN_OR_RETURN(live.spec.jpeg, output_settings(start.output(), context_.config->output));
   const int rate_hz = start.sample_rate_hz() == 0 ? audio::kSampleRateHz : start.sample_rate_hz();
   const int channels = start.channels() == 0 ? 1 : start.channels();
@@ -358,7 +360,8 @@ Result<LiveSession> NativeService::start_session(const v1::SessionRequest& first
     }
     live.converter = std::move(*converter);
   }
-  ASSIGN_OR_RETURN(live.model, acquire_clip_model(*context_.registry, live.spec.model_id));
+  ASSIGN_OR_RETURN(live.model,
+                   pipeline::acquire_clip_model(*context_.registry, live.spec.model_id));
   // The server's analyzer outlives every call: a non-owning shared_ptr.
   const std::shared_ptr<const audio::MelAnalyzer> mel(std::shared_ptr<void>(), context_.mel);
   live.extractor = std::make_unique<audio::StreamingFeatureExtractor>(mel, *context_.encoder);
@@ -407,17 +410,17 @@ Status NativeService::render_ready(
   if (live.ready.empty()) return {};
   const std::span<const audio::FrameTensor> ready(live.ready);
   const auto first_index = static_cast<std::int64_t>(ready.front().index);
-  BatchWindow window(
+  pipeline::BatchWindow window(
       *context_.scheduler, static_cast<std::int64_t>(ready.size()),
       [&](std::int64_t first, std::int64_t count) {
-        return session_request(
+        return pipeline::session_request(
             live.spec, live.model,
             ready.subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(count)));
       },
       context_.config->pipeline);
   while (!window.done()) {
     if (context.IsCancelled()) return cancelled();
-    ASSIGN_OR_RETURN(ClipBatch batch, window.next());
+    ASSIGN_OR_RETURN(pipeline::ClipBatch batch, window.next());
     batch.first += first_index;
     observe(batch);
     header.mutable_timings()->set_audio_ms(live.audio_ms);
@@ -452,7 +455,7 @@ grpc::Status NativeService::LoadModel(grpc::ServerContext*, const v1::LoadModelR
     const std::string& id = request->model_id();
     RETURN_IF_ERROR(model(id, *response));  // INVALID_ARGUMENT / NOT_FOUND
     if (Status loaded = context_.registry->load(id); !loaded.ok())
-      return model_load_failure(loaded, id);
+      return pipeline::model_load_failure(loaded, id);
     return model(id, *response);
   });
   return finish("LoadModel", status);

@@ -20,18 +20,22 @@
 #include "audio/streaming_extractor.h"
 #include "core/config.h"
 #include "http/metrics.h"
+#include "pipeline/batch_window.h"
+#include "pipeline/clip_plan.h"
 #include "pipeline/scheduler.h"
 #include "proto/lipsync_v1.grpc.pb.h"
 #include "registry/model_registry.h"
 #include "server/compat_service.h"
-#include "pipeline/clip_plan.h"
 
 namespace lipsync::server {
 
+// Longest audio one native request may carry: 30 min = 45 000 frames.
+inline constexpr double kMaxNativeAudioSeconds = 1800.0;
+
 // A live session (Session RPC): what it renders and its audio front-end.
 struct LiveSession {
-  ClipSpec spec;
-  ClipModel model;
+  pipeline::ClipSpec spec;
+  pipeline::ClipModel model;
   std::optional<audio::PcmStreamConverter> converter;  // unset: 16 kHz mono, used as is
   std::unique_ptr<audio::StreamingFeatureExtractor> extractor;
   std::vector<audio::FrameTensor> ready;  // emitted by the extractor, not yet rendered
@@ -61,7 +65,7 @@ class NativeService final : public lipsync::v1::LipSync::Service {
                       v1::HealthResponse* response) override;
 
  private:
-  Result<ClipPlan> plan(const v1::RenderRequest& request);
+  Result<pipeline::ClipPlan> plan(const v1::RenderRequest& request);
   Status render(grpc::ServerContext& context, const v1::RenderRequest& request,
                 v1::RenderResponse& response);
   Status render_stream(grpc::ServerContext& context, const v1::RenderRequest& request,
@@ -73,7 +77,7 @@ class NativeService final : public lipsync::v1::LipSync::Service {
                       grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream,
                       std::chrono::steady_clock::time_point start);
   Status model(const std::string& model_id, v1::Model& response) const;
-  void observe(const ClipBatch& batch);
+  void observe(const pipeline::ClipBatch& batch);
   // Counts the call under lipsync_requests_total{api="native.<rpc>", code}; returns its status.
   grpc::Status finish(std::string_view rpc, const Status& status);
   grpc::Status finish_cancelled(std::string_view rpc);

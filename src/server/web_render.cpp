@@ -8,8 +8,9 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/timeline.h"
-#include "server/compat_service.h"
+#include "pipeline/batch_window.h"
 #include "pipeline/clip_plan.h"
+#include "server/compat_service.h"
 
 namespace lipsync::server {
 namespace {
@@ -18,7 +19,7 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 // The first message: which model, and how to walk its frames.
-Result<ClipSpec> parse_spec(const http::WebSocketMessage& message) {
+Result<pipeline::ClipSpec> parse_spec(const http::WebSocketMessage& message) {
   if (message.binary) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the first message must be JSON text such as {{\"model\": \"ID\"}}, "
@@ -29,7 +30,7 @@ Result<ClipSpec> parse_spec(const http::WebSocketMessage& message) {
     return make_error(ErrorCode::kInvalidArgument, "the first message is not a JSON object: {}",
                       message.data.substr(0, 80));
   }
-  ClipSpec spec;
+  pipeline::ClipSpec spec;
   const auto model = request.find("model");
   if (model == request.end() || !model->is_string() || model->get<std::string>().empty())
     return make_error(ErrorCode::kInvalidArgument, "\"model\" (a model id string) is required");
@@ -43,7 +44,7 @@ Result<ClipSpec> parse_spec(const http::WebSocketMessage& message) {
     if (!start->is_number_integer())
       return make_error(ErrorCode::kInvalidArgument, "\"start_frame\" must be an integer");
     spec.start_frame = start->get<std::int64_t>();
-    RETURN_IF_ERROR(check_start_frame(spec.start_frame));
+    RETURN_IF_ERROR(pipeline::check_start_frame(spec.start_frame));
   }
   return spec;
 }
@@ -65,7 +66,7 @@ Result<std::vector<float>> receive_audio(http::WebSocketConnection& ws) {
 }
 
 // Sends the frames of a batch; false once the client is gone.
-bool send_batch(http::WebSocketConnection& ws, const ClipBatch& batch) {
+bool send_batch(http::WebSocketConnection& ws, const pipeline::ClipBatch& batch) {
   std::vector<std::uint8_t> message;
   for (std::size_t k = 0; k < batch.count(); ++k) {
     const auto header = frame_header(batch.first + static_cast<std::int64_t>(k));
@@ -83,26 +84,29 @@ struct RenderSummary {
   bool cancelled = false;
 };
 
-Status render(const ServiceContext& context, http::WebSocketConnection& ws, RenderSummary& summary) {
+Status render(const ServiceContext& context, http::WebSocketConnection& ws,
+              RenderSummary& summary) {
   if (context.stopping->load())
     return make_error(ErrorCode::kUnavailable, "the server is shutting down");
   ASSIGN_OR_RETURN(const http::WebSocketMessage first, ws.receive());
-  ASSIGN_OR_RETURN(ClipSpec spec, parse_spec(first));
+  ASSIGN_OR_RETURN(pipeline::ClipSpec spec, parse_spec(first));
   summary.model_id = spec.model_id;
   RETURN_IF_ERROR(context.registry->info(spec.model_id).status());  // before the upload is read
   spec.jpeg = output_jpeg_settings(context.config->output);         // the page shows JPEGs whatever
   ASSIGN_OR_RETURN(const std::vector<float> samples, receive_audio(ws));
-  ASSIGN_OR_RETURN(const ClipPlan plan, plan_clip(std::move(spec), samples, *context.mel,
-                                                  *context.encoder, *context.registry));
+  ASSIGN_OR_RETURN(const pipeline::ClipPlan plan,
+                   pipeline::plan_clip(std::move(spec), samples, *context.mel, *context.encoder,
+                                       *context.registry));
   RETURN_IF_ERROR(ws.send_text(json{
       {"frames", plan.frame_count()},
       {"width", plan.model.width},
       {"height", plan.model.height},
-      {"fps", timeline::kFramesPerSecond}}.dump()));
-  BatchWindow window(*context.scheduler, plan, context.config->pipeline.max_batch);
+      {"fps",
+       timeline::kFramesPerSecond}}.dump()));
+  pipeline::BatchWindow window(*context.scheduler, plan, context.config->pipeline.max_batch);
   while (!window.done()) {
     if (ws.closed()) break;
-    ASSIGN_OR_RETURN(const ClipBatch batch, window.next());
+    ASSIGN_OR_RETURN(const pipeline::ClipBatch batch, window.next());
     if (!send_batch(ws, batch)) break;
     summary.frames += static_cast<std::int64_t>(batch.count());
   }

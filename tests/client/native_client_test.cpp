@@ -9,7 +9,7 @@
 #include "audio/audio_decoder.h"
 #include "client/client.h"
 #include "media/jpeg_codec.h"
-#include "pipeline/clip_renderer.h"
+#include "pipeline/clip_plan.h"
 #include "server/server.h"
 #include "support/synthetic_avatar.h"
 #include "support/synthetic_server_test.h"

@@ -1,14 +1,13 @@
 // The shared pipeline: one batched UNet run equals per-frame runs, client image tensors equal
-// the avatar's own, bad jobs are clear errors, and whole clips come out in order.
+// the avatar's own, and bad jobs are clear errors.
 #include "pipeline/batch_renderer.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 
+#include "audio/audio_features.h"
 #include "media/jpeg_codec.h"
-#include "pipeline/clip_renderer.h"
-#include "pipeline/onnx_feature_encoder.h"
 #include "support/synthetic_avatar.h"
 #include "support/test_paths.h"
 
@@ -225,39 +224,6 @@ TEST_F(PipelineTest, BadJobsAreClearErrors) {
     EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
     EXPECT_NE(r.status().message().find(c.fragment), std::string::npos) << r.status().message();
   }
-}
-
-TEST_F(PipelineTest, ClipFramesArriveInOrderAndSinkErrorsStop) {
-  auto encoder =
-      OnnxFeatureEncoder::create(lipsync::testing::test_models_dir() / "encoder_tiny.onnx", {});
-  ASSERT_TRUE(encoder.ok()) << encoder.status().to_string();
-  std::vector<float> samples(16000);  // 1 s of a 220 Hz tone
-  for (std::size_t n = 0; n < samples.size(); ++n) samples[n] = 0.3f * std::sin(n * 0.0864f);
-  std::vector<std::int64_t> seen;
-  ClipOptions options;
-  options.max_batch = 7;
-  auto stats = render_clip(
-      model(), **encoder, samples, options,
-      [&](std::int64_t i, const Image&) {
-        seen.push_back(i);
-        return Status{};
-      },
-      nullptr);
-  ASSERT_TRUE(stats.ok()) << stats.status().to_string();
-  ASSERT_EQ(static_cast<std::int64_t>(seen.size()), clip_frame_count(samples.size()));
-  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<std::int64_t>(i));
-
-  auto stopped = render_clip(
-      model(), **encoder, samples, options,
-      [](std::int64_t i, const Image&) {
-        return i == 3 ? Status(ErrorCode::kInternal, "disk full") : Status{};
-      },
-      nullptr);
-  ASSERT_FALSE(stopped.ok());
-  EXPECT_EQ(stopped.status().message(), "disk full");
-  const std::vector<float> too_short(1000);
-  EXPECT_EQ(render_clip(model(), **encoder, too_short, options, {}, nullptr).status().code(),
-            ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

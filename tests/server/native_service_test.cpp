@@ -1,6 +1,6 @@
 // The native service (lipsync.v1) end to end: a real server in-process on port 0, the tiny
 // models, a synthetic avatar, and a gRPC client sending audio only. Its frames must equal the
-// offline pipeline's (render_clip on the same model) frame for frame.
+// offline pipeline's (`lipsync render`'s render_clip on the same model) frame for frame.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -14,12 +14,12 @@
 #include "audio/audio_decoder.h"
 #include "support/test_audio_writer.h"
 #include "media/jpeg_codec.h"
-#include "pipeline/clip_renderer.h"
+#include "pipeline/batch_window.h"
+#include "pipeline/clip_plan.h"
 #include "pipeline/lipsync_model.h"
 #include "pipeline/onnx_feature_encoder.h"
 #include "proto/lipsync_v1.grpc.pb.h"
 #include "server/grpc_status.h"
-#include "pipeline/clip_plan.h"
 #include "server/server.h"
 #include "support/test_paths.h"
 #include "support/synthetic_avatar.h"
@@ -44,9 +44,7 @@ v1::RenderRequest pcm_request(const std::string& model, std::span<const float> s
 
 class NativeClient {
  public:
-  explicit NativeClient(int port) {
-    stub_ = v1::LipSync::NewStub(testing::local_channel(port));
-  }
+  explicit NativeClient(int port) { stub_ = v1::LipSync::NewStub(testing::local_channel(port)); }
 
   grpc::Status render(const v1::RenderRequest& request, v1::RenderResponse& response) {
     grpc::ClientContext context;
@@ -87,25 +85,26 @@ class NativeClient {
 
 class NativeServiceTest : public testing::SyntheticServerTest {
  protected:
-
-  // render_clip (`lipsync render`'s pipeline) on the server's own model of `id`.
+  // render_clip (`lipsync render`'s pipeline: a plan, a scheduler of its own) on the server's
+  // own model of `id`.
   static std::vector<Image> offline(Server& server, const std::string& id,
                                     std::span<const float> samples, SequenceMode mode,
                                     std::int64_t start, int max_batch) {
-    auto handle = server.registry().acquire(id);
-    EXPECT_TRUE(handle.ok());
+    auto mel = audio::MelAnalyzer::create();
     auto encoder = pipeline::OnnxFeatureEncoder::create(
         testing::test_models_dir() / "encoder_tiny.onnx", {.intra_op_threads = 1});
-    EXPECT_TRUE(encoder.ok());
+    EXPECT_TRUE(mel.ok() && encoder.ok());
+    auto plan = pipeline::plan_clip({.model_id = id, .sequence = mode, .start_frame = start},
+                                    samples, **mel, **encoder, server.registry());
+    EXPECT_TRUE(plan.ok()) << plan.status().to_string();
+    const PipelineSection batching{.max_batch = max_batch, .max_queue_delay_ms = 0};
+    pipeline::Scheduler scheduler(server.registry(), batching, nullptr);
     std::vector<Image> frames;
-    auto stats = pipeline::render_clip(
-        handle->get<pipeline::LipSyncModel>(), **encoder, samples,
-        {.sequence = mode, .start_frame = start, .max_batch = max_batch},
-        [&](std::int64_t, const Image& frame) {
+    auto stats =
+        pipeline::render_clip(scheduler, *plan, batching, [&](std::int64_t, const Image& frame) {
           frames.push_back(frame);
           return Status();
-        },
-        nullptr);
+        });
     EXPECT_TRUE(stats.ok()) << stats.status().to_string();
     return frames;
   }
@@ -136,7 +135,8 @@ TEST_F(NativeServiceTest, RawRenderEqualsTheOfflinePipelineFrameForFrame) {
   auto server = start(config());
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
-  const auto samples = testing::noise(16000);  // 1 s: 24 frames, more than the avatar's 12 (ping-pong)
+  const auto samples =
+      testing::noise(16000);  // 1 s: 24 frames, more than the avatar's 12 (ping-pong)
   v1::RenderRequest request = pcm_request("a", samples);
   request.mutable_output()->set_format(v1::FRAME_FORMAT_RAW_BGR);
   v1::RenderResponse response;
@@ -261,7 +261,8 @@ TEST_F(NativeServiceTest, PcmAt44kAndAnEncodedWavEqualTheOfflinePipeline) {
 
   // A stereo 44.1 kHz WAV, decoded as `lipsync render --audio` decodes it.
   const fs::path wav = *dir_ / "speech.wav";
-  ASSERT_TRUE(audio::testing::write_test_audio(wav, testing::noise(20000, 17), {"pcm_s16le", ".wav"}).ok());
+  ASSERT_TRUE(
+      audio::testing::write_test_audio(wav, testing::noise(20000, 17), {"pcm_s16le", ".wav"}).ok());
   auto decoded = audio::decode_audio_file(wav);
   ASSERT_TRUE(decoded.ok());
   std::ifstream in(wav, std::ios::binary);
@@ -366,21 +367,22 @@ TEST_F(NativeServiceTest, AFullQueueRefusesANewClipAndAStartedClipWaitsForRoom) 
   auto encoder = pipeline::OnnxFeatureEncoder::create(
       testing::test_models_dir() / "encoder_tiny.onnx", {.intra_op_threads = 1});
   ASSERT_TRUE(mel.ok() && encoder.ok());
-  auto plan = plan_clip({.model_id = "a"}, testing::noise(8000), **mel, **encoder, server->registry());
+  auto plan = pipeline::plan_clip({.model_id = "a"}, testing::noise(8000), **mel, **encoder,
+                                  server->registry());
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();  // the first load
   ASSERT_TRUE(server->registry().unload("a").ok());
   pipeline::Scheduler& scheduler = server->scheduler();
   // Another request holds the model's owner thread in the (second, gated) load; one more waits.
-  auto blocker = scheduler.submit(batch_request(*plan, 0, 1));
+  auto blocker = scheduler.submit(pipeline::batch_request(*plan, 0, 1));
   entered.get_future().wait();
-  auto queued = scheduler.submit(batch_request(*plan, 1, 1));
+  auto queued = scheduler.submit(pipeline::batch_request(*plan, 1, 1));
 
   // A started clip: batch 0 fills the queue (2 of 2), batch 1 is refused and retried later.
-  BatchWindow started(scheduler, *plan, c.pipeline);
+  pipeline::BatchWindow started(scheduler, *plan, c.pipeline);
   auto first = std::async(std::launch::async, [&] { return started.next(); });
   while (scheduler.stats().rejected < 1) std::this_thread::yield();
   // A new clip finds the queue full with none of its batches pending: refused at once.
-  BatchWindow refused(scheduler, *plan, c.pipeline);
+  pipeline::BatchWindow refused(scheduler, *plan, c.pipeline);
   const auto answer = refused.next();
   ASSERT_FALSE(answer.ok());
   EXPECT_EQ(to_grpc_code(answer.status().code()), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -586,7 +588,8 @@ TEST_F(NativeServiceTest, SessionErrorsGetTheirStatusCode) {
   auto rate = requests;
   rate.front().mutable_start()->set_sample_rate_hz(5);
   expect_code(rate, grpc::StatusCode::INVALID_ARGUMENT, "sample rate 5");
-  expect_code(session_requests("a", testing::noise(100), 50), grpc::StatusCode::INVALID_ARGUMENT, "short");
+  expect_code(session_requests("a", testing::noise(100), 50), grpc::StatusCode::INVALID_ARGUMENT,
+              "short");
   grpc::Status status;
   EXPECT_FALSE(run_session(client, requests, status).empty());
   EXPECT_TRUE(status.ok()) << status.error_message();

@@ -12,7 +12,7 @@
 #include "audio/audio_decoder.h"
 #include "client/web_client.h"
 #include "media/jpeg_codec.h"
-#include "pipeline/clip_renderer.h"
+#include "pipeline/clip_plan.h"
 #include "server/server.h"
 #include "support/http_get.h"
 #include "support/synthetic_avatar.h"
