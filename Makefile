@@ -1,11 +1,15 @@
 # The two commands of the README. Both run the idempotent set-up first.
 #   make demo   set-up + build + the main job on the bundled demo
 #   make test   set-up + build + every test
+# and, after a build:
+#   make install [PREFIX=/usr/local]   the program, ONNX Runtime beside it, the demo, the example
+#   make package                       build/release/lipsync_VERSION_ARCH.deb (CPack)
 PRESET ?= release
+PREFIX ?= /usr/local
 BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test demo sanitize clean
+.PHONY: all setup build test demo install package sanitize clean
 
 all: build
 
@@ -24,6 +28,14 @@ test: build
 demo: build
 	mkdir -p out
 	$(BUILD_DIR)/src/cli/lipsync render -o out/demo.mp4
+
+# Relocatable: PREFIX can be moved afterwards (binaries find their libraries and data relative
+# to themselves). Debug info is stripped from the installed copy.
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX) --strip
+
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 # ASan+UBSan build and tests (make sanitize PRESET=tsan for ThreadSanitizer).
 sanitize:

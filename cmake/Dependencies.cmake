@@ -24,8 +24,8 @@ set_target_properties(onnxruntime::onnxruntime PROPERTIES
   IMPORTED_LOCATION "${ONNXRUNTIME_LIBRARY}"
   INTERFACE_INCLUDE_DIRECTORIES "${ONNXRUNTIME_INCLUDE_DIR}")
 get_filename_component(ONNXRUNTIME_LIBRARY_DIR "${ONNXRUNTIME_LIBRARY}" DIRECTORY)
+# The build tree finds ONNX Runtime where it is; installed binaries beside them (Install.cmake).
 set(CMAKE_BUILD_RPATH "${ONNXRUNTIME_LIBRARY_DIR}")
-set(CMAKE_INSTALL_RPATH "$ORIGIN/../lib;${ONNXRUNTIME_LIBRARY_DIR}")
 
 pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET GLOBAL
   libavformat libavcodec libavutil libswresample libswscale)

@@ -98,6 +98,11 @@ if [[ ! -f "$stamp" ]]; then
   touch "$stamp"
   echo "setup: ONNX Runtime $ort_version (CPU) in $ort_dir"
 fi
+# Its license and third-party notices go into the installed program and the .deb.
+if [[ ! -f "$ort_dir/LICENSE" || ! -f "$ort_dir/ThirdPartyNotices.txt" ]]; then
+  tgz=$(fetch_npm "$cpu_pkg" "$cpu_integrity")
+  tar -xzf "$tgz" -C "$ort_dir" --strip-components=1 package/LICENSE package/ThirdPartyNotices.txt
+fi
 
 if ((want_cuda)) && [[ ! -f "$ort_dir/.installed-cuda-$ort_version" ]]; then
   tgz=$(fetch_npm "$gpu_pkg" "$gpu_integrity")

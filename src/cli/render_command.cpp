@@ -12,6 +12,7 @@
 #include "audio/audio_decoder.h"
 #include "audio/mel_spectrogram.h"
 #include "cli/commands.h"
+#include "cli/demo_data.h"
 #include "cli/render_output.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -29,6 +30,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// `lipsync render` with no -o; its folder is made on demand (see make_default_output_folder).
+constexpr std::string_view kDefaultOutput = "out/demo.mp4";
+
 struct RenderOptions {
   std::string audio;
   std::string config;
@@ -39,7 +43,7 @@ struct RenderOptions {
   std::string rects;
   std::string unet;
   std::string encoder;
-  std::string output = "out/demo.mp4";
+  std::string output{kDefaultOutput};
   std::string sequence = "ping_pong";
   std::int64_t start_frame = 0;
   int batch = 25;
@@ -53,18 +57,35 @@ struct RenderOptions {
   std::string background_store = "jpeg";
 };
 
-// Fills in the demo this build made (tools/CMakeLists.txt) for whatever was not given.
-void apply_demo_defaults(RenderOptions& o) {
-  const fs::path demo = LIPSYNC_BUILD_DEMO_DIR;
-  const fs::path models = LIPSYNC_BUILD_MODELS_DIR;
+// Fills in the demo (installed, or the one this build made) for whatever was not given.
+// The default output's folder is made here so that `lipsync render` alone works from any folder;
+// a folder the user names must exist (a typo should not create folders).
+Status apply_demo_defaults(RenderOptions& o) {
   const bool own_model =
       !o.config.empty() || !o.avatar_dir.empty() || !o.video.empty() || !o.frames.empty();
-  if (o.audio.empty()) o.audio = (demo / "speech.wav").string();
-  if (own_model) return;
-  o.video = (demo / "avatar.mp4").string();
-  o.rects = (demo / "crop_rects.json").string();
-  if (o.unet.empty()) o.unet = (models / "demo_unet.onnx").string();
-  if (o.encoder.empty()) o.encoder = (models / "demo_encoder.onnx").string();
+  if (!o.audio.empty() && own_model) return {};
+  ASSIGN_OR_RETURN(const DemoData demo, find_demo_data());
+  if (o.audio.empty()) o.audio = demo.speech.string();
+  if (own_model) return {};
+  o.video = demo.video.string();
+  o.rects = demo.rects.string();
+  if (o.unet.empty()) o.unet = demo.unet.string();
+  if (o.encoder.empty()) o.encoder = demo.encoder.string();
+  return {};
+}
+
+Status make_default_output_folder(const RenderOptions& o) {
+  if (o.output != kDefaultOutput) return {};
+  const fs::path folder = fs::path(kDefaultOutput).parent_path();
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot make the output folder '{}' here: {}: run from a writable folder "
+                      "or give -o",
+                      folder.string(), ec.message());
+  }
+  return {};
 }
 
 // An avatar folder: frames in `frames/` (or the folder itself), a video, and crop rects.
@@ -173,7 +194,7 @@ RenderOutputOptions output_options(const RenderOptions& o, std::span<const float
 }
 
 Status render(RenderOptions o) {
-  apply_demo_defaults(o);
+  RETURN_IF_ERROR(apply_demo_defaults(o));
   Config config;
   ASSIGN_OR_RETURN(ModelConfig model_config_value, model_config(o, config));
   if (o.encoder.empty()) o.encoder = config.runtime.audio_encoder_path.string();
@@ -206,6 +227,7 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(const pipeline::ClipPlan plan,
                    pipeline::plan_clip(std::move(spec), samples, *mel, *encoder, registry));
 
+  RETURN_IF_ERROR(make_default_output_folder(o));
   ASSIGN_OR_RETURN(auto output, RenderOutput::open(o.output, output_options(o, samples)));
   ASSIGN_OR_RETURN(const pipeline::ClipStats stats,
                    pipeline::render_clip(
