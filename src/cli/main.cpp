@@ -1,9 +1,11 @@
 // The `lipsync` binary: wires the registered subcommands; each lives in its own file.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "core/log.h"
+#include "ffmpeg/log.h"
 
 namespace lipsync::cli {
 
@@ -56,5 +58,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   lipsync::log::set_level(level);
+  lipsync::ffmpeg::route_log_to_facade();
   return action ? action() : 0;
 }

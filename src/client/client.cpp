@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -107,8 +108,31 @@ void set_deadline(grpc::ClientContext& context, const ClientOptions& o) {
                        std::chrono::milliseconds(o.request_timeout_ms));
 }
 
+// gRPC's name of a status code, as the compat API's errors print theirs ("NOT_FOUND: ...").
+std::string_view code_name(grpc::StatusCode code) {
+  static constexpr std::array<std::string_view, 17> kNames = {"OK",
+                                                              "CANCELLED",
+                                                              "UNKNOWN",
+                                                              "INVALID_ARGUMENT",
+                                                              "DEADLINE_EXCEEDED",
+                                                              "NOT_FOUND",
+                                                              "ALREADY_EXISTS",
+                                                              "PERMISSION_DENIED",
+                                                              "RESOURCE_EXHAUSTED",
+                                                              "FAILED_PRECONDITION",
+                                                              "ABORTED",
+                                                              "OUT_OF_RANGE",
+                                                              "UNIMPLEMENTED",
+                                                              "INTERNAL",
+                                                              "UNAVAILABLE",
+                                                              "DATA_LOSS",
+                                                              "UNAUTHENTICATED"};
+  const auto index = static_cast<std::size_t>(code);
+  return index < kNames.size() ? kNames[index] : "UNKNOWN";
+}
+
 std::string grpc_error(const grpc::Status& status, const ClientOptions& o) {
-  return fmt::format("gRPC error {} from '{}': {}", static_cast<int>(status.error_code()), o.server,
+  return fmt::format("{} from '{}': {}", code_name(status.error_code()), o.server,
                      status.error_message());
 }
 

@@ -37,12 +37,12 @@ Status check_start_frame(std::int64_t start_frame) {
 }
 
 // A missing file (NOT_FOUND) or a bad ONNX (INVALID_ARGUMENT) of a configured model would
-// mislead a client as its own error.
-Status model_load_failure(const Status& status, const std::string& model_id) {
+// mislead a client as its own error. The registry's message already names the model.
+Status model_load_failure(const Status& status, const std::string& /*model_id*/) {
   ErrorCode code = status.code();
   if (code != ErrorCode::kResourceExhausted && code != ErrorCode::kUnavailable)
     code = ErrorCode::kFailedPrecondition;
-  return Status(code, fmt::format("model '{}' cannot be loaded: {}", model_id, status.message()));
+  return Status(code, status.message());
 }
 
 std::int64_t sequenced_source_frame(const ClipSpec& spec, const ClipModel& model, std::int64_t i) {

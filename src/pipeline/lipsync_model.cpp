@@ -69,8 +69,7 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
   source.video_path = config.source_video;
   source.rects_path = config.crop_rects_path;
   source.max_frames = config.num_frames;
-  auto avatar = avatar::Avatar::load(source, avatar_options);
-  if (!avatar.ok()) return avatar.status().with_context("model '" + config.model_id + "'");
+  ASSIGN_OR_RETURN(auto avatar, avatar::Avatar::load(source, avatar_options));
   std::error_code ec;
   const auto file_bytes = std::filesystem::file_size(config.model_path, ec);
   const bool cuda = unet->provider() == ExecutionProvider::kCuda;
@@ -82,7 +81,7 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
              config.model_id, config.model_path.string(), fixed, fixed);
   }
   // A fixed-batch UNet runs one shape only: no padding needed for CUDA's sake.
-  auto model = std::make_shared<LipSyncModel>(std::move(avatar).value(), std::move(unet),
+  auto model = std::make_shared<LipSyncModel>(std::move(avatar), std::move(unet),
                                               ec ? 0 : static_cast<std::int64_t>(file_bytes),
                                               cuda && fixed == 0 ? options.cuda_batch_frames : 0);
   if (cuda) {

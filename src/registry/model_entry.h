@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,7 @@ struct ModelEntry {
 
   // Guarded by the registry's mutex.
   ModelState state = ModelState::kUnloaded;
+  ErrorCode failure_code = ErrorCode::kOk;
   std::string failure_reason;
   std::shared_ptr<LoadedModel> object;  // the registry's reference while ready
   std::weak_ptr<LoadedModel> users;     // what handles of `object` share (see make_users)
@@ -90,5 +92,10 @@ struct ModelRegistry::ReleaseSignal {
     return released.wait_until(lock, deadline, [&] { return count != seen; });
   }
 };
+
+// NOT_FOUND for an id that is not in `entries`, listing the configured ids (a bounded few) so
+// that the caller sees what it could have asked for.
+Status not_configured(const std::string& model_id,
+                      const std::map<std::string, std::shared_ptr<ModelEntry>>& entries);
 
 }  // namespace lipsync::registry

@@ -127,8 +127,7 @@ Status ModelRegistry::unload(const std::string& model_id) {
   std::vector<std::shared_ptr<LoadedModel>> released;  // freed after the lock is dropped
   std::unique_lock lock(mutex_);
   auto entry = find(model_id);
-  if (entry == nullptr)
-    return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
+  if (entry == nullptr) return not_configured(model_id, entries_);
   entry->load_ended.wait(lock, [&] { return entry->state != ModelState::kLoading; });
   if (entry->state != ModelState::kReady) return {};
   const bool in_use = entry->in_use();

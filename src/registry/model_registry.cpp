@@ -43,7 +43,50 @@ std::shared_ptr<LoadedModel> make_users(const std::shared_ptr<LoadedModel>& obje
       });
 }
 
+// A configured model's failed load as clients see it. The loader's own code would mislead
+// (a missing file is NOT_FOUND, a bad ONNX INVALID_ARGUMENT, as if the request were wrong), so
+// it is FAILED_PRECONDITION unless it is about capacity or shutting down.
+Status load_failure(const std::string& model_id, ErrorCode code, const std::string& reason) {
+  if (code == ErrorCode::kResourceExhausted) {
+    return make_error(code,
+                      "model '{}' cannot be loaded: {}: unload a model, or raise "
+                      "capacity.max_memory_gb or capacity.max_models",
+                      model_id, reason);
+  }
+  if (code == ErrorCode::kUnavailable)
+    return make_error(code, "model '{}' cannot be loaded now: {}", model_id, reason);
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "model '{}' cannot be loaded: {}: fix models.{} in the server's configuration "
+                    "(`lipsync config check FILE` shows the problem); the next request or "
+                    "LoadModel tries again",
+                    model_id, reason, model_id);
+}
+
+// An unknown id's error lists the configured ones, up to this many.
+constexpr std::size_t kListedModelIds = 10;
+
 }  // namespace
+
+Status not_configured(const std::string& model_id,
+                      const std::map<std::string, std::shared_ptr<ModelEntry>>& entries) {
+  if (entries.empty()) {
+    return make_error(ErrorCode::kNotFound,
+                      "model '{}' is not configured, and no model is: add it under models: in "
+                      "the server's configuration",
+                      model_id);
+  }
+  std::vector<std::string> ids;
+  for (const auto& [id, entry] : entries) {
+    if (ids.size() == kListedModelIds) break;
+    ids.push_back("'" + id + "'");
+  }
+  const std::size_t more = entries.size() - ids.size();
+  return make_error(ErrorCode::kNotFound,
+                    "model '{}' is not configured: use one of {}{} (or add it under models: in "
+                    "the server's configuration)",
+                    model_id, fmt::join(ids, ", "),
+                    more > 0 ? fmt::format(" and {} more", more) : std::string());
+}
 
 GpuPlacement gpu_placement_from(const Config& config) {
   GpuPlacement placement;
@@ -160,8 +203,7 @@ Result<ModelHandle> ModelRegistry::acquire_or_load(const std::string& model_id,
                                                    std::optional<int> preferred_gpu) {
   std::unique_lock lock(mutex_);
   auto entry = find(model_id);
-  if (entry == nullptr)
-    return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
+  if (entry == nullptr) return not_configured(model_id, entries_);
   for (;;) {
     switch (entry->state) {
       case ModelState::kReady:
@@ -173,10 +215,8 @@ Result<ModelHandle> ModelRegistry::acquire_or_load(const std::string& model_id,
           return entry->state != ModelState::kLoading || entry->load_generation != generation;
         });
         --entry->waiting_for_load;
-        if (entry->state == ModelState::kFailed && entry->load_generation == generation) {
-          return make_error(ErrorCode::kFailedPrecondition, "model '{}' failed to load: {}",
-                            model_id, entry->failure_reason);
-        }
+        if (entry->state == ModelState::kFailed && entry->load_generation == generation)
+          return load_failure(model_id, entry->failure_code, entry->failure_reason);
         break;  // ready now, or unloaded again: look once more
       }
       case ModelState::kUnloaded:
@@ -264,14 +304,14 @@ Result<ModelHandle> ModelRegistry::load_locked(const std::shared_ptr<ModelEntry>
   }
   if (!status.ok()) {
     entry->state = ModelState::kFailed;
+    entry->failure_code = status.code();
     entry->failure_reason = status.message();
     entry->memory_bytes = 0;
     entry->gpu_id = -1;
     entry->load_ended.notify_all();
     lock.unlock();
     LOG_WARN("registry", "model '{}' failed to load: {}", config.model_id, status.message());
-    return Status(status.code(),
-                  fmt::format("model '{}' failed to load: {}", config.model_id, status.message()));
+    return load_failure(config.model_id, status.code(), status.message());
   }
   entry->state = ModelState::kReady;
   entry->last_memory_bytes = entry->memory_bytes;
@@ -338,8 +378,7 @@ std::vector<ModelInfo> ModelRegistry::list() const {
 Result<ModelInfo> ModelRegistry::info(const std::string& model_id) const {
   std::lock_guard lock(mutex_);
   auto entry = find(model_id);
-  if (entry == nullptr)
-    return make_error(ErrorCode::kNotFound, "model '{}' is not configured", model_id);
+  if (entry == nullptr) return not_configured(model_id, entries_);
   return info_locked(*entry);
 }
 

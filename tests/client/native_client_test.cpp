@@ -152,12 +152,12 @@ TEST_F(NativeClientTest, ErrorsCarryTheStatusAndMessage) {
   auto report = run_client(testing::noise(16000, 23), o);
   ASSERT_FALSE(report.ok());
   const std::string message = report.status().to_string();
-  EXPECT_NE(message.find("gRPC error 5"), std::string::npos) << message;  // NOT_FOUND
+  EXPECT_NE(message.find("NOT_FOUND from '127.0.0.1:"), std::string::npos) << message;
   EXPECT_NE(message.find("nobody"), std::string::npos) << message;
   o = options(ClientApi::kNative);
   auto silent = run_client(std::vector<float>(100, 0.0f), o);
   ASSERT_FALSE(silent.ok());
-  EXPECT_NE(silent.status().to_string().find("gRPC error 3"), std::string::npos)  // INVALID_ARG
+  EXPECT_NE(silent.status().to_string().find("INVALID_ARGUMENT from"), std::string::npos)
       << silent.status().to_string();
 }
 

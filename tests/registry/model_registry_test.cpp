@@ -54,6 +54,23 @@ TEST(ModelRegistry, UnknownAndDuplicateModels) {
   EXPECT_EQ(registry.unload("nope").code(), ErrorCode::kNotFound);
 }
 
+// An unknown id's error lists the configured ids, at most ten of them.
+TEST(ModelRegistry, UnknownModelErrorListsTheConfiguredOnes) {
+  FakeLoader fakes;
+  ModelRegistry empty(capacity(4), fakes.loader());
+  EXPECT_NE(empty.acquire("x").status().message().find("no model is"), std::string::npos);
+
+  ModelRegistry registry(capacity(4), fakes.loader());
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(registry.add_model(model(fmt::format("m{:02}", i))).ok());
+  const std::string message = registry.acquire("bob").status().message();
+  EXPECT_NE(message.find("model 'bob' is not configured: use one of 'm00', 'm01', "),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("'m09' and 2 more"), std::string::npos) << message;
+  EXPECT_EQ(message.find("'m10'"), std::string::npos) << message;
+}
+
 TEST(ModelRegistry, EvictsLeastRecentlyUsedBeyondMaxModels) {
   FakeLoader fakes;
   ModelRegistry registry(capacity(2), fakes.loader());
@@ -133,8 +150,14 @@ TEST(ModelRegistry, FailedLoadKeepsTheReasonAndALaterAcquireRetries) {
 
   auto failed = registry.acquire("tiny");
   ASSERT_FALSE(failed.ok());
-  EXPECT_NE(failed.status().message().find(path.string()), std::string::npos)
-      << failed.status().message();
+  // The server's problem, not the request's: FAILED_PRECONDITION, naming the model once, the
+  // file, and what to do.
+  const std::string message = failed.status().message();
+  EXPECT_EQ(failed.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(message.starts_with("model 'tiny' cannot be loaded: ")) << message;
+  EXPECT_EQ(message.find("model 'tiny'", 1), std::string::npos) << message;
+  EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("lipsync config check"), std::string::npos) << message;
   auto info = registry.info("tiny");
   EXPECT_EQ(info->state, ModelState::kFailed);
   EXPECT_NE(info->failure_reason.find(path.string()), std::string::npos);

@@ -131,7 +131,6 @@ class Client {
 
 class CompatServiceTest : public testing::SyntheticServerTest {
  protected:
-
   // The server still answers a good request.
   static void expect_serving(Client& client) {
     const auto response = client.infer(batch_request("a", 2, 0));
@@ -323,6 +322,27 @@ TEST_F(CompatServiceTest, EvictedModelReloadsTransparently) {
   EXPECT_EQ(server->registry().info("a")->stats.evictions, 1);
   EXPECT_EQ(client.health().loaded_models(), 1);
   EXPECT_EQ(client.health().max_models(), 1);
+}
+
+// A configured model that cannot load is the server's problem (FAILED_PRECONDITION, the model
+// named once), not an unknown one (NOT_FOUND, listing the configured ids).
+TEST_F(CompatServiceTest, LoadFailureAndUnknownModelMessages) {
+  Config c = config();
+  c.models.at("b").model_path = *dir_ / "missing.onnx";
+  auto server = start(c);
+  ASSERT_NE(server, nullptr);
+  Client client(server->grpc_port());
+  const auto failed = client.infer(batch_request("b", 1, 0));
+  EXPECT_FALSE(failed.success());
+  const std::string& error = failed.error();
+  EXPECT_TRUE(error.starts_with("FAILED_PRECONDITION: model 'b' cannot be loaded: ")) << error;
+  EXPECT_EQ(error.find("model 'b'", 25), std::string::npos) << error;
+  EXPECT_NE(error.find("missing.onnx"), std::string::npos) << error;
+  const auto unknown = client.infer(batch_request("nobody", 1, 0));
+  EXPECT_TRUE(unknown.error().starts_with(
+      "NOT_FOUND: model 'nobody' is not configured: use one of 'a', 'b'"))
+      << unknown.error();
+  expect_serving(client);
 }
 
 TEST_F(CompatServiceTest, ModelManagementAndRealStatistics) {
