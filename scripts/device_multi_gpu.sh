@@ -17,7 +17,7 @@ m=/root/models
 model="{model_path: $m/unet_fp16.onnx, source_video: $b/av1080.mp4,
       crop_rects_path: $b/av1080_rects.json, preload_model: true}"
 cat > /root/multi.yaml <<YAML
-server: {port: ":50053", http_port: 0, max_message_size_mb: 128}
+server: {port: ":50053", http_enabled: false, max_message_size_mb: 128}
 gpus: {count: 2, assignment_strategy: round-robin}
 onnx: {execution_provider: cuda, audio_encoder_path: $m/encoder_fp16.onnx}
 pipeline: {max_batch: 25, max_queue_delay_ms: 5, max_queue_depth: 64}

@@ -21,7 +21,7 @@ if [[ ${CUDA_TEST:-1} != 0 ]]; then
     2>&1 | grep -E "OK|FAILED|PASSED|Failure|error|worst|staged" | tee "$out/cuda_test.txt" || true
 fi
 cat > /root/serve.yaml <<YAML
-server: {port: ":50053", http_port: 0, max_message_size_mb: 128}
+server: {port: ":50053", http_enabled: false, max_message_size_mb: 128}
 onnx: {execution_provider: cuda, audio_encoder_path: $m/encoder_fp16.onnx${onnx_keys:+, $onnx_keys}}
 pipeline: {max_batch: 25, max_queue_delay_ms: 5, max_queue_depth: 64}
 output: {format: jpeg, jpeg_quality: 75}

@@ -17,6 +17,7 @@ struct ServeOptions {
   std::string config;
   int port = -1;       // -1: server.port of the config
   int http_port = -1;  // -1: server.http_port of the config
+  bool no_http = false;
   bool preload = true;
 };
 
@@ -33,6 +34,7 @@ Status serve(const ServeOptions& o) {
   server::ServerOptions options;
   if (o.port >= 0) options.grpc_port = o.port;
   if (o.http_port >= 0) options.http_port = o.http_port;
+  if (o.no_http) config.server.http_enabled = false;
   options.preload = o.preload;
   ASSIGN_OR_RETURN(auto server, server::Server::start(config, options));
   LOG_INFO("serve",
@@ -53,9 +55,12 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--config", o->config, "server YAML (examples/server.yaml)")->required();
   cmd->add_option("--port", o->port, "gRPC port (overrides server.port; 0 = any free port)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--http-port", o->http_port,
-                  "HTTP port for health and metrics (0 = any free port)")
-      ->check(CLI::Range(0, 65535));
+  auto* http_port = cmd->add_option("--http-port", o->http_port,
+                                    "HTTP port: web page, health and metrics (overrides "
+                                    "server.http_port and turns HTTP on; 0 = any free port)")
+                        ->check(CLI::Range(0, 65535));
+  cmd->add_flag("--no-http", o->no_http, "no HTTP server (as server.http_enabled: false)")
+      ->excludes(http_port);
   cmd->add_flag("!--no-preload", o->preload, "do not load preload_model models at start");
   cmd->callback([action, o] { *action = status_action([o] { return serve(*o); }); });
 }

@@ -18,11 +18,19 @@ enum class EvictionPolicy { kLru, kLfu };
 enum class OutputFormat { kJpeg, kRaw };
 enum class ExecutionProvider { kCpu, kCuda };
 
+// Ports: 0 = any free port (the bound one is logged), for both servers, here and on the
+// command line. HTTP is turned off by http_enabled alone.
 struct ServerSection {
-  std::string listen_host = "0.0.0.0";
-  int grpc_port = 50053;             // `server.port`, ":50053" or 50053
-  int http_port = 8080;              // `server.http_port`; 0 disables HTTP
-  int max_message_size_mb = 100;     // at least 64: a batch of 25 with visual frames is ~61.5 MB
+  std::string listen_host = "0.0.0.0";  // `server.host`: where both listen unless told apart
+  std::string grpc_host;                // the HOST of `server.port` "HOST:PORT"; empty: listen_host
+  int grpc_port = 50053;                // `server.port`
+  bool http_enabled = true;             // `server.http_enabled`
+  std::string http_host;                // the HOST of `server.http_port`; empty: listen_host
+  int http_port = 8080;                 // `server.http_port`
+  int max_message_size_mb = 100;        // at least 64: a batch of 25 with visual frames is ~61.5 MB
+
+  const std::string& grpc_bind_host() const { return grpc_host.empty() ? listen_host : grpc_host; }
+  const std::string& http_bind_host() const { return http_host.empty() ? listen_host : http_host; }
 };
 
 // With onnx.execution_provider cuda, each model load is placed on one of the devices
@@ -33,10 +41,10 @@ struct GpuSection {
 };
 
 struct CapacitySection {
-  int max_models = 8;                // loaded at once; beyond, one is evicted by eviction_policy
-  double max_memory_gb = 0.0;        // host memory budget for models + avatar caches; 0 = none
+  int max_models = 8;          // loaded at once; beyond, one is evicted by eviction_policy
+  double max_memory_gb = 0.0;  // host memory budget for models + avatar caches; 0 = none
   EvictionPolicy eviction_policy = EvictionPolicy::kLru;  // lfu: fewest acquires, then LRU
-  int idle_timeout_minutes = 0;      // unload models idle (and not in use) this long; 0 = never
+  int idle_timeout_minutes = 0;  // unload models idle (and not in use) this long; 0 = never
   // A load over max_memory_gb because evicted models are still in use waits this long for
   // them to be released, then fails with RESOURCE_EXHAUSTED.
   int drain_wait_ms = 5000;
@@ -44,18 +52,18 @@ struct CapacitySection {
 
 struct RuntimeSection {
   ExecutionProvider execution_provider = ExecutionProvider::kCpu;
-  int intra_op_threads = 0;          // `onnx.intra_op_threads`; 0 = ORT default
-  int device_id = 0;                 // CUDA device when execution_provider is cuda
-  std::filesystem::path cuda_ep_library;  // default: beside libonnxruntime.so
-  bool cuda_nhwc = true;                  // `onnx.cuda_nhwc`: NHWC convolutions on CUDA
-  bool cuda_graph = false;                // `onnx.cuda_graph`: UNet runs replay CUDA graphs
+  int intra_op_threads = 0;                  // `onnx.intra_op_threads`; 0 = ORT default
+  int device_id = 0;                         // CUDA device when execution_provider is cuda
+  std::filesystem::path cuda_ep_library;     // default: beside libonnxruntime.so
+  bool cuda_nhwc = true;                     // `onnx.cuda_nhwc`: NHWC convolutions on CUDA
+  bool cuda_graph = false;                   // `onnx.cuda_graph`: UNet runs replay CUDA graphs
   std::filesystem::path audio_encoder_path;  // shared by all avatars
 };
 
 struct PipelineSection {
-  int max_batch = 25;                // frames per UNet run
-  int max_queue_delay_ms = 5;        // wait this long to fill a batch from other requests
-  int max_queue_depth = 64;          // pending requests per model before RESOURCE_EXHAUSTED
+  int max_batch = 25;          // frames per UNet run
+  int max_queue_delay_ms = 5;  // wait this long to fill a batch from other requests
+  int max_queue_depth = 64;    // pending requests per model before RESOURCE_EXHAUSTED
 };
 
 struct OutputSection {
@@ -74,11 +82,11 @@ struct ModelConfig {
   // Load this model (its backgrounds are part of it) at start, as preload_model does.
   bool preload_backgrounds = false;
   bool preload_model = false;
-  std::optional<int> preferred_gpu;       // absent or -1 = automatic (gpus.assignment_strategy)
+  std::optional<int> preferred_gpu;  // absent or -1 = automatic (gpus.assignment_strategy)
 };
 
 struct Config {
-  std::filesystem::path source_file;      // where it was loaded from (empty if built in code)
+  std::filesystem::path source_file;  // where it was loaded from (empty if built in code)
   std::filesystem::path models_root;
   ServerSection server;
   GpuSection gpus;
@@ -87,7 +95,7 @@ struct Config {
   PipelineSection pipeline;
   OutputSection output;
   std::map<std::string, ModelConfig> models;
-  std::vector<std::string> warnings;      // unknown keys etc., one line each
+  std::vector<std::string> warnings;  // unknown keys etc., one line each
 };
 
 // Loads and validates; errors name the file, the key and the problem.

@@ -48,6 +48,12 @@ namespace {
 // How often models idle for capacity.idle_timeout_minutes are looked for.
 constexpr std::chrono::seconds kIdleSweepPeriod{30};
 
+// "127.0.0.1:50053", "[::1]:50053": gRPC's address form, and what the logs show.
+std::string host_port(const std::string& host, int port) {
+  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
 ServiceContext service_context(Server::Impl& impl) {
   return {.config = &impl.config,
           .registry = impl.registry.get(),
@@ -63,8 +69,9 @@ ServiceContext service_context(Server::Impl& impl) {
 }
 
 Status start_http(Server::Impl& impl, const ServerOptions& options) {
-  if (!options.http_port.has_value() && impl.config.server.http_port == 0) return {};
-  const int port = options.http_port.value_or(impl.config.server.http_port);
+  const ServerSection& server = impl.config.server;
+  if (!options.http_port.has_value() && !server.http_enabled) return {};
+  const int port = options.http_port.value_or(server.http_port);
   http::Routes routes = http::standard_routes(impl.metrics, [&impl] { return impl.ready.load(); });
   http::Handler metrics_page = routes.at("/metrics");
   routes["/metrics"] = [&impl, metrics_page](const http::HttpRequest& request) {
@@ -73,12 +80,11 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
   };
   http::WebSocketRoutes websockets;  // the browser page: GET /, /api/models, /ws/render
   add_web_routes(service_context(impl), routes, websockets);
-  ASSIGN_OR_RETURN(impl.http, http::HttpServer::start(impl.config.server.listen_host, port,
+  ASSIGN_OR_RETURN(impl.http, http::HttpServer::start(server.http_bind_host(), port,
                                                       std::move(routes), std::move(websockets)));
   impl.http_port = impl.http->port();
-  LOG_INFO("server",
-           "HTTP / (web page), /ws/render, /health/live, /health/ready, /metrics on {}:{}",
-           impl.config.server.listen_host, impl.http_port);
+  LOG_INFO("server", "HTTP / (web page), /ws/render, /health/live, /health/ready, /metrics on {}",
+           host_port(server.http_bind_host(), impl.http_port));
   return {};
 }
 
@@ -95,11 +101,11 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
                                      config.runtime.audio_encoder_path, sessions));
   impl.registry = std::make_unique<registry::ModelRegistry>(
       config.capacity,
-      options.loader ? options.loader
-                     : pipeline::lipsync_model_loader(
-                           {sessions,
-                            {.background = served_background_store(config.output)},
-                            config.pipeline.max_batch}),
+      options.loader
+          ? options.loader
+          : pipeline::lipsync_model_loader({sessions,
+                                            {.background = served_background_store(config.output)},
+                                            config.pipeline.max_batch}),
       registry::UnixClock{}, registry::gpu_placement_from(config));
   RETURN_IF_ERROR(impl.registry->add_models(config));
   impl.registry->start_idle_sweeper(kIdleSweepPeriod);
@@ -126,7 +132,7 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
 Status listen(Server::Impl& impl, const ServerOptions& options) {
   const Config& config = impl.config;
   const int port = options.grpc_port.value_or(config.server.grpc_port);
-  const std::string address = fmt::format("{}:{}", config.server.listen_host, port);
+  const std::string address = host_port(config.server.grpc_bind_host(), port);
   const int max_bytes = std::max(kMinMessageSizeMb, config.server.max_message_size_mb) * (1 << 20);
   ServiceContext context = service_context(impl);
   context.max_message_bytes = static_cast<std::size_t>(max_bytes);
@@ -140,12 +146,16 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   builder.RegisterService(impl.native.get());
   impl.grpc_server = builder.BuildAndStart();
   if (impl.grpc_server == nullptr || impl.port == 0) {
-    return make_error(ErrorCode::kUnavailable, "cannot listen on {} (gRPC)", address);
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot listen on {} (gRPC): the port is taken or the host is not an "
+                      "address of this machine; check server.port with `lipsync config check`",
+                      address);
   }
   LOG_INFO("server",
-           "gRPC (monolithic.MonolithicService, lipsync.v1.LipSync) listening on {}:{}, "
+           "gRPC (monolithic.MonolithicService, lipsync.v1.LipSync) listening on {}, "
            "{} model(s), message limit {} MiB",
-           config.server.listen_host, impl.port, config.models.size(), max_bytes >> 20);
+           host_port(config.server.grpc_bind_host(), impl.port), config.models.size(),
+           max_bytes >> 20);
   return {};
 }
 

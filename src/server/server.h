@@ -1,6 +1,7 @@
 // The lip-sync server: model registry + scheduler + the compat gRPC service (compat-api.md),
 // built from a Config, plus HTTP /health/live, /health/ready (after the preloads) and /metrics
-// on server.http_port. No gRPC types leak out of this header.
+// on server.http_port (unless server.http_enabled is false). Each listens on its configured host
+// (ServerSection::grpc_bind_host / http_bind_host). No gRPC types leak out of this header.
 //
 //   ASSIGN_OR_RETURN(auto server, Server::start(config, {.grpc_port = 0}));
 //   LOG_INFO("server", "listening on {}", server->grpc_port());
@@ -23,7 +24,7 @@ inline constexpr int kMinMessageSizeMb = 64;
 
 struct ServerOptions {
   std::optional<int> grpc_port;  // overrides config.server.grpc_port; 0 = any free port
-  // Overrides config.server.http_port (where 0 disables HTTP); here 0 = any free port.
+  // Overrides config.server.http_port and turns HTTP on; 0 = any free port.
   std::optional<int> http_port;
   bool preload = true;  // load models marked preload_model before serving
   // Replaces the LipSyncModel loader (tests wrap it to hold a load); empty: the default.
@@ -44,7 +45,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   int grpc_port() const;  // the bound port (the chosen one when asked for 0)
-  int http_port() const;  // the bound HTTP port; 0 when HTTP is disabled
+  int http_port() const;  // the bound HTTP port; 0 when HTTP is off
   // Stops accepting, finishes in-flight calls. Idempotent; callable from any thread.
   void shutdown();
   void wait();  // blocks until shutdown() has finished

@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/config_reference.h"
+#include "core/config_schema.h"
+
 namespace lipsync {
 namespace {
 
@@ -85,8 +92,8 @@ TEST(Config, GpuKeysWarnOnTheCpuOnly) {
 }
 
 TEST(Config, DeviceIdIsIgnoredWhenGpusCountPlacesModels) {
-  auto c = parse_config("gpus: {count: 2}\nonnx: {execution_provider: cuda, device_id: 1}\n",
-                        "s.yaml");
+  auto c =
+      parse_config("gpus: {count: 2}\nonnx: {execution_provider: cuda, device_id: 1}\n", "s.yaml");
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   ASSERT_EQ(c->warnings.size(), 1u);
   EXPECT_NE(c->warnings[0].find("'onnx.device_id' ignored"), std::string::npos);
@@ -137,8 +144,9 @@ TEST(Config, CudaLayoutAndGraphKeys) {
 }
 
 TEST(Config, RelativeModelsRootIsRelativeToTheFile) {
-  auto c = parse_config("models_root: assets\nmodels:\n  a: {model_path: u.onnx, source_video: v.mp4}\n",
-                        "/etc/lipsync/server.yaml");
+  auto c =
+      parse_config("models_root: assets\nmodels:\n  a: {model_path: u.onnx, source_video: v.mp4}\n",
+                   "/etc/lipsync/server.yaml");
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   EXPECT_EQ(c->models.at("a").model_path, "/etc/lipsync/assets/u.onnx");
 }
@@ -183,9 +191,104 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"server:\n  max_message_size_mb: 4\n", "max_message_size_mb"},
                       BadCase{"models:\n  a:\n    source_video: v.mp4\n", "models.a.model_path"},
                       BadCase{"models:\n  a:\n    model_path: u.onnx\n", "models.a.background_dir"},
+                      BadCase{"server:\n  port: 70000\n", "server.port"},
+                      BadCase{"server:\n  port: \"::1:5\"\n", "IPv6 address in brackets"},
+                      BadCase{"server:\n  host: example.org\n", "'example.org' is not an IP"},
+                      BadCase{"server:\n  port: [1, 2]\n", "must be one value"},
+                      BadCase{"server:\n  port: 9000\n  http_port: 9000\n",
+                              "port 9000 is server.port's too"},
                       BadCase{"server: [1, 2\n", "line"},
                       BadCase{"server: 5\n", "must be a mapping"},
                       BadCase{"- 1\n- 2\n", "top level"}));
+
+// The bind host is honoured: `server.port: "127.0.0.1:N"` listens there, not everywhere.
+TEST(Config, ListenAddressesKeepTheirHost) {
+  auto c = parse_config(
+      "server:\n  host: 10.0.0.7\n  port: \"127.0.0.1:50100\"\n  http_port: \"[::1]:0\"\n",
+      "s.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->server.grpc_bind_host(), "127.0.0.1");
+  EXPECT_EQ(c->server.grpc_port, 50100);
+  EXPECT_EQ(c->server.http_bind_host(), "::1");
+  EXPECT_EQ(c->server.http_port, 0);  // any free port
+  auto defaults = parse_config("server:\n  host: 10.0.0.7\n  port: \":50053\"\n", "s.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->server.grpc_bind_host(), "10.0.0.7");  // server.host for both
+  EXPECT_EQ(defaults->server.http_bind_host(), "10.0.0.7");
+}
+
+// One rule: HTTP is on at 8080 unless http_enabled says otherwise; 0 is any free port.
+TEST(Config, HttpDefaultsAreOneRule) {
+  auto c = parse_config("", "s.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->server.http_enabled);
+  EXPECT_EQ(c->server.http_port, 8080);
+  EXPECT_EQ(find_config_key("server.http_port")->default_value(), "8080");
+  EXPECT_EQ(find_config_key("server.http_enabled")->default_value(), "true");
+  auto off = parse_config("server: {http_enabled: false, http_port: 50053}\n", "s.yaml");
+  ASSERT_TRUE(off.ok()) << off.status().to_string();  // no clash with gRPC when HTTP is off
+  EXPECT_FALSE(off->server.http_enabled);
+}
+
+// Every key's example is a valid value for it, and every key says what it means. The examples
+// are read with CUDA on two devices, where every key applies.
+TEST(ConfigSchema, EveryExampleParsesAndEveryKeyIsDocumented) {
+  for (const ConfigKey& key : config_keys()) {
+    SCOPED_TRACE(key.path);
+    EXPECT_FALSE(key.meaning.empty());
+    EXPECT_FALSE(key.example.empty());
+    std::map<std::string, std::map<std::string, std::string>> sections = {
+        {"gpus", {{"count", "2"}}}, {"onnx", {{"execution_provider", "cuda"}}}};
+    std::string yaml = "models:\n  m:\n    model_path: u.onnx\n    source_video: v.mp4\n";
+    if (key.is_model_key()) {
+      yaml += "    " + key.name() + ": " + key.example + "\n";
+    } else if (key.section().empty()) {
+      yaml += key.name() + ": " + key.example + "\n";
+    } else {
+      sections[key.section()][key.name()] = key.example;
+    }
+    for (const auto& [section, values] : sections) {
+      yaml += section + ":\n";
+      for (const auto& [name, value] : values) yaml += "  " + name + ": " + value + "\n";
+    }
+    auto c = parse_config(yaml, "s.yaml");
+    EXPECT_TRUE(c.ok()) << c.status().to_string() << "\n" << yaml;
+  }
+}
+
+TEST(ConfigSchema, ModelKeysAreFoundUnderTheirGenericPath) {
+  ASSERT_NE(find_config_key("models.<id>.model_path"), nullptr);
+  EXPECT_EQ(find_config_key("models.<id>.model_path")->role, FileRole::kUnet);
+  EXPECT_EQ(find_config_key("onnx.audio_encoder_path")->role, FileRole::kAudioEncoder);
+  EXPECT_EQ(find_config_key("server.nope"), nullptr);
+}
+
+TEST(ConfigReference, TheMinimalExampleParsesWithoutWarnings) {
+  auto c = parse_config(std::string(kMinimalConfigExample), "/srv/lipsync/server.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_TRUE(c->warnings.empty());
+  EXPECT_EQ(c->models.at("alice").model_path, "/srv/lipsync/alice/unet.onnx");
+}
+
+// docs/configuration.md is the generated reference, byte for byte; a failure shows the first
+// line that differs.
+TEST(ConfigReference, TheCommittedDocsAreTheGeneratedOnes) {
+  std::ifstream file(LIPSYNC_CONFIGURATION_DOC);
+  ASSERT_TRUE(file) << "cannot read " LIPSYNC_CONFIGURATION_DOC;
+  std::stringstream committed_text;
+  committed_text << file.rdbuf();
+  std::istringstream committed(committed_text.str());
+  std::istringstream generated(config_reference_markdown());
+  std::string want, have;
+  for (int line = 1; std::getline(generated, want); ++line) {
+    const bool more = static_cast<bool>(std::getline(committed, have));
+    ASSERT_TRUE(more && have == want)
+        << LIPSYNC_CONFIGURATION_DOC ":" << line << " is not what the schema generates:\n"
+        << "  file:   " << (more ? have : "(end of file)") << "\n  schema: " << want
+        << "\nRegenerate it: lipsync config docs > docs/configuration.md";
+  }
+  EXPECT_FALSE(std::getline(committed, have)) << "the file goes on after the reference: " << have;
+}
 
 TEST(Config, MissingFileIsNotFound) {
   auto c = load_config("/nonexistent/lipsync.yaml");

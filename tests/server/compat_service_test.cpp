@@ -52,6 +52,18 @@ CompositeBatchRequest batch_request(const std::string& model, int batch, int sta
   return request;
 }
 
+// Whether a TCP connection to ip:port is accepted.
+bool can_connect(const char* ip, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  inet_pton(AF_INET, ip, &address.sin_addr);
+  const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return connected;
+}
+
 // A plain HTTP/1.1 GET; returns the whole response (status line, headers, body).
 std::string http_get(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -379,6 +391,27 @@ TEST_F(CompatServiceTest, ModelManagementAndRealStatistics) {
   EXPECT_FALSE(client.unload("ghost").success());
   EXPECT_FALSE(client.list().models(1).loaded());
   EXPECT_EQ(client.health().loaded_models(), 1);
+}
+
+// The configured host is where both servers listen (server.port "127.0.0.1:N" used to listen
+// on every interface). Linux routes all of 127/8 to the loopback: 127.0.0.2 reaches a server
+// on every interface, not one on 127.0.0.1 alone.
+TEST_F(CompatServiceTest, ListensOnTheConfiguredHostOnly) {
+  for (const bool local : {false, true}) {
+    Config c = config({"a"});
+    if (local) {
+      c.server.grpc_host = "127.0.0.1";
+      c.server.http_host = "127.0.0.1";
+    }
+    ServerOptions options;
+    options.http_port = 0;
+    auto server = start(c, options);
+    ASSERT_NE(server, nullptr);
+    for (const int port : {server->grpc_port(), server->http_port()}) {
+      EXPECT_TRUE(can_connect("127.0.0.1", port)) << port;
+      EXPECT_EQ(can_connect("127.0.0.2", port), !local) << port << (local ? " local" : " all");
+    }
+  }
 }
 
 TEST_F(CompatServiceTest, MetricsCountRequestsBatchesAndModels) {

@@ -38,7 +38,7 @@ Config synthetic_config(const std::filesystem::path& avatar_dir,
   Config config;
   config.runtime.audio_encoder_path = test_models_dir() / "encoder_tiny.onnx";
   config.runtime.intra_op_threads = 1;
-  config.server.http_port = 0;  // HTTP off unless a test asks for it
+  config.server.http_enabled = false;  // HTTP off unless a test asks for it
   for (const auto& id : model_ids) {
     ModelConfig model;
     model.model_id = id;
