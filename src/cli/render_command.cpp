@@ -74,6 +74,18 @@ Status apply_demo_defaults(RenderOptions& o) {
   return {};
 }
 
+// The registry words a failed load for a server's operator ("fix models.<id> in the server's
+// configuration"); render's model comes from its flags, so it says the reason alone.
+Result<pipeline::ClipModel> acquire_model(registry::ModelRegistry& registry,
+                                          const std::string& model_id) {
+  auto model = pipeline::acquire_clip_model(registry, model_id);
+  if (model.ok()) return model;
+  const auto info = registry.info(model_id);
+  if (info.ok() && info->state == registry::ModelState::kFailed)
+    return make_error(model.status().code(), "cannot load the model: {}", info->failure_reason);
+  return model.status();
+}
+
 Status make_default_output_folder(const RenderOptions& o) {
   if (o.output != kDefaultOutput) return {};
   const fs::path folder = fs::path(kDefaultOutput).parent_path();
@@ -218,8 +230,7 @@ Status render(RenderOptions o) {
   ThreadPool pool;
   pipeline::Scheduler scheduler(registry, batching, &pool);
   const std::string& model_id = model_config_value.model_id;
-  ASSIGN_OR_RETURN(const pipeline::ClipModel model,
-                   pipeline::acquire_clip_model(registry, model_id));
+  ASSIGN_OR_RETURN(const pipeline::ClipModel model, acquire_model(registry, model_id));
   pipeline::ClipSpec spec{.model_id = model_id,
                           .sequence = sequence,
                           .start_frame = sequence_start(sequence, o.start_frame, model.frame_count),

@@ -46,7 +46,9 @@ std::shared_ptr<LoadedModel> make_users(const std::shared_ptr<LoadedModel>& obje
 // A configured model's failed load as clients see it. The loader's own code would mislead
 // (a missing file is NOT_FOUND, a bad ONNX INVALID_ARGUMENT, as if the request were wrong), so
 // it is FAILED_PRECONDITION unless it is about capacity or shutting down.
-Status load_failure(const std::string& model_id, ErrorCode code, const std::string& reason) {
+Status load_failure(const std::string& model_id, ErrorCode code, std::string reason) {
+  // Libraries end their messages with a full stop; ours go on after a colon.
+  while (!reason.empty() && (reason.back() == '.' || reason.back() == ' ')) reason.pop_back();
   if (code == ErrorCode::kResourceExhausted) {
     return make_error(code,
                       "model '{}' cannot be loaded: {}: unload a model, or raise "

@@ -172,5 +172,18 @@ TEST(RenderErrors, BadInputFailsCleanlyAndLeavesNoFile) {
   fs::remove_all(dir);
 }
 
+// The registry's advice is for a server's operator; render's model comes from its flags.
+TEST(RenderErrors, AModelThatDoesNotLoadNamesTheFileNotAServerConfiguration) {
+  const fs::path dir = testing::temp_dir();
+  std::ofstream(dir / "unet.onnx") << "this is not a model";
+  const RunResult r = run_cli(
+      {"render", "--unet", (dir / "unet.onnx").string(), "-o", (dir / "x.mp4").string()}, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("error: cannot load the model: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find((dir / "unet.onnx").string()), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("server's configuration"), std::string::npos) << r.output;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace lipsync
