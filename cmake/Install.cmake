@@ -7,6 +7,8 @@
 #   PREFIX/lib/lipsync/libonnxruntime.so.1 (+ the CUDA EP plugins when ONNXRUNTIME_ROOT has them)
 #   PREFIX/share/lipsync/demo/       what `lipsync render` with no arguments renders
 #   PREFIX/share/lipsync/examples/server.yaml   the example configuration, serving the demo
+#   PREFIX/share/lipsync/examples/python/        API clients (docs/api.md)
+#   PREFIX/share/lipsync/proto/      the gRPC APIs' .proto files, for clients' stubs
 #   PREFIX/share/doc/lipsync/        LICENSE, copyright, README.md
 #
 # A private lib/lipsync rather than the multiarch libdir: ONNX Runtime is not a Debian package,
@@ -67,6 +69,15 @@ lipsync_rewrite_example(example "build/release/demo/" "")
 file(GENERATE OUTPUT "${CMAKE_BINARY_DIR}/install/server.yaml" CONTENT "${example}")
 install(FILES "${CMAKE_BINARY_DIR}/install/server.yaml"
         DESTINATION ${LIPSYNC_INSTALL_DATADIR}/examples COMPONENT lipsync)
+
+# What a client needs: the APIs' .proto files and the Python examples of docs/api.md.
+install(FILES "${PROJECT_SOURCE_DIR}/src/proto/monolithic.proto"
+              "${PROJECT_SOURCE_DIR}/src/proto/lipsync_v1.proto"
+        DESTINATION ${LIPSYNC_INSTALL_DATADIR}/proto COMPONENT lipsync)
+install(PROGRAMS "${PROJECT_SOURCE_DIR}/examples/python/compat_client.py"
+                 "${PROJECT_SOURCE_DIR}/examples/python/native_client.py"
+                 "${PROJECT_SOURCE_DIR}/examples/python/ws_client.py"
+        DESTINATION ${LIPSYNC_INSTALL_DATADIR}/examples/python COMPONENT lipsync)
 
 configure_file("${CMAKE_CURRENT_LIST_DIR}/copyright.in" "${CMAKE_BINARY_DIR}/install/copyright"
                @ONLY)

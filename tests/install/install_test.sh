@@ -11,7 +11,8 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
 mv "$tmp/prefix" "$tmp/moved"
 for file in bin/lipsync lib/lipsync/libonnxruntime.so.1 share/lipsync/demo/demo_unet.onnx \
-            share/lipsync/examples/server.yaml share/doc/lipsync/LICENSE; do
+            share/lipsync/examples/server.yaml share/doc/lipsync/LICENSE \
+            share/lipsync/proto/lipsync_v1.proto share/lipsync/examples/python/native_client.py; do
   [[ -f "$tmp/moved/$file" ]] || { echo "FAIL: $file not installed"; exit 1; }
 done
 check_binary "$tmp/moved/bin/lipsync" "$build" "$source"
