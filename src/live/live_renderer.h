@@ -1,0 +1,36 @@
+// What a live session renders with: one model's avatar frames, with or without a mouth, as JPEGs.
+// The server's implementation submits to the scheduler (live/scheduler_renderer.h); tests use
+// small fakes.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+#include "pipeline/render_request.h"
+
+namespace lipsync::live {
+
+using Jpeg = std::shared_ptr<const std::vector<std::uint8_t>>;
+
+class LiveRenderer {
+ public:
+  virtual ~LiveRenderer() = default;
+
+  virtual std::int64_t frame_count() const = 0;  // of the avatar
+  virtual int width() const = 0;
+  virtual int height() const = 0;
+
+  // Avatar frame `source` with the mouth the UNet makes for `features` ([32, 16, 16]), due at
+  // `deadline`; `cancel` (may be null) withdraws it while queued.
+  virtual std::future<Result<Jpeg>> render(std::int64_t source, std::vector<float> features,
+                                           pipeline::TimePoint deadline,
+                                           std::shared_ptr<pipeline::CancelFlag> cancel) = 0;
+
+  // Avatar frame `source` as it is (no model run).
+  virtual Result<Jpeg> source_frame(std::int64_t source) = 0;
+};
+
+}  // namespace lipsync::live
