@@ -43,7 +43,8 @@ Status register_cuda_library(const std::filesystem::path& library) {
   if (!std::filesystem::exists(library)) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "CUDA requested but the CUDA execution provider library '{}' does not exist "
-                      "(run scripts/setup.sh --cuda or set runtime.cuda_ep_library)",
+                      "(run scripts/setup.sh --cuda, or set onnx.cuda_ep_library in the server's "
+                      "configuration)",
                       library.string());
   }
   RETURN_IF_ERROR(ort_guard(

@@ -252,6 +252,8 @@ TEST(Session, CudaWithoutItsLibraryIsAClearError) {
   EXPECT_EQ(a.status().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(a.status().message().find("CUDA"), std::string::npos);
   EXPECT_NE(a.status().message().find(options.cuda_ep_library.string()), std::string::npos);
+  // What to do names the configuration key a user can set.
+  EXPECT_NE(a.status().message().find("onnx.cuda_ep_library"), std::string::npos);
 }
 
 TEST(Session, OptionsFromTheRuntimeSection) {
