@@ -29,6 +29,7 @@ apt_packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libboost-dev
   python3 python3-onnx python3-numpy espeak-ng nodejs npm
   haproxy  # the cluster's proxy (deploy/haproxy, tests/cluster)
+  python3-grpcio python3-websockets  # the Python examples (docs/api.md), run by ctest docs_commands
 )
 
 missing=()
