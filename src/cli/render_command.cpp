@@ -223,10 +223,14 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(auto mel, audio::MelAnalyzer::create());
   // The server's pipeline over the one model: a registry holding it, a scheduler of its
   // batches (nothing else to wait for: no queue delay) and the clip's plan.
-  registry::ModelRegistry registry(
-      {}, pipeline::lipsync_model_loader({sessions, avatar_options, o.batch}));
-  RETURN_IF_ERROR(registry.add_model(model_config_value));
   const PipelineSection batching{.max_batch = o.batch, .max_queue_delay_ms = 0};
+  const bool cuda = sessions.provider == ExecutionProvider::kCuda;
+  registry::ModelRegistry registry(
+      {}, pipeline::lipsync_model_loader(
+              {.session = sessions,
+               .avatar = avatar_options,
+               .warm_up_batch_sizes = pipeline::executor_options(batching, cuda).batch_sizes}));
+  RETURN_IF_ERROR(registry.add_model(model_config_value));
   ThreadPool pool;
   pipeline::Scheduler scheduler(registry, batching, &pool);
   const std::string& model_id = model_config_value.model_id;

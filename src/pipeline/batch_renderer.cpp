@@ -87,9 +87,8 @@ Result<PreparedBatch> prepare_batch(const LipSyncModel& model, std::span<const F
   // Padded slots repeat the last frame; their outputs are not composited.
   const auto fixed = static_cast<std::size_t>(model.fixed_batch_frames());
   const std::size_t slots =
-      fixed > 0
-          ? (count + fixed - 1) / fixed * fixed
-          : std::max(count, static_cast<std::size_t>(std::max(0, model.padded_batch_frames())));
+      fixed > 0 ? (count + fixed - 1) / fixed * fixed
+                : std::max(count, static_cast<std::size_t>(std::max(0, options.slots)));
   PreparedBatch batch;
   batch.jobs.assign(jobs.begin(), jobs.end());
   batch.chunk_frames = fixed > 0 ? fixed : slots;

@@ -27,6 +27,10 @@ struct BatchOptions {
   // Client-sent image tensors [B, 6, roi, roi] (the compat API's visual_frames); empty: built
   // from the avatar's cached crops.
   std::span<const float> image_tensors;
+  // The size the UNet batch runs at (≥ the jobs; the extra slots repeat the last job and are
+  // not composited: a device executor runs batches at a few warmed sizes); 0: the jobs' count.
+  // A fixed-batch UNet runs chunks of its size regardless.
+  int slots = 0;
 };
 
 // Runs jobs.size() frames (≥ 1) as one UNet batch. `pool` composites in parallel (may be null).

@@ -42,10 +42,18 @@ BatchWindow::BatchWindow(Scheduler& scheduler, std::int64_t frame_count, Request
       in_flight_(static_cast<std::size_t>(
           std::max(1, std::min(pipeline.max_queue_depth, kBatchesInFlight)))) {}
 
+BatchWindow::~BatchWindow() {
+  if (!pending_.empty()) scheduler_.cancel(cancel_);
+}
+
 void BatchWindow::top_up() {
   while (pending_.size() < in_flight_ && next_first_ < frame_count_) {
     const std::int64_t count = std::min(max_batch_, frame_count_ - next_first_);
     RenderRequest request = request_for_(next_first_, count);
+    if (request.deadlines.empty()) {
+      request.deadlines = arrival_deadlines(arrival_, next_first_, static_cast<std::size_t>(count));
+    }
+    if (request.cancel == nullptr) request.cancel = cancel_;
     Pending pending{.first = next_first_, .source_frames = request.source_frames};
     pending.result = scheduler_.submit(std::move(request));
     const bool answered =

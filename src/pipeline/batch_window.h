@@ -59,6 +59,12 @@ class BatchWindow {
   BatchWindow(Scheduler& scheduler, std::int64_t frame_count, RequestFor request_for,
               const PipelineSection& pipeline);
 
+  // Cancels the batches still in flight (a call that stops early: their queued frames never
+  // run).
+  ~BatchWindow();
+  BatchWindow(const BatchWindow&) = delete;
+  BatchWindow& operator=(const BatchWindow&) = delete;
+
   bool done() const { return pending_.empty() && next_first_ >= frame_count_; }
   // Tops the window up, then waits for the oldest batch. Stop calling it (e.g. on cancellation)
   // and nothing more is submitted; batches in flight still run.
@@ -74,6 +80,10 @@ class BatchWindow {
   };
 
   Scheduler& scheduler_;
+  // Frame i of the clip is due i frame periods after the window started (arrival order),
+  // unless request_for sets deadlines (a live session's).
+  const TimePoint arrival_ = ExecutorClock::now();
+  const std::shared_ptr<CancelFlag> cancel_ = std::make_shared<CancelFlag>();
   const std::int64_t frame_count_;
   const RequestFor request_for_;
   const std::int64_t max_batch_;

@@ -165,11 +165,12 @@ void DeviceExecutor::submit(UnetWork unet, std::promise<Result<RenderResult>> an
                    work->work.model_id, device_, queued_frames_, options_.max_queued_frames));
     return;
   }
-  auto& queue = queues_[work->work.runner.get()];
+  auto& queue = queues_[queue_key_of(work->work)];
   if (queue == nullptr) {
     queue = std::make_unique<ModelQueue>();
     queue->runner = work->work.runner;
     queue->model_id = work->work.model_id;
+    queue->composite = work->work.request.composite;
   }
   if (queue->works >= options_.max_queued_requests && !work->work.admitted) {
     ++stats_.rejected;
@@ -273,7 +274,7 @@ void DeviceExecutor::left_queue_locked(ModelQueue& queue, Work& work) {
 
 // Removes the frames of `work` from its model's queue (the queue itself stays, possibly empty).
 void DeviceExecutor::drop_queued_locked(Work& work) {
-  auto found = queues_.find(work.work.runner.get());
+  auto found = queues_.find(queue_key_of(work.work));
   if (found == queues_.end()) return;
   ModelQueue& queue = *found->second;
   for (auto it = queue.frames.begin(); it != queue.frames.end() && work.queued > 0;) {

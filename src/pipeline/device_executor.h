@@ -151,6 +151,13 @@ class DeviceExecutor {
   struct QueuedFrame;
   struct ModelQueue;
   struct Batch;
+  // A queue per model and way of pasting faces: only frames that paste alike share a batch.
+  struct QueueKey {
+    const ModelRunner* runner = nullptr;
+    imaging::CompositeOptions composite;
+    bool operator<(const QueueKey& other) const;
+  };
+  static QueueKey queue_key_of(const UnetWork& work);
   struct ByDeadline {
     bool operator()(const QueuedFrame& a, const QueuedFrame& b) const;
   };
@@ -192,7 +199,7 @@ class DeviceExecutor {
   std::uint64_t next_batch_id_ = 0;
   std::size_t queued_frames_ = 0;
   std::size_t queued_windows_ = 0;
-  std::map<const ModelRunner*, std::unique_ptr<ModelQueue>> queues_;
+  std::map<QueueKey, std::unique_ptr<ModelQueue>> queues_;
   std::set<std::shared_ptr<EncodeWork>, EncodeOrder> encode_queue_;
   std::deque<std::packaged_task<Status()>> device_tasks_;
   std::deque<BatchPtr> formed_;  // formed, in order: waiting, preparing or prepared

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "pipeline/device_executor.h"
@@ -67,9 +68,21 @@ inline bool DeviceExecutor::ByDeadline::operator()(const QueuedFrame& a,
   return std::tie(a.deadline, a.sequence) < std::tie(b.deadline, b.sequence);
 }
 
+inline bool DeviceExecutor::QueueKey::operator<(const QueueKey& other) const {
+  // Every field of CompositeOptions takes part: a new one must be added here.
+  static_assert(sizeof(imaging::CompositeOptions) == sizeof(int));
+  return std::tie(runner, composite.feather_px) <
+         std::tie(other.runner, other.composite.feather_px);
+}
+
+inline DeviceExecutor::QueueKey DeviceExecutor::queue_key_of(const UnetWork& work) {
+  return {work.runner.get(), work.request.composite};
+}
+
 struct DeviceExecutor::ModelQueue {
   std::shared_ptr<ModelRunner> runner;
   std::string model_id;
+  imaging::CompositeOptions composite;
   std::set<QueuedFrame, ByDeadline> frames;
   std::multiset<TimePoint> enqueued;  // when each queued frame arrived: the oldest sets the delay
   std::size_t works = 0;              // requests with frames queued here
@@ -81,6 +94,7 @@ struct DeviceExecutor::Batch {
   std::uint64_t id = 0;
   std::shared_ptr<ModelRunner> runner;
   std::string model_id;
+  imaging::CompositeOptions composite;
   std::vector<QueuedFrame> frames;
   std::vector<FrameJob> jobs;
   int slots = 0;

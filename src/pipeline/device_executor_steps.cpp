@@ -48,6 +48,7 @@ void DeviceExecutor::form_batch_locked(ModelQueue& queue, TimePoint now) {
   auto batch = std::make_shared<Batch>();
   batch->runner = queue.runner;
   batch->model_id = queue.model_id;
+  batch->composite = queue.composite;
   const auto max_frames = static_cast<std::size_t>(options_.max_batch);
   std::vector<const Work*> works;
   while (!queue.frames.empty() && batch->frames.size() < max_frames) {
@@ -180,8 +181,9 @@ void DeviceExecutor::finish_loop() {
   while (auto item = to_finish_.pop()) {
     Batch& batch = **item;
     const auto start = ExecutorClock::now();
-    auto rendered = guarded("finishing a batch of model '" + batch.model_id + "'",
-                            [&] { return batch.runner->finish(*batch.prepared, pool_); });
+    auto rendered = guarded("finishing a batch of model '" + batch.model_id + "'", [&] {
+      return batch.runner->finish(*batch.prepared, batch.composite, pool_);
+    });
     batch.timings.composite_ms = ms_since_start(start);
     batch.prepared.reset();  // gives the staging memory back before the answers go out
     deliver(batch, std::move(rendered));
@@ -223,8 +225,9 @@ void DeviceExecutor::deliver(Batch& batch, Result<RenderedBatch> rendered) {
     }
   }
   std::size_t queued = 0;
-  if (auto it = queues_.find(batch.runner.get()); it != queues_.end())
-    queued = it->second->frames.size();
+  for (const auto& [key, queue] : queues_) {
+    if (key.runner == batch.runner.get()) queued += queue->frames.size();
+  }
   lock.unlock();
   if (observer_)
     observer_(batch.model_id, static_cast<int>(batch.frames.size()), static_cast<int>(queued));

@@ -1,6 +1,7 @@
 #include "pipeline/lipsync_model.h"
 
-#include <array>
+#include <fmt/ranges.h>
+
 #include <chrono>
 #include <filesystem>
 #include <system_error>
@@ -8,6 +9,7 @@
 #include "audio/audio_features.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "pipeline/batch_renderer.h"
 
 namespace lipsync::pipeline {
 
@@ -25,31 +27,57 @@ std::vector<runtime::TensorSpec> unet_outputs(const imaging::ModelGeometry& g) {
 }
 
 LipSyncModel::LipSyncModel(std::shared_ptr<const avatar::Avatar> avatar,
-                           std::unique_ptr<runtime::Session> unet, std::int64_t unet_file_bytes,
-                           int padded_batch_frames)
-    : avatar_(std::move(avatar)),
-      unet_(std::move(unet)),
-      unet_file_bytes_(unet_file_bytes),
-      padded_batch_frames_(padded_batch_frames) {}
+                           std::unique_ptr<runtime::Session> unet, std::int64_t unet_file_bytes)
+    : avatar_(std::move(avatar)), unet_(std::move(unet)), unet_file_bytes_(unet_file_bytes) {}
 
 std::int64_t LipSyncModel::fixed_batch_frames() const {
   return std::max<std::int64_t>(0, unet_->inputs()[0].shape[0]);
 }
 
-Result<double> LipSyncModel::warm_up() const {
+namespace {
+
+// A prepared batch between a device executor's steps.
+struct RunnerBatch : ModelRunner::Batch {
+  PreparedBatch batch;
+};
+
+}  // namespace
+
+Result<double> LipSyncModel::warm_up(std::span<const int> batch_sizes) const {
   const auto start = std::chrono::steady_clock::now();
-  const auto frames = static_cast<std::size_t>(
-      fixed_batch_frames() > 0 ? fixed_batch_frames() : std::max(1, padded_batch_frames_));
-  const std::size_t image_size = avatar_->geometry().input_tensor_elements();
-  std::vector<float> images(frames * image_size);
-  for (std::size_t k = 0; k < frames; ++k) {
-    RETURN_IF_ERROR(
-        avatar_->fill_input_tensor(0, std::span(images).subspan(k * image_size, image_size)));
+  const std::vector<float> silence(audio::kFrameTensorSize, 0.0f);
+  const std::vector<FrameJob> job{{.source_frame = 0, .audio = silence}};
+  const std::vector<int> fixed{static_cast<int>(fixed_batch_frames())};
+  for (int size : fixed.front() > 0 ? std::span<const int>(fixed) : batch_sizes) {
+    ASSIGN_OR_RETURN(PreparedBatch batch,
+                     prepare_batch(*this, job, {.slots = std::max(1, size)}, nullptr));
+    RETURN_IF_ERROR(infer_batch(*this, batch));
   }
-  const std::vector<float> audio(frames * audio::kFrameTensorSize, 0.0f);
-  const std::array<std::span<const float>, 2> inputs{images, audio};
-  ASSIGN_OR_RETURN(auto outputs, unet_->run(inputs, static_cast<int64_t>(frames)));
   return ms_since(start);
+}
+
+std::int64_t LipSyncModel::frame_count() const {
+  return static_cast<std::int64_t>(avatar_->frame_count());
+}
+
+std::size_t LipSyncModel::image_tensor_elements() const {
+  return avatar_->geometry().input_tensor_elements();
+}
+
+Result<std::unique_ptr<ModelRunner::Batch>> LipSyncModel::prepare(std::span<const FrameJob> jobs,
+                                                                  int slots, ThreadPool* pool) {
+  auto prepared = std::make_unique<RunnerBatch>();
+  ASSIGN_OR_RETURN(prepared->batch, prepare_batch(*this, jobs, {.slots = slots}, pool));
+  return std::unique_ptr<Batch>(std::move(prepared));
+}
+
+Status LipSyncModel::execute(Batch& batch) {
+  return infer_batch(*this, static_cast<RunnerBatch&>(batch).batch);
+}
+
+Result<RenderedBatch> LipSyncModel::finish(Batch& batch, const imaging::CompositeOptions& composite,
+                                           ThreadPool* pool) {
+  return finish_batch(*this, static_cast<RunnerBatch&>(batch).batch, composite, pool);
 }
 
 std::int64_t LipSyncModel::memory_bytes() const {
@@ -72,7 +100,6 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
   ASSIGN_OR_RETURN(auto avatar, avatar::Avatar::load(source, avatar_options));
   std::error_code ec;
   const auto file_bytes = std::filesystem::file_size(config.model_path, ec);
-  const bool cuda = unet->provider() == ExecutionProvider::kCuda;
   const std::int64_t fixed = std::max<std::int64_t>(0, unet->inputs()[0].shape[0]);
   if (fixed > 0) {
     LOG_INFO("pipeline",
@@ -80,16 +107,8 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
              "frames (export with a dynamic batch axis to run a batch at once)",
              config.model_id, config.model_path.string(), fixed, fixed);
   }
-  // A fixed-batch UNet runs one shape only: no padding needed for CUDA's sake.
-  auto model = std::make_shared<LipSyncModel>(std::move(avatar), std::move(unet),
-                                              ec ? 0 : static_cast<std::int64_t>(file_bytes),
-                                              cuda && fixed == 0 ? options.cuda_batch_frames : 0);
-  if (cuda) {
-    ASSIGN_OR_RETURN(double warm_ms, model->warm_up());
-    LOG_INFO("pipeline", "model '{}': CUDA warm-up with {} frames took {:.0f} ms", config.model_id,
-             fixed > 0 ? fixed : options.cuda_batch_frames, warm_ms);
-  }
-  return model;
+  return std::make_shared<LipSyncModel>(std::move(avatar), std::move(unet),
+                                        ec ? 0 : static_cast<std::int64_t>(file_bytes));
 }
 
 registry::Loader lipsync_model_loader(LoadOptions options) {
@@ -99,6 +118,13 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
     LoadOptions placed = options;
     if (target.gpu_id >= 0) placed.session.device_id = target.gpu_id;  // the registry's choice
     ASSIGN_OR_RETURN(auto model, LipSyncModel::load(config, placed));
+    if (model->unet().provider() == ExecutionProvider::kCuda) {
+      const auto start = std::chrono::steady_clock::now();
+      RETURN_IF_ERROR(options.warm_up ? options.warm_up(*model, target)
+                                      : model->warm_up(options.warm_up_batch_sizes).status());
+      LOG_INFO("pipeline", "model '{}': CUDA warm-up of batch sizes [{}] took {:.0f} ms",
+               config.model_id, fmt::join(options.warm_up_batch_sizes, ", "), ms_since(start));
+    }
     return std::shared_ptr<registry::LoadedModel>(std::move(model));
   };
 }

@@ -1,29 +1,43 @@
 // One servable lip-sync model: a person's avatar (frames, rects, face crops, backgrounds) and
-// their UNet session. This is what the registry loads, evicts and hands out.
+// their UNet session. This is what the registry loads, evicts and hands out, and what a device
+// executor runs batches of (ModelRunner).
 //
 //   auto loader = lipsync_model_loader(session_options, avatar_options);
 //   ModelRegistry registry(config.capacity, loader);
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "avatar/avatar.h"
 #include "core/config.h"
 #include "core/status.h"
+#include "pipeline/model_runner.h"
 #include "registry/model_registry.h"
 #include "runtime/session.h"
 
 namespace lipsync::pipeline {
 
+class LipSyncModel;
+
+// Runs a loaded model's warm-up where its device's runs happen (the device executor's thread).
+using WarmUpRunner = std::function<Status(LipSyncModel& model, const registry::LoadTarget& target)>;
+
 struct LoadOptions {
   runtime::SessionOptions session;
   avatar::AvatarOptions avatar;
-  // On CUDA the first run of each batch shape costs seconds, so smaller batches are padded to
-  // this many frames and one batch is run at load (warm-up). Ignored on the CPU.
-  int cuda_batch_frames = 25;
+  // On CUDA the first run of each batch shape costs seconds (cuDNN's algorithm choice), so a
+  // model loaded for CUDA runs one batch of each of these sizes at load: the sizes its device's
+  // executor runs batches at (executor_options()). Ignored on the CPU, where a new shape costs
+  // nothing.
+  std::vector<int> warm_up_batch_sizes = {25};
+  // Null: the loading thread runs the warm-up itself (no executor owns the device).
+  WarmUpRunner warm_up;
 };
 
-class LipSyncModel : public registry::LoadedModel {
+class LipSyncModel : public registry::LoadedModel, public ModelRunner {
  public:
   // Loads the avatar (config.background_dir / source_video / crop_rects_path) and the UNet
   // (config.model_path), checking the UNet's I/O against the avatar's model geometry.
@@ -31,26 +45,33 @@ class LipSyncModel : public registry::LoadedModel {
                                                     const LoadOptions& options);
 
   LipSyncModel(std::shared_ptr<const avatar::Avatar> avatar, std::unique_ptr<runtime::Session> unet,
-               std::int64_t unet_file_bytes, int padded_batch_frames = 0);
+               std::int64_t unet_file_bytes);
 
   const avatar::Avatar& avatar() const { return *avatar_; }
   runtime::Session& unet() const { return *unet_; }
-  // Batches with fewer frames run padded to this size (0: no padding).
-  int padded_batch_frames() const { return padded_batch_frames_; }
   // The UNet's fixed batch dimension (an export without a dynamic batch axis): batches run in
   // chunks of exactly this many frames, the last one padded. 0: dynamic.
   std::int64_t fixed_batch_frames() const;
-  // Runs one batch of padded_batch_frames() (or fixed_batch_frames()) frames so that the first
-  // request does not pay the runtime's set-up; returns its duration in milliseconds.
-  Result<double> warm_up() const;
+  // Runs one batch of each size (for a fixed-batch UNet: its one size) so that the first request
+  // of that shape does not pay the runtime's set-up; returns the milliseconds it took. Call it
+  // where the device's runs happen.
+  Result<double> warm_up(std::span<const int> batch_sizes) const;
   // Host memory: the avatar's caches plus the UNet weights (its file size).
   std::int64_t memory_bytes() const override;
+
+  // ModelRunner: batches through prepare_batch / infer_batch / finish_batch.
+  std::int64_t frame_count() const override;
+  std::size_t image_tensor_elements() const override;
+  Result<std::unique_ptr<Batch>> prepare(std::span<const FrameJob> jobs, int slots,
+                                         ThreadPool* pool) override;
+  Status execute(Batch& batch) override;
+  Result<RenderedBatch> finish(Batch& batch, const imaging::CompositeOptions& composite,
+                               ThreadPool* pool) override;
 
  private:
   std::shared_ptr<const avatar::Avatar> avatar_;
   std::unique_ptr<runtime::Session> unet_;
   std::int64_t unet_file_bytes_;
-  int padded_batch_frames_;
 };
 
 // The UNet I/O contract (pipeline.md §5-6) for a model geometry.
@@ -58,7 +79,8 @@ std::vector<runtime::TensorSpec> unet_inputs(const imaging::ModelGeometry& geome
 std::vector<runtime::TensorSpec> unet_outputs(const imaging::ModelGeometry& geometry);
 
 // A registry loader that builds LipSyncModels, the UNet on the CUDA device the registry chose
-// for the load (LoadTarget) and the avatar limited to config.num_frames.
+// for the load (LoadTarget) and the avatar limited to config.num_frames; on CUDA it warms the
+// model up (options.warm_up, else on the loading thread).
 registry::Loader lipsync_model_loader(LoadOptions options);
 
 }  // namespace lipsync::pipeline

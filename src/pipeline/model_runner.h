@@ -4,7 +4,7 @@
 //
 //   ASSIGN_OR_RETURN(auto batch, runner.prepare(jobs, slots, pool));  // any thread
 //   RETURN_IF_ERROR(runner.execute(*batch));                          // the device's thread
-//   ASSIGN_OR_RETURN(RenderedBatch frames, runner.finish(*batch, pool));
+//   ASSIGN_OR_RETURN(RenderedBatch frames, runner.finish(*batch, composite, pool));
 #pragma once
 
 #include <cstddef>
@@ -15,6 +15,7 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "imaging/face_crop.h"
 #include "pipeline/frame_job.h"
 
 namespace lipsync::pipeline {
@@ -42,8 +43,10 @@ class ModelRunner {
   // The run: the only step that uses the device. Called on the executor's device thread only,
   // so a runner needs no lock around its runtime state.
   virtual Status execute(Batch& batch) = 0;
-  // The jobs' frames (not the padded slots'), in job order. Off the device's thread.
-  virtual Result<RenderedBatch> finish(Batch& batch, ThreadPool* pool) = 0;
+  // The jobs' frames (not the padded slots'), in job order, their faces pasted as `composite`
+  // says (every job of a batch pastes alike). Off the device's thread.
+  virtual Result<RenderedBatch> finish(Batch& batch, const imaging::CompositeOptions& composite,
+                                       ThreadPool* pool) = 0;
 };
 
 }  // namespace lipsync::pipeline

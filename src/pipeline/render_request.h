@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/image.h"
+#include "core/timeline.h"
+#include "imaging/face_crop.h"
 #include "media/jpeg_codec.h"
 #include "pipeline/frame_job.h"
 
@@ -18,6 +20,9 @@ namespace lipsync::pipeline {
 
 using ExecutorClock = std::chrono::steady_clock;
 using TimePoint = ExecutorClock::time_point;
+
+// One video frame at 25 fps (pipeline.md §2): a live frame is due this long after its audio.
+inline constexpr std::chrono::milliseconds kFramePeriod{timeline::kFrameIntervalMs};
 
 // Shared by a caller and the work it submitted. Once set (through Scheduler::cancel or
 // DeviceExecutor::cancel), queued frames and windows carrying it never run.
@@ -41,6 +46,8 @@ struct RenderRequest {
   // Set: frames come back as JPEGs with these settings (RenderResult::jpegs), spliced into the
   // stored backgrounds when the avatar's store allows (Avatar::render_jpeg).
   std::optional<media::JpegSettings> jpeg;
+  // How faces are pasted; only requests with equal options share a batch.
+  imaging::CompositeOptions composite;
   // When each frame is due (the Scheduler's rules); empty: by arrival order.
   std::vector<TimePoint> deadlines;
   std::shared_ptr<CancelFlag> cancel;  // may be null

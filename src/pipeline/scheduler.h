@@ -1,8 +1,16 @@
-// Cross-request batching (style.md rule 3): each model has one owner of its UNet batches, fed by
-// a bounded queue. Requests for the same model that arrive within max_queue_delay_ms of each
-// other are merged into one batch of up to max_batch frames; a full queue refuses at once
-// (RESOURCE_EXHAUSTED). The owner is a pipeline of three threads (prepare, UNet, composite), so
-// consecutive batches overlap. Different models run concurrently.
+// The way from requests to the devices: one DeviceExecutor per device (the CPU, or each CUDA
+// device of the registry's GpuPlacement), each owning every run there: the UNet batches of all
+// models placed on it (device_executor.h has the batching rules).
+//
+// submit() hands a request's frames to the executor of the model's device, each frame with a
+// deadline (the executors run the earliest first):
+//   - the request's own RenderRequest::deadlines when set (a live session's frame is due one
+//     frame period after the audio it needs arrived; a clip's frame i is due i frame periods
+//     after the clip arrived: BatchWindow sets them);
+//   - otherwise by arrival order: frame i of a request submitted at t is due at t + i·40 ms.
+// A model that is not loaded yet is loaded on a loader thread while its requests wait in a
+// bounded per-model queue; a ready model's requests go straight to the executor. Either way at
+// most pipeline.max_queue_depth requests per model wait (RESOURCE_EXHAUSTED beyond).
 //
 //   Scheduler scheduler(registry, config.pipeline, &pool);
 //   auto future = scheduler.submit({.model_id = "demo", .source_frames = {0, 1}, .audio = a});
@@ -10,95 +18,95 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/config.h"
-#include "core/image.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
-#include "pipeline/batch_renderer.h"
+#include "pipeline/device_executor.h"
+#include "pipeline/lipsync_model.h"
+#include "pipeline/render_request.h"
 #include "registry/model_registry.h"
 
 namespace lipsync::pipeline {
 
-struct RenderRequest {
-  std::string model_id;
-  std::vector<std::int64_t> source_frames;  // avatar frame of each output frame
-  std::vector<float> audio;                 // [frames, 32, 16, 16]
-  std::vector<float> image_tensors;         // empty (from the avatar) or [frames, 6, roi, roi]
-  // Take source_frames modulo the avatar's frame count (negative ones too): the compat API's
-  // start_frame_idx wraps, and the count is known only once the model is loaded.
-  bool wrap_source_frames = false;
-  // Set: frames come back as JPEGs with these settings (RenderResult::jpegs), spliced into the
-  // stored backgrounds when the avatar's store allows (Avatar::render_jpeg).
-  std::optional<media::JpegSettings> jpeg;
-  // How faces are pasted; only requests with equal options share a batch.
-  imaging::CompositeOptions composite;
-};
+// The UNet batch sizes warmed and run on CUDA (capped by max_batch): a few shapes, so that a
+// batch of 3 runs as 4, not as max_batch. The CPU runs every size (a new shape costs nothing).
+inline const std::vector<int> kCudaBatchSizes = {1, 2, 4, 8, 16, 25, 32};
 
-struct RenderResult {
-  std::vector<Image> frames;  // full BGR frames, in request order (empty when jpeg was set)
-  BatchTimings timings;       // of the batch that carried the request
-  int batch_frames = 0;       // frames in that batch (≥ this request's)
-  double queue_ms = 0;        // from submit to the start of the batch
-  bool model_loaded = false;  // the batch's acquire loaded the model
-  double model_load_ms = 0;
-  // The frames as JPEGs, in request order, when the request set `jpeg`.
-  std::vector<std::vector<std::uint8_t>> jpegs;
-};
+// The executor options of `pipeline` for a process whose models run on CUDA or on the CPU.
+ExecutorOptions executor_options(const PipelineSection& pipeline, bool cuda);
 
-struct SchedulerStats {
-  std::int64_t batches = 0;
-  std::int64_t requests = 0;
-  std::int64_t frames = 0;
-  std::int64_t rejected = 0;     // refused because a queue was full
-  int largest_batch_frames = 0;  // most frames in one UNet run
-  int largest_batch_requests = 0;
-};
-
-// Called by a model's owner after each batch it delivered: the model, the batch's frames and the
-// requests still queued for that model (for metrics).
-using BatchObserver = std::function<void(const std::string& model_id, int frames, int queue_depth)>;
+using SchedulerStats = ExecutorStats;  // summed over the devices
 
 class Scheduler {
  public:
-  // `pool` composites in parallel (may be null). The registry must outlive the scheduler.
+  // Starts one executor per device of registry.gpu_placement() (none: the CPU). `pool`
+  // parallelises preparing and finishing batches (may be null). The registry must outlive the
+  // scheduler.
   Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool,
             BatchObserver observer = {});
-  ~Scheduler();  // refuses new work, finishes what is queued, joins the owners' threads
+  ~Scheduler();  // refuses new work, runs what is queued, joins the executors and loaders
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Errors (in the future): NOT_FOUND for an unknown model, INVALID_ARGUMENT for a malformed
-  // request, RESOURCE_EXHAUSTED when the model's queue is full, UNAVAILABLE after shutdown, and
-  // whatever loading or rendering reports.
+  // request, RESOURCE_EXHAUSTED when the model's queue is full, CANCELLED, UNAVAILABLE after
+  // shutdown, and whatever loading or rendering reports. Never waits for a model load.
   std::future<Result<RenderResult>> submit(RenderRequest request);
 
+  // Sets `flag` and answers the queued work carrying it with CANCELLED at once (its frames
+  // never run), on every device.
+  void cancel(const std::shared_ptr<CancelFlag>& flag);
+
+  // Runs a loaded model's warm-up of the executors' batch sizes on its device's executor
+  // thread (LoadOptions::warm_up).
+  Status warm_up(LipSyncModel& model, const registry::LoadTarget& target);
+
   SchedulerStats stats() const;
-  int queue_depth(const std::string& model_id) const;  // pending requests of that model
+  // Requests of the model waiting: for its load, or with frames not yet in a batch.
+  int queue_depth(const std::string& model_id) const;
+  // The executor of a device (-1: the CPU); null when there is none.
+  DeviceExecutor* executor(int gpu_id) const;
+  const ExecutorOptions& executor_options() const { return executor_options_; }
 
  private:
-  class ModelWorker;
-  struct Pending;
+  struct Pending {
+    RenderRequest request;
+    std::promise<Result<RenderResult>> promise;
+    TimePoint submitted;
+  };
+  // The requests of a model that is being loaded, and the thread loading it.
+  struct Admission {
+    std::deque<Pending> waiting;  // bounded by pipeline.max_queue_depth
+    bool loading = false;
+    std::thread loader;
+  };
 
-  Result<ModelWorker*> worker(const std::string& model_id);
-  void record_batch(int frames, int requests);
+  // Hands a request to the executor of its model's device; `admitted`: it waited for the load.
+  void forward(Pending pending, const registry::ModelHandle& handle, bool loaded, double load_ms,
+               bool admitted);
+  void load_and_forward(const std::string& model_id, Pending first);
 
   registry::ModelRegistry& registry_;
   const PipelineSection options_;
-  ThreadPool* pool_;
-  BatchObserver observer_;
+  const ExecutorOptions executor_options_;
+  std::map<int, std::unique_ptr<DeviceExecutor>> executors_;
   mutable std::mutex mutex_;
   bool stopped_ = false;
-  std::map<std::string, std::unique_ptr<ModelWorker>> workers_;
-  SchedulerStats stats_;
+  std::int64_t rejected_ = 0;  // refused while waiting for a load
+  std::map<std::string, std::unique_ptr<Admission>> admissions_;
 };
+
+// Deadlines by arrival order: frame k of `count` frames that are frames first..first+count-1 of
+// a request (or clip) that arrived at `arrival` is due at arrival + (first + k)·40 ms.
+std::vector<TimePoint> arrival_deadlines(TimePoint arrival, std::int64_t first, std::size_t count);
 
 }  // namespace lipsync::pipeline

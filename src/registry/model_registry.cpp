@@ -184,6 +184,14 @@ Result<ModelHandle> ModelRegistry::acquire(const std::string& model_id) {
   return acquire_or_load(model_id, std::nullopt);
 }
 
+Result<std::optional<ModelHandle>> ModelRegistry::try_acquire(const std::string& model_id) {
+  std::lock_guard lock(mutex_);
+  auto entry = find(model_id);
+  if (entry == nullptr) return not_configured(model_id, entries_);
+  if (entry->state != ModelState::kReady) return std::optional<ModelHandle>();
+  return std::optional<ModelHandle>(handle_locked(entry));
+}
+
 Status ModelRegistry::load(const std::string& model_id, std::optional<int> preferred_gpu) {
   return acquire_or_load(model_id, preferred_gpu).status();
 }

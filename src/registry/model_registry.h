@@ -168,6 +168,9 @@ class ModelRegistry {
 
   // Ready: returns at once. Loading: waits for that load. Unloaded or failed: loads now.
   Result<ModelHandle> acquire(const std::string& model_id);
+  // A handle when the model is ready, else none (NOT_FOUND for an unknown model); never waits
+  // nor loads, so that a caller can hand a load to another thread.
+  Result<std::optional<ModelHandle>> try_acquire(const std::string& model_id);
   // As acquire() without keeping a handle. `preferred_gpu` places this load (when the model is
   // not loaded yet) on that device instead of the automatic choice; it must be one of
   // GpuPlacement::devices (INVALID_ARGUMENT otherwise) and is ignored on the CPU.

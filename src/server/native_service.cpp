@@ -182,6 +182,7 @@ void add_ready(std::vector<audio::FrameTensor> frames, LiveSession& live) {
 // One chunk of the client's PCM into the session's extractor; `end` flushes everything.
 Status take_audio(const v1::SessionRequest& message, LiveSession& live) {
   const auto start = Clock::now();
+  live.audio_arrived = pipeline::ExecutorClock::now();
   const std::span<const float> pcm(message.pcm().data(), message.pcm().size());
   std::vector<float> samples;
   Status status;
@@ -413,9 +414,13 @@ Status NativeService::render_ready(
   pipeline::BatchWindow window(
       *context_.scheduler, static_cast<std::int64_t>(ready.size()),
       [&](std::int64_t first, std::int64_t count) {
-        return pipeline::session_request(
+        pipeline::RenderRequest request = pipeline::session_request(
             live.spec, live.model,
             ready.subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(count)));
+        // A live frame is due one frame period after the audio it needs arrived.
+        request.deadlines.assign(request.source_frames.size(),
+                                 live.audio_arrived + pipeline::kFramePeriod);
+        return request;
       },
       context_.config->pipeline);
   while (!window.done()) {

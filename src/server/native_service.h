@@ -40,6 +40,8 @@ struct LiveSession {
   std::unique_ptr<audio::StreamingFeatureExtractor> extractor;
   std::vector<audio::FrameTensor> ready;  // emitted by the extractor, not yet rendered
   double audio_ms = 0;                    // spent on audio since the last message
+  // When the last audio message was read: its frames are due one frame period later.
+  pipeline::TimePoint audio_arrived;
 };
 
 class NativeService final : public lipsync::v1::LipSync::Service {

@@ -8,6 +8,7 @@
 
 #include "audio/audio_features.h"
 #include "media/jpeg_codec.h"
+#include "pipeline/device_executor.h"
 #include "support/synthetic_avatar.h"
 #include "support/test_paths.h"
 
@@ -94,7 +95,8 @@ TEST_F(PipelineTest, ClientImageTensorsEqualTheAvatarsOwn) {
 }
 
 TEST_F(PipelineTest, PaddedBatchesGiveTheSameFrames) {
-  // The CUDA path pads small batches to a fixed size; the padding logic itself runs on the CPU.
+  // A device executor runs a batch at a warmed size (a batch of 3 as 4): the padding logic
+  // itself runs on the CPU.
   const Config config = testing::synthetic_config(*dir_, {"a"});
   const ModelConfig& m = config.models.at("a");
   auto avatar =
@@ -103,9 +105,9 @@ TEST_F(PipelineTest, PaddedBatchesGiveTheSameFrames) {
   auto session =
       runtime::Session::create(m.model_path, {}, unet_inputs(geometry), unet_outputs(geometry));
   ASSERT_TRUE(avatar.ok() && session.ok());
-  const LipSyncModel padded(std::move(avatar).value(), std::move(session).value(), 0, 4);
-  ASSERT_EQ(padded.padded_batch_frames(), 4);
-  auto warm = padded.warm_up();
+  const LipSyncModel padded(std::move(avatar).value(), std::move(session).value(), 0);
+  const std::vector<int> sizes{1, 4};
+  auto warm = padded.warm_up(sizes);
   ASSERT_TRUE(warm.ok()) << warm.status().to_string();
   EXPECT_GT(*warm, 0.0);
 
@@ -115,13 +117,37 @@ TEST_F(PipelineTest, PaddedBatchesGiveTheSameFrames) {
   for (std::size_t count : {1u, 3u}) {
     const auto subset = std::span(jobs).first(count);
     auto plain = render_batch(model(), subset, {}, nullptr);
-    auto with_padding = render_batch(padded, subset, {}, nullptr);
+    auto with_padding = render_batch(padded, subset, {.slots = 4}, nullptr);
     ASSERT_TRUE(plain.ok() && with_padding.ok()) << with_padding.status().to_string();
     ASSERT_EQ(with_padding->frames.size(), count);
     for (std::size_t k = 0; k < count; ++k) {
       EXPECT_LE(max_pixel_difference(plain->frames[k], with_padding->frames[k]), 1);
     }
   }
+}
+
+// The model as a device executor runs it: a batch of 3 at the warmed size 4 gives the frames of a
+// plain batch of 3 (as close as padding allows, as above), pasted as the request asks.
+TEST_F(PipelineTest, ADeviceExecutorRunsTheModelAtItsBucketedSizes) {
+  DeviceExecutor executor("cpu", {.max_batch = 8, .batch_sizes = {1, 2, 4}}, nullptr, nullptr);
+  const auto audio = random_audio(3, 7);
+  RenderRequest request{.model_id = "a", .source_frames = {5, 0, 3}, .audio = audio};
+  request.deadlines.assign(3, ExecutorClock::now());
+  auto result = executor
+                    .submit({.model_id = "a",
+                             .runner = std::shared_ptr<ModelRunner>(*model_, model_->get()),
+                             .request = request})
+                    .get();
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  EXPECT_EQ(executor.stats().batches_by_size.at(4), 1);
+  EXPECT_EQ(executor.stats().padded_slots, 1);
+  const std::vector<FrameJob> jobs = {
+      {5, slot(audio, 0)}, {0, slot(audio, 1)}, {3, slot(audio, 2)}};
+  auto plain = render_batch(model(), jobs, {}, nullptr);
+  ASSERT_TRUE(plain.ok());
+  ASSERT_EQ(result->frames.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k)
+    EXPECT_LE(max_pixel_difference(plain->frames[k], result->frames[k]), 1) << "frame " << k;
 }
 
 // Exports as users make them: torch's default I/O names, and a fixed batch (1 as the reference
@@ -168,8 +194,7 @@ TEST_F(PipelineTest, JpegJobsAreSplicedAndMixWithFrameJobs) {
     auto session =
         runtime::Session::create(m.model_path, {}, unet_inputs(geometry), unet_outputs(geometry));
     if (!avatar.ok() || !session.ok()) return nullptr;
-    return std::make_unique<LipSyncModel>(std::move(avatar).value(), std::move(session).value(), 0,
-                                          0);
+    return std::make_unique<LipSyncModel>(std::move(avatar).value(), std::move(session).value(), 0);
   };
   auto splice = load({.kind = avatar::BackgroundStoreKind::kJpegSplice, .jpeg_quality = 80});
   auto raw = load({.kind = avatar::BackgroundStoreKind::kRaw});

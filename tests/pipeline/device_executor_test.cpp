@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <set>
@@ -132,6 +133,23 @@ TEST(DeviceExecutor, MergesConcurrentRequestsOfAModelIntoOneBatch) {
   EXPECT_EQ(stats.batches, 1);
   EXPECT_EQ(stats.largest_batch_requests, 4);
   EXPECT_EQ(stats.requests, 4);
+}
+
+TEST(DeviceExecutor, FramesThatPasteDifferentlyNeverShareABatch) {
+  DeviceLog log;
+  auto a = std::make_shared<FakeRunner>("a", log);
+  DeviceExecutor executor("fake", options(4), nullptr, nullptr);
+  HeldDevice held(executor, log);
+  UnetWork feathered = work("a", a, {2, 3});
+  feathered.request.composite.feather_px = 4;
+  auto hard = executor.submit(work("a", a, {0, 1}));
+  auto soft = executor.submit(std::move(feathered));
+  held.release();
+  ASSERT_TRUE(hard.get().ok() && soft.get().ok());
+  // Four frames of one model fit one batch of 4; pasted differently they run as two.
+  auto batches = executed(log, "a");
+  std::sort(batches.begin(), batches.end());
+  EXPECT_EQ(batches, (std::vector<std::vector<std::int64_t>>{{0, 1}, {2, 3}}));
 }
 
 TEST(DeviceExecutor, RunsABatchAtTheSmallestWarmedSizeThatHoldsIt) {

@@ -108,7 +108,8 @@ class FakeRunner : public ModelRunner {
     log_.leave();
     return {};
   }
-  Result<RenderedBatch> finish(Batch& batch, ThreadPool*) override {
+  Result<RenderedBatch> finish(Batch& batch, const imaging::CompositeOptions&,
+                               ThreadPool*) override {
     auto& fake = static_cast<FakeBatch&>(batch);
     RenderedBatch out;
     for (std::int64_t frame : fake.frames) {

@@ -7,11 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <thread>
 
-#include "support/synthetic_avatar.h"
 #include "audio/audio_features.h"
 #include "pipeline/lipsync_model.h"
+#include "support/synthetic_avatar.h"
 #include "support/test_paths.h"
 
 namespace lipsync::pipeline {
@@ -21,8 +22,7 @@ namespace fs = std::filesystem;
 
 constexpr int kFrames = 6;
 
-// A loader that, while `hold` is set, blocks each load until release() (to keep the owner
-// thread busy deterministically).
+// A loader that blocks each load until release() (to keep a model loading deterministically).
 class GateLoader {
  public:
   registry::Loader loader() {
@@ -91,23 +91,29 @@ TEST_F(SchedulerTest, RequestsThatPasteDifferentlyDoNotShareABatch) {
   registry::ModelRegistry registry(c.capacity,
                                    lipsync_model_loader({.session = {.intra_op_threads = 1}}));
   ASSERT_TRUE(registry.add_models(c).ok());
-  // A long delay: a batch closes when it is full or the next request pastes differently.
+  ASSERT_TRUE(registry.load("a").ok());
+  // A long delay: a batch closes only when it is full. Interleaved, the hard-pasted and the
+  // feathered requests fill a batch each, never one together.
   Scheduler scheduler(registry, {.max_batch = 4, .max_queue_delay_ms = 60000, .max_queue_depth = 8},
                       nullptr);
-  RenderRequest feathered = request("a", {0, 1});
-  feathered.composite.feather_px = 4;
+  auto feathered = [](std::vector<std::int64_t> frames) {
+    RenderRequest r = request("a", std::move(frames));
+    r.composite.feather_px = 4;
+    return r;
+  };
   auto hard = scheduler.submit(request("a", {0, 1}));
-  auto soft = scheduler.submit(std::move(feathered));
-  auto last = scheduler.submit(request("a", {2, 3}));
-  auto fills = scheduler.submit(request("a", {4, 5}));
+  auto soft = scheduler.submit(feathered({0, 1}));
+  auto hard_too = scheduler.submit(request("a", {2, 3}));
+  auto soft_too = scheduler.submit(feathered({2, 3}));
   auto hard_result = hard.get();
   auto soft_result = soft.get();
   ASSERT_TRUE(hard_result.ok() && soft_result.ok());
-  EXPECT_EQ(hard_result->batch_frames, 2);
-  EXPECT_EQ(soft_result->batch_frames, 2);
-  EXPECT_EQ(last.get()->batch_frames, 4);
-  EXPECT_EQ(fills.get()->batch_frames, 4);
-  EXPECT_EQ(scheduler.stats().batches, 3);
+  EXPECT_EQ(hard_result->batch_frames, 4);
+  EXPECT_EQ(soft_result->batch_frames, 4);
+  EXPECT_EQ(hard_too.get()->batch_frames, 4);
+  EXPECT_EQ(soft_too.get()->batch_frames, 4);
+  EXPECT_EQ(scheduler.stats().batches, 2);
+  EXPECT_EQ(scheduler.stats().largest_batch_requests, 2);
   // Same frames and audio: only the pasting differs.
   EXPECT_FALSE(hard_result->frames[0].pixels == soft_result->frames[0].pixels);
 }
@@ -193,7 +199,7 @@ TEST_F(SchedulerTest, BadRequestsFailAloneAndFramesWrap) {
   EXPECT_EQ(result->frames[1].pixels, direct->frames[1].pixels);
 }
 
-TEST_F(SchedulerTest, ModelsRunOnTheirOwnOwnerThreads) {
+TEST_F(SchedulerTest, AModelLoadingDoesNotHoldUpOtherModels) {
   Config c = config();
   GateLoader gate;
   auto plain = lipsync_model_loader({.session = {.intra_op_threads = 1}});
@@ -204,10 +210,90 @@ TEST_F(SchedulerTest, ModelsRunOnTheirOwnOwnerThreads) {
                       nullptr);
   auto held = scheduler.submit(request("a", {0}));
   gate.wait_entered();
-  // Model a's owner is blocked in its load; b is served regardless.
+  // Model a's loader thread is blocked in its load; b is served regardless.
   EXPECT_TRUE(scheduler.submit(request("b", {0, 1})).get().ok());
   gate.release();
   EXPECT_TRUE(held.get().ok());
+}
+
+TEST_F(SchedulerTest, CancellingAnswersWaitingRequestsAtOnceAndTheirFramesNeverRun) {
+  Config c = config();
+  GateLoader gate;
+  registry::ModelRegistry registry(c.capacity, gate.loader());
+  ASSERT_TRUE(registry.add_models(c).ok());
+  Scheduler scheduler(registry, {.max_batch = 8, .max_queue_delay_ms = 0, .max_queue_depth = 8},
+                      nullptr);
+  auto flag = std::make_shared<CancelFlag>();
+  RenderRequest first = request("a", {0, 1, 2});
+  first.cancel = flag;
+  RenderRequest second = request("a", {3, 4});
+  second.cancel = flag;
+  auto doomed = scheduler.submit(std::move(first));  // starts the (held) load
+  gate.wait_entered();
+  auto doomed_too = scheduler.submit(std::move(second));  // waits for the load
+  auto kept = scheduler.submit(request("a", {5}));
+  scheduler.cancel(flag);
+  // The waiting one is answered at once; the one the loader holds as soon as it is handed on.
+  ASSERT_EQ(doomed_too.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(doomed_too.get().status().code(), ErrorCode::kCancelled);
+  gate.release();
+  EXPECT_EQ(doomed.get().status().code(), ErrorCode::kCancelled);
+  ASSERT_TRUE(kept.get().ok());
+  EXPECT_EQ(scheduler.stats().frames, 1);  // only the kept frame ran
+}
+
+// A frame due soon (a live session's) runs before the queued frames of a long request that are
+// due later, although it arrived after them: one model, one device, deadline order.
+TEST_F(SchedulerTest, AnEarlierDeadlineOvertakesALongRequestsQueuedFrames) {
+  Config c = config();
+  registry::ModelRegistry registry(c.capacity,
+                                   lipsync_model_loader({.session = {.intra_op_threads = 1}}));
+  ASSERT_TRUE(registry.add_models(c).ok());
+  ASSERT_TRUE(registry.load("a").ok());
+  std::mutex mutex;
+  std::vector<int> batch_frames;  // in the order the batches were delivered
+  Scheduler scheduler(registry, {.max_batch = 2, .max_queue_delay_ms = 0, .max_queue_depth = 8},
+                      nullptr, [&](const std::string&, int frames, int) {
+                        std::lock_guard lock(mutex);
+                        batch_frames.push_back(frames);
+                      });
+  // 40 frames by arrival order: the last is due 1.56 s after it arrived.
+  std::vector<std::int64_t> frames;
+  for (int i = 0; i < 40; ++i) frames.push_back(i % kFrames);
+  auto clip = scheduler.submit(request("a", frames));
+  RenderRequest live = request("a", {0});
+  live.deadlines = {ExecutorClock::now()};
+  auto live_result = scheduler.submit(std::move(live));
+  ASSERT_TRUE(live_result.get().ok());
+  const std::size_t delivered_before_live = [&] {
+    std::lock_guard lock(mutex);
+    return batch_frames.size();
+  }();
+  ASSERT_TRUE(clip.get().ok());
+  // 20 batches of the clip plus one odd batch; the live frame did not wait for all of them.
+  EXPECT_LT(delivered_before_live, 20u);
+  const SchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.frames, 41);
+}
+
+// A client that does not collect its frames (a slow reader) holds none of the device's steps:
+// the executor hands results to futures, so another model's request completes meanwhile.
+TEST_F(SchedulerTest, AnUncollectedResultBlocksNoOtherRequest) {
+  Config c = config();
+  registry::ModelRegistry registry(c.capacity,
+                                   lipsync_model_loader({.session = {.intra_op_threads = 1}}));
+  ASSERT_TRUE(registry.add_models(c).ok());
+  Scheduler scheduler(registry, {.max_batch = 2, .max_queue_delay_ms = 0, .max_queue_depth = 16},
+                      nullptr);
+  std::vector<std::future<Result<RenderResult>>> never_read;
+  for (int i = 0; i < 8; ++i) never_read.push_back(scheduler.submit(request("a", {i % kFrames})));
+  for (int i = 0; i < 3; ++i) {
+    auto other = scheduler.submit(request("b", {i, i + 1})).get();
+    ASSERT_TRUE(other.ok()) << other.status().to_string();
+  }
+  for (auto& future : never_read) {  // all done although nobody read them
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  }
 }
 
 }  // namespace
