@@ -30,7 +30,7 @@ IdleFrames::IdleFrames(IdleMode mode, std::vector<float> silence, std::size_t ma
     : mode_(mode), silence_(std::move(silence)), max_bytes_(max_bytes) {}
 
 std::shared_future<Result<Jpeg>> IdleFrames::frame(std::int64_t source, LiveRenderer& renderer,
-                                                   pipeline::TimePoint deadline) {
+                                                   TimePoint deadline) {
   std::lock_guard lock(mutex_);
   count_finished();
   if (const auto it = entries_.find(source); it != entries_.end()) {
@@ -47,7 +47,7 @@ std::shared_future<Result<Jpeg>> IdleFrames::frame(std::int64_t source, LiveRend
 }
 
 std::shared_future<Result<Jpeg>> IdleFrames::produce(std::int64_t source, LiveRenderer& renderer,
-                                                     pipeline::TimePoint deadline) {
+                                                     TimePoint deadline) {
   ++renders_;
   if (mode_ == IdleMode::kSilentModel) {
     return renderer.render(source, silence_, deadline, nullptr).share();

@@ -43,7 +43,7 @@ class IdleFrames {
   // The idle frame of `source`: cached, in flight for another session, or submitted now.
   // A failed render is not kept: the next call tries again.
   std::shared_future<Result<Jpeg>> frame(std::int64_t source, LiveRenderer& renderer,
-                                         pipeline::TimePoint deadline);
+                                         TimePoint deadline);
 
   std::size_t cached_frames() const;
   std::size_t cached_bytes() const;
@@ -55,7 +55,7 @@ class IdleFrames {
     bool counted = false;  // its bytes are in bytes_
   };
   std::shared_future<Result<Jpeg>> produce(std::int64_t source, LiveRenderer& renderer,
-                                           pipeline::TimePoint deadline);
+                                           TimePoint deadline);
   void count_finished();
 
   const IdleMode mode_;

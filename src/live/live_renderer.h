@@ -3,15 +3,23 @@
 // small fakes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <future>
 #include <memory>
 #include <vector>
 
 #include "core/status.h"
-#include "pipeline/render_request.h"
+
+namespace lipsync::pipeline {
+class CancelFlag;  // pipeline/render_request.h
+}  // namespace lipsync::pipeline
 
 namespace lipsync::live {
+
+// The scheduler's clock (pipeline::ExecutorClock): deadlines mean the same on both sides.
+using LiveClock = std::chrono::steady_clock;
+using TimePoint = LiveClock::time_point;
 
 using Jpeg = std::shared_ptr<const std::vector<std::uint8_t>>;
 
@@ -26,7 +34,7 @@ class LiveRenderer {
   // Avatar frame `source` with the mouth the UNet makes for `features` ([32, 16, 16]), due at
   // `deadline`; `cancel` (may be null) withdraws it while queued.
   virtual std::future<Result<Jpeg>> render(std::int64_t source, std::vector<float> features,
-                                           pipeline::TimePoint deadline,
+                                           TimePoint deadline,
                                            std::shared_ptr<pipeline::CancelFlag> cancel) = 0;
 
   // Avatar frame `source` as it is (no model run).

@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/timeline.h"
+#include "pipeline/render_request.h"
 
 namespace lipsync::live {
 namespace {
@@ -35,7 +36,7 @@ Result<std::unique_ptr<Session>> Session::open(std::shared_ptr<LiveRenderer> ren
                                                std::shared_ptr<IdleFrames> idle,
                                                std::unique_ptr<SpeechTrack> track,
                                                LiveOptions options, Pacing pacing,
-                                               pipeline::TimePoint start) {
+                                               TimePoint start) {
   RETURN_IF_ERROR(check(options));
   if (!renderer || !idle || !track) {
     return make_error(ErrorCode::kInternal,
@@ -53,7 +54,7 @@ Result<std::unique_ptr<Session>> Session::open(std::shared_ptr<LiveRenderer> ren
 
 Session::Session(std::shared_ptr<LiveRenderer> renderer, std::shared_ptr<IdleFrames> idle,
                  std::unique_ptr<SpeechTrack> track, LiveOptions options, Pacing pacing,
-                 pipeline::TimePoint start)
+                 TimePoint start)
     : renderer_(std::move(renderer)),
       idle_(std::move(idle)),
       options_(options),
@@ -68,12 +69,12 @@ Session::~Session() {
   close();
 }
 
-pipeline::TimePoint Session::due(std::int64_t frame) const {
+TimePoint Session::due(std::int64_t frame) const {
   return start_ + frame * kFramePeriod;
 }
 
-pipeline::TimePoint Session::now() const {
-  if (pacing_ == Pacing::kThread) return pipeline::ExecutorClock::now();
+TimePoint Session::now() const {
+  if (pacing_ == Pacing::kThread) return LiveClock::now();
   std::lock_guard lock(mutex_);
   return manual_now_;
 }
@@ -97,7 +98,7 @@ Status Session::push_speech(std::span<const float> samples) {
                         timeline::frames_to_seconds(options_.max_queued_speech_frames));
     }
   }
-  const pipeline::TimePoint pushed_at = now();
+  const TimePoint pushed_at = now();
   RETURN_IF_ERROR(queue_speech(track_->push(samples)));
   std::lock_guard lock(mutex_);
   if (!samples.empty()) {
@@ -141,7 +142,7 @@ void Session::interrupt() {
     frame = plan_idle(frame.index);
   }
   interrupt_pending_ = true;
-  interrupted_at_ = pacing_ == Pacing::kThread ? pipeline::ExecutorClock::now() : manual_now_;
+  interrupted_at_ = pacing_ == Pacing::kThread ? LiveClock::now() : manual_now_;
   woken_ = true;
   wake_.notify_one();
 }
@@ -189,7 +190,7 @@ LiveStats Session::stats() const {
   return stats_;
 }
 
-void Session::advance_to(pipeline::TimePoint now) {
+void Session::advance_to(TimePoint now) {
   {
     std::lock_guard lock(mutex_);
     manual_now_ = std::max(manual_now_, now);
@@ -199,7 +200,7 @@ void Session::advance_to(pipeline::TimePoint now) {
 
 void Session::run() {
   while (true) {
-    step(pipeline::ExecutorClock::now());
+    step(LiveClock::now());
     std::unique_lock lock(mutex_);
     if (closed_) return;
     wake_.wait_until(lock, next_wake(), [this] { return closed_ || woken_; });
@@ -208,14 +209,14 @@ void Session::run() {
   }
 }
 
-pipeline::TimePoint Session::next_wake() const {
-  pipeline::TimePoint wake = due(next_plan_) - options_.lead_frames * kFramePeriod;
+TimePoint Session::next_wake() const {
+  TimePoint wake = due(next_plan_) - options_.lead_frames * kFramePeriod;
   if (!in_flight_.empty()) wake = std::min(wake, due(in_flight_.front().index));
   if (utterance_open_) wake = std::min(wake, last_speech_ + options_.speech_gap);
   return wake;
 }
 
-void Session::step(pipeline::TimePoint now) {
+void Session::step(TimePoint now) {
   bool gap_passed = false;
   {
     std::lock_guard lock(mutex_);
@@ -241,7 +242,16 @@ void Session::step(pipeline::TimePoint now) {
   }
 }
 
-void Session::plan_until(pipeline::TimePoint now) {
+void Session::plan_until(TimePoint now) {
+  // Behind the clock (renders slower than real time, a starved machine): frames already more
+  // than `lead` late are skipped, speech frames with them, so the session catches up with the
+  // clock instead of falling further behind. Manual pacing simulates instant renders: no skips.
+  const auto oldest = now - options_.lead_frames * kFramePeriod;
+  for (; pacing_ == Pacing::kThread && due(next_plan_) < oldest; ++next_plan_) {
+    if (!speech_.empty()) speech_.pop_front();
+    stats_.queued_speech_frames = std::ssize(speech_);
+    ++stats_.skipped_frames;
+  }
   const auto horizon = now + options_.lead_frames * kFramePeriod;
   for (; due(next_plan_) <= horizon; ++next_plan_) {
     if (speech_.empty()) {
@@ -278,8 +288,7 @@ void Session::deliver(InFlight frame) {
     jpeg = renderer_->source_frame(frame.source);
   }
   // Manual pacing simulates a clock: a frame is shown when due (renders count as instant).
-  const auto delivered =
-      pacing_ == Pacing::kThread ? pipeline::ExecutorClock::now() : due(frame.index);
+  const auto delivered = pacing_ == Pacing::kThread ? LiveClock::now() : due(frame.index);
   LiveFrame out{.index = frame.index,
                 .pts_ms = timeline::frame_to_ms(frame.index),
                 .source_frame = frame.source,

@@ -70,7 +70,8 @@ struct LiveStats {
   std::int64_t idle_frames = 0;
   std::int64_t utterances = 0;
   std::int64_t interrupts = 0;
-  std::int64_t render_errors = 0;  // frames shown as the source frame because rendering failed
+  std::int64_t render_errors = 0;   // frames shown as the source frame because rendering failed
+  std::int64_t skipped_frames = 0;  // not rendered: already `lead` frames late when planned
   std::int64_t queued_speech_frames = 0;
   double max_late_ms = 0;
   double first_frame_ms = -1;             // from open to the first delivery
@@ -84,10 +85,11 @@ class Session {
 
   // `track` turns speech into frames; `idle` (shared by the sessions of a model) makes the idle
   // frames. The first frame is due at `start` (default: now).
-  static Result<std::unique_ptr<Session>> open(
-      std::shared_ptr<LiveRenderer> renderer, std::shared_ptr<IdleFrames> idle,
-      std::unique_ptr<SpeechTrack> track, LiveOptions options, Pacing pacing = Pacing::kThread,
-      pipeline::TimePoint start = pipeline::ExecutorClock::now());
+  static Result<std::unique_ptr<Session>> open(std::shared_ptr<LiveRenderer> renderer,
+                                               std::shared_ptr<IdleFrames> idle,
+                                               std::unique_ptr<SpeechTrack> track,
+                                               LiveOptions options, Pacing pacing = Pacing::kThread,
+                                               TimePoint start = LiveClock::now());
   ~Session();  // close()
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -113,11 +115,13 @@ class Session {
   bool closed() const;
 
   // Manual pacing: plans and delivers every frame due by `now` (blocking on renders due).
-  void advance_to(pipeline::TimePoint now);
+  void advance_to(TimePoint now);
 
   LiveStats stats() const;
-  pipeline::TimePoint due(std::int64_t frame) const;
+  TimePoint due(std::int64_t frame) const;
   std::int64_t frame_count() const { return renderer_->frame_count(); }
+  int width() const { return renderer_->width(); }
+  int height() const { return renderer_->height(); }
 
  private:
   struct InFlight {
@@ -131,23 +135,22 @@ class Session {
   };
 
   Session(std::shared_ptr<LiveRenderer> renderer, std::shared_ptr<IdleFrames> idle,
-          std::unique_ptr<SpeechTrack> track, LiveOptions options, Pacing pacing,
-          pipeline::TimePoint start);
+          std::unique_ptr<SpeechTrack> track, LiveOptions options, Pacing pacing, TimePoint start);
   void run();
-  void step(pipeline::TimePoint now);
-  void plan_until(pipeline::TimePoint now);  // with mutex_ held
-  InFlight plan_idle(std::int64_t index);    // with mutex_ held
+  void step(TimePoint now);
+  void plan_until(TimePoint now);          // with mutex_ held
+  InFlight plan_idle(std::int64_t index);  // with mutex_ held
   void deliver(InFlight frame);
   Status queue_speech(Result<std::vector<SpeechFrame>> frames);  // with track_mutex_ held
-  pipeline::TimePoint now() const;
-  pipeline::TimePoint next_wake() const;  // with mutex_ held
+  TimePoint now() const;
+  TimePoint next_wake() const;  // with mutex_ held
   std::int64_t source_of(std::int64_t index) const;
 
   const std::shared_ptr<LiveRenderer> renderer_;
   const std::shared_ptr<IdleFrames> idle_;
   const LiveOptions options_;
   const Pacing pacing_;
-  const pipeline::TimePoint start_;
+  const TimePoint start_;
   const std::shared_ptr<const std::vector<float>> silent_pcm_;
 
   std::mutex track_mutex_;  // taken before mutex_ when both are needed
@@ -157,14 +160,14 @@ class Session {
   std::condition_variable wake_;
   bool closed_ = false;
   bool woken_ = false;
-  pipeline::TimePoint manual_now_;
+  TimePoint manual_now_;
   std::deque<SpeechFrame> speech_;  // ready, not yet submitted
   std::deque<InFlight> in_flight_;  // submitted, not yet delivered, in index order
   std::int64_t next_plan_ = 0;      // the next frame to submit
   bool utterance_open_ = false;
-  pipeline::TimePoint last_speech_;
+  TimePoint last_speech_;
   bool interrupt_pending_ = false;
-  pipeline::TimePoint interrupted_at_;
+  TimePoint interrupted_at_;
   LiveStats stats_;
 
   mutable std::mutex watchers_mutex_;

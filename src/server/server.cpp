@@ -14,7 +14,9 @@
 #include "pipeline/onnx_feature_encoder.h"
 #include "runtime/gpu_info.h"
 #include "server/compat_service.h"
+#include "server/live_hub.h"
 #include "server/native_service.h"
+#include "server/web_live.h"
 #include "server/web_render.h"
 
 namespace lipsync::server {
@@ -31,6 +33,7 @@ struct Server::Impl {
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<pipeline::Scheduler> scheduler;
+  std::unique_ptr<LiveHub> live;  // /ws/live sessions (HTTP on); closed before the scheduler
   std::atomic<bool> stopping{false};
   std::unique_ptr<CompatService> compat;
   std::unique_ptr<NativeService> native;
@@ -78,12 +81,14 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
     impl.gauges->refresh();
     return metrics_page(request);
   };
-  http::WebSocketRoutes websockets;  // the browser page: GET /, /api/models, /ws/render
+  http::WebSocketRoutes websockets;  // the browser page: GET /, /api/models, /ws/render, /ws/live
   add_web_routes(service_context(impl), routes, websockets);
+  impl.live = std::make_unique<LiveHub>(service_context(impl));
+  add_live_routes(service_context(impl), *impl.live, websockets);
   ASSIGN_OR_RETURN(impl.http, http::HttpServer::start(server.http_bind_host(), port,
                                                       std::move(routes), std::move(websockets)));
   impl.http_port = impl.http->port();
-  LOG_INFO("server", "HTTP / (web page), /ws/render, /health/live, /health/ready, /metrics on {}",
+  LOG_INFO("server", "HTTP / (web page), /ws/render, /ws/live, /health/live, /health/ready, /metrics on {}",
            host_port(server.http_bind_host(), impl.http_port));
   return {};
 }
@@ -186,6 +191,7 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() {
   shutdown();
+  impl_->live.reset();       // sessions stop submitting frames
   impl_->scheduler.reset();  // finishes queued batches before the registry goes
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -14,12 +15,12 @@
 #include "audio/streaming_extractor.h"
 #include "audio/test_encoders.h"
 #include "core/timeline.h"
+#include "pipeline/render_request.h"
 
 namespace lipsync::live {
 namespace {
 
 using namespace std::chrono_literals;
-using pipeline::TimePoint;
 
 constexpr std::int64_t kAvatarFrames = 7;
 
@@ -117,7 +118,7 @@ class LiveSessionTest : public ::testing::Test {
   audio::testing::MixingEncoder encoder;
   std::shared_ptr<FakeRenderer> renderer = std::make_shared<FakeRenderer>();
   std::shared_ptr<IdleFrames> idle;
-  TimePoint t0 = pipeline::ExecutorClock::now();
+  TimePoint t0 = LiveClock::now();
   std::mutex frames_mutex;
   std::vector<LiveFrame> frames;
 };
@@ -343,7 +344,7 @@ TEST_F(LiveSessionTest, APacedSessionProducesFramesOnItsOwnThreadUntilClosed) {
   idle = std::make_shared<IdleFrames>(IdleMode::kSilentModel, speech_track->silence_features());
   // The first frame is due 100 ms from now, so the watcher below sees it.
   auto opened = Session::open(renderer, idle, std::move(speech_track), {}, Session::Pacing::kThread,
-                              pipeline::ExecutorClock::now() + 100ms);
+                              LiveClock::now() + 100ms);
   ASSERT_TRUE(opened.ok());
   std::unique_ptr<Session> session = std::move(*opened);
   std::atomic<std::int64_t> last{-1};
@@ -365,6 +366,37 @@ TEST_F(LiveSessionTest, APacedSessionProducesFramesOnItsOwnThreadUntilClosed) {
   EXPECT_EQ(last.load(), at_close) << "no frame after close";
   EXPECT_TRUE(in_order.load());
   EXPECT_EQ(session->push_speech(tone(0.1, 0.3)).code(), ErrorCode::kFailedPrecondition);
+}
+
+// One device that renders 16 frames per second, slower than the clock: the session skips what
+// is hopelessly late instead of falling ever further behind.
+class SlowRenderer : public FakeRenderer {
+ public:
+  std::future<Result<Jpeg>> render(std::int64_t source, std::vector<float>, TimePoint,
+                                   std::shared_ptr<pipeline::CancelFlag>) override {
+    return std::async(std::launch::async, [this, source] {
+      std::lock_guard lock(device);
+      std::this_thread::sleep_for(60ms);
+      return Result<Jpeg>(bytes("slow " + std::to_string(source)));
+    });
+  }
+  std::mutex device;
+};
+
+TEST_F(LiveSessionTest, APacedSessionBehindTheClockSkipsLateFrames) {
+  renderer = std::make_shared<SlowRenderer>();
+  auto speech_track = track();
+  idle = std::make_shared<IdleFrames>(IdleMode::kSilentModel, speech_track->silence_features(),
+                                      /*max_bytes=*/0);  // nothing cached: every frame is slow
+  auto opened = Session::open(renderer, idle, std::move(speech_track), {});
+  ASSERT_TRUE(opened.ok());
+  std::this_thread::sleep_for(1500ms);
+  const LiveStats stats = (*opened)->stats();
+  (*opened)->close();
+  EXPECT_GT(stats.skipped_frames, 0);
+  EXPECT_GT(stats.frames, 0);
+  // Never more than the frames that were due.
+  EXPECT_LE(stats.frames + stats.skipped_frames, 1500 / 40 + 3);
 }
 
 }  // namespace

@@ -1,0 +1,336 @@
+#include "server/web_live.h"
+
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audio/audio_decoder.h"
+#include "core/bounded_queue.h"
+#include "core/log.h"
+#include "core/timeline.h"
+
+namespace lipsync::server {
+namespace {
+
+using nlohmann::json;
+
+// Frames waiting for a slow client; older ones are dropped (a live view wants the newest).
+constexpr std::size_t kQueuedFramesPerClient = 8;
+// One binary message of speech: 1 MiB is 32 s of 16 kHz 16-bit mono.
+constexpr std::size_t kMaxLiveMessageBytes = std::size_t{1} << 20;
+
+enum class PcmFormat { kS16, kF32 };
+
+struct Opening {
+  std::optional<LiveRequest> open;  // set: open a session
+  std::string join;                 // else: join this one
+  PcmFormat format = PcmFormat::kS16;
+  int sample_rate_hz = timeline::kSampleRateHz;
+  int channels = 1;
+};
+
+Result<int> integer_field(const json& message, const char* name, int low, int high, int fallback) {
+  const auto it = message.find(name);
+  if (it == message.end()) return fallback;
+  if (!it->is_number_integer() || *it < low || *it > high) {
+    return make_error(ErrorCode::kInvalidArgument, "\"{}\" must be an integer in {}..{}", name, low,
+                      high);
+  }
+  return it->get<int>();
+}
+
+Result<std::string> string_field(const json& message, const char* name) {
+  const auto it = message.find(name);
+  if (it == message.end()) return std::string();
+  if (!it->is_string())
+    return make_error(ErrorCode::kInvalidArgument, "\"{}\" must be a string", name);
+  return it->get<std::string>();
+}
+
+Result<Opening> parse_opening(const http::WebSocketMessage& message) {
+  const json request =
+      message.binary ? json() : json::parse(message.data, nullptr, /*allow_exceptions=*/false);
+  if (!request.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the first message must be JSON text such as {{\"model\": \"ID\"}} or "
+                      "{{\"join\": \"SESSION\"}}");
+  }
+  Opening opening;
+  ASSIGN_OR_RETURN(opening.join, string_field(request, "join"));
+  ASSIGN_OR_RETURN(const std::string format, string_field(request, "format"));
+  if (format == "f32") {
+    opening.format = PcmFormat::kF32;
+  } else if (!format.empty() && format != "s16") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "\"format\" '{}' is unknown: use \"s16\" (16-bit) or \"f32\" (float) "
+                      "little-endian PCM",
+                      format.substr(0, 32));
+  }
+  ASSIGN_OR_RETURN(opening.sample_rate_hz,
+                   integer_field(request, "sample_rate", 8000, 192000, timeline::kSampleRateHz));
+  ASSIGN_OR_RETURN(opening.channels, integer_field(request, "channels", 1, 8, 1));
+  if (!opening.join.empty()) return opening;
+
+  LiveRequest open;
+  ASSIGN_OR_RETURN(open.model_id, string_field(request, "model"));
+  if (open.model_id.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "\"model\" (a model id) or \"join\" (a session id) is required");
+  }
+  ASSIGN_OR_RETURN(const std::string idle, string_field(request, "idle"));
+  if (!idle.empty()) {
+    ASSIGN_OR_RETURN(open.idle, live::parse_idle_mode(idle));
+  }
+  if (const auto it = request.find("silence_threshold_dbfs"); it != request.end()) {
+    if (!it->is_number() || *it > 0 || *it < -200) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "\"silence_threshold_dbfs\" must be a number in -200..0 (e.g. -45)");
+    }
+    open.speech.silence_threshold_dbfs = it->get<double>();
+  }
+  opening.open = std::move(open);
+  return opening;
+}
+
+// Little-endian PCM of the declared format, interleaved, to floats.
+Result<std::vector<float>> pcm_samples(const std::string& bytes, PcmFormat format, int channels) {
+  const std::size_t width = format == PcmFormat::kS16 ? 2 : 4;
+  if (bytes.size() % (width * static_cast<std::size_t>(channels)) != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "{} bytes of audio is not a whole number of {}-channel {} samples",
+                      bytes.size(), channels, format == PcmFormat::kS16 ? "s16" : "f32");
+  }
+  std::vector<float> samples(bytes.size() / width);
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const unsigned char* p = data + i * width;
+    if (format == PcmFormat::kS16) {
+      const auto value = static_cast<std::int16_t>(p[0] | (p[1] << 8));
+      samples[i] = static_cast<float>(value) / 32768.0f;
+    } else {
+      const std::uint32_t bits = p[0] | (p[1] << 8) | (p[2] << 16) | (std::uint32_t{p[3]} << 24);
+      std::memcpy(&samples[i], &bits, sizeof bits);
+    }
+  }
+  return samples;
+}
+
+// Speech and "end" from the client, in their order, for the speech worker.
+struct SpeechInput {
+  std::vector<float> samples;  // interleaved, at the client's rate
+  bool end = false;
+};
+
+// Speech messages waiting for the worker (at most ~10 s of 100 ms chunks); more blocks the
+// reader, which is the back-pressure a client sending faster than real time feels.
+constexpr std::size_t kQueuedSpeechMessages = 100;
+
+// One connection to a session: its speech input and its frame output. Speech is decoded and
+// turned into frames on a worker thread, so that an interrupt is acted on at once, not after
+// the speech the client sent before it.
+class LiveConnection {
+ public:
+  LiveConnection(http::WebSocketConnection& ws, std::shared_ptr<live::Session> session,
+                 const Opening& opening)
+      : ws_(ws),
+        session_(std::move(session)),
+        opening_(opening),
+        frames_("live frames", kQueuedFramesPerClient, FullPolicy::kDropOldest),
+        speech_("live speech", kQueuedSpeechMessages, FullPolicy::kBlock) {}
+
+  Status start() {
+    RETURN_IF_ERROR(reset_converter());
+    sender_ = std::thread([this] { send_frames(); });
+    speaker_ = std::thread([this] { take_speech(); });
+    watcher_ = session_->watch([this](const live::LiveFrame& frame) { frames_.push(frame); });
+    return {};
+  }
+
+  ~LiveConnection() {
+    if (watcher_ != 0) session_->unwatch(watcher_);
+    frames_.close();
+    speech_.close();
+    if (sender_.joinable()) sender_.join();
+    if (speaker_.joinable()) speaker_.join();
+  }
+
+  // Reads the client's messages until it leaves or the server stops.
+  void serve() {
+    while (true) {
+      auto message = ws_.receive();
+      if (!message.ok()) {
+        if (message.status().code() != ErrorCode::kResourceExhausted) return;
+        report(make_error(ErrorCode::kResourceExhausted,
+                          "an audio message over {} KiB was dropped: send smaller chunks",
+                          kMaxLiveMessageBytes >> 10));
+        continue;
+      }
+      const Status handled = message->binary ? queue_speech(message->data) : command(message->data);
+      if (!handled.ok()) report(handled);
+    }
+  }
+
+ private:
+  Status queue_speech(const std::string& bytes) {
+    ASSIGN_OR_RETURN(std::vector<float> samples,
+                     pcm_samples(bytes, opening_.format, opening_.channels));
+    (void)speech_.push(SpeechInput{.samples = std::move(samples)});
+    return {};
+  }
+
+  Status command(const std::string& text) {
+    const json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (message.is_object() && message.value("interrupt", false) == true) {
+      interrupt();
+      return {};
+    }
+    if (message.is_object() && message.value("end", false) == true) {
+      (void)speech_.push(SpeechInput{.end = true});
+      return {};
+    }
+    return make_error(ErrorCode::kInvalidArgument,
+                      "unknown message: send {{\"interrupt\": true}}, {{\"end\": true}} or "
+                      "binary audio");
+  }
+
+  // Drops the speech not yet taken, then the session's; a chunk the worker holds now is
+  // finished first (speech_mutex_), so nothing sent before the interrupt speaks after it.
+  void interrupt() {
+    while (speech_.try_pop()) {
+    }
+    std::lock_guard lock(speech_mutex_);
+    while (speech_.try_pop()) {
+    }
+    session_->interrupt();
+    if (Status reset = reset_converter(); !reset.ok()) report(reset);
+  }
+
+  void take_speech() {
+    while (auto input = speech_.pop()) {
+      std::lock_guard lock(speech_mutex_);
+      const Status taken = input->end ? end_speech() : push_speech(input->samples);
+      if (!taken.ok()) report(taken);
+    }
+  }
+
+  Status push_speech(const std::vector<float>& samples) {
+    if (!converter_) return session_->push_speech(samples);
+    std::vector<float> mono;
+    RETURN_IF_ERROR(converter_->push(samples, mono));
+    return session_->push_speech(mono);
+  }
+
+  Status end_speech() {
+    if (converter_) {
+      std::vector<float> rest;
+      RETURN_IF_ERROR(converter_->flush(rest));
+      RETURN_IF_ERROR(session_->push_speech(rest));
+      RETURN_IF_ERROR(reset_converter());
+    }
+    return session_->end_speech();
+  }
+
+  Status reset_converter() {
+    if (opening_.sample_rate_hz == timeline::kSampleRateHz && opening_.channels == 1) return {};
+    ASSIGN_OR_RETURN(auto converter,
+                     audio::PcmStreamConverter::create(opening_.sample_rate_hz, opening_.channels));
+    converter_ = std::move(converter);
+    return {};
+  }
+
+  void report(const Status& status) {
+    LOG_INFO("live", "client message refused: {}", status.to_string());
+    (void)ws_.send_text(json{{"error", status.to_string()}}.dump());
+  }
+
+  void send_frames() {
+    std::vector<std::uint8_t> message;
+    while (auto frame = frames_.pop()) {
+      const auto header = live_frame_header(*frame);
+      message.assign(header.begin(), header.end());
+      message.insert(message.end(), frame->jpeg->begin(), frame->jpeg->end());
+      if (!ws_.send_binary(message).ok()) return;
+    }
+  }
+
+  http::WebSocketConnection& ws_;
+  std::shared_ptr<live::Session> session_;
+  const Opening opening_;
+  BoundedQueue<live::LiveFrame> frames_;
+  BoundedQueue<SpeechInput> speech_;
+  std::mutex speech_mutex_;  // held by the worker while it turns one input into frames
+  std::optional<audio::PcmStreamConverter> converter_;  // used under speech_mutex_
+  std::thread sender_;
+  std::thread speaker_;
+  int watcher_ = 0;
+};
+
+void handle_live(const ServiceContext& context, LiveHub& hub, http::WebSocketConnection& ws) {
+  const auto fail = [&](const Status& status) {
+    context.metrics->count_request("web.live", to_string(status.code()));
+    LOG_WARN("live", "live session refused: {}", status.to_string());
+    (void)ws.send_text(json{{"error", status.to_string()}}.dump());
+  };
+  auto first = ws.receive();
+  if (!first.ok()) return;
+  auto opening = parse_opening(*first);
+  if (!opening.ok()) return fail(opening.status());
+  std::string id = opening->join;
+  std::shared_ptr<live::Session> session;
+  std::string model_id;
+  if (opening->open) {
+    auto opened = hub.open(*opening->open);
+    if (!opened.ok()) return fail(opened.status());
+    std::tie(id, session) = std::move(*opened);
+    model_id = opening->open->model_id;
+  } else {
+    auto joined = hub.join(id);
+    if (!joined.ok()) return fail(joined.status());
+    session = std::move(*joined);
+  }
+  {
+    LiveConnection connection(ws, session, *opening);
+    Status started = connection.start();
+    if (started.ok()) {
+      started = ws.send_text(json{{"session", id},
+                                  {"width", session->width()},
+                                  {"height", session->height()},
+                                  {"fps", timeline::kFramesPerSecond},
+                                  {"lookahead_ms", timeline::kLookaheadMs}}
+                                 .dump());
+    }
+    if (started.ok()) {
+      context.metrics->count_request("web.live", "OK");
+      connection.serve();
+    } else {
+      fail(started);
+    }
+  }
+  hub.leave(id);
+}
+
+}  // namespace
+
+std::array<std::uint8_t, proto::kLiveFrameHeaderBytes> live_frame_header(const live::LiveFrame& f) {
+  const auto put = [](std::uint8_t* out, std::uint32_t value) {
+    for (int b = 0; b < 4; ++b) out[b] = static_cast<std::uint8_t>(value >> (8 * b));
+  };
+  std::array<std::uint8_t, proto::kLiveFrameHeaderBytes> header{};
+  put(header.data(), static_cast<std::uint32_t>(f.index));
+  put(header.data() + 4, static_cast<std::uint32_t>(f.pts_ms));
+  put(header.data() + 8, static_cast<std::uint32_t>(f.utterance));
+  return header;
+}
+
+void add_live_routes(const ServiceContext& context, LiveHub& hub,
+                     http::WebSocketRoutes& websockets) {
+  websockets["/ws/live"] = {
+      .handler = [context, &hub](http::WebSocketConnection& ws) { handle_live(context, hub, ws); },
+      .max_message_bytes = kMaxLiveMessageBytes};
+}
+
+}  // namespace lipsync::server
