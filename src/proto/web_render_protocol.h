@@ -1,13 +1,16 @@
 // The browser page's WebSocket /ws/render protocol (served by server/web_render.h, spoken by
 // client/web_client.h), one clip per connection:
-//   client -> {"model": "ID", "sequence": "ping_pong"|"wrap", "start_frame": 0}   (text; the
-//             last two optional)
+//   client -> {"model": "ID", "sequence": "ping_pong"|"wrap", "start_frame": 0, "window": N}
+//             (text; all but the model optional)
 //   client -> the audio file's bytes (binary; any format FFmpeg reads, at most the server's
 //             kMaxWebUploadBytes)
 //   server -> {"frames": N, "width": W, "height": H, "fps": 25}                      (text)
 //   server -> N binary messages in frame order: kFrameHeaderBytes of header (uint32 LE frame
 //             index, uint32 LE timestamp in ms) followed by the frame's JPEG
 //   server -> {"done": true, "frames": N, "ms": total} or, on any failure, {"error": "CODE: text"}
+// Flow control, for players that hold a bounded number of frames (the page): with "window": N,
+// frame i is sent only once the client sent {"played": K} (text, any time after the audio;
+// K = the frames it has let go of) with i < K + N. Without it, frames go as fast as rendered.
 // Closing the socket stops the render (batches already submitted still run).
 #pragma once
 

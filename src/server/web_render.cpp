@@ -1,5 +1,6 @@
 #include "server/web_render.h"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -18,18 +19,23 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-// The first message: which model, and how to walk its frames.
-Result<pipeline::ClipSpec> parse_spec(const http::WebSocketMessage& message) {
+// The first message, a JSON object.
+Result<json> parse_first(const http::WebSocketMessage& message) {
   if (message.binary) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the first message must be JSON text such as {{\"model\": \"ID\"}}, "
                       "the audio comes second");
   }
-  const json request = json::parse(message.data, nullptr, /*allow_exceptions=*/false);
+  json request = json::parse(message.data, nullptr, /*allow_exceptions=*/false);
   if (!request.is_object()) {
     return make_error(ErrorCode::kInvalidArgument, "the first message is not a JSON object: {}",
                       message.data.substr(0, 80));
   }
+  return request;
+}
+
+// Which model, and how to walk its frames.
+Result<pipeline::ClipSpec> parse_spec(const json& request) {
   pipeline::ClipSpec spec;
   const auto model = request.find("model");
   if (model == request.end() || !model->is_string() || model->get<std::string>().empty())
@@ -49,6 +55,41 @@ Result<pipeline::ClipSpec> parse_spec(const http::WebSocketMessage& message) {
   return spec;
 }
 
+// The client's flow control (web_render_protocol.h): with "window": N, frame i is sent only once
+// the client said {"played": K} with i < K + N, so that a player holds at most N frames.
+struct Window {
+  std::int64_t frames = 0;  // 0: no window, frames go as fast as they are rendered
+  std::int64_t played = 0;
+};
+
+Result<Window> parse_window(const json& request) {
+  Window window;
+  const auto it = request.find("window");
+  if (it == request.end()) return window;
+  if (!it->is_number_integer() || it->get<std::int64_t>() < 1) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "\"window\" must be a positive integer (frames the client holds), not {}",
+                      it->dump());
+  }
+  window.frames = it->get<std::int64_t>();
+  return window;
+}
+
+// Waits until frame `index` fits the client's window; UNAVAILABLE once the client left.
+Status wait_for_window(http::WebSocketConnection& ws, Window& window, std::int64_t index) {
+  while (window.frames > 0 && index >= window.played + window.frames) {
+    ASSIGN_OR_RETURN(const http::WebSocketMessage message, ws.receive());
+    const json update = message.binary ? json() : json::parse(message.data, nullptr, false);
+    const auto played = update.is_object() ? update.find("played") : update.end();
+    if (!update.is_object() || played == update.end() || !played->is_number_integer()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "after the audio, only {{\"played\": K}} messages are expected");
+    }
+    window.played = std::max(window.played, played->get<std::int64_t>());
+  }
+  return {};
+}
+
 Result<std::vector<float>> receive_audio(http::WebSocketConnection& ws) {
   auto message = ws.receive();
   if (!message.ok()) {
@@ -65,11 +106,17 @@ Result<std::vector<float>> receive_audio(http::WebSocketConnection& ws) {
                                    {.max_duration_s = kMaxWebAudioSeconds});
 }
 
-// Sends the frames of a batch; false once the client is gone.
-bool send_batch(http::WebSocketConnection& ws, const pipeline::ClipBatch& batch) {
+// Sends the frames of a batch as the client's window allows; false once the client is gone.
+Result<bool> send_batch(http::WebSocketConnection& ws, const pipeline::ClipBatch& batch,
+                        Window& window) {
   std::vector<std::uint8_t> message;
   for (std::size_t k = 0; k < batch.count(); ++k) {
-    const auto header = frame_header(batch.first + static_cast<std::int64_t>(k));
+    const std::int64_t index = batch.first + static_cast<std::int64_t>(k);
+    if (const Status room = wait_for_window(ws, window, index); !room.ok()) {
+      if (room.code() == ErrorCode::kUnavailable) return false;
+      return room;
+    }
+    const auto header = frame_header(index);
     const auto jpeg = batch.frame_bytes(k);
     message.assign(header.begin(), header.end());
     message.insert(message.end(), jpeg.begin(), jpeg.end());
@@ -89,7 +136,9 @@ Status render(const ServiceContext& context, http::WebSocketConnection& ws,
   if (context.stopping->load())
     return make_error(ErrorCode::kUnavailable, "the server is shutting down");
   ASSIGN_OR_RETURN(const http::WebSocketMessage first, ws.receive());
-  ASSIGN_OR_RETURN(pipeline::ClipSpec spec, parse_spec(first));
+  ASSIGN_OR_RETURN(const json request, parse_first(first));
+  ASSIGN_OR_RETURN(pipeline::ClipSpec spec, parse_spec(request));
+  ASSIGN_OR_RETURN(Window window, parse_window(request));
   summary.model_id = spec.model_id;
   RETURN_IF_ERROR(context.registry->info(spec.model_id).status());  // before the upload is read
   spec.jpeg = output_jpeg_settings(context.config->output);         // the page shows JPEGs whatever
@@ -103,11 +152,12 @@ Status render(const ServiceContext& context, http::WebSocketConnection& ws,
       {"height", plan.model.height},
       {"fps",
        timeline::kFramesPerSecond}}.dump()));
-  pipeline::BatchWindow window(*context.scheduler, plan, context.config->pipeline.max_batch);
-  while (!window.done()) {
+  pipeline::BatchWindow batches(*context.scheduler, plan, context.config->pipeline.max_batch);
+  while (!batches.done()) {
     if (ws.closed()) break;
-    ASSIGN_OR_RETURN(const pipeline::ClipBatch batch, window.next());
-    if (!send_batch(ws, batch)) break;
+    ASSIGN_OR_RETURN(const pipeline::ClipBatch batch, batches.next());
+    ASSIGN_OR_RETURN(const bool sent, send_batch(ws, batch, window));
+    if (!sent) break;
     summary.frames += static_cast<std::int64_t>(batch.count());
   }
   summary.cancelled = summary.frames < plan.frame_count();
@@ -142,7 +192,10 @@ http::HttpResponse list_models(const registry::ModelRegistry& registry) {
     if (info.state == registry::ModelState::kFailed) model["reason"] = info.failure_reason;
     models.push_back(std::move(model));
   }
-  return {200, "application/json", json{{"models", std::move(models)}}.dump()};
+  // The page checks a file against these before uploading it.
+  const json limits{{"max_upload_bytes", kMaxWebUploadBytes},
+                    {"max_audio_seconds", kMaxWebAudioSeconds}};
+  return {200, "application/json", json{{"models", std::move(models)}, {"limits", limits}}.dump()};
 }
 
 }  // namespace

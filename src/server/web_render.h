@@ -1,5 +1,6 @@
 // The browser demo on the server's HTTP port: GET / (one self-contained page, web/index.html
-// embedded at build time), GET /api/models (JSON: every configured model's id and state) and
+// embedded at build time), GET /api/models (JSON: every configured model's id and state, and
+// the upload limits below, which the page checks before uploading) and
 // the WebSocket /ws/render. Module-internal: included by server.cpp only.
 // The /ws/render protocol: proto/web_render_protocol.h.
 #pragma once

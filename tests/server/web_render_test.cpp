@@ -6,8 +6,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "audio/audio_decoder.h"
 #include "client/web_client.h"
@@ -99,6 +101,8 @@ class WsClient {
     return true;
   }
   void close() { ws_.close(websocket::close_code::normal); }
+  // Bytes the server sent that were not read yet.
+  std::size_t pending() { return beast::get_lowest_layer(ws_).available(); }
 
  private:
   boost::asio::io_context io_;
@@ -199,6 +203,10 @@ TEST_F(WebRenderTest, PageAndModelListAreServed) {
   EXPECT_EQ(list["models"][0]["id"], "a");
   EXPECT_EQ(list["models"][0]["state"], "unloaded");
   EXPECT_EQ(list["models"][1]["id"], "b");
+  // The limits the page checks a file against before uploading it: 32 MiB and 10 minutes, as
+  // docs/api.md states.
+  EXPECT_EQ(list["limits"]["max_upload_bytes"].get<std::size_t>(), std::size_t{32} << 20);
+  EXPECT_EQ(list["limits"]["max_audio_seconds"].get<double>(), 600.0);
 }
 
 TEST_F(WebRenderTest, AWavComesBackAsOneJpegPerFrameInOrder) {
@@ -226,6 +234,54 @@ TEST_F(WebRenderTest, ErrorsAreAnsweredAndTheServerKeepsServing) {
   expect_error(render(port_, {{"voice", "a"}}, wav), "\"model\"");
   expect_error(render(port_, {{"model", "a"}}, wav_bytes(0.05, 16000, 1)), "at least");
   expect_renders("a", wav);
+}
+
+// "window": N holds the frames to what the client let go of plus N (the page's bounded buffer).
+TEST_F(WebRenderTest, AWindowHoldsTheFramesBackUntilTheClientPlayedThem) {
+  constexpr int kWindow = 3;
+  WsClient client(port_);
+  client.send(json{{"model", "a"}, {"window", kWindow}}.dump(), false);
+  client.send(wav_bytes(1.0, 16000, 1), true);
+  std::string data;
+  bool binary = false;
+  ASSERT_TRUE(client.read(data, binary));
+  ASSERT_FALSE(binary) << "the announcement comes first";
+  const std::int64_t total = json::parse(data)["frames"].get<std::int64_t>();
+  ASSERT_GT(total, 2 * kWindow);
+  const auto read_frame = [&](std::uint32_t expected_index) {
+    ASSERT_TRUE(client.read(data, binary));
+    ASSERT_TRUE(binary) << data;
+    EXPECT_EQ(static_cast<std::uint8_t>(data[0]), expected_index);
+  };
+  for (int i = 0; i < kWindow; ++i) read_frame(static_cast<std::uint32_t>(i));
+  // The whole clip renders in well under this on the synthetic model; nothing more may come.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(client.pending(), 0u) << "a frame beyond the window was sent";
+  client.send(json{{"played", 2}}.dump(), false);  // room for frames 3 and 4
+  read_frame(3);
+  read_frame(4);
+  client.send(json{{"played", total}}.dump(), false);  // the rest, then done
+  for (std::int64_t i = 5; i < total; ++i) read_frame(static_cast<std::uint32_t>(i));
+  ASSERT_TRUE(client.read(data, binary));
+  EXPECT_TRUE(json::parse(data).value("done", false)) << data;
+}
+
+TEST_F(WebRenderTest, AWindowMustBePositiveAndOnlyPlayedMessagesFollowTheAudio) {
+  const std::string wav = wav_bytes(1.0, 16000, 1);
+  expect_error(render(port_, {{"model", "a"}, {"window", 0}}, wav), "\"window\"");
+  expect_error(render(port_, {{"model", "a"}, {"window", "all"}}, wav), "\"window\"");
+  WsClient client(port_);
+  client.send(json{{"model", "a"}, {"window", 1}}.dump(), false);
+  client.send(wav, true);
+  client.send(json{{"skip", 1}}.dump(), false);
+  std::string data;
+  bool binary = true;
+  json last;
+  while (client.read(data, binary)) {
+    if (!binary) last = json::parse(data);
+  }
+  ASSERT_TRUE(last.contains("error")) << last.dump();
+  EXPECT_NE(last["error"].get<std::string>().find("played"), std::string::npos) << last.dump();
 }
 
 TEST_F(WebRenderTest, TheWebClientChecksAndTimesTheFrames) {
