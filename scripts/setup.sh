@@ -4,7 +4,8 @@
 #   2. ONNX Runtime 1.29.0 (headers + CPU library) from its npm package, integrity-checked,
 #      unpacked into third_party/onnxruntime/{include,lib};
 #   3. the Kubernetes schema validator for deploy/ (npm, from deploy/validate's lockfile) into
-#      third_party/k8s-validate;
+#      third_party/k8s-validate, and puppeteer-core for the browser tests (npm, from
+#      tests/browser's lockfile) into third_party/browser-test;
 #   4. with --cuda, also the CUDA execution-provider libraries (CUDA 13 + cuDNN 9 build).
 # Re-running it does nothing that is already done.
 set -euo pipefail
@@ -30,6 +31,7 @@ apt_packages=(
   python3 python3-onnx python3-numpy espeak-ng nodejs npm
   haproxy  # the cluster's proxy (deploy/haproxy, tests/cluster)
   python3-grpcio python3-websockets  # the Python examples (docs/api.md), run by ctest docs_commands
+  chromium  # the web page's tests (tests/browser), headless
 )
 
 missing=()
@@ -114,14 +116,20 @@ if ((want_cuda)) && [[ ! -f "$ort_dir/.installed-cuda-$ort_version" ]]; then
   echo "setup: ONNX Runtime $ort_version CUDA EP in $ort_dir/lib"
 fi
 
-# ---------------------------------------------------------------- manifest validation (npm)
-# Exact versions from deploy/validate/package-lock.json (integrity-checked by npm ci).
-k8s_dir="$root/third_party/k8s-validate"
-if ! cmp -s "$root/deploy/validate/package-lock.json" "$k8s_dir/package-lock.json" ||
-   [[ ! -d "$k8s_dir/node_modules" ]]; then
-  rm -rf "$k8s_dir"
-  mkdir -p "$k8s_dir"
-  cp "$root/deploy/validate/package.json" "$root/deploy/validate/package-lock.json" "$k8s_dir/"
-  (cd "$k8s_dir" && npm ci --ignore-scripts --no-audit --no-fund --silent)
-  echo "setup: Kubernetes schema validator in $k8s_dir"
-fi
+# ---------------------------------------------------------------- npm tools for the tests
+# npm_tool LOCKFILE_DIR DEST NAME: exact versions from LOCKFILE_DIR/package-lock.json
+# (integrity-checked by npm ci) into DEST, again only when the lockfile changed.
+npm_tool() {
+  local from=$1 dest=$2 name=$3
+  if ! cmp -s "$from/package-lock.json" "$dest/package-lock.json" ||
+     [[ ! -d "$dest/node_modules" ]]; then
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    cp "$from/package.json" "$from/package-lock.json" "$dest/"
+    (cd "$dest" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+    echo "setup: $name in $dest"
+  fi
+}
+npm_tool "$root/deploy/validate" "$root/third_party/k8s-validate" "Kubernetes schema validator"
+# puppeteer-core drives Debian's chromium (no browser download: --ignore-scripts, and -core).
+npm_tool "$root/tests/browser" "$root/third_party/browser-test" "puppeteer-core for the browser tests"
