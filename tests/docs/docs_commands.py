@@ -189,7 +189,8 @@ class FileRun:
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True
-        kill_group(proc.pid)
+        finally:  # also when the harness itself is stopped
+            kill_group(proc.pid)
         if timed_out:
             output, _ = proc.communicate()
             return False, (f"timed out after {BLOCK_TIMEOUT_S} s (a server? mark it "
@@ -342,6 +343,9 @@ def main():
     ap.add_argument("--self-test", action="store_true", help="test the harness itself")
     ap.add_argument("files", nargs="*", type=Path)
     a = ap.parse_args()
+    # Stopped from outside (ctest's timeout, Ctrl-C): the finally blocks still stop the server
+    # and remove the scratch folders.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if a.self_test:
         return 0 if self_test() else 1
     if a.source is None or a.build is None:
