@@ -39,6 +39,10 @@ class LiveRenderer {
 
   // Avatar frame `source` as it is (no model run).
   virtual Result<Jpeg> source_frame(std::int64_t source) = 0;
+
+  // Withdraws the frames submitted with `flag` (an interruption). Sets the flag; renderers
+  // with a queue answer its frames CANCELLED at once.
+  virtual void cancel(const std::shared_ptr<pipeline::CancelFlag>& flag);
 };
 
 }  // namespace lipsync::live

@@ -138,7 +138,7 @@ void Session::interrupt() {
   ++stats_.interrupts;
   for (InFlight& frame : in_flight_) {
     if (frame.utterance == 0) continue;
-    if (frame.cancel) frame.cancel->set();
+    renderer_->cancel(frame.cancel);
     frame = plan_idle(frame.index);
   }
   interrupt_pending_ = true;
@@ -168,9 +168,7 @@ void Session::close() {
     std::lock_guard lock(mutex_);
     if (closed_ && !thread_.joinable()) return;
     closed_ = true;
-    for (InFlight& frame : in_flight_) {
-      if (frame.cancel) frame.cancel->set();
-    }
+    for (InFlight& frame : in_flight_) renderer_->cancel(frame.cancel);
     woken_ = true;
     wake_.notify_one();
   }

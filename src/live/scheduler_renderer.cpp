@@ -42,15 +42,12 @@ SchedulerRenderer::~SchedulerRenderer() {
 std::future<Result<Jpeg>> SchedulerRenderer::render(std::int64_t source,
                                                     std::vector<float> features, TimePoint deadline,
                                                     std::shared_ptr<pipeline::CancelFlag> cancel) {
-  // The deadline and the cancel flag are for the device executor's scheduling; this scheduler
-  // batches by arrival (within max_queue_delay_ms), which for live frames submitted `lead`
-  // frames ahead is their deadline order too.
-  (void)deadline;
-  (void)cancel;
   pipeline::RenderRequest request{.model_id = model_id_,
                                   .source_frames = {source},
                                   .audio = std::move(features),
-                                  .jpeg = jpeg_};
+                                  .jpeg = jpeg_,
+                                  .deadlines = {deadline},
+                                  .cancel = std::move(cancel)};
   std::promise<Result<Jpeg>> answer;
   std::future<Result<Jpeg>> future = answer.get_future();
   auto rendered = scheduler_.submit(std::move(request));
@@ -84,6 +81,10 @@ void SchedulerRenderer::relay() {
           std::make_shared<const std::vector<std::uint8_t>>(std::move(result->jpegs.front())));
     }
   }
+}
+
+void SchedulerRenderer::cancel(const std::shared_ptr<pipeline::CancelFlag>& flag) {
+  if (flag) scheduler_.cancel(flag);
 }
 
 Result<Jpeg> SchedulerRenderer::source_frame(std::int64_t source) {

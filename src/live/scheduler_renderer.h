@@ -35,6 +35,7 @@ class SchedulerRenderer final : public LiveRenderer {
                                    TimePoint deadline,
                                    std::shared_ptr<pipeline::CancelFlag> cancel) override;
   Result<Jpeg> source_frame(std::int64_t source) override;
+  void cancel(const std::shared_ptr<pipeline::CancelFlag>& flag) override;
 
   const std::string& model_id() const { return model_id_; }
   const media::JpegSettings& jpeg() const { return jpeg_; }
