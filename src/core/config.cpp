@@ -8,7 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include "core/client_text.h"
 #include "core/config_schema.h"
+#include "core/model_id.h"
 
 namespace lipsync {
 namespace {
@@ -74,6 +76,10 @@ Status read_section(Parse& p, const std::string& section, const YAML::Node& node
 }
 
 Status read_model(Parse& p, const std::string& id, const YAML::Node& node) {
+  // Ids reach logs, metrics labels and answers: the id rule (core/model_id.h) holds for
+  // configured ids as for requested ones.
+  if (Status valid = check_model_id(id, "the model id"); !valid.ok())
+    return p.error("models." + client_text(id, 32), valid.message());
   const std::string prefix = "models." + id + ".";
   if (!node.IsMap()) return p.error("models." + id, "must be a mapping of the model's keys");
   ModelConfig model;
@@ -87,6 +93,7 @@ Status read_model(Parse& p, const std::string& id, const YAML::Node& node) {
     }
     RETURN_IF_ERROR(set_key(p, *key, prefix + name, item.second, model));
   }
+  if (!p.given.count(prefix + "required")) model.required = model.preload_model || model.preload_backgrounds;
   p.config.models.emplace(id, std::move(model));
   return {};
 }

@@ -28,6 +28,18 @@ struct ServerSection {
   std::string http_host;                // the HOST of `server.http_port`; empty: listen_host
   int http_port = 8080;                 // `server.http_port`
   int max_message_size_mb = 100;        // at least 64: a batch of 25 with visual frames is ~61.5 MB
+  // Limits of the HTTP/WebSocket port (docs/security.md). An HTTP request (or a keep-alive
+  // connection's next one) must arrive within http_request_timeout_ms; a WebSocket's first
+  // message within ws_first_message_timeout_ms of the upgrade; a WebSocket with no message
+  // either way for ws_idle_timeout_ms is closed.
+  int http_request_timeout_ms = 30'000;
+  int ws_first_message_timeout_ms = 10'000;
+  int ws_idle_timeout_ms = 60'000;
+  int max_websocket_connections = 32;   // open at once; more are answered 503
+  int max_connections_per_client = 16;  // HTTP + WebSocket per remote address; 0 = no limit
+  // SIGTERM: /health/ready answers 503 at once, in-flight calls get this long to finish, then
+  // are cancelled (WebSocket clients get a close frame with the reason).
+  int shutdown_grace_ms = 5'000;
 
   const std::string& grpc_bind_host() const { return grpc_host.empty() ? listen_host : grpc_host; }
   const std::string& http_bind_host() const { return http_host.empty() ? listen_host : http_host; }
@@ -83,6 +95,9 @@ struct ModelConfig {
   bool preload_backgrounds = false;
   bool preload_model = false;
   std::optional<int> preferred_gpu;  // absent or -1 = automatic (gpus.assignment_strategy)
+  // /health/ready answers 503 while a required model has failed to load. When the file does
+  // not say: the models loaded at start (preload_model or preload_backgrounds).
+  bool required = false;
 };
 
 struct Config {

@@ -233,6 +233,29 @@ std::vector<ConfigKey> server_keys() {
               "Largest gRPC message either way, in MiB. A compat batch of 25 frames with visual "
               "frames is about 61.5 MB, hence at least 64.",
               "128"),
+      integer("server.http_request_timeout_ms", TOP(server.http_request_timeout_ms), 100, 3600000,
+              "An HTTP request (and a keep-alive connection's next one) must arrive whole within "
+              "this many ms, or the connection is closed (slow clients cannot hold it).",
+              "10000"),
+      integer("server.ws_first_message_timeout_ms", TOP(server.ws_first_message_timeout_ms), 100,
+              3600000,
+              "A `/ws/render` client must send its job within this many ms of the upgrade, or "
+              "it is closed (policy violation), so idle sockets cannot fill the slots.",
+              "5000"),
+      integer("server.ws_idle_timeout_ms", TOP(server.ws_idle_timeout_ms), 100, 86400000,
+              "A WebSocket with no message either way for this many ms is closed.", "120000"),
+      integer("server.max_websocket_connections", TOP(server.max_websocket_connections), 1, 100000,
+              "`/ws/render` connections open at once; one more is answered 503.", "64"),
+      integer("server.max_connections_per_client", TOP(server.max_connections_per_client), 0,
+              100000,
+              "HTTP and WebSocket connections open at once from one remote address; one more is "
+              "answered 429. 0: no limit (e.g. behind a proxy that is the only address).",
+              "0"),
+      integer("server.shutdown_grace_ms", TOP(server.shutdown_grace_ms), 0, 600000,
+              "On SIGTERM/SIGINT `/health/ready` answers 503 at once; calls in flight get this "
+              "many ms to finish, then are cancelled and WebSocket clients get a close frame "
+              "with the reason.",
+              "10000"),
   };
 }
 
@@ -330,7 +353,7 @@ std::vector<ConfigKey> pipeline_and_output_keys() {
 }
 
 std::vector<ConfigKey> model_keys() {
-  return {
+  std::vector<ConfigKey> keys{
       path_key("models.<id>.model_path", MODEL(model_path), PathBase::kModelsRoot, FileRole::kUnet,
                "The person's SyncTalk_2D UNet (ONNX: `input` [B,6,320,320] and `audio` "
                "[B,32,16,16] to `output` [B,3,320,320]). Required.",
@@ -362,6 +385,15 @@ std::vector<ConfigKey> model_keys() {
                        "`gpus.assignment_strategy`. Must be one of the configured devices.",
                        "1"),
   };
+  ConfigKey required = boolean(
+      "models.<id>.required", MODEL(required),
+      "`/health/ready` answers 503 while this model has failed to load (`lipsync serve` logs "
+      "which). Set `false` for a model whose failure should not take the server out of a load "
+      "balancer.",
+      "false");
+  required.default_text = "true when `preload_model` or `preload_backgrounds`, else false";
+  keys.push_back(std::move(required));
+  return keys;
 }
 
 #undef TOP

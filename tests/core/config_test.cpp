@@ -199,7 +199,44 @@ INSTANTIATE_TEST_SUITE_P(
                               "port 9000 is server.port's too"},
                       BadCase{"server: [1, 2\n", "line"},
                       BadCase{"server: 5\n", "must be a mapping"},
-                      BadCase{"- 1\n- 2\n", "top level"}));
+                      BadCase{"- 1\n- 2\n", "top level"},
+                      BadCase{"models:\n  'a b': {model_path: u.onnx, source_video: v.mp4}\n",
+                              "models.a b': the model id 'a b' has ' ' at byte 1"},
+                      BadCase{"server: {ws_idle_timeout_ms: 0}\n", "server.ws_idle_timeout_ms"},
+                      BadCase{"server: {shutdown_grace_ms: -5}\n", "server.shutdown_grace_ms"}));
+
+TEST(Config, NetworkLimitsShutdownGraceAndRequiredModels) {
+  auto defaults = parse_config("", "empty.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->server.ws_first_message_timeout_ms, 10'000);
+  EXPECT_EQ(defaults->server.ws_idle_timeout_ms, 60'000);
+  EXPECT_EQ(defaults->server.max_connections_per_client, 16);
+  EXPECT_EQ(defaults->server.max_websocket_connections, 32);
+  EXPECT_EQ(defaults->server.shutdown_grace_ms, 5'000);
+  auto c = parse_config(
+      "server: {http_request_timeout_ms: 2000, ws_first_message_timeout_ms: 500, "
+      "ws_idle_timeout_ms: 9000, max_websocket_connections: 4, max_connections_per_client: 0, "
+      "shutdown_grace_ms: 1500}\n"
+      "models:\n"
+      "  pre: {model_path: u.onnx, source_video: v.mp4, preload_model: true}\n"
+      "  lazy: {model_path: u.onnx, source_video: v.mp4}\n"
+      "  must: {model_path: u.onnx, source_video: v.mp4, required: true}\n"
+      "  optional: {model_path: u.onnx, source_video: v.mp4, preload_model: true, "
+      "required: false}\n",
+      "s.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_TRUE(c->warnings.empty());
+  EXPECT_EQ(c->server.http_request_timeout_ms, 2000);
+  EXPECT_EQ(c->server.ws_first_message_timeout_ms, 500);
+  EXPECT_EQ(c->server.ws_idle_timeout_ms, 9000);
+  EXPECT_EQ(c->server.max_websocket_connections, 4);
+  EXPECT_EQ(c->server.max_connections_per_client, 0);
+  EXPECT_EQ(c->server.shutdown_grace_ms, 1500);
+  EXPECT_TRUE(c->models.at("pre").required);
+  EXPECT_FALSE(c->models.at("lazy").required);
+  EXPECT_TRUE(c->models.at("must").required);
+  EXPECT_FALSE(c->models.at("optional").required);
+}
 
 // The bind host is honoured: `server.port: "127.0.0.1:N"` listens there, not everywhere.
 TEST(Config, ListenAddressesKeepTheirHost) {
