@@ -32,9 +32,10 @@ class WebSocketConnection {
  public:
   virtual ~WebSocketConnection() = default;
 
-  // The next whole message. Errors: UNAVAILABLE once the peer closed (or the server stops);
-  // RESOURCE_EXHAUSTED for a message over the route's max_message_bytes (its bytes are
-  // discarded as they arrive, and the connection stays usable).
+  // The next whole message. Errors: UNAVAILABLE once the peer closed, the connection timed out
+  // or the server stops (then sends still work until the handler returns: it may say why);
+  // RESOURCE_EXHAUSTED for a message over the route's limit (its bytes are discarded as they
+  // arrive, and the connection stays usable).
   virtual Result<WebSocketMessage> receive() = 0;
   // Queue a message for sending; blocks while too much is already queued (back-pressure).
   // UNAVAILABLE once the connection is closed.
@@ -51,11 +52,11 @@ using WebSocketHandler = std::function<void(WebSocketConnection&)>;
 struct WebSocketRoute {
   WebSocketHandler handler;
   std::size_t max_message_bytes = std::size_t{1} << 20;  // larger messages are refused
+  // The first message's limit when smaller (0: max_message_bytes): a small JSON job is refused
+  // as soon as it grows past this, before anything parses it.
+  std::size_t max_first_message_bytes = 0;
 };
 
 using WebSocketRoutes = std::map<std::string, WebSocketRoute>;  // exact path -> route
-
-// Open WebSocket connections per server (one handler thread each); more are answered 503.
-inline constexpr std::size_t kMaxWebSocketConnections = 32;
 
 }  // namespace lipsync::http

@@ -13,19 +13,31 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
 constexpr std::size_t kReadChunkBytes = 256 * 1024;
+constexpr std::size_t kMaxCloseReasonBytes = 123;  // RFC 6455 §5.5: 125 bytes less the code
 
-Status closed_error() {
-  return make_error(ErrorCode::kUnavailable, "the WebSocket connection is closed");
+long long ms(std::chrono::milliseconds duration) {
+  return static_cast<long long>(duration.count());
 }
 
 }  // namespace
 
-WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, const WebSocketRoute& route)
-    : ws_(std::move(socket)), route_(route) {}
+WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket, const WebSocketRoute& route,
+                                   const ConnectionLimits& limits, std::shared_ptr<void> ticket,
+                                   std::function<void()> on_closed)
+    : ws_(std::move(socket)),
+      route_(route),
+      limits_(limits),
+      timer_(ws_.get_executor()),
+      ticket_(std::move(ticket)),
+      on_closed_(std::move(on_closed)) {}
 
 void WebSocketSession::accept(Request request, OpenCallback on_open) {
-  beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts take over
-  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  beast::get_lowest_layer(ws_).expires_never();  // this class's timer takes over
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = websocket::stream_base::none();
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  ws_.set_option(timeouts);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(beast::http::field::server, "lipsync"); }));
   ws_.read_message_max(0);  // the route's limit is enforced here, without failing the stream
@@ -34,11 +46,12 @@ void WebSocketSession::accept(Request request, OpenCallback on_open) {
     std::lock_guard lock(mutex_);
     reading_ = true;
   }
+  arm_timer(std::min(opened_ + limits_.first_message_timeout, opened_ + limits_.idle_timeout));
   ws_.async_accept(request,
                    [self = shared_from_this(), on_open = std::move(on_open)](beast::error_code ec) {
                      if (ec) {
                        LOG_DEBUG("http", "WebSocket handshake failed: {}", ec.message());
-                       self->mark_closed();
+                       self->closed_on_io();
                        return;
                      }
                      on_open(self);
@@ -61,16 +74,28 @@ void WebSocketSession::run_handler() {
   }
 }
 
+void WebSocketSession::shut_down(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  shutdown_reason_ = reason;
+  changed_.notify_all();
+}
+
 void WebSocketSession::abort() {
   mark_closed();
-  asio::post(ws_.get_executor(),
-             [self = shared_from_this()] { beast::get_lowest_layer(self->ws_).close(); });
+  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+    beast::get_lowest_layer(self->ws_).close();
+    self->closed_on_io();
+  });
 }
 
 Result<WebSocketMessage> WebSocketSession::receive() {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return !inbox_.empty() || closed_; });
-  if (inbox_.empty()) return closed_error();
+  changed_.wait(lock, [&] { return !inbox_.empty() || closed_ || shutdown_reason_; });
+  if (shutdown_reason_) return make_error(ErrorCode::kUnavailable, "{}", *shutdown_reason_);
+  if (inbox_.empty()) {
+    return make_error(ErrorCode::kUnavailable, "the WebSocket connection is closed{}{}",
+                      close_reason_.empty() ? "" : ": ", close_reason_);
+  }
   Result<WebSocketMessage> message = std::move(inbox_.front());
   inbox_.pop_front();
   if (!reading_ && !closed_) {  // reading paused on a full inbox: resume
@@ -91,7 +116,7 @@ Status WebSocketSession::send_binary(std::span<const std::uint8_t> bytes) {
 Status WebSocketSession::send(bool binary, std::string data) {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [&] { return closed_ || outbox_bytes_ < kMaxOutboxBytes; });
-  if (closed_) return closed_error();
+  if (closed_) return make_error(ErrorCode::kUnavailable, "the WebSocket connection is closed");
   outbox_bytes_ += data.size();
   outbox_.push_back({binary, std::move(data)});
   if (!writing_) {
@@ -107,29 +132,38 @@ void WebSocketSession::read_more() {
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
 }
 
+std::size_t WebSocketSession::message_limit() const {
+  if (messages_read_ == 0 && route_.max_first_message_bytes > 0)
+    return std::min(route_.max_first_message_bytes, route_.max_message_bytes);
+  return route_.max_message_bytes;
+}
+
 void WebSocketSession::on_read(beast::error_code ec) {
   if (ec) {
     if (ec != websocket::error::closed) LOG_DEBUG("http", "WebSocket read: {}", ec.message());
-    mark_closed();
+    closed_on_io();
     return;
   }
-  if (!discarding_ && read_buffer_.size() > route_.max_message_bytes) {
+  last_activity_ = Clock::now();
+  const std::size_t limit = message_limit();
+  if (!discarding_ && read_buffer_.size() > limit) {
     discarding_ = true;  // tell the handler now; drop the rest of the message as it arrives
-    deliver(make_error(ErrorCode::kResourceExhausted,
-                       "message too large: more than {} bytes (the limit is {} MiB)",
-                       route_.max_message_bytes, route_.max_message_bytes >> 20));
+    deliver(
+        make_error(ErrorCode::kResourceExhausted, "message too large: more than {} bytes", limit));
   }
   if (discarding_) read_buffer_.clear();
   if (ws_.is_message_done()) {
     if (!discarding_) {
       deliver(WebSocketMessage{ws_.got_binary(), beast::buffers_to_string(read_buffer_.data())});
     }
+    ++messages_read_;
     discarding_ = false;
     read_buffer_.clear();
     read_buffer_.shrink_to_fit();
   }
   {
     std::lock_guard lock(mutex_);
+    if (closed_) return;
     if (inbox_.size() >= kMaxInboxMessages) {
       reading_ = false;  // receive() resumes
       return;
@@ -146,18 +180,24 @@ void WebSocketSession::deliver(Result<WebSocketMessage> message) {
 
 void WebSocketSession::write_next() {
   WebSocketMessage* front = nullptr;
+  bool close_now = false;
   {
     std::lock_guard lock(mutex_);
     if (outbox_.empty() || closed_) {
       writing_ = false;
-      if (finishing_ && !closed_) close_gracefully();
-      return;
+      close_now = finishing_ && !closed_;
+    } else {
+      front = &outbox_.front();  // stays put: the deque only grows at the back meanwhile
     }
-    front = &outbox_.front();  // stays put: the deque only grows at the back meanwhile
+  }
+  if (front == nullptr) {
+    if (close_now) close_gracefully();
+    return;
   }
   ws_.binary(front->binary);
   ws_.async_write(asio::buffer(front->data),
                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                    self->last_activity_ = Clock::now();
                     {
                       std::lock_guard lock(self->mutex_);
                       self->outbox_bytes_ -= self->outbox_.front().data.size();
@@ -166,21 +206,84 @@ void WebSocketSession::write_next() {
                     }
                     if (ec) {
                       LOG_DEBUG("http", "WebSocket write: {}", ec.message());
-                      self->mark_closed();
+                      self->closed_on_io();
                     }
                     self->write_next();
                   });
 }
 
 void WebSocketSession::close_gracefully() {
-  ws_.async_close(websocket::close_code::normal,
-                  [self = shared_from_this()](beast::error_code) { self->mark_closed(); });
+  websocket::close_reason reason(websocket::close_code::normal);
+  {
+    std::lock_guard lock(mutex_);
+    if (shutdown_reason_) {
+      const std::string text = shutdown_reason_->substr(0, kMaxCloseReasonBytes);
+      reason = websocket::close_reason(websocket::close_code::going_away, text);
+    }
+  }
+  start_close(reason);
 }
 
-void WebSocketSession::mark_closed() {
-  std::lock_guard lock(mutex_);
-  closed_ = true;
-  changed_.notify_all();
+void WebSocketSession::start_close(websocket::close_reason reason) {
+  if (closing_) return;
+  closing_ = true;
+  arm_timer(Clock::now() + limits_.close_timeout);
+  ws_.async_close(reason, [self = shared_from_this()](beast::error_code) { self->closed_on_io(); });
+}
+
+void WebSocketSession::arm_timer(Clock::time_point at) {
+  timer_.expires_at(at);
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->on_timer();
+  });
+}
+
+void WebSocketSession::on_timer() {
+  if (closing_) {  // the peer did not answer the close frame in time
+    beast::get_lowest_layer(ws_).close();
+    closed_on_io();
+    return;
+  }
+  if (closed_) return;
+  const auto now = Clock::now();
+  if (messages_read_ == 0 && now >= opened_ + limits_.first_message_timeout) {
+    return time_out(
+        fmt::format("no message within {} ms of opening", ms(limits_.first_message_timeout)));
+  }
+  if (now >= last_activity_ + limits_.idle_timeout)
+    return time_out(fmt::format("no message either way for {} ms", ms(limits_.idle_timeout)));
+  Clock::time_point next = last_activity_ + limits_.idle_timeout;
+  if (messages_read_ == 0) next = std::min(next, opened_ + limits_.first_message_timeout);
+  arm_timer(next);
+}
+
+void WebSocketSession::time_out(const std::string& why) {
+  LOG_INFO("http", "closing a WebSocket: {}", why);
+  mark_closed(why);
+  if (!ws_.is_open()) {  // still in the handshake
+    beast::get_lowest_layer(ws_).close();
+    closed_on_io();
+    return;
+  }
+  const std::string text = why.substr(0, kMaxCloseReasonBytes);
+  start_close(websocket::close_reason(websocket::close_code::policy_error, text));
+}
+
+void WebSocketSession::closed_on_io(const std::string& why) {
+  timer_.cancel();
+  ticket_.reset();
+  mark_closed(why);
+}
+
+void WebSocketSession::mark_closed(const std::string& why) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    closed_ = true;
+    close_reason_ = why;
+    changed_.notify_all();
+  }
+  if (on_closed_) on_closed_();
 }
 
 }  // namespace lipsync::http::detail
