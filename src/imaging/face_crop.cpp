@@ -95,9 +95,23 @@ Result<FaceCrop> make_face_crop(ImageView frame, const Rect& rect, const ModelGe
     return make_error(ErrorCode::kInvalidArgument, "crop rect {} has zero or negative size",
                       describe(rect));
   }
+  // Rects larger than the frame, or mostly beside it, come from another video: refused before
+  // the crop (and the avatar's stored face regions) would be sized by them.
+  if (rect.width() > frame.width || rect.height() > frame.height) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "crop rect {} is larger than the {}x{} frame: the rects do not belong to "
+                      "this video",
+                      describe(rect), frame.width, frame.height);
+  }
   const Rect clipped = clip_rect(rect, frame.width, frame.height);
   if (clipped.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "crop rect {} lies outside the {}x{} frame",
+                      describe(rect), frame.width, frame.height);
+  }
+  if (clipped.width() * 4 < rect.width() || clipped.height() * 4 < rect.height()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "crop rect {} lies mostly outside the {}x{} frame (less than a quarter of "
+                      "its width or height inside): the rects do not belong to this video",
                       describe(rect), frame.width, frame.height);
   }
   // ref: pipeline.md §5.1-2: crop (clipped at the border), bicubic to crop_size².

@@ -229,5 +229,19 @@ TEST(FaceCrop, BadRectsAreClearErrors) {
   EXPECT_FALSE(fill_input_tensor(frame.view(), small).ok());
 }
 
+TEST(FaceCrop, RectsOfAnotherVideoAreRefusedBeforeCropping) {
+  const Image frame = synthetic_frame(128, 72);                // 1280x720 at a tenth
+  auto huge = make_face_crop(frame.view(), {0, 0, 500, 500});  // [0,0,5000,5000] at a tenth
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(huge.status().message().find("larger than the 128x72 frame"), std::string::npos)
+      << huge.status().message();
+  auto beside = make_face_crop(frame.view(), {120, 10, 160, 50});  // 8 of 40 px inside
+  ASSERT_FALSE(beside.ok());
+  EXPECT_NE(beside.status().message().find("mostly outside the 128x72 frame"), std::string::npos)
+      << beside.status().message();
+  EXPECT_TRUE(make_face_crop(frame.view(), {100, 10, 140, 50}).ok());  // 28 of 40 px inside
+}
+
 }  // namespace
 }  // namespace lipsync::imaging
