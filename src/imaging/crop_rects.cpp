@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,14 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// Pixel coordinates beyond this are no frame's: refused before the conversion to int, which
+// is undefined past INT_MAX (found by fuzz/landmarks_fuzzer.cpp: "532 2235320185").
+constexpr double kMaxCoordinate = 1'000'000;
+
+bool in_coordinate_range(double value) {
+  return std::isfinite(value) && std::abs(value) <= kMaxCoordinate;
+}
+
 // Parses "x y"; values are floats truncated to int (ref: pipeline.md §4).
 bool parse_landmark_line(const std::string& line, Landmark* out) {
   std::istringstream in(line);
@@ -21,6 +30,7 @@ bool parse_landmark_line(const std::string& line, Landmark* out) {
   if (!(in >> x >> y)) return false;
   std::string rest;
   if (in >> rest) return false;
+  if (!in_coordinate_range(x) || !in_coordinate_range(y)) return false;
   out->x = static_cast<int>(x);
   out->y = static_cast<int>(y);
   return true;
@@ -37,7 +47,12 @@ Result<Rect> rect_from_json(const json& value, const std::string& where) {
       return make_error(ErrorCode::kInvalidArgument, "{}: coordinate {} is not a number", where,
                         value[i].dump());
     }
-    v[i] = static_cast<int>(value[i].get<double>());
+    const double coordinate = value[i].get<double>();
+    if (!in_coordinate_range(coordinate)) {
+      return make_error(ErrorCode::kInvalidArgument, "{}: coordinate {} is outside ±{}", where,
+                        value[i].dump(), kMaxCoordinate);
+    }
+    v[i] = static_cast<int>(coordinate);
   }
   return Rect{v[0], v[1], v[2], v[3]};
 }
@@ -84,8 +99,9 @@ Result<std::vector<Landmark>> read_landmarks(const fs::path& path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     Landmark landmark;
     if (!parse_landmark_line(line, &landmark)) {
-      return make_error(ErrorCode::kDataLoss, "'{}' line {}: expected \"x y\", got '{}'",
-                        path.string(), line_number, line);
+      return make_error(ErrorCode::kDataLoss,
+                        "'{}' line {}: expected \"x y\" (pixel coordinates within ±{}), got '{}'",
+                        path.string(), line_number, kMaxCoordinate, line.substr(0, 80));
     }
     landmarks.push_back(landmark);
   }

@@ -76,6 +76,23 @@ TEST(CropRects, BadInputsNameTheProblem) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("[0]"), std::string::npos) << bad.status().message();
 
+  // Coordinates past int's range were converted anyway (UBSan; fuzz/landmarks_fuzzer.cpp).
+  for (const char* line : {"532 2235320185", "1e30 5", "nan 5", "5 -inf"}) {
+    std::ofstream lms(dir / "huge.lms");
+    for (int i = 0; i < kLandmarkCount; ++i) lms << (i == 3 ? line : "1 2") << "\n";
+    lms.close();
+    const auto huge = read_landmarks(dir / "huge.lms");
+    ASSERT_FALSE(huge.ok()) << line;
+    EXPECT_NE(huge.status().message().find("line 4: expected \"x y\" (pixel coordinates within "),
+              std::string::npos)
+        << huge.status().message();
+  }
+  std::ofstream(dir / "huge.json") << R"([[0, 0, 1e300, 5]])";
+  const auto huge_rect = read_rects(dir / "huge.json");
+  ASSERT_FALSE(huge_rect.ok());
+  EXPECT_NE(huge_rect.status().message().find("is outside"), std::string::npos)
+      << huge_rect.status().message();
+
   std::ofstream(dir / "keys.json") << R"({"0": {"rect": [1,2,3,4]}, "5": {"rect": [1,2,3,4]}})";
   EXPECT_FALSE(read_rects(dir / "keys.json").ok());
   std::ofstream(dir / "garbage.json") << "{not json";
