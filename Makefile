@@ -9,7 +9,11 @@ PREFIX ?= /usr/local
 BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test demo install package sanitize clean
+# The fuzzers (fuzz/, clang from setup) build in a second folder, build/fuzz; `make test` runs
+# each briefly (ctest's fuzz.* tests), scripts/fuzz.sh for longer.
+FUZZ_BUILD := $(if $(filter release,$(PRESET)),fuzz-build)
+
+.PHONY: all setup build fuzz-build test demo install package sanitize clean
 
 all: build
 
@@ -20,7 +24,11 @@ build: setup
 	cmake --preset $(PRESET)
 	cmake --build --preset $(PRESET) -j $(JOBS)
 
-test: build
+fuzz-build: setup
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+
+test: build $(FUZZ_BUILD)
 	ctest --preset $(PRESET) -j $(JOBS)
 
 # Renders the bundled demo (a synthetic avatar, demo models and an espeak-ng speech clip, all

@@ -6,6 +6,10 @@ if(LIPSYNC_SANITIZE)
   add_compile_options(-fsanitize=${LIPSYNC_SANITIZE} -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${LIPSYNC_SANITIZE})
 endif()
+if(LIPSYNC_BUILD_FUZZERS)
+  # Coverage feedback from every library a fuzzer links; any sanitizer report ends the run.
+  add_compile_options(-fsanitize=fuzzer-no-link -fno-sanitize-recover=all)
+endif()
 
 function(lipsync_module name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})

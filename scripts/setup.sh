@@ -32,6 +32,7 @@ apt_packages=(
   haproxy  # the cluster's proxy (deploy/haproxy, tests/cluster)
   python3-grpcio python3-websockets  # the Python examples (docs/api.md), run by ctest docs_commands
   chromium  # the web page's tests (tests/browser), headless
+  clang-14 libclang-rt-14-dev  # the fuzzers (fuzz/, scripts/fuzz.sh)
 )
 
 missing=()
