@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "core/log.h"
 #include "core/thread_pool.h"
@@ -57,6 +58,26 @@ std::string host_port(const std::string& host, int port) {
   return fmt::format("{}:{}", host, port);
 }
 
+// /health/ready: serving (preloads done, not shutting down) and no required model failed.
+bool ready(const Server::Impl& impl) {
+  if (!impl.ready.load() || impl.stopping.load()) return false;
+  for (const auto& info : impl.registry->list()) {
+    if (info.state != registry::ModelState::kFailed) continue;
+    const auto model = impl.config.models.find(info.model_id);
+    if (model != impl.config.models.end() && model->second.required) return false;
+  }
+  return true;
+}
+
+http::ConnectionLimits connection_limits(const ServerSection& server) {
+  using std::chrono::milliseconds;
+  return {.request_timeout = milliseconds(server.http_request_timeout_ms),
+          .first_message_timeout = milliseconds(server.ws_first_message_timeout_ms),
+          .idle_timeout = milliseconds(server.ws_idle_timeout_ms),
+          .max_websockets = static_cast<std::size_t>(server.max_websocket_connections),
+          .max_per_client = static_cast<std::size_t>(server.max_connections_per_client)};
+}
+
 ServiceContext service_context(Server::Impl& impl) {
   return {.config = &impl.config,
           .registry = impl.registry.get(),
@@ -75,7 +96,7 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
   const ServerSection& server = impl.config.server;
   if (!options.http_port.has_value() && !server.http_enabled) return {};
   const int port = options.http_port.value_or(server.http_port);
-  http::Routes routes = http::standard_routes(impl.metrics, [&impl] { return impl.ready.load(); });
+  http::Routes routes = http::standard_routes(impl.metrics, [&impl] { return ready(impl); });
   http::Handler metrics_page = routes.at("/metrics");
   routes["/metrics"] = [&impl, metrics_page](const http::HttpRequest& request) {
     impl.gauges->refresh();
@@ -85,10 +106,12 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
   add_web_routes(service_context(impl), routes, websockets);
   impl.live = std::make_unique<LiveHub>(service_context(impl));
   add_live_routes(service_context(impl), *impl.live, websockets);
-  ASSIGN_OR_RETURN(impl.http, http::HttpServer::start(server.http_bind_host(), port,
-                                                      std::move(routes), std::move(websockets)));
+  ASSIGN_OR_RETURN(impl.http,
+                   http::HttpServer::start(server.http_bind_host(), port, std::move(routes),
+                                           std::move(websockets), connection_limits(server)));
   impl.http_port = impl.http->port();
-  LOG_INFO("server", "HTTP / (web page), /ws/render, /ws/live, /health/live, /health/ready, /metrics on {}",
+  LOG_INFO("server",
+           "HTTP / (web page), /ws/render, /ws/live, /health/live, /health/ready, /metrics on {}",
            host_port(server.http_bind_host(), impl.http_port));
   return {};
 }
@@ -207,10 +230,19 @@ void Server::shutdown() {
     wait();
     return;
   }
-  LOG_INFO("server", "shutting down");
+  // Readiness answers 503 from now on; calls and WebSockets in flight get the grace to finish,
+  // then gRPC cancels the calls and the WebSockets are closed "going away" with the reason.
+  const auto grace = std::chrono::milliseconds(impl_->config.server.shutdown_grace_ms);
+  LOG_INFO("server", "shutting down: in-flight calls have {} ms to finish", grace.count());
   impl_->ready = false;
-  impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::thread websockets;
+  if (impl_->http != nullptr) {
+    websockets =
+        std::thread([&] { impl_->http->close_websockets(grace, "the server is shutting down"); });
+  }
+  impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + grace);
   impl_->grpc_server->Wait();
+  if (websockets.joinable()) websockets.join();
   if (impl_->http != nullptr) impl_->http->stop();
   {
     std::lock_guard lock(impl_->mutex);
