@@ -387,9 +387,8 @@ std::vector<ConfigKey> model_keys() {
   };
   ConfigKey required = boolean(
       "models.<id>.required", MODEL(required),
-      "`/health/ready` answers 503 while this model has failed to load (`lipsync serve` logs "
-      "which). Set `false` for a model whose failure should not take the server out of a load "
-      "balancer.",
+      "`/health/ready` answers 503 while this model has failed to load. Set `false` for a model "
+      "whose failure should not take the server out of a load balancer.",
       "false");
   required.default_text = "true when `preload_model` or `preload_backgrounds`, else false";
   keys.push_back(std::move(required));
