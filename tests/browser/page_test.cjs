@@ -362,6 +362,37 @@ cases.frames_kept_are_bounded = async (port) => {
   await page.close();
 };
 
+// /ws/live: idle frames at once, the fake microphone (Chromium's beeps) makes it speak, a file
+// said through the session stops at Interrupt well before its end.
+cases.live_microphone_and_interrupt = async (port) => {
+  const page = await openPage(port);
+  const live = (key) => page.evaluate((k) => Number(document.body.dataset[k]), key);
+  await page.click("#live");
+  await page.waitForFunction(() => document.body.dataset.live === "on" &&
+                             Number(document.body.dataset.liveFrames) >= 10 &&
+                             Number(document.body.dataset.liveDrawn) >= 0);
+  expect((await live("liveUtterance")) === 0, "not idle before any speech");
+  await page.click("#talk");
+  await page.waitForFunction(() => Number(document.body.dataset.liveSent) >= 16000);
+  await page.waitForFunction(() => Number(document.body.dataset.liveUtterance) > 0);
+  console.log(`  the microphone's speech shown after ${((await live("liveSent")) / 16000).toFixed(1)} s sent`);
+  await page.click("#talk");  // stops the microphone and ends its utterance
+  await page.waitForFunction(() => document.body.dataset.liveUtterance === "0");
+  await chooseFile(page, writeWav("ten-seconds.wav", 10));
+  await page.waitForFunction(() => !document.getElementById("say-file").disabled);
+  await page.click("#say-file");
+  await page.waitForFunction(() => Number(document.body.dataset.liveUtterance) > 0);
+  const before = await page.evaluate(() => performance.now());
+  await page.click("#interrupt");
+  await page.waitForFunction(() => document.body.dataset.liveUtterance === "0");
+  const ms = (await page.evaluate(() => performance.now())) - before;
+  console.log(`  idle ${ms.toFixed(0)} ms after Interrupt (click to the first idle frame shown)`);
+  expect(ms < 3000, `still speaking ${ms} ms after Interrupt (the file is 10 s)`);
+  await page.click("#live");
+  await page.waitForFunction(() => document.body.dataset.live === "off");
+  await page.close();
+};
+
 async function main() {
   const port = await startServer();
   browser = await puppeteer.launch({
