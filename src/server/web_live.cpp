@@ -123,6 +123,7 @@ Result<std::vector<float>> pcm_samples(const std::string& bytes, PcmFormat forma
 struct SpeechInput {
   std::vector<float> samples;  // interleaved, at the client's rate
   bool end = false;
+  std::uint64_t generation = 0;  // interrupts before it was queued
 };
 
 // Speech messages waiting for the worker (at most ~10 s of 100 ms chunks); more blocks the
@@ -178,7 +179,7 @@ class LiveConnection {
   Status queue_speech(const std::string& bytes) {
     ASSIGN_OR_RETURN(std::vector<float> samples,
                      pcm_samples(bytes, opening_.format, opening_.channels));
-    (void)speech_.push(SpeechInput{.samples = std::move(samples)});
+    (void)speech_.push(SpeechInput{.samples = std::move(samples), .generation = generation_});
     return {};
   }
 
@@ -189,7 +190,7 @@ class LiveConnection {
       return {};
     }
     if (message.is_object() && message.value("end", false) == true) {
-      (void)speech_.push(SpeechInput{.end = true});
+      (void)speech_.push(SpeechInput{.end = true, .generation = generation_});
       return {};
     }
     return make_error(ErrorCode::kInvalidArgument,
@@ -197,14 +198,14 @@ class LiveConnection {
                       "binary audio");
   }
 
-  // Drops the speech not yet taken, then the session's; a chunk the worker holds now is
-  // finished first (speech_mutex_), so nothing sent before the interrupt speaks after it.
+  // Drops the speech not yet taken, then the session's. A chunk the worker is turning into
+  // frames is finished first (speech_mutex_); one it popped but has not started is dropped by
+  // its generation. So nothing sent before the interrupt speaks after it.
   void interrupt() {
     while (speech_.try_pop()) {
     }
     std::lock_guard lock(speech_mutex_);
-    while (speech_.try_pop()) {
-    }
+    ++generation_;  // what the worker popped already but holds no lock for yet is dropped too
     session_->interrupt();
     if (Status reset = reset_converter(); !reset.ok()) report(reset);
   }
@@ -212,6 +213,7 @@ class LiveConnection {
   void take_speech() {
     while (auto input = speech_.pop()) {
       std::lock_guard lock(speech_mutex_);
+      if (input->generation != generation_) continue;  // sent before an interrupt
       const Status taken = input->end ? end_speech() : push_speech(input->samples);
       if (!taken.ok()) report(taken);
     }
@@ -263,6 +265,9 @@ class LiveConnection {
   BoundedQueue<live::LiveFrame> frames_;
   BoundedQueue<SpeechInput> speech_;
   std::mutex speech_mutex_;  // held by the worker while it turns one input into frames
+  // Interrupts so far: written by the reader under speech_mutex_, read by the reader when it
+  // queues and by the worker under speech_mutex_.
+  std::uint64_t generation_ = 0;
   std::optional<audio::PcmStreamConverter> converter_;  // used under speech_mutex_
   std::thread sender_;
   std::thread speaker_;
