@@ -8,9 +8,11 @@ extern "C" {
 #include <cctype>
 #include <fstream>
 #include <iterator>
+#include <span>
 #include <vector>
 
 #include "ffmpeg/handles.h"
+#include "media/jpeg_codec.h"
 #include "media/video_ffmpeg_log.h"
 
 namespace lipsync::media {
@@ -119,14 +121,32 @@ Result<Image> read_image(const fs::path& path) {
                       path.string());
   }
   ASSIGN_OR_RETURN(auto bytes, read_bytes(path));
+  if (id == AV_CODEC_ID_MJPEG) {
+    // libjpeg-turbo to BGR, as the reference's cv2.imread decodes its frames (FFmpeg's decoder
+    // and swscale's YUV->BGR round differently: up to tens of grey levels in the face).
+    auto image = decode_jpeg(
+        std::span<const std::uint8_t>(bytes).first(bytes.size() - AV_INPUT_BUFFER_PADDING_SIZE));
+    if (!image.ok()) return image.status().with_context(path.string());
+    return image;
+  }
   ASSIGN_OR_RETURN(ffmpeg::FramePtr frame, decode_bytes(bytes, id, path.string()));
-  Image image(frame->width, frame->height, 3);
-  AVFrame dst{};
-  dst.data[0] = image.pixels.data();
-  dst.linesize[0] = static_cast<int>(image.stride());
-  Status converted = convert(frame.get(), static_cast<AVPixelFormat>(frame->format), &dst,
+  // swscale writes whole SIMD blocks, past the end of a row of a width it does not divide:
+  // convert into FFmpeg's padded frame buffer, then copy the rows out.
+  ffmpeg::FramePtr bgr = ffmpeg::make_frame();
+  bgr->width = frame->width;
+  bgr->height = frame->height;
+  bgr->format = AV_PIX_FMT_BGR24;
+  const int rc = av_frame_get_buffer(bgr.get(), 0);
+  if (rc < 0) return ffmpeg::error(ErrorCode::kResourceExhausted, "frame buffer", rc);
+  Status converted = convert(frame.get(), static_cast<AVPixelFormat>(frame->format), bgr.get(),
                              AV_PIX_FMT_BGR24, frame->width, frame->height);
   if (!converted.ok()) return converted.with_context(path.string());
+  Image image(frame->width, frame->height, 3);
+  const std::size_t row_bytes = static_cast<std::size_t>(frame->width) * 3;
+  for (int y = 0; y < frame->height; ++y) {
+    std::copy_n(bgr->data[0] + static_cast<std::ptrdiff_t>(y) * bgr->linesize[0], row_bytes,
+                image.pixels.data() + static_cast<std::size_t>(y) * image.stride());
+  }
   return image;
 }
 

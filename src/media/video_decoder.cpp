@@ -4,8 +4,10 @@ extern "C" {
 #include <libavutil/imgutils.h>
 }
 
+#include <algorithm>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "ffmpeg/handles.h"
 #include "ffmpeg/input.h"
@@ -17,6 +19,7 @@ struct VideoDecoder::State {
   std::optional<ffmpeg::Input> input;  // set by open()
   ffmpeg::CodecContextPtr codec;
   ffmpeg::SwsPtr sws;
+  std::vector<std::uint8_t> staging;  // convert(): rows padded for swscale's overrun
   ffmpeg::PacketPtr packet = ffmpeg::make_packet();
   ffmpeg::FramePtr frame = ffmpeg::make_frame();
   int stream_index = -1;
@@ -102,9 +105,27 @@ Status VideoDecoder::State::convert(Image* out) {
                                  h, AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr, nullptr, nullptr));
   if (!sws) return make_error(ErrorCode::kInternal, "'{}': no pixel converter", info.path);
   if (out->width != w || out->height != h || out->channels != 3) *out = Image(w, h, 3);
-  std::uint8_t* planes[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
-  int strides[4] = {static_cast<int>(out->stride()), 0, 0, 0};
+  // swscale writes whole SIMD blocks: past the end of a row whose width it does not divide,
+  // and so past the last row's end (heap corruption at 200 px). Such widths convert into
+  // padded rows first; the usual ones (1280, 1920: multiples of 64) go straight to the image.
+  constexpr int kBlockPx = 64;
+  if (w % kBlockPx == 0) {
+    std::uint8_t* planes[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
+    int strides[4] = {static_cast<int>(out->stride()), 0, 0, 0};
+    sws_scale(sws.get(), frame->data, frame->linesize, 0, h, planes, strides);
+    return {};
+  }
+  const std::size_t padded_stride =
+      static_cast<std::size_t>((w + kBlockPx) / kBlockPx) * kBlockPx * 3;
+  staging.resize(padded_stride * static_cast<std::size_t>(h));
+  std::uint8_t* planes[4] = {staging.data(), nullptr, nullptr, nullptr};
+  int strides[4] = {static_cast<int>(padded_stride), 0, 0, 0};
   sws_scale(sws.get(), frame->data, frame->linesize, 0, h, planes, strides);
+  for (int y = 0; y < h; ++y) {
+    std::copy_n(staging.data() + static_cast<std::size_t>(y) * padded_stride,
+                static_cast<std::size_t>(w) * 3,
+                out->pixels.data() + static_cast<std::size_t>(y) * out->stride());
+  }
   return {};
 }
 

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -6,6 +7,7 @@
 
 #include "media/image_file.h"
 #include "media/image_folder.h"
+#include "media/jpeg_codec.h"
 #include "support/test_paths.h"
 
 namespace lipsync::media {
@@ -51,6 +53,34 @@ TEST(ImageFile, JpegRoundTripIsClose) {
     sum += std::abs(back->pixels[i] - image.pixels[i]);
   }
   EXPECT_LT(sum / image.pixels.size(), 4.0);  // lossy, qscale 2
+}
+
+// A JPEG file reads as libjpeg-turbo decodes its bytes (as the reference's cv2.imread), at
+// any width: FFmpeg's swscale wrote past the end of rows it does not divide (200 px: heap
+// corruption when the import test's frames were read).
+TEST(ImageFile, JpegReadsAsLibjpegDecodesItAtAnyWidth) {
+  const fs::path dir = testing::temp_dir();
+  for (const int width : {200, 37, 331}) {
+    const Image image = smooth_image(width, 41, width);
+    auto bytes = encode_jpeg(image.view(), {.quality = 95});
+    ASSERT_TRUE(bytes.ok());
+    const fs::path path = dir / fmt::format("w{}.jpg", width);
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes->data()),
+               static_cast<std::streamsize>(bytes->size()));
+    auto read = read_image(path);
+    ASSERT_TRUE(read.ok()) << read.status().to_string();
+    auto decoded = decode_jpeg(*bytes);
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(read->width, width);
+    EXPECT_EQ(read->pixels, decoded->pixels) << width;
+
+    const fs::path png = dir / fmt::format("w{}.png", width);
+    ASSERT_TRUE(write_image(png, image.view()).ok());
+    auto back = read_image(png);
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ(back->pixels, image.pixels) << width;
+  }
 }
 
 TEST(ImageFile, BadFilesNameTheFile) {
