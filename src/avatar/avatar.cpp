@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 #include "avatar/avatar_frames.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
+#include "core/timeline.h"
 #include "imaging/crop_rects.h"
 #include "media/jpeg_background.h"
 
@@ -24,6 +26,8 @@ class AvatarLoader {
 };
 
 namespace {
+
+namespace fs = std::filesystem;
 
 std::string describe(const Rect& r) {
   return fmt::format("[{}, {}, {}, {}]", r.x1, r.y1, r.x2, r.y2);
@@ -51,6 +55,55 @@ Result<std::vector<std::uint8_t>> splice_jpeg(const media::JpegBackground& backg
   RETURN_IF_ERROR(imaging::paste_face_patch(target, patch.view(), r, background.width(),
                                             background.height(), composite));
   return background.encode(canvas);
+}
+
+// pipeline.md: the model's frames are 25 fps; a video within this of it is taken as 25 fps.
+constexpr double kFpsTolerance = 0.01;
+
+// A source render or serve would use silently wrong (AvatarSource::accept_*): refused before
+// any frame is decoded, with what to do about it.
+Status admit_source(const AvatarSource& source, std::span<const Rect> rects,
+                    const detail::FramesInfo& frames) {
+  if (frames.from_video && !source.accept_any_fps &&
+      std::abs(frames.fps - timeline::kFramesPerSecond) > kFpsTolerance) {
+    const fs::path& video = source.video_path;
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "{} runs at {:.3f} fps, the model at 25: output frame k would show source frame k, so "
+        "the person would move at {:.2f}x speed. Convert it (ffmpeg -i '{}' -vf fps=25 "
+        "'{}_25fps.mp4') and make its rects from that video's frames, or accept it as it is "
+        "(models.<id>.accept_any_fps: true; render --accept-any-fps)",
+        frames.origin, frames.fps, timeline::kFramesPerSecond / frames.fps, video.string(),
+        (video.parent_path() / video.stem()).string());
+  }
+  if (source.accept_rects_outside_frame) return {};
+  std::int64_t crossing = 0;
+  std::int64_t first = -1;
+  for (std::size_t i = 0; i < rects.size(); ++i) {
+    if (imaging::clip_rect(rects[i], frames.width, frames.height) == rects[i]) continue;
+    if (first < 0) first = static_cast<std::int64_t>(i);
+    ++crossing;
+  }
+  if (crossing == 0) return {};
+  const imaging::RectStats stats = imaging::rect_stats(rects);
+  // Most rects outside: made for frames of another size (a landscape video's rects on a
+  // portrait one); a few: a face that reaches the frame's edge.
+  const std::string cause =
+      2 * crossing > std::ssize(rects)
+          ? fmt::format(
+                "they span {}, made for frames of another size? Make the rects from this "
+                "video's landmarks (lipsync avatar rects)",
+                describe(stats.bounds))
+          : std::string(
+                "the face reaches the frame's edge there, so the mouth would be pasted "
+                "clipped");
+  return make_error(ErrorCode::kInvalidArgument,
+                    "{} of the {} rects in '{}' cross the border of the {}x{} frames of {} (the "
+                    "first: frame {} {}): {}; or accept them as they are "
+                    "(models.<id>.accept_rects_outside_frame: true; render "
+                    "--accept-rects-outside-frame)",
+                    crossing, rects.size(), source.rects_path.string(), frames.width, frames.height,
+                    frames.origin, first, describe(rects[static_cast<std::size_t>(first)]), cause);
 }
 
 std::size_t pool_threads(std::size_t requested) {
@@ -85,7 +138,10 @@ Result<std::shared_ptr<const Avatar>> AvatarLoader::load(const AvatarSource& sou
 
   const std::size_t threads = pool_threads(options.threads);
   ThreadPool pool(threads, /*queue_capacity=*/2 * threads);  // bounds decoded frames in flight
-  ASSIGN_OR_RETURN(auto frames, detail::process_frames(source, rect_count, pool,
+  const auto admit = [&](const detail::FramesInfo& frames) {
+    return admit_source(source, avatar->rects_, frames);
+  };
+  ASSIGN_OR_RETURN(auto frames, detail::process_frames(source, rect_count, pool, admit,
                                                        [&](std::int64_t index, const Image& frame) {
                                                          return process(*avatar, index, frame);
                                                        }));

@@ -33,6 +33,13 @@ struct AvatarSource {
   std::filesystem::path write_frames_dir;
   // > 0: only the first max_frames frames and rects (config `num_frames`); 0: all of them.
   std::int64_t max_frames = 0;
+  // What would render silently wrong is refused before any frame is decoded, unless allowed
+  // (config `accept_any_fps` / `accept_rects_outside_frame`, render's flags of those names):
+  // a video not at 25 fps (output frame k shows source frame k: the person moves at another
+  // speed), and rects crossing the frame border (rects of another video, or a face at the edge:
+  // the mouth lands clipped or on the background).
+  bool accept_any_fps = false;
+  bool accept_rects_outside_frame = false;
 };
 
 struct AvatarOptions {

@@ -38,7 +38,7 @@ Status count_mismatch(const std::string& origin, std::int64_t frames, std::int64
 
 Result<FramesInfo> process_folder(media::FrameFolder folder, std::int64_t expected_count,
                                   std::int64_t max_frames, ThreadPool& pool,
-                                  const FrameProcessor& process) {
+                                  const FramesCheck& admit, const FrameProcessor& process) {
   if (max_frames > 0 && std::ssize(folder.files) > max_frames) {
     folder.files.resize(static_cast<std::size_t>(max_frames));
   }
@@ -50,6 +50,9 @@ Result<FramesInfo> process_folder(media::FrameFolder folder, std::int64_t expect
   if (!first.ok()) return first.status().with_context("frame 0");
   info.width = first->width;
   info.height = first->height;
+  info.count = 0;
+  RETURN_IF_ERROR(admit(info));
+  info.count = static_cast<std::int64_t>(folder.files.size());
   std::vector<Status> statuses(folder.files.size());
   pool.parallel_for(folder.files.size(), [&](std::size_t i) {
     // A worker never lets an exception escape (style.md: errors are values at module borders).
@@ -91,7 +94,7 @@ Status write_frame_file(const fs::path& dir, std::int64_t index, const Image& fr
 }
 
 Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
-                                 const FrameProcessor& process) {
+                                 const FramesCheck& admit, const FrameProcessor& process) {
   ASSIGN_OR_RETURN(auto decoder, media::VideoDecoder::open(source.video_path));
   const media::VideoInfo& video = decoder.info();
   FramesInfo info{fmt::format("video '{}' ({})", video.path, video.codec),
@@ -100,6 +103,7 @@ Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
                   video.height,
                   video.fps,
                   0};
+  RETURN_IF_ERROR(admit(info));
   if (!source.write_frames_dir.empty()) {
     std::error_code ec;
     fs::create_directories(source.write_frames_dir, ec);
@@ -123,11 +127,13 @@ Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
       // The task object lives as long as its future: hand the pixels back when done.
       Image owned = std::move(frame);
       Status status =
-          guard({}, [&]() -> Status {  // a worker never lets an exception escape
-            RETURN_IF_ERROR(check_size(owned, info, source.video_path));
-            RETURN_IF_ERROR(process(index, owned));
-            return write_frame_file(source.write_frames_dir, index, owned);
-          }).with_context(fmt::format("frame {} of '{}'", index, source.video_path.string()));
+          guard({},
+                [&]() -> Status {  // a worker never lets an exception escape
+                  RETURN_IF_ERROR(check_size(owned, info, source.video_path));
+                  RETURN_IF_ERROR(process(index, owned));
+                  return write_frame_file(source.write_frames_dir, index, owned);
+                })
+              .with_context(fmt::format("frame {} of '{}'", index, source.video_path.string()));
       recycler.give_back(std::move(owned));
       if (!status.ok()) failed = true;
       return status;
@@ -148,11 +154,13 @@ Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
 }  // namespace
 
 Result<FramesInfo> process_frames(const AvatarSource& source, std::int64_t expected_count,
-                                  ThreadPool& pool, const FrameProcessor& process) {
+                                  ThreadPool& pool, const FramesCheck& admit,
+                                  const FrameProcessor& process) {
   if (!source.frames_dir.empty()) {
     auto folder = media::scan_frame_folder(source.frames_dir);
     if (folder.ok()) {
-      return process_folder(std::move(*folder), expected_count, source.max_frames, pool, process);
+      return process_folder(std::move(*folder), expected_count, source.max_frames, pool, admit,
+                            process);
     }
     if (folder.status().code() != ErrorCode::kNotFound || source.video_path.empty()) {
       return folder.status();
@@ -163,7 +171,7 @@ Result<FramesInfo> process_frames(const AvatarSource& source, std::int64_t expec
   if (source.video_path.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "no frames: give a frame folder or a video");
   }
-  return process_video(source, pool, process);
+  return process_video(source, pool, admit, process);
 }
 
 }  // namespace lipsync::avatar::detail

@@ -1,11 +1,13 @@
 // `lipsync avatar inspect DIR|VIDEO [--rects R]` and `lipsync avatar rects LANDMARKS -o FILE`.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
 #include "avatar/avatar.h"
 #include "cli/commands.h"
+#include "core/timeline.h"
 #include "imaging/crop_rects.h"
 #include "imaging/face_crop.h"
 
@@ -45,14 +47,17 @@ avatar::AvatarSource source_for(const InspectArgs& args) {
   const fs::path path(args.path);
   avatar::AvatarSource source;
   const bool is_dir = fs::is_directory(path);
-  if (is_dir) {
-    source.frames_dir = path;
+  if (is_dir) {  // frames in `frames/` (as `render --avatar` finds them) or the folder itself
+    source.frames_dir = fs::is_directory(path / "frames") ? path / "frames" : path;
     source.video_path = find_video(path);
   } else {
     source.video_path = path;
   }
   source.rects_path =
       args.rects.empty() ? find_rects(is_dir ? path : path.parent_path()) : fs::path(args.rects);
+  // inspect reports what render and serve would refuse (below) instead of refusing it.
+  source.accept_any_fps = true;
+  source.accept_rects_outside_frame = true;
   return source;
 }
 
@@ -69,6 +74,11 @@ void print_rects(const avatar::Avatar& avatar) {
              stats.mean_height);
   fmt::print("  bounds:    [{}, {}, {}, {}]; {} rect(s) cross the frame border\n", stats.bounds.x1,
              stats.bounds.y1, stats.bounds.x2, stats.bounds.y2, clipped);
+  if (clipped > 0) {
+    fmt::print(
+        "warning:     render and serve refuse rects crossing the frame border unless "
+        "accept_rects_outside_frame is set (render --accept-rects-outside-frame)\n");
+  }
 }
 
 int inspect(const InspectArgs& args) {
@@ -89,6 +99,11 @@ int inspect(const InspectArgs& args) {
   const avatar::AvatarInfo& info = avatar.info();
   fmt::print("frames:      {} from {}\n", avatar.frame_count(), info.frames_origin);
   fmt::print("size:        {}x{} at {:.3f} fps\n", info.width, info.height, info.fps);
+  if (std::abs(info.fps - timeline::kFramesPerSecond) > 0.01) {
+    fmt::print(
+        "warning:     not 25 fps: render and serve refuse it unless accept_any_fps is set "
+        "(render --accept-any-fps); convert with ffmpeg -vf fps=25 and remake the rects\n");
+  }
   print_rects(avatar);
   fmt::print("memory:      {:.1f} MB (face crops {:.1f} MB, backgrounds '{}' {:.1f} MB)\n",
              info.memory_bytes() / 1e6, info.face_bytes / 1e6, args.store,

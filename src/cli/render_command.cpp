@@ -13,6 +13,7 @@
 #include "audio/mel_spectrogram.h"
 #include "cli/commands.h"
 #include "cli/demo_data.h"
+#include "cli/interrupt.h"
 #include "cli/render_output.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -55,7 +56,17 @@ struct RenderOptions {
   int jpeg_quality = 90;
   int feather_px = 0;
   std::string background_store = "jpeg";
+  int num_frames = 0;
+  bool accept_any_fps = false;
+  bool accept_rects_outside_frame = false;
 };
+
+// The source's flags over the model's configuration (which may allow already).
+void apply_source_flags(const RenderOptions& o, ModelConfig& m) {
+  if (o.num_frames > 0) m.num_frames = o.num_frames;
+  m.accept_any_fps = m.accept_any_fps || o.accept_any_fps;
+  m.accept_rects_outside_frame = m.accept_rects_outside_frame || o.accept_rects_outside_frame;
+}
 
 // Fills in the demo (installed, or the one this build made) for whatever was not given.
 // The default output's folder is made here so that `lipsync render` alone works from any folder;
@@ -100,9 +111,11 @@ Status make_default_output_folder(const RenderOptions& o) {
   return {};
 }
 
-// An avatar folder: frames in `frames/` (or the folder itself), a video, and crop rects.
+// An avatar folder: frames in `frames/` (or the folder itself), a video, and crop rects; a
+// package from `lipsync import` also holds unet.onnx (and encoder.onnx, see render()).
 void discover_avatar(const fs::path& dir, ModelConfig& m) {
   std::error_code ec;
+  if (fs::is_regular_file(dir / "unet.onnx", ec)) m.model_path = dir / "unet.onnx";
   m.background_dir = fs::is_directory(dir / "frames", ec) ? dir / "frames" : dir;
   for (const char* name : {"crop_rects.json", "crop_rectangles.json", "landmarks"}) {
     if (m.crop_rects_path.empty() && fs::exists(dir / name, ec)) m.crop_rects_path = dir / name;
@@ -128,6 +141,7 @@ Result<ModelConfig> model_config(const RenderOptions& o, Config& config) {
     }
     ModelConfig m = it->second;
     if (!o.unet.empty()) m.model_path = o.unet;
+    apply_source_flags(o, m);
     return m;
   }
   ModelConfig m;
@@ -136,8 +150,12 @@ Result<ModelConfig> model_config(const RenderOptions& o, Config& config) {
   if (!o.video.empty()) m.source_video = o.video;
   if (!o.frames.empty()) m.background_dir = o.frames;
   if (!o.rects.empty()) m.crop_rects_path = o.rects;
-  m.model_path = o.unet;
-  if (m.model_path.empty()) return make_error(ErrorCode::kInvalidArgument, "--unet is required");
+  if (!o.unet.empty()) m.model_path = o.unet;
+  apply_source_flags(o, m);
+  if (m.model_path.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--unet is required (or an --avatar folder holding unet.onnx)");
+  }
   if (m.crop_rects_path.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
                       "no crop rects: pass --rects or an --avatar "
@@ -206,15 +224,28 @@ RenderOutputOptions output_options(const RenderOptions& o, std::span<const float
 }
 
 Status render(RenderOptions o) {
+  // Before any thread starts: Ctrl-C then removes the unfinished output (cli/interrupt.h).
+  InterruptCleanup interrupt;
   RETURN_IF_ERROR(apply_demo_defaults(o));
   Config config;
   ASSIGN_OR_RETURN(ModelConfig model_config_value, model_config(o, config));
   if (o.encoder.empty()) o.encoder = config.runtime.audio_encoder_path.string();
-  if (o.encoder.empty()) return make_error(ErrorCode::kInvalidArgument, "--encoder is required");
+  std::error_code ec;
+  if (o.encoder.empty() && !o.avatar_dir.empty() &&
+      fs::is_regular_file(fs::path(o.avatar_dir) / "encoder.onnx", ec)) {
+    o.encoder = (fs::path(o.avatar_dir) / "encoder.onnx").string();
+  }
+  if (o.encoder.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--encoder is required (or an --avatar folder holding encoder.onnx)");
+  }
   ASSIGN_OR_RETURN(const imaging::SequenceMode sequence, imaging::parse_sequence_mode(o.sequence));
   avatar::AvatarOptions avatar_options;
   ASSIGN_OR_RETURN(avatar_options.background.kind,
                    avatar::parse_background_store_kind(o.background_store));
+  // The output is said wrong now, not after the models and the avatar have loaded.
+  RETURN_IF_ERROR(make_default_output_folder(o));
+  RETURN_IF_ERROR(RenderOutput::check(o.output, output_options(o, {})));
 
   ProgressBar bar;
   ASSIGN_OR_RETURN(auto samples, audio::load_audio(o.audio));
@@ -242,8 +273,9 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(const pipeline::ClipPlan plan,
                    pipeline::plan_clip(std::move(spec), samples, *mel, *encoder, registry));
 
-  RETURN_IF_ERROR(make_default_output_folder(o));
-  ASSIGN_OR_RETURN(auto output, RenderOutput::open(o.output, output_options(o, samples)));
+  ASSIGN_OR_RETURN(std::shared_ptr<RenderOutput> output,
+                   RenderOutput::open(o.output, output_options(o, samples)));
+  interrupt.set([output] { output->abandon(); });  // holds it while the handler may run
   ASSIGN_OR_RETURN(const pipeline::ClipStats stats,
                    pipeline::render_clip(
                        scheduler, plan, batching,
@@ -264,11 +296,20 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--config", o->config, "server YAML to take the model from (with --model)");
   cmd->add_option("--model", o->model, "model id in --config");
   cmd->add_option("--avatar", o->avatar_dir,
-                  "avatar folder: frames/ or a video, and crop_rects.json");
+                  "avatar folder: frames/ or a video, and crop_rects.json; unet.onnx and "
+                  "encoder.onnx when --unet/--encoder are not given (`lipsync import` makes one)");
   cmd->add_option("--video", o->video, "the avatar's source video");
   cmd->add_option("--frames", o->frames, "the avatar's frame folder");
   cmd->add_option("--rects", o->rects,
                   "crop_rects.json, crop_rectangles.json or a landmarks folder");
+  cmd->add_option(
+         "--num-frames", o->num_frames,
+         "use only the first N source frames and rects (0: all; as models.<id>.num_frames)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--accept-any-fps", o->accept_any_fps,
+                "use a source video that is not 25 fps frame by frame (refused otherwise)");
+  cmd->add_flag("--accept-rects-outside-frame", o->accept_rects_outside_frame,
+                "use rects crossing the frame border, clipped (refused otherwise)");
   cmd->add_option("--unet", o->unet, "the person's SyncTalk_2D UNet (ONNX)");
   cmd->add_option("--encoder", o->encoder, "the audio encoder (ONNX)");
   cmd->add_option("-o,--output", o->output, "OUT.mp4, or OUT_DIR/ for JPEG frames")

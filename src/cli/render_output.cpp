@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
 #include <optional>
 
 #include "core/log.h"
@@ -34,25 +35,36 @@ Status check_parent(const fs::path& path) {
   return {};
 }
 
+Status abandoned_error(const fs::path& path) {
+  return make_error(ErrorCode::kCancelled, "the output '{}' was abandoned", path.string());
+}
+
 class Mp4Output : public RenderOutput {
  public:
   Mp4Output(fs::path final_path, RenderOutputOptions options)
       : final_(std::move(final_path)),
         partial_(partial_path(final_)),
         options_(std::move(options)) {}
-  ~Mp4Output() override {
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove(partial_, ec);
-    }
-  }
+  ~Mp4Output() override { abandon(); }
 
   Status write(std::int64_t, const Image& frame) override {
+    std::lock_guard lock(mutex_);
+    if (abandoned_) return abandoned_error(final_);
     if (!writer_) RETURN_IF_ERROR(open_writer(frame.width, frame.height));
     return writer_->write_frame(frame.view());
   }
 
+  void abandon() override {
+    std::lock_guard lock(mutex_);
+    abandoned_ = true;
+    if (committed_) return;
+    std::error_code ec;
+    fs::remove(partial_, ec);
+  }
+
   Status commit() override {
+    std::lock_guard lock(mutex_);
+    if (abandoned_) return abandoned_error(final_);
     if (!writer_) return make_error(ErrorCode::kInvalidArgument, "no frames were rendered");
     RETURN_IF_ERROR(writer_->finish());
     std::error_code ec;
@@ -92,22 +104,30 @@ class Mp4Output : public RenderOutput {
   fs::path final_;
   fs::path partial_;
   RenderOutputOptions options_;
+  std::mutex mutex_;  // abandon() may come from another thread
   std::optional<media::VideoWriter> writer_;
   bool committed_ = false;
+  bool abandoned_ = false;
 };
 
 class JpegFolderOutput : public RenderOutput {
  public:
   JpegFolderOutput(fs::path final_path, int quality)
       : final_(std::move(final_path)), partial_(partial_path(final_)), quality_(quality) {}
-  ~JpegFolderOutput() override {
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove_all(partial_, ec);
-    }
+  ~JpegFolderOutput() override { abandon(); }
+
+  void abandon() override {
+    std::lock_guard lock(mutex_);
+    abandoned_ = true;
+    if (committed_) return;
+    std::error_code ec;
+    fs::remove_all(partial_, ec);
   }
 
   Status write(std::int64_t index, const Image& frame) override {
+    ASSIGN_OR_RETURN(auto jpeg, media::encode_jpeg(frame.view(), {quality_, {}}));
+    std::lock_guard lock(mutex_);
+    if (abandoned_) return abandoned_error(final_);
     if (!created_) {
       std::error_code ec;
       fs::create_directories(partial_, ec);
@@ -116,7 +136,6 @@ class JpegFolderOutput : public RenderOutput {
                           ec.message());
       created_ = true;
     }
-    ASSIGN_OR_RETURN(auto jpeg, media::encode_jpeg(frame.view(), {quality_, {}}));
     const fs::path file = partial_ / fmt::format("frame_{:06d}.jpg", index);
     std::ofstream out(file, std::ios::binary);
     out.write(reinterpret_cast<const char*>(jpeg.data()),
@@ -126,6 +145,8 @@ class JpegFolderOutput : public RenderOutput {
   }
 
   Status commit() override {
+    std::lock_guard lock(mutex_);
+    if (abandoned_) return abandoned_error(final_);
     if (!created_) return make_error(ErrorCode::kInvalidArgument, "no frames were rendered");
     std::error_code ec;
     if (fs::exists(final_, ec)) fs::remove(final_, ec);  // only an empty folder can be replaced
@@ -142,14 +163,19 @@ class JpegFolderOutput : public RenderOutput {
   fs::path final_;
   fs::path partial_;
   int quality_;
+  std::mutex mutex_;  // abandon() may come from another thread
   bool created_ = false;
   bool committed_ = false;
+  bool abandoned_ = false;
 };
 
-}  // namespace
+// The output's kind and final path, once the path and settings are checked.
+struct Target {
+  fs::path final_path;
+  bool folder = false;
+};
 
-Result<std::unique_ptr<RenderOutput>> RenderOutput::open(const fs::path& path,
-                                                         const RenderOutputOptions& options) {
+Result<Target> resolve(const fs::path& path, const RenderOutputOptions& options) {
   std::string text = path.string();
   std::error_code ec;
   const bool folder = (!text.empty() && text.back() == '/') || fs::is_directory(path, ec);
@@ -163,13 +189,29 @@ Result<std::unique_ptr<RenderOutput>> RenderOutput::open(const fs::path& path,
                         final_path.string());
     }
     RETURN_IF_ERROR(media::validate_jpeg_settings({options.jpeg_quality, {}}));
-    return std::unique_ptr<RenderOutput>(new JpegFolderOutput(final_path, options.jpeg_quality));
+    return Target{final_path, true};
   }
   if (final_path.extension() != ".mp4") {
     return make_error(ErrorCode::kInvalidArgument,
                       "output '{}': name an .mp4 file or a folder ending in '/'", text);
   }
-  return std::unique_ptr<RenderOutput>(new Mp4Output(final_path, options));
+  return Target{final_path, false};
+}
+
+}  // namespace
+
+Status RenderOutput::check(const fs::path& path, const RenderOutputOptions& options) {
+  return resolve(path, options).status();
+}
+
+Result<std::unique_ptr<RenderOutput>> RenderOutput::open(const fs::path& path,
+                                                         const RenderOutputOptions& options) {
+  ASSIGN_OR_RETURN(Target target, resolve(path, options));
+  if (target.folder) {
+    return std::unique_ptr<RenderOutput>(
+        new JpegFolderOutput(target.final_path, options.jpeg_quality));
+  }
+  return std::unique_ptr<RenderOutput>(new Mp4Output(target.final_path, options));
 }
 
 }  // namespace lipsync::cli

@@ -30,9 +30,15 @@ class RenderOutput {
   virtual Status write(std::int64_t index, const Image& frame) = 0;
   // Completes the output and moves it to its final path.
   virtual Status commit() = 0;
+  // Removes what was written so far (from any thread, e.g. on Ctrl-C: cli/interrupt.h); later
+  // writes fail. Nothing happens after commit().
+  virtual void abandon() = 0;
   // A path ending in '/' or naming a folder means JPEG frames; anything else an MP4 file.
+  // Nothing is created until the first frame is written.
   static Result<std::unique_ptr<RenderOutput>> open(const std::filesystem::path& path,
                                                     const RenderOutputOptions& options);
+  // What open() checks of the path and the settings (to say it before minutes of loading).
+  static Status check(const std::filesystem::path& path, const RenderOutputOptions& options);
 };
 
 }  // namespace lipsync::cli

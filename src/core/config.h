@@ -91,6 +91,10 @@ struct ModelConfig {
   std::filesystem::path source_video;     // decoded when background_dir has no frames
   std::filesystem::path crop_rects_path;  // crop_rects.json, crop_rectangles.json or .lms folder
   int num_frames = 0;                     // only the first N frames (and rects); 0 = all
+  // Load a video not at 25 fps, or rects crossing the frame border, as they are (refused
+  // otherwise: avatar::AvatarSource).
+  bool accept_any_fps = false;
+  bool accept_rects_outside_frame = false;
   // Load this model (its backgrounds are part of it) at start, as preload_model does.
   bool preload_backgrounds = false;
   bool preload_model = false;

@@ -373,6 +373,15 @@ std::vector<ConfigKey> model_keys() {
                "alice/crop_rects.json"),
       integer("models.<id>.num_frames", MODEL(num_frames), 0, 10000000,
               "Use only the first N frames (and rects); 0: all.", "500"),
+      boolean("models.<id>.accept_any_fps", MODEL(accept_any_fps),
+              "Use a `source_video` that is not 25 fps as it is (its frame k plays at 40·k ms, "
+              "so the person moves at another speed); otherwise it is refused at load with the "
+              "ffmpeg command that converts it.",
+              "true"),
+      boolean("models.<id>.accept_rects_outside_frame", MODEL(accept_rects_outside_frame),
+              "Use rects that cross the frame border (clipped: the mouth is pasted clipped); "
+              "otherwise they are refused at load (often rects of a video of another size).",
+              "true"),
       boolean("models.<id>.preload_model", MODEL(preload_model),
               "Load at start (`lipsync serve --no-preload` skips it); otherwise on first use.",
               "true"),

@@ -97,6 +97,8 @@ Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& conf
   source.video_path = config.source_video;
   source.rects_path = config.crop_rects_path;
   source.max_frames = config.num_frames;
+  source.accept_any_fps = config.accept_any_fps;
+  source.accept_rects_outside_frame = config.accept_rects_outside_frame;
   ASSIGN_OR_RETURN(auto avatar, avatar::Avatar::load(source, avatar_options));
   std::error_code ec;
   const auto file_bytes = std::filesystem::file_size(config.model_path, ec);

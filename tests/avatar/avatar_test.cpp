@@ -80,8 +80,11 @@ class AvatarTest : public ::testing::Test {
   static fs::path video() { return *dir_ / "moving.mp4"; }
   static fs::path rects() { return *dir_ / "crop_rects.json"; }
 
+  // The fixture's rects 7 and 9 cross the frame border on purpose (clipping is tested), which
+  // a load refuses unless told.
   static std::shared_ptr<const Avatar> load_ok(
-      const AvatarSource& source, BackgroundStoreKind kind = BackgroundStoreKind::kRaw) {
+      AvatarSource source, BackgroundStoreKind kind = BackgroundStoreKind::kRaw) {
+    source.accept_rects_outside_frame = true;
     auto avatar = Avatar::load(source, {.background = {.kind = kind}});
     EXPECT_TRUE(avatar.ok()) << avatar.status().to_string();
     return avatar.ok() ? *avatar : nullptr;
@@ -227,7 +230,9 @@ TEST_F(AvatarTest, MaxFramesKeepsTheFirstFramesOnly) {
 
 TEST_F(AvatarTest, RectCountMismatchNamesBothNumbers) {
   const fs::path dir = testing::temp_dir();
-  auto avatar = Avatar::load({.video_path = video(), .rects_path = write_rects(dir, kFrames - 1)});
+  auto avatar = Avatar::load({.video_path = video(),
+                              .rects_path = write_rects(dir, kFrames - 1),
+                              .accept_rects_outside_frame = true});
   ASSERT_FALSE(avatar.ok());
   const std::string& message = avatar.status().message();
   EXPECT_NE(message.find("60 frames"), std::string::npos) << message;
@@ -236,18 +241,82 @@ TEST_F(AvatarTest, RectCountMismatchNamesBothNumbers) {
 
 TEST_F(AvatarTest, BadRectsNameTheFrame) {
   const fs::path dir = testing::temp_dir();
-  auto zero = Avatar::load(
-      {.video_path = video(), .rects_path = write_rects(dir, kFrames, {{3, {10, 10, 10, 50}}})});
+  auto zero = Avatar::load({.video_path = video(),
+                            .rects_path = write_rects(dir, kFrames, {{3, {10, 10, 10, 50}}}),
+                            .accept_rects_outside_frame = true});
   ASSERT_FALSE(zero.ok());
   EXPECT_NE(zero.status().message().find("frame 3"), std::string::npos) << zero.status().message();
   EXPECT_NE(zero.status().message().find("zero or negative size"), std::string::npos);
   const fs::path dir2 = testing::temp_dir();
   auto outside =
       Avatar::load({.video_path = video(),
-                    .rects_path = write_rects(dir2, kFrames, {{12, {2000, 10, 2100, 110}}})});
+                    .rects_path = write_rects(dir2, kFrames, {{12, {2000, 10, 2100, 110}}}),
+                    .accept_rects_outside_frame = true});
   ASSERT_FALSE(outside.ok());
   EXPECT_NE(outside.status().message().find("frame 12"), std::string::npos);
   EXPECT_NE(outside.status().message().find("outside the 1280x720 frame"), std::string::npos);
+}
+
+// What render and serve would use silently wrong is refused before any frame is decoded,
+// unless the source says to accept it.
+TEST_F(AvatarTest, RectsCrossingTheBorderAreRefusedUnlessAccepted) {
+  auto refused = Avatar::load({.video_path = video(), .rects_path = rects()});
+  ASSERT_FALSE(refused.ok());
+  const std::string& message = refused.status().message();
+  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(message.find("2 of the 60 rects"), std::string::npos) << message;
+  EXPECT_NE(message.find("1280x720 frames"), std::string::npos) << message;
+  EXPECT_NE(message.find("frame 7 [-60, 300, 140, 500]"), std::string::npos) << message;
+  EXPECT_NE(message.find("reaches the frame's edge"), std::string::npos) << message;
+  EXPECT_NE(message.find("accept_rects_outside_frame: true"), std::string::npos) << message;
+  EXPECT_TRUE(load_ok({.video_path = video(), .rects_path = rects()}));  // accepted
+
+  // Rects made for a wider video: most of them cross.
+  std::vector<Rect> wide;
+  for (int t = 0; t < kFrames; ++t) wide.push_back({1200, 250, 1420, 470});
+  const fs::path dir = testing::temp_dir();
+  ASSERT_TRUE(imaging::write_rects_json(dir / "wide.json", wide).ok());
+  auto other = Avatar::load({.video_path = video(), .rects_path = dir / "wide.json"});
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.status().message().find("60 of the 60 rects"), std::string::npos)
+      << other.status().message();
+  EXPECT_NE(other.status().message().find("they span [1200, 250, 1420, 470], made for frames of "
+                                          "another size"),
+            std::string::npos)
+      << other.status().message();
+}
+
+TEST_F(AvatarTest, VideoNot25FpsIsRefusedUnlessAccepted) {
+  const fs::path dir = testing::temp_dir();
+  auto writer =
+      media::VideoWriter::create(dir / "fast.mp4", {.width = 320, .height = 240, .fps = 30});
+  ASSERT_TRUE(writer.ok()) << writer.status().to_string();
+  for (int t = 0; t < 3; ++t) {
+    const Image frame = moving_frame(t);
+    Image small(320, 240);
+    for (int y = 0; y < 240; ++y) {
+      std::copy_n(frame.pixels.data() + static_cast<std::size_t>(y) * kWidth * 3, 320 * 3,
+                  small.pixels.data() + static_cast<std::size_t>(y) * 320 * 3);
+    }
+    ASSERT_TRUE(writer->write_frame(small.view()).ok());
+  }
+  ASSERT_TRUE(writer->finish().ok());
+  ASSERT_TRUE(
+      imaging::write_rects_json(dir / "rects.json", std::vector<Rect>(3, Rect{40, 40, 200, 200}))
+          .ok());
+  auto refused = Avatar::load({.video_path = dir / "fast.mp4", .rects_path = dir / "rects.json"});
+  ASSERT_FALSE(refused.ok());
+  const std::string& message = refused.status().message();
+  EXPECT_NE(message.find("runs at 30.000 fps, the model at 25"), std::string::npos) << message;
+  EXPECT_NE(message.find("ffmpeg -i '" + (dir / "fast.mp4").string() + "' -vf fps=25"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("accept_any_fps: true"), std::string::npos) << message;
+  auto accepted = Avatar::load(
+      {.video_path = dir / "fast.mp4", .rects_path = dir / "rects.json", .accept_any_fps = true});
+  ASSERT_TRUE(accepted.ok()) << accepted.status().to_string();
+  EXPECT_NEAR((*accepted)->info().fps, 30.0, 1e-6);
+  EXPECT_EQ((*accepted)->frame_count(), 3u);
 }
 
 TEST_F(AvatarTest, MissingAndCorruptInputsAreClearErrors) {

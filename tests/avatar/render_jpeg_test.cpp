@@ -58,7 +58,10 @@ class RenderJpegTest : public ::testing::Test {
   static void TearDownTestSuite() { delete dir_; }
 
   static std::shared_ptr<const Avatar> load(BackgroundStoreOptions background) {
-    auto avatar = Avatar::load({.frames_dir = *dir_, .rects_path = *dir_ / "crop_rects.json"},
+    // The rects cross the edges on purpose (accepted: the splice must handle them).
+    auto avatar = Avatar::load({.frames_dir = *dir_,
+                                .rects_path = *dir_ / "crop_rects.json",
+                                .accept_rects_outside_frame = true},
                                {.background = background, .threads = 2});
     EXPECT_TRUE(avatar.ok()) << avatar.status().to_string();
     return avatar.ok() ? *avatar : nullptr;
