@@ -28,7 +28,7 @@ apt_packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libswscale-dev libx264-dev
   libjpeg62-turbo-dev libopencv-core-dev libopencv-imgproc-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libboost-dev
-  python3 python3-onnx python3-numpy espeak-ng nodejs npm
+  python3 python3-onnx python3-numpy python3-torch espeak-ng nodejs npm
   haproxy  # the cluster's proxy (deploy/haproxy, tests/cluster)
   python3-grpcio python3-websockets  # the Python examples (docs/api.md), run by ctest docs_commands
   chromium  # the web page's tests (tests/browser), headless
