@@ -1,6 +1,8 @@
 #include "http/http_server.h"
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -25,6 +27,9 @@ using tcp = asio::ip::tcp;
 
 constexpr std::size_t kMaxRequestBytes = 64 * 1024;  // requests here are small GETs
 constexpr std::size_t kMaxHeaderBytes = 8 * 1024;    // Beast's default, stated
+// After a closing answer, how long and how much of what the client still sends is read and dropped.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr std::size_t kMaxLingerBytes = 1024 * 1024;
 
 using detail::WebSocketHub;
 using detail::WebSocketSession;
@@ -167,7 +172,22 @@ class Session : public std::enable_shared_from_this<Session> {
                                if (!ec && res->keep_alive()) return self->read();
                                beast::error_code ignored;
                                self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                               if (ec) return;
+                               self->stream_.expires_after(kLingerTime);
+                               self->linger();
                              });
+  }
+
+  // A "lingering close" (as nginx and Apache do): after an answer that ends the connection, what
+  // the client still sends (the rest of a refused body) is read and dropped for a short while.
+  // Closing with unread bytes would make the kernel reset the connection, and the client could
+  // see "broken pipe" or "connection reset" instead of the answer it was sent.
+  void linger() {  // under the deadline set once before the first call
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (!ec && self->lingered_ < kMaxLingerBytes) self->linger();
+                            });
   }
 
   beast::tcp_stream stream_;
@@ -178,6 +198,8 @@ class Session : public std::enable_shared_from_this<Session> {
   WebSocketHub& websockets_;
   const ConnectionLimits& limits_;
   const std::size_t per_client_;
+  std::array<char, 16 * 1024> discard_{};
+  std::size_t lingered_ = 0;
 };
 
 std::string remote_address(const tcp::socket& socket) {
