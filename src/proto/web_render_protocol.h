@@ -11,7 +11,11 @@
 // Flow control, for players that hold a bounded number of frames (the page): with "window": N,
 // frame i is sent only once the client sent {"played": K} (text, any time after the audio;
 // K = the frames it has let go of) with i < K + N. Without it, frames go as fast as rendered.
-// Closing the socket stops the render (batches already submitted still run).
+// The first message is refused unparsed past the server's kMaxWebJobBytes (4 KiB), and must
+// arrive within server.ws_first_message_timeout_ms (docs/security.md). Closing the socket stops
+// the render (batches still queued are dropped). When the server shuts down, a render in
+// progress ends with {"error": "UNAVAILABLE: the server is shutting down"} and a close frame
+// 1001 "going away" with the same reason.
 #pragma once
 
 #include <cstddef>

@@ -4,33 +4,61 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/client_text.h"
 #include "core/clock.h"
 #include "core/guard.h"
 #include "core/log.h"
+#include "core/model_id.h"
 #include "media/jpeg_codec.h"
 #include "pipeline/compat_audio.h"
+#include "server/call_cancel.h"
+#include "server/grpc_status.h"
 
 namespace lipsync::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Little-endian float32 bytes -> floats (this project builds for little-endian hosts only).
+// Little-endian float32 bytes -> finite floats (this project builds for little-endian hosts
+// only). NaN or infinity would render a black face and answer success: refused.
 Result<std::vector<float>> floats_from_bytes(const std::string& bytes, const char* field) {
   if (bytes.size() % sizeof(float) != 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "{} has {} bytes, not a whole number of float32 values", field, bytes.size());
   }
   std::vector<float> values(bytes.size() / sizeof(float));
+  if (values.empty()) return values;  // memcpy from an empty string's data() is undefined
   std::memcpy(values.data(), bytes.data(), bytes.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "{} holds {} at float {}: every value must be finite", field, values[i], i);
+    }
+  }
   return values;
 }
 
-Status check_request(const monolithic::CompositeBatchRequest& request,
-                     const registry::ModelRegistry& registry) {
-  if (request.model_id().empty())
-    return make_error(ErrorCode::kInvalidArgument, "model_id is required");
-  RETURN_IF_ERROR(registry.info(request.model_id()).status());
+void answer(const Status& status, monolithic::CompositeBatchResponse& response) {
+  response.set_success(status.ok());
+  if (!status.ok()) {
+    response.clear_composited_frames();
+    response.set_error(client_error(status));
+  }
+}
+
+// The id as logs show it: escaped and short, whatever the client sent.
+std::string logged_id(const std::string& model_id) {
+  return client_text(model_id, kMaxModelIdBytes);
+}
+
+std::int64_t memory_mb(std::int64_t bytes) {
+  return (bytes + (1 << 20) - 1) >> 20;
+}
+
+}  // namespace
+
+Result<CompatInputs> read_compat_request(const monolithic::CompositeBatchRequest& request) {
+  RETURN_IF_ERROR(check_model_id(request.model_id()));
   if (request.batch_size() < 1 || request.batch_size() > kMaxCompatBatch) {
     return make_error(ErrorCode::kInvalidArgument, "batch_size {} outside 1..{}",
                       request.batch_size(), kMaxCompatBatch);
@@ -43,22 +71,14 @@ Status check_request(const monolithic::CompositeBatchRequest& request,
                       request.visual_frames().size(), expected, request.batch_size(),
                       g.input_channels, g.roi_size_px, g.roi_size_px);
   }
-  return {};
+  CompatInputs inputs;
+  ASSIGN_OR_RETURN(inputs.raw_audio, floats_from_bytes(request.raw_audio(), "raw_audio"));
+  ASSIGN_OR_RETURN(inputs.legacy_features,
+                   floats_from_bytes(request.audio_features(), "audio_features"));
+  ASSIGN_OR_RETURN(inputs.visual_frames,
+                   floats_from_bytes(request.visual_frames(), "visual_frames"));
+  return inputs;
 }
-
-void answer(const Status& status, monolithic::CompositeBatchResponse& response) {
-  response.set_success(status.ok());
-  if (!status.ok()) {
-    response.clear_composited_frames();
-    response.set_error(status.to_string());
-  }
-}
-
-std::int64_t memory_mb(std::int64_t bytes) {
-  return (bytes + (1 << 20) - 1) >> 20;
-}
-
-}  // namespace
 
 media::JpegSettings output_jpeg_settings(const OutputSection& output) {
   return {output.jpeg_quality, output.chroma_subsampling};
@@ -72,43 +92,49 @@ avatar::BackgroundStoreOptions served_background_store(const OutputSection& outp
           .jpeg_subsampling = settings.subsampling};
 }
 
-grpc::Status CompatService::InferBatchComposite(grpc::ServerContext*,
+grpc::Status CompatService::InferBatchComposite(grpc::ServerContext* context,
                                                 const monolithic::CompositeBatchRequest* request,
                                                 monolithic::CompositeBatchResponse* response) {
   const auto start = Clock::now();
-  const Status status =
-      guard("InferBatchComposite failed", [&] { return infer(*request, *response); });
+  const Status status = guard("InferBatchComposite failed", [&] {
+    const CancelSource cancel = call_cancel_source(*context);
+    return infer(*request, cancel, *response);
+  });
   answer(status, *response);
+  note_request_bytes(context_, request->ByteSizeLong() + response->ByteSizeLong());
   response->set_total_time_ms(static_cast<float>(ms_since(start)));
   count("InferBatchComposite", status.code());
   if (status.ok()) context_.metrics->observe_stage_ms("total", response->total_time_ms());
   response->set_gpu_id(gpu_id(request->model_id()));
   if (!status.ok()) {
-    LOG_WARN("server", "InferBatchComposite model '{}': {}", request->model_id(),
-             status.to_string());
+    LOG_WARN("server", "InferBatchComposite model '{}': {}", logged_id(request->model_id()),
+             client_text(status.to_string(), 1024));
   }
   return grpc::Status::OK;
 }
 
 Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
+                            const CancelSource& cancel,
                             monolithic::CompositeBatchResponse& response) {
   if (context_.stopping->load())
     return make_error(ErrorCode::kUnavailable, "the server is shutting down");
-  RETURN_IF_ERROR(check_request(request, *context_.registry));
+  RETURN_IF_ERROR(check_model_id(request.model_id()));  // before it is looked up
+  RETURN_IF_ERROR(context_.registry->info(request.model_id()).status());
+  ASSIGN_OR_RETURN(CompatInputs inputs, read_compat_request(request));
+  if (cancel.cancelled()) return call_cancelled();
   const auto batch = static_cast<std::size_t>(request.batch_size());
 
   auto audio_start = Clock::now();
-  ASSIGN_OR_RETURN(std::vector<float> raw_audio,
-                   floats_from_bytes(request.raw_audio(), "raw_audio"));
-  ASSIGN_OR_RETURN(std::vector<float> legacy,
-                   floats_from_bytes(request.audio_features(), "audio_features"));
-  pipeline::CompatAudio audio{.raw_audio = raw_audio,
+  pipeline::CompatAudio audio{.raw_audio = inputs.raw_audio,
                               .sample_rate_hz = request.sample_rate(),
-                              .legacy_features = legacy,
+                              .legacy_features = inputs.legacy_features,
                               .start_frame = request.start_frame_idx(),
                               .frame_count = batch};
   if (request.has_audio_start_frame()) audio.audio_start_frame = request.audio_start_frame();
-  pipeline::RenderRequest render{.model_id = request.model_id(), .wrap_source_frames = true};
+  // Dropped from the queue once the call is gone (deadline, client, shutdown): wait_unless_gone.
+  const auto flag = std::make_shared<pipeline::CancelFlag>();
+  pipeline::RenderRequest render{
+      .model_id = request.model_id(), .wrap_source_frames = true, .cancel = flag};
   const OutputSection& output = context_.config->output;
   // JPEG output is encoded by the renderer: spliced into the stored background when it can.
   if (output.format == OutputFormat::kJpeg) render.jpeg = output_jpeg_settings(output);
@@ -119,12 +145,10 @@ Status CompatService::infer(const monolithic::CompositeBatchRequest& request,
 
   for (std::size_t i = 0; i < batch; ++i)
     render.source_frames.push_back(request.start_frame_idx() + static_cast<std::int64_t>(i));
-  if (!request.visual_frames().empty()) {
-    ASSIGN_OR_RETURN(render.image_tensors,
-                     floats_from_bytes(request.visual_frames(), "visual_frames"));
-  }
+  render.image_tensors = std::move(inputs.visual_frames);
   ASSIGN_OR_RETURN(pipeline::RenderResult result,
-                   context_.scheduler->submit(std::move(render)).get());
+                   wait_unless_gone(context_.scheduler->submit(std::move(render)), cancel,
+                                    *context_.scheduler, flag));
   response.set_inference_time_ms(static_cast<float>(result.timings.inference_ms));
   response.set_model_loaded(result.model_loaded);
   response.set_model_load_time_ms(static_cast<float>(result.model_load_ms));
@@ -211,6 +235,11 @@ grpc::Status CompatService::LoadModel(grpc::ServerContext*,
                                       const monolithic::LoadModelRequest* request,
                                       monolithic::LoadModelResponse* response) {
   const auto start = Clock::now();
+  if (Status valid = check_model_id(request->model_id()); !valid.ok()) {
+    response->set_error(client_error(valid));
+    count("LoadModel", valid.code());
+    return grpc::Status::OK;
+  }
   const auto before = context_.registry->info(request->model_id());
   // An absent preferred_gpu is automatic (the older server read it as GPU 0); so is -1.
   std::optional<int> preferred;
@@ -220,7 +249,7 @@ grpc::Status CompatService::LoadModel(grpc::ServerContext*,
       before.ok() ? context_.registry->load(request->model_id(), preferred) : before.status();
   const bool already = before.ok() && before->state == registry::ModelState::kReady;
   response->set_success(status.ok());
-  if (!status.ok()) response->set_error(status.to_string());
+  if (!status.ok()) response->set_error(client_error(status));
   response->set_gpu_id(gpu_id(request->model_id()));
   response->set_load_time_ms(status.ok() && !already ? static_cast<float>(ms_since(start)) : 0.0f);
   count("LoadModel", status.code());
@@ -230,9 +259,10 @@ grpc::Status CompatService::LoadModel(grpc::ServerContext*,
 grpc::Status CompatService::UnloadModel(grpc::ServerContext*,
                                         const monolithic::UnloadModelRequest* request,
                                         monolithic::UnloadModelResponse* response) {
-  Status status = context_.registry->unload(request->model_id());
+  Status status = check_model_id(request->model_id());
+  if (status.ok()) status = context_.registry->unload(request->model_id());
   response->set_success(status.ok());
-  if (!status.ok()) response->set_error(status.to_string());
+  if (!status.ok()) response->set_error(client_error(status));
   count("UnloadModel", status.code());
   return grpc::Status::OK;
 }
@@ -272,6 +302,7 @@ GpuReport gpu_report(std::span<const int> devices, const runtime::GpuInfo* info)
 }
 
 int CompatService::gpu_id(const std::string& model_id) const {
+  if (!check_model_id(model_id).ok()) return -1;  // not looked up: the id may be megabytes
   const auto info = context_.registry->info(model_id);
   return info.ok() && info->state == registry::ModelState::kReady ? info->gpu_id : -1;
 }

@@ -8,6 +8,7 @@
 
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
+#include "core/cancel_token.h"
 #include "core/config.h"
 #include "core/thread_pool.h"
 #include "http/metrics.h"
@@ -25,6 +26,16 @@ namespace lipsync::server {
 inline constexpr std::size_t kVisualFrameBytes =
     imaging::kSyncTalk328.input_tensor_elements() * sizeof(float);
 inline constexpr int kMaxCompatBatch = 32;
+
+// A compat request's inputs, checked without the server's state: the model id's rule,
+// batch_size 1..kMaxCompatBatch, visual_frames' length, and finite float32 values in raw_audio,
+// audio_features and visual_frames (each may be empty). INVALID_ARGUMENT names the field.
+struct CompatInputs {
+  std::vector<float> raw_audio;
+  std::vector<float> legacy_features;
+  std::vector<float> visual_frames;
+};
+Result<CompatInputs> read_compat_request(const monolithic::CompositeBatchRequest& request);
 
 // The JPEG settings of served frames (config `output`).
 media::JpegSettings output_jpeg_settings(const OutputSection& output);
@@ -63,7 +74,7 @@ class CompatService final : public monolithic::MonolithicService::Service {
                       monolithic::HealthResponse* response) override;
 
  private:
-  Status infer(const monolithic::CompositeBatchRequest& request,
+  Status infer(const monolithic::CompositeBatchRequest& request, const CancelSource& cancel,
                monolithic::CompositeBatchResponse& response);
   Status encode_frames(const std::vector<Image>& frames,
                        monolithic::CompositeBatchResponse& response);

@@ -1,5 +1,9 @@
 #include "server/grpc_status.h"
 
+#include <fmt/format.h>
+
+#include "core/client_text.h"
+
 namespace lipsync::server {
 
 grpc::StatusCode to_grpc_code(ErrorCode code) {
@@ -30,9 +34,24 @@ grpc::StatusCode to_grpc_code(ErrorCode code) {
   return grpc::StatusCode::INTERNAL;
 }
 
+std::string client_message(const Status& status) {
+  std::string message = redact_paths(status.message());
+  if (message.size() > kMaxClientMessageBytes) {
+    const std::size_t cut = message.size() - kMaxClientMessageBytes;
+    message.resize(kMaxClientMessageBytes);
+    message += fmt::format("...({} more bytes)", cut);
+  }
+  return message;
+}
+
+std::string client_error(const Status& status) {
+  if (status.ok()) return "OK";
+  return fmt::format("{}: {}", to_string(status.code()), client_message(status));
+}
+
 grpc::Status to_grpc_status(const Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return {to_grpc_code(status.code()), status.message()};
+  return {to_grpc_code(status.code()), client_message(status)};
 }
 
 }  // namespace lipsync::server

@@ -4,9 +4,11 @@
 
 #include "audio/audio_decoder.h"
 #include "audio/streaming_extractor.h"
+#include "core/client_text.h"
 #include "core/clock.h"
 #include "core/guard.h"
 #include "core/log.h"
+#include "core/model_id.h"
 #include "core/timeline.h"
 #include "server/grpc_status.h"
 
@@ -223,7 +225,7 @@ v1::ModelState model_state(registry::ModelState state) {
 void fill_model(const registry::ModelInfo& info, v1::Model& model) {
   model.set_model_id(info.model_id);
   model.set_state(model_state(info.state));
-  model.set_failure_reason(info.failure_reason);
+  model.set_failure_reason(redact_paths(info.failure_reason));  // the log has the paths
   v1::ModelStats& stats = *model.mutable_stats();
   stats.set_requests(info.stats.requests);
   stats.set_frames(info.stats.frames);
@@ -237,8 +239,7 @@ void fill_model(const registry::ModelInfo& info, v1::Model& model) {
 }
 
 Status require_model_id(const std::string& model_id) {
-  if (model_id.empty()) return make_error(ErrorCode::kInvalidArgument, "model_id is required");
-  return {};
+  return check_model_id(model_id);
 }
 
 }  // namespace
@@ -269,6 +270,7 @@ grpc::Status NativeService::Render(grpc::ServerContext* context, const v1::Rende
                                    v1::RenderResponse* response) {
   const auto start = Clock::now();
   Status status = guard("Render failed", [&] { return render(*context, *request, *response); });
+  note_request_bytes(context_, request->ByteSizeLong() + response->ByteSizeLong());
   if (context->IsCancelled()) return finish_cancelled("Render");
   response->mutable_timings()->set_total_ms(ms_since(start));
   if (status.ok()) context_.metrics->observe_stage_ms("total", ms_since(start));
@@ -287,6 +289,8 @@ Status NativeService::render(grpc::ServerContext& context, const v1::RenderReque
   }
   describe(plan, response);
   describe_start(plan, response);
+  // Batches still queued when the call ends (cancelled, deadline passed, shutdown grace over)
+  // are not rendered: the window cancels them when it goes.
   pipeline::BatchWindow window(*context_.scheduler, plan, context_.config->pipeline);
   std::size_t frame_bytes = 0;  // JPEG sizes are known only as batches finish
   while (!window.done()) {
@@ -309,6 +313,7 @@ grpc::Status NativeService::RenderStream(grpc::ServerContext* context,
                                          grpc::ServerWriter<v1::RenderResponse>* writer) {
   Status status =
       guard("RenderStream failed", [&] { return render_stream(*context, *request, *writer); });
+  note_request_bytes(context_, request->ByteSizeLong());  // what it wrote is freed as it goes
   if (context->IsCancelled()) return finish_cancelled("RenderStream");
   return finish("RenderStream", status);
 }
@@ -501,7 +506,7 @@ grpc::Status NativeService::finish(std::string_view rpc, const Status& status) {
   if (status.code() == ErrorCode::kCancelled) {
     LOG_INFO("server", "native {}: cancelled by the client", rpc);
   } else if (!status.ok()) {
-    LOG_WARN("server", "native {}: {}", rpc, status.to_string());
+    LOG_WARN("server", "native {}: {}", rpc, client_text(status.to_string(), 1024));
   }
   return to_grpc_status(status);
 }

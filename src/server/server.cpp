@@ -24,6 +24,8 @@ namespace lipsync::server {
 
 struct Server::Impl {
   Config config;
+  // Freed memory of large requests goes back to the system (core/memory_trim.h).
+  MemoryTrimmer trimmer{std::chrono::seconds(2)};
   std::unique_ptr<audio::MelAnalyzer> mel;
   std::unique_ptr<pipeline::OnnxFeatureEncoder> encoder;
   std::unique_ptr<registry::ModelRegistry> registry;
@@ -89,7 +91,8 @@ ServiceContext service_context(Server::Impl& impl) {
           .metrics = &impl.metrics,
           .gauges = impl.gauges.get(),
           .gpu_info = impl.gpu_info.get(),
-          .max_message_bytes = 0};
+          .max_message_bytes = 0,
+          .trimmer = &impl.trimmer};
 }
 
 Status start_http(Server::Impl& impl, const ServerOptions& options) {

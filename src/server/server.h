@@ -1,7 +1,8 @@
 // The lip-sync server: model registry + scheduler + the compat gRPC service (compat-api.md),
-// built from a Config, plus HTTP /health/live, /health/ready (after the preloads) and /metrics
-// on server.http_port (unless server.http_enabled is false). Each listens on its configured host
-// (ServerSection::grpc_bind_host / http_bind_host). No gRPC types leak out of this header.
+// built from a Config, plus HTTP /health/live, /health/ready (after the preloads, while no
+// required model has failed) and /metrics on server.http_port (unless server.http_enabled is
+// false). Each listens on its configured host (ServerSection::grpc_bind_host / http_bind_host).
+// No gRPC types leak out of this header.
 //
 //   ASSIGN_OR_RETURN(auto server, Server::start(config, {.grpc_port = 0}));
 //   LOG_INFO("server", "listening on {}", server->grpc_port());
@@ -46,7 +47,10 @@ class Server {
 
   int grpc_port() const;  // the bound port (the chosen one when asked for 0)
   int http_port() const;  // the bound HTTP port; 0 when HTTP is off
-  // Stops accepting, finishes in-flight calls. Idempotent; callable from any thread.
+  // /health/ready turns 503 and new calls are refused at once; in-flight calls and WebSockets
+  // get config.server.shutdown_grace_ms to finish, then are cancelled (WebSocket clients get
+  // an error message and a close frame with the reason). Returns within the grace plus the
+  // batch each cancelled call may still be running. Idempotent; callable from any thread.
   void shutdown();
   void wait();  // blocks until shutdown() has finished
 

@@ -10,6 +10,7 @@
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"
 #include "core/config.h"
+#include "core/memory_trim.h"
 #include "core/thread_pool.h"
 #include "http/metrics.h"
 #include "pipeline/scheduler.h"
@@ -46,6 +47,12 @@ struct ServiceContext {
   RegistryGauges* gauges = nullptr;
   const runtime::GpuInfo* gpu_info = nullptr;  // Health's GPU memory (may be null)
   std::size_t max_message_bytes = 0;           // the server's gRPC message limit
+  MemoryTrimmer* trimmer = nullptr;            // told of each finished request's size (may be null)
 };
+
+// Tells `context`'s trimmer that a request moving `bytes` finished.
+inline void note_request_bytes(const ServiceContext& context, std::size_t bytes) {
+  if (context.trimmer != nullptr) context.trimmer->note(bytes);
+}
 
 }  // namespace lipsync::server

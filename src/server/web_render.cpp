@@ -6,12 +6,15 @@
 #include <optional>
 
 #include "audio/audio_decoder.h"
+#include "core/client_text.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/model_id.h"
 #include "core/timeline.h"
 #include "pipeline/batch_window.h"
 #include "pipeline/clip_plan.h"
 #include "server/compat_service.h"
+#include "server/grpc_status.h"
 
 namespace lipsync::server {
 namespace {
@@ -19,40 +22,28 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-// The first message, a JSON object.
-Result<json> parse_first(const http::WebSocketMessage& message) {
+// The first message: which model, how to walk its frames, the client's window.
+Result<WebJob> parse_job(const http::WebSocketMessage& message) {
   if (message.binary) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the first message must be JSON text such as {{\"model\": \"ID\"}}, "
                       "the audio comes second");
   }
-  json request = json::parse(message.data, nullptr, /*allow_exceptions=*/false);
-  if (!request.is_object()) {
-    return make_error(ErrorCode::kInvalidArgument, "the first message is not a JSON object: {}",
-                      message.data.substr(0, 80));
-  }
-  return request;
+  return parse_web_job(message.data);
 }
 
-// Which model, and how to walk its frames.
-Result<pipeline::ClipSpec> parse_spec(const json& request) {
-  pipeline::ClipSpec spec;
-  const auto model = request.find("model");
-  if (model == request.end() || !model->is_string() || model->get<std::string>().empty())
-    return make_error(ErrorCode::kInvalidArgument, "\"model\" (a model id string) is required");
-  spec.model_id = model->get<std::string>();
-  if (const auto sequence = request.find("sequence"); sequence != request.end()) {
-    if (!sequence->is_string())
-      return make_error(ErrorCode::kInvalidArgument, "\"sequence\" must be a string");
-    ASSIGN_OR_RETURN(spec.sequence, imaging::parse_sequence_mode(sequence->get<std::string>()));
+// The first message's parse result; a refused (too large) or missing message is answered as
+// such before anything parses it.
+Result<WebJob> receive_job(http::WebSocketConnection& ws) {
+  auto first = ws.receive();
+  if (!first.ok()) {
+    if (first.status().code() != ErrorCode::kResourceExhausted) return first.status();
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the first message (the JSON job) is over {} bytes; it names a model, "
+                      "e.g. {{\"model\": \"ID\"}}, and the audio comes second",
+                      kMaxWebJobBytes);
   }
-  if (const auto start = request.find("start_frame"); start != request.end()) {
-    if (!start->is_number_integer())
-      return make_error(ErrorCode::kInvalidArgument, "\"start_frame\" must be an integer");
-    spec.start_frame = start->get<std::int64_t>();
-    RETURN_IF_ERROR(pipeline::check_start_frame(spec.start_frame));
-  }
-  return spec;
+  return parse_job(*first);
 }
 
 // The client's flow control (web_render_protocol.h): with "window": N, frame i is sent only once
@@ -62,35 +53,22 @@ struct Window {
   std::int64_t played = 0;
 };
 
-Result<Window> parse_window(const json& request) {
-  Window window;
-  const auto it = request.find("window");
-  if (it == request.end()) return window;
-  if (!it->is_number_integer() || it->get<std::int64_t>() < 1) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "\"window\" must be a positive integer (frames the client holds), not {}",
-                      it->dump());
-  }
-  window.frames = it->get<std::int64_t>();
-  return window;
-}
-
 // Waits until frame `index` fits the client's window; UNAVAILABLE once the client left.
 Status wait_for_window(http::WebSocketConnection& ws, Window& window, std::int64_t index) {
   while (window.frames > 0 && index >= window.played + window.frames) {
     ASSIGN_OR_RETURN(const http::WebSocketMessage message, ws.receive());
-    const json update = message.binary ? json() : json::parse(message.data, nullptr, false);
-    const auto played = update.is_object() ? update.find("played") : update.end();
-    if (!update.is_object() || played == update.end() || !played->is_number_integer()) {
+    if (message.binary) {
       return make_error(ErrorCode::kInvalidArgument,
                         "after the audio, only {{\"played\": K}} messages are expected");
     }
-    window.played = std::max(window.played, played->get<std::int64_t>());
+    ASSIGN_OR_RETURN(const std::int64_t played, parse_web_played(message.data));
+    window.played = std::max(window.played, played);
   }
   return {};
 }
 
-Result<std::vector<float>> receive_audio(http::WebSocketConnection& ws) {
+Result<std::vector<float>> receive_audio(const ServiceContext& context,
+                                         http::WebSocketConnection& ws) {
   auto message = ws.receive();
   if (!message.ok()) {
     if (message.status().code() != ErrorCode::kResourceExhausted) return message.status();
@@ -101,6 +79,7 @@ Result<std::vector<float>> receive_audio(http::WebSocketConnection& ws) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the second message must be the audio file's bytes (binary)");
   }
+  note_request_bytes(context, message->data.size());
   const std::span bytes(message->data.data(), message->data.size());
   return audio::decode_audio_bytes(std::as_bytes(bytes), "the uploaded audio",
                                    {.max_duration_s = kMaxWebAudioSeconds});
@@ -131,18 +110,20 @@ struct RenderSummary {
   bool cancelled = false;
 };
 
+Status shutting_down() {
+  return make_error(ErrorCode::kUnavailable, "the server is shutting down");
+}
+
 Status render(const ServiceContext& context, http::WebSocketConnection& ws,
               RenderSummary& summary) {
-  if (context.stopping->load())
-    return make_error(ErrorCode::kUnavailable, "the server is shutting down");
-  ASSIGN_OR_RETURN(const http::WebSocketMessage first, ws.receive());
-  ASSIGN_OR_RETURN(const json request, parse_first(first));
-  ASSIGN_OR_RETURN(pipeline::ClipSpec spec, parse_spec(request));
-  ASSIGN_OR_RETURN(Window window, parse_window(request));
+  if (context.stopping->load()) return shutting_down();
+  ASSIGN_OR_RETURN(WebJob job, receive_job(ws));
+  pipeline::ClipSpec spec = std::move(job.spec);
+  Window window{.frames = job.window};
   summary.model_id = spec.model_id;
   RETURN_IF_ERROR(context.registry->info(spec.model_id).status());  // before the upload is read
   spec.jpeg = output_jpeg_settings(context.config->output);         // the page shows JPEGs whatever
-  ASSIGN_OR_RETURN(const std::vector<float> samples, receive_audio(ws));
+  ASSIGN_OR_RETURN(const std::vector<float> samples, receive_audio(context, ws));
   ASSIGN_OR_RETURN(const pipeline::ClipPlan plan,
                    pipeline::plan_clip(std::move(spec), samples, *context.mel, *context.encoder,
                                        *context.registry));
@@ -152,10 +133,17 @@ Status render(const ServiceContext& context, http::WebSocketConnection& ws,
       {"height", plan.model.height},
       {"fps",
        timeline::kFramesPerSecond}}.dump()));
+  // Leaving the loop early (the client left, the server stops) destroys the window, which
+  // cancels its batches still queued: they are not rendered.
+  const std::atomic<bool>& stopping = *context.stopping;
   pipeline::BatchWindow batches(*context.scheduler, plan, context.config->pipeline.max_batch);
   while (!batches.done()) {
     if (ws.closed()) break;
-    ASSIGN_OR_RETURN(const pipeline::ClipBatch batch, batches.next());
+    if (stopping.load()) return shutting_down();
+    auto next = batches.next();
+    if (!next.ok() && ws.closed()) break;
+    if (!next.ok() && stopping.load()) return shutting_down();
+    ASSIGN_OR_RETURN(const pipeline::ClipBatch batch, std::move(next));
     ASSIGN_OR_RETURN(const bool sent, send_batch(ws, batch, window));
     if (!sent) break;
     summary.frames += static_cast<std::int64_t>(batch.count());
@@ -173,8 +161,8 @@ void handle_render(const ServiceContext& context, http::WebSocketConnection& ws)
   if (!status.ok()) {
     LOG_WARN("server", "web render{}: {}",
              summary.model_id.empty() ? "" : fmt::format(" model '{}'", summary.model_id),
-             status.to_string());
-    (void)ws.send_text(json{{"error", status.to_string()}}.dump());  // fails if the client left
+             client_text(status.to_string(), 1024));
+    (void)ws.send_text(json{{"error", client_error(status)}}.dump());  // fails if the client left
   } else if (summary.cancelled) {
     LOG_INFO("server", "web render model '{}': client left after {} frames", summary.model_id,
              summary.frames);
@@ -189,7 +177,8 @@ http::HttpResponse list_models(const registry::ModelRegistry& registry) {
   json models = json::array();
   for (const registry::ModelInfo& info : registry.list()) {
     json model{{"id", info.model_id}, {"state", registry::to_string(info.state)}};
-    if (info.state == registry::ModelState::kFailed) model["reason"] = info.failure_reason;
+    if (info.state == registry::ModelState::kFailed)
+      model["reason"] = redact_paths(info.failure_reason);  // the log has the paths
     models.push_back(std::move(model));
   }
   // The page checks a file against these before uploading it.
@@ -199,6 +188,59 @@ http::HttpResponse list_models(const registry::ModelRegistry& registry) {
 }
 
 }  // namespace
+
+Result<WebJob> parse_web_job(std::string_view text) {
+  if (text.size() > kMaxWebJobBytes) {  // the route refuses these before they get here
+    return make_error(ErrorCode::kInvalidArgument, "the job is over {} bytes", kMaxWebJobBytes);
+  }
+  const json request = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!request.is_object()) {
+    return make_error(ErrorCode::kInvalidArgument, "the first message is not a JSON object: {}",
+                      client_text(text, 80));
+  }
+  pipeline::ClipSpec spec;
+  const auto model = request.find("model");
+  if (model == request.end() || !model->is_string() || model->get<std::string>().empty())
+    return make_error(ErrorCode::kInvalidArgument, "\"model\" (a model id string) is required");
+  spec.model_id = model->get<std::string>();
+  RETURN_IF_ERROR(check_model_id(spec.model_id, "\"model\""));
+  if (const auto sequence = request.find("sequence"); sequence != request.end()) {
+    if (!sequence->is_string())
+      return make_error(ErrorCode::kInvalidArgument, "\"sequence\" must be a string");
+    const auto mode = imaging::parse_sequence_mode(sequence->get<std::string>());
+    if (!mode.ok()) {
+      return make_error(ErrorCode::kInvalidArgument, "\"sequence\" '{}' is not ping_pong|wrap",
+                        client_text(sequence->get<std::string>(), 32));
+    }
+    spec.sequence = *mode;
+  }
+  if (const auto start = request.find("start_frame"); start != request.end()) {
+    if (!start->is_number_integer())
+      return make_error(ErrorCode::kInvalidArgument, "\"start_frame\" must be an integer");
+    spec.start_frame = start->get<std::int64_t>();
+    RETURN_IF_ERROR(pipeline::check_start_frame(spec.start_frame));
+  }
+  WebJob job{.spec = std::move(spec)};
+  if (const auto window = request.find("window"); window != request.end()) {
+    if (!window->is_number_integer() || window->get<std::int64_t>() < 1) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "\"window\" must be a positive integer (frames the client holds), not {}",
+                        client_text(window->dump(), 32));
+    }
+    job.window = window->get<std::int64_t>();
+  }
+  return job;
+}
+
+Result<std::int64_t> parse_web_played(std::string_view text) {
+  const json update = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const auto played = update.is_object() ? update.find("played") : update.end();
+  if (!update.is_object() || played == update.end() || !played->is_number_integer()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "after the audio, only {{\"played\": K}} messages are expected");
+  }
+  return played->get<std::int64_t>();
+}
 
 std::array<std::uint8_t, kFrameHeaderBytes> frame_header(std::int64_t index) {
   const auto put = [](std::uint8_t* out, std::uint32_t value) {
@@ -220,7 +262,8 @@ void add_web_routes(const ServiceContext& context, http::Routes& routes,
   };
   websockets["/ws/render"] = {
       .handler = [context](http::WebSocketConnection& ws) { handle_render(context, ws); },
-      .max_message_bytes = kMaxWebUploadBytes};
+      .max_message_bytes = kMaxWebUploadBytes,
+      .max_first_message_bytes = kMaxWebJobBytes};
 }
 
 }  // namespace lipsync::server
