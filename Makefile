@@ -34,7 +34,7 @@ test: build $(FUZZ_BUILD)
 
 # The network-facing tests (HTTP, WebSocket, compat/native gRPC, the page's render, hardening)
 # again under ASan+UBSan (issue #19): only their binaries are built in build/asan, not the rest.
-ASAN_SERVER_TARGETS := http_tests server_tests web_render_tests server_hardening_tests
+ASAN_SERVER_TARGETS := http_tests server_tests web_render_tests server_hardening_tests client_tests
 ASAN_SERVER_SUITES := ^(HttpServer|WebSocket|HttpLimits|Metrics|CompatServiceTest|CompatAudioTest|CompatRawAudio|GpuReport|GrpcStatus|NativeServiceTest|NativeClientTest|ClientTest|ClientPercentile|WebRenderTest|HardeningTest)\.
 test-asan-server: setup
 	cmake --preset asan
