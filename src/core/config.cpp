@@ -93,7 +93,8 @@ Status read_model(Parse& p, const std::string& id, const YAML::Node& node) {
     }
     RETURN_IF_ERROR(set_key(p, *key, prefix + name, item.second, model));
   }
-  if (!p.given.count(prefix + "required")) model.required = model.preload_model || model.preload_backgrounds;
+  if (!p.given.count(prefix + "required"))
+    model.required = model.preload_model || model.preload_backgrounds;
   p.config.models.emplace(id, std::move(model));
   return {};
 }

@@ -173,8 +173,9 @@ class HardeningTest : public testing::SyntheticServerTest {
 };
 
 TEST(ClientMessage, ServerPathsAreReducedToNamesAndLongMessagesCutToFitATrailer) {
-  const Status load = make_error(ErrorCode::kFailedPrecondition,
-                                 "model 'a' failed to load: cannot open '/srv/lipsync/a/unet.onnx'");
+  const Status load =
+      make_error(ErrorCode::kFailedPrecondition,
+                 "model 'a' failed to load: cannot open '/srv/lipsync/a/unet.onnx'");
   EXPECT_EQ(client_message(load), "model 'a' failed to load: cannot open 'unet.onnx'");
   EXPECT_EQ(client_error(load),
             "FAILED_PRECONDITION: model 'a' failed to load: cannot open 'unet.onnx'");
