@@ -14,7 +14,7 @@ CancelSource call_cancel_source(const grpc::ServerContext& context) {
 }
 
 Status call_cancelled() {
-  return make_error(ErrorCode::kUnavailable,
+  return make_error(ErrorCode::kCancelled,
                     "the call was cancelled (its deadline passed or the client gave up)");
 }
 
