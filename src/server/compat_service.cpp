@@ -106,7 +106,10 @@ grpc::Status CompatService::InferBatchComposite(grpc::ServerContext* context,
   count("InferBatchComposite", status.code());
   if (status.ok()) context_.metrics->observe_stage_ms("total", response->total_time_ms());
   response->set_gpu_id(gpu_id(request->model_id()));
-  if (!status.ok()) {
+  if (status.code() == ErrorCode::kCancelled) {  // the client is gone: nothing went wrong here
+    LOG_INFO("server", "InferBatchComposite model '{}': {}", logged_id(request->model_id()),
+             status.message());
+  } else if (!status.ok()) {
     LOG_WARN("server", "InferBatchComposite model '{}': {}", logged_id(request->model_id()),
              client_text(status.to_string(), 1024));
   }
