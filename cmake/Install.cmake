@@ -110,4 +110,10 @@ set(CPACK_COMPONENTS_ALL lipsync)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION video)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+if(LIPSYNC_WITH_WEBRTC)
+  # The GStreamer elements WebRTC loads at run time (shlibdeps sees only the core libraries);
+  # without them the server says WebRTC is off and pages use the JPEG stream.
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, \
+gstreamer1.0-plugins-bad, gstreamer1.0-plugins-ugly, gstreamer1.0-nice")
+endif()
 include(CPack)

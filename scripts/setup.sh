@@ -32,6 +32,10 @@ apt_packages=(
   haproxy  # the cluster's proxy (deploy/haproxy, tests/cluster)
   python3-grpcio python3-websockets  # the Python examples (docs/api.md), run by ctest docs_commands
   chromium  # the web page's tests (tests/browser), headless
+  # WebRTC output of live sessions (src/webrtc): webrtcbin, libnice ICE, x264, Opus, RTP
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-nice
   clang-14 libclang-rt-14-dev  # the fuzzers (fuzz/, scripts/fuzz.sh)
 )
 

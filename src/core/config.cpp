@@ -219,8 +219,18 @@ Status check_listen_addresses(Parse& p) {
                              s.http_port));
 }
 
+// ICE's local ports: max_port 0 means up to 65535.
+Status check_webrtc_ports(Parse& p) {
+  const WebRtcSection& w = p.config.webrtc;
+  if (w.max_port == 0 || w.min_port <= w.max_port) return {};
+  return p.error("webrtc.min_port",
+                 fmt::format("{} is above webrtc.max_port {}: the range is min_port..max_port",
+                             w.min_port, w.max_port));
+}
+
 Status check(Parse& p) {
   warn_inapplicable_gpus(p);
+  RETURN_IF_ERROR(check_webrtc_ports(p));
   for (const auto& [id, model] : p.config.models) RETURN_IF_ERROR(check_model(p, model));
   return check_listen_addresses(p);
 }

@@ -84,6 +84,16 @@ struct OutputSection {
   ChromaSubsampling chroma_subsampling = ChromaSubsampling::k420;
 };
 
+// WebRTC output of live sessions (docs/api.md "WebRTC"): ICE servers and the local UDP ports.
+struct WebRtcSection {
+  bool enabled = true;                    // off: offers are answered with an error
+  std::vector<std::string> stun_servers;  // "stun://host:port"; webrtcbin uses the first
+  std::vector<std::string> turn_servers;  // "turn://user:password@host:port", turns://
+  int min_port = 0;                       // local UDP ports for ICE; 0: any
+  int max_port = 0;                       // 0: 65535
+  int max_peers = 16;                     // WebRTC viewers at once (each encodes H.264 on the CPU)
+};
+
 struct ModelConfig {
   std::string model_id;
   std::filesystem::path model_path;       // UNet ONNX
@@ -113,6 +123,7 @@ struct Config {
   RuntimeSection runtime;
   PipelineSection pipeline;
   OutputSection output;
+  WebRtcSection webrtc;
   std::map<std::string, ModelConfig> models;
   std::vector<std::string> warnings;  // unknown keys etc., one line each
 };

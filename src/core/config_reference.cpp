@@ -54,9 +54,36 @@ const std::map<std::string, std::string_view>& section_titles() {
       {"onnx", "`onnx`: the runtime"},
       {"pipeline", "`pipeline`: batching"},
       {"output", "`output`: served frames"},
+      {"webrtc", "`webrtc`: live sessions to browsers (ICE servers, UDP ports)"},
       {"models", "`models.<id>`: one entry per model (avatar)"},
   };
   return titles;
+}
+
+// Text after a section's table.
+const std::map<std::string, std::string_view>& section_notes() {
+  static const std::map<std::string, std::string_view> notes = {
+      {"webrtc", R"(
+Behind NAT (the server at 10.0.0.5 in a private network, its public address 203.0.113.7):
+forward UDP 40000-40099 of the public address to the same ports of 10.0.0.5 (and TCP 8080 for
+the page and its WebSocket), and let the server learn its public address from a STUN server,
+so its offer carries a candidate browsers outside can reach. Browsers behind a symmetric NAT
+or a firewall that drops UDP need a TURN relay (e.g. coturn) the server and they both reach:
+
+```yaml
+webrtc:
+  stun_servers: "stun://stun.example.org:3478"
+  turn_servers: "turn://lipsync:secret@turn.example.org:3478"
+  min_port: 40000
+  max_port: 40099   # 100 viewers at once: one UDP port each (audio and video bundled)
+```
+
+The page's browser uses the STUN/TURN servers of its own `RTCPeerConnection` configuration;
+the server's are what it needs to be reached. Without any (the default), only host candidates
+are offered: the same machine or network, or a port range forwarded 1:1 to this machine.
+)"},
+  };
+  return notes;
 }
 
 std::string cell(const std::string& text) {
@@ -73,6 +100,9 @@ std::string config_reference_markdown() {
   for (const ConfigKey& key : config_keys()) {
     const std::string this_section = key.is_model_key() ? "models" : key.section();
     if (this_section != section) {
+      if (const auto note = section_notes().find(section); note != section_notes().end()) {
+        out += note->second;
+      }
       section = this_section;
       out += fmt::format("\n## {}\n\n", section_titles().at(section));
       out += "| Key | Type | Default | Meaning | Example |\n|---|---|---|---|---|\n";

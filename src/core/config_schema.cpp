@@ -200,6 +200,32 @@ ConfigKey listen(std::string path, Field<std::string> host, Field<int> port, std
   return key;
 }
 
+// A comma-separated list of text items (spaces around them dropped); "" is the empty list.
+ConfigKey list(std::string path, Field<std::vector<std::string>> field, std::string meaning,
+               std::string example) {
+  ConfigKey key = make_key(std::move(path), KeyType::kList, std::move(meaning), std::move(example));
+  key.set = [field](ConfigTarget& t, const std::string& text) -> Status {
+    std::vector<std::string> items;
+    std::size_t at = 0;
+    while (at <= text.size()) {
+      auto comma = text.find(',', at);
+      if (comma == std::string::npos) comma = text.size();
+      std::string item = text.substr(at, comma - at);
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) items.push_back(std::move(item));
+      at = comma + 1;
+    }
+    field(t) = std::move(items);
+    return {};
+  };
+  key.show = [field](ConfigTarget& t) {
+    return field(t).empty() ? std::string("\"\"")
+                            : fmt::format("\"{}\"", fmt::join(field(t), ", "));
+  };
+  return key;
+}
+
 // Field accessors: captureless lambdas, so that the table reads as key -> field.
 #define TOP(member)               \
   [](ConfigTarget & t) -> auto& { \
@@ -352,6 +378,36 @@ std::vector<ConfigKey> pipeline_and_output_keys() {
   };
 }
 
+std::vector<ConfigKey> webrtc_keys() {
+  return {
+      boolean("webrtc.enabled", TOP(webrtc.enabled),
+              "Offer live sessions over WebRTC (H.264 + Opus) when the build has GStreamer; "
+              "the page falls back to JPEG frames over `/ws/live` when off.",
+              "false"),
+      list("webrtc.stun_servers", TOP(webrtc.stun_servers),
+           "STUN servers, comma-separated `stun://HOST:PORT`; the server learns its public "
+           "address from the first. Empty: host candidates only (same network, or a port "
+           "range forwarded to this machine).",
+           "\"stun://stun.example.org:3478\""),
+      list("webrtc.turn_servers", TOP(webrtc.turn_servers),
+           "TURN relays, comma-separated `turn://USER:PASSWORD@HOST:PORT` (or `turns://` over "
+           "TLS); media goes through them when no direct path works (symmetric NAT).",
+           "\"turn://lipsync:secret@turn.example.org:3478\""),
+      integer("webrtc.min_port", TOP(webrtc.min_port), 0, 65535,
+              "Lowest local UDP port ICE uses; 0: any. One port per viewer (audio and video "
+              "are bundled).",
+              "40000"),
+      integer("webrtc.max_port", TOP(webrtc.max_port), 0, 65535,
+              "Highest local UDP port ICE uses; 0: 65535. Open `min_port`..`max_port` UDP "
+              "in the firewall.",
+              "40099"),
+      integer("webrtc.max_peers", TOP(webrtc.max_peers), 0, 10000,
+              "WebRTC viewers at once on this server (each encodes H.264 on a CPU core); one "
+              "more is answered RESOURCE_EXHAUSTED and keeps the JPEG stream.",
+              "32"),
+  };
+}
+
 std::vector<ConfigKey> model_keys() {
   std::vector<ConfigKey> keys{
       path_key("models.<id>.model_path", MODEL(model_path), PathBase::kModelsRoot, FileRole::kUnet,
@@ -416,7 +472,7 @@ std::vector<ConfigKey> all_keys() {
   root.default_text = "the folder of this file";
   std::vector<ConfigKey> keys{std::move(root)};
   for (auto part : {server_keys(), gpu_and_capacity_keys(), onnx_keys(), pipeline_and_output_keys(),
-                    model_keys()}) {
+                    webrtc_keys(), model_keys()}) {
     for (auto& key : part) keys.push_back(std::move(key));
   }
   return keys;
@@ -453,6 +509,8 @@ std::string ConfigKey::type_text() const {
       return "IP address";
     case KeyType::kListenAddress:
       return "[HOST:]PORT, port 0..65535";
+    case KeyType::kList:
+      return "comma-separated list";
   }
   return "";
 }

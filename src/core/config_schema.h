@@ -23,6 +23,7 @@ enum class KeyType {
   kPath,
   kAddress,        // an IP address of this machine
   kListenAddress,  // "[HOST:]PORT"
+  kList,           // comma-separated text items
 };
 
 // Where a relative path value is joined on.

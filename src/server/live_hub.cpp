@@ -112,6 +112,18 @@ void LiveHub::leave(const std::string& id) {
   closing->close();
 }
 
+bool LiveHub::take_webrtc_peer(int max) {
+  int taken = webrtc_peers_.load();
+  do {
+    if (taken >= max) return false;
+  } while (!webrtc_peers_.compare_exchange_weak(taken, taken + 1));
+  return true;
+}
+
+void LiveHub::give_webrtc_peer() {
+  --webrtc_peers_;
+}
+
 std::size_t LiveHub::sessions() const {
   std::lock_guard lock(mutex_);
   return sessions_.size();

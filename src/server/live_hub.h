@@ -3,6 +3,7 @@
 // idle frames. Module-internal: included by src/server only.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -41,6 +42,11 @@ class LiveHub {
 
   std::size_t sessions() const;
 
+  // A WebRTC viewer's slot: false when `max` are taken. give_webrtc_peer() frees one.
+  bool take_webrtc_peer(int max);
+  void give_webrtc_peer();
+  int webrtc_peers() const { return webrtc_peers_; }
+
  private:
   struct Entry {
     std::shared_ptr<live::Session> session;
@@ -57,6 +63,7 @@ class LiveHub {
   std::map<std::string, std::weak_ptr<live::SchedulerRenderer>> renderers_;
   std::map<std::pair<std::string, live::IdleMode>, std::weak_ptr<live::IdleFrames>> idle_;
   std::uint64_t next_id_ = 1;
+  std::atomic<int> webrtc_peers_{0};
 };
 
 }  // namespace lipsync::server

@@ -108,7 +108,7 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
   http::WebSocketRoutes websockets;  // the browser page: GET /, /api/models, /ws/render, /ws/live
   add_web_routes(service_context(impl), routes, websockets);
   impl.live = std::make_unique<LiveHub>(service_context(impl));
-  add_live_routes(service_context(impl), *impl.live, websockets);
+  RETURN_IF_ERROR(add_live_routes(service_context(impl), *impl.live, websockets));
   ASSIGN_OR_RETURN(impl.http,
                    http::HttpServer::start(server.http_bind_host(), port, std::move(routes),
                                            std::move(websockets), connection_limits(server)));

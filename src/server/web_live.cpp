@@ -1,5 +1,6 @@
 #include "server/web_live.h"
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "core/bounded_queue.h"
 #include "core/log.h"
 #include "core/timeline.h"
+#include "webrtc/webrtc_peer.h"
 
 namespace lipsync::server {
 namespace {
@@ -136,8 +138,10 @@ constexpr std::size_t kQueuedSpeechMessages = 100;
 class LiveConnection {
  public:
   LiveConnection(http::WebSocketConnection& ws, std::shared_ptr<live::Session> session,
-                 const Opening& opening)
+                 const Opening& opening, LiveHub& hub, const WebRtcSection& webrtc)
       : ws_(ws),
+        hub_(hub),
+        webrtc_config_(webrtc),
         session_(std::move(session)),
         opening_(opening),
         frames_("live frames", kQueuedFramesPerClient, FullPolicy::kDropOldest),
@@ -147,12 +151,18 @@ class LiveConnection {
     RETURN_IF_ERROR(reset_converter());
     sender_ = std::thread([this] { send_frames(); });
     speaker_ = std::thread([this] { take_speech(); });
-    watcher_ = session_->watch([this](const live::LiveFrame& frame) { frames_.push(frame); });
+    watcher_ = session_->watch([this](const live::LiveFrame& frame) {
+      if (auto peer = current_peer()) peer->push(frame);
+      // A browser that plays the WebRTC stream needs no JPEGs; before it connects (the page's
+      // poster and first frames) and after it fails they go on.
+      if (!webrtc_playing_) frames_.push(frame);
+    });
     return {};
   }
 
   ~LiveConnection() {
     if (watcher_ != 0) session_->unwatch(watcher_);
+    stop_webrtc();
     frames_.close();
     speech_.close();
     if (sender_.joinable()) sender_.join();
@@ -185,6 +195,13 @@ class LiveConnection {
 
   Status command(const std::string& text) {
     const json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (message.is_object() && message.contains("type")) {
+      if (const Status done = webrtc_command(message); !done.ok()) {
+        (void)ws_.send_text(json{{"type", "webrtc-error"}, {"error", done.to_string()}}.dump());
+        LOG_INFO("live", "WebRTC message refused: {}", done.to_string());
+      }
+      return {};
+    }
     if (message.is_object() && message.value("interrupt", false) == true) {
       interrupt();
       return {};
@@ -208,6 +225,113 @@ class LiveConnection {
     ++generation_;  // what the worker popped already but holds no lock for yet is dropped too
     session_->interrupt();
     if (Status reset = reset_converter(); !reset.ok()) report(reset);
+  }
+
+  // WebRTC signalling (docs/api.md "WebRTC"): the server offers, the browser answers, ICE
+  // candidates trickle both ways.
+  Status webrtc_command(const json& message) {
+    const json& type = message["type"];
+    if (!type.is_string()) {
+      return make_error(ErrorCode::kInvalidArgument, "\"type\" must be a string");
+    }
+    if (type == "webrtc-start") return start_webrtc();
+    if (type == "webrtc-stop") {
+      stop_webrtc();
+      return {};
+    }
+    auto peer = current_peer();
+    if (type == "webrtc-answer") {
+      if (!peer) {
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "no WebRTC offer to answer: send {{\"type\": \"webrtc-start\"}} first");
+      }
+      const auto sdp = message.find("sdp");
+      if (sdp == message.end() || !sdp->is_string()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "a webrtc-answer needs \"sdp\": the answer's SDP text");
+      }
+      return peer->set_answer(sdp->get<std::string>());
+    }
+    if (type == "webrtc-candidate") {
+      if (!peer) {
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "no WebRTC connection for this candidate: send webrtc-start first");
+      }
+      const auto candidate = message.find("candidate");
+      const auto index = message.find("sdpMLineIndex");
+      if (candidate == message.end() || !candidate->is_string() || index == message.end() ||
+          !index->is_number_integer()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "a webrtc-candidate needs \"candidate\" (text) and \"sdpMLineIndex\" "
+                          "(integer)");
+      }
+      return peer->add_candidate(index->get<int>(), candidate->get<std::string>());
+    }
+    return make_error(ErrorCode::kInvalidArgument,
+                      "unknown \"type\": use webrtc-start, webrtc-answer, webrtc-candidate or "
+                      "webrtc-stop");
+  }
+
+  Status start_webrtc() {
+    stop_webrtc();  // a page that starts again (reload of its player) replaces its peer
+    if (!webrtc_config_.enabled) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "WebRTC is turned off on this server (webrtc.enabled: false)");
+    }
+    if (!webrtc::available()) {
+      return make_error(ErrorCode::kFailedPrecondition, "WebRTC is off on this server: {}",
+                        webrtc::unavailable_reason());
+    }
+    if (!hub_.take_webrtc_peer(webrtc_config_.max_peers)) {
+      return make_error(ErrorCode::kResourceExhausted,
+                        "{} WebRTC viewers are connected, the most this server takes "
+                        "(webrtc.max_peers); the JPEG stream goes on",
+                        webrtc_config_.max_peers);
+    }
+    webrtc::PeerCallbacks callbacks{
+        .on_offer =
+            [this](const std::string& sdp) {
+              (void)ws_.send_text(json{{"type", "webrtc-offer"}, {"sdp", sdp}}.dump());
+            },
+        .on_candidate =
+            [this](int index, const std::string& candidate) {
+              (void)ws_.send_text(json{
+                  {"type", "webrtc-candidate"}, {"candidate", candidate}, {"sdpMLineIndex", index}}
+                                      .dump());
+            },
+        .on_state =
+            [this](const std::string& state) {
+              webrtc_playing_ = state == "connected";
+              (void)ws_.send_text(json{{"type", "webrtc-state"}, {"state", state}}.dump());
+            }};
+    const webrtc::IceOptions ice{.stun_servers = webrtc_config_.stun_servers,
+                                 .turn_servers = webrtc_config_.turn_servers,
+                                 .min_port = webrtc_config_.min_port,
+                                 .max_port = webrtc_config_.max_port};
+    auto peer =
+        webrtc::Peer::create(session_->width(), session_->height(), ice, std::move(callbacks));
+    if (!peer.ok()) {
+      hub_.give_webrtc_peer();
+      return peer.status();
+    }
+    std::lock_guard lock(peer_mutex_);
+    peer_ = std::move(*peer);
+    return {};
+  }
+
+  void stop_webrtc() {
+    std::shared_ptr<webrtc::Peer> peer;
+    {
+      std::lock_guard lock(peer_mutex_);
+      peer.swap(peer_);
+    }
+    webrtc_playing_ = false;
+    if (peer) hub_.give_webrtc_peer();
+  }
+
+  std::shared_ptr<webrtc::Peer> current_peer() {
+    std::lock_guard lock(peer_mutex_);
+    return peer_;
   }
 
   void take_speech() {
@@ -260,6 +384,8 @@ class LiveConnection {
   }
 
   http::WebSocketConnection& ws_;
+  LiveHub& hub_;
+  const WebRtcSection& webrtc_config_;
   std::shared_ptr<live::Session> session_;
   const Opening opening_;
   BoundedQueue<live::LiveFrame> frames_;
@@ -272,7 +398,15 @@ class LiveConnection {
   std::thread sender_;
   std::thread speaker_;
   int watcher_ = 0;
+  std::mutex peer_mutex_;
+  std::shared_ptr<webrtc::Peer> peer_;       // the browser's WebRTC stream, when it asked for one
+  std::atomic<bool> webrtc_playing_{false};  // its connection is up: no JPEGs
 };
+
+// Whether a page should ask for WebRTC on this server.
+bool webrtc_offered(const Config& config) {
+  return config.webrtc.enabled && webrtc::available();
+}
 
 void handle_live(const ServiceContext& context, LiveHub& hub, http::WebSocketConnection& ws) {
   const auto fail = [&](const Status& status) {
@@ -298,14 +432,15 @@ void handle_live(const ServiceContext& context, LiveHub& hub, http::WebSocketCon
     session = std::move(*joined);
   }
   {
-    LiveConnection connection(ws, session, *opening);
+    LiveConnection connection(ws, session, *opening, hub, context.config->webrtc);
     Status started = connection.start();
     if (started.ok()) {
       started = ws.send_text(json{{"session", id},
                                   {"width", session->width()},
                                   {"height", session->height()},
                                   {"fps", timeline::kFramesPerSecond},
-                                  {"lookahead_ms", timeline::kLookaheadMs}}
+                                  {"lookahead_ms", timeline::kLookaheadMs},
+                                  {"webrtc", webrtc_offered(*context.config)}}
                                  .dump());
     }
     if (started.ok()) {
@@ -331,11 +466,31 @@ std::array<std::uint8_t, proto::kLiveFrameHeaderBytes> live_frame_header(const l
   return header;
 }
 
-void add_live_routes(const ServiceContext& context, LiveHub& hub,
-                     http::WebSocketRoutes& websockets) {
+Status add_live_routes(const ServiceContext& context, LiveHub& hub,
+                       http::WebSocketRoutes& websockets) {
+  const WebRtcSection& config = context.config->webrtc;
+  RETURN_IF_ERROR(webrtc::check(webrtc::IceOptions{.stun_servers = config.stun_servers,
+                                                   .turn_servers = config.turn_servers,
+                                                   .min_port = config.min_port,
+                                                   .max_port = config.max_port}));
+  if (!config.enabled) {
+    LOG_INFO("live",
+             "WebRTC is off (webrtc.enabled: false): pages watch live sessions as JPEG "
+             "frames over /ws/live");
+  } else if (!webrtc::available()) {
+    LOG_WARN("live", "WebRTC is off: {}; pages watch live sessions as JPEG frames over /ws/live",
+             webrtc::unavailable_reason());
+  } else {
+    LOG_INFO("live", "WebRTC on: STUN {}, TURN {} server(s), UDP ports {}",
+             config.stun_servers.empty() ? "none" : config.stun_servers.front(),
+             config.turn_servers.size(),
+             config.min_port == 0 ? std::string("any")
+                                  : fmt::format("{}-{}", config.min_port, config.max_port));
+  }
   websockets["/ws/live"] = {
       .handler = [context, &hub](http::WebSocketConnection& ws) { handle_live(context, hub, ws); },
       .max_message_bytes = kMaxLiveMessageBytes};
+  return {};
 }
 
 }  // namespace lipsync::server

@@ -13,9 +13,10 @@
 
 namespace lipsync::server {
 
-// Adds WebSocket /ws/live. `context` and `hub` must outlive the HTTP server.
-void add_live_routes(const ServiceContext& context, LiveHub& hub,
-                     http::WebSocketRoutes& websockets);
+// Adds WebSocket /ws/live (with WebRTC signalling when the build has it). `context` and `hub`
+// must outlive the HTTP server. Errors: the webrtc section's ICE servers are not URLs.
+Status add_live_routes(const ServiceContext& context, LiveHub& hub,
+                       http::WebSocketRoutes& websockets);
 
 // The header of a live frame's binary message.
 std::array<std::uint8_t, proto::kLiveFrameHeaderBytes> live_frame_header(const live::LiveFrame& f);

@@ -335,3 +335,33 @@ TEST(Config, MissingFileIsNotFound) {
 
 }  // namespace
 }  // namespace lipsync
+
+namespace lipsync {
+namespace {
+
+TEST(Config, WebRtcKeysReadListsAndPortRanges) {
+  auto c = parse_config(
+      "webrtc:\n  stun_servers: \"stun://a.example:3478, stun://b.example:19302\"\n"
+      "  turn_servers: \"turn://u:p@t.example:3478\"\n  min_port: 40000\n  max_port: 40099\n"
+      "  max_peers: 3\n",
+      "server.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->webrtc.stun_servers,
+            (std::vector<std::string>{"stun://a.example:3478", "stun://b.example:19302"}));
+  EXPECT_EQ(c->webrtc.turn_servers, std::vector<std::string>{"turn://u:p@t.example:3478"});
+  EXPECT_EQ(c->webrtc.min_port, 40000);
+  EXPECT_EQ(c->webrtc.max_peers, 3);
+  EXPECT_TRUE(c->webrtc.enabled);
+
+  EXPECT_TRUE(parse_config("webrtc:\n  min_port: 40000\n", "server.yaml").ok());  // ..65535
+  auto reversed = parse_config("webrtc:\n  min_port: 40100\n  max_port: 40000\n", "server.yaml");
+  ASSERT_FALSE(reversed.ok());
+  EXPECT_NE(reversed.status().message().find("webrtc.min_port"), std::string::npos)
+      << reversed.status().message();
+  auto empty = parse_config("webrtc:\n  stun_servers: \"\"\n", "server.yaml");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->webrtc.stun_servers.empty());
+}
+
+}  // namespace
+}  // namespace lipsync

@@ -14,6 +14,7 @@
 #include "server/server.h"
 #include "support/synthetic_avatar.h"
 #include "support/synthetic_server_test.h"
+#include "webrtc/webrtc_peer.h"
 
 namespace lipsync::server {
 namespace {
@@ -234,6 +235,19 @@ TEST_F(WebLiveTest, BadRequestsAreAnsweredWithErrorsAndTheSessionGoesOn) {
   EXPECT_NE(client.errors[1]["error"].get<std::string>().find("unknown message"),
             std::string::npos);
   ASSERT_TRUE(client.frame().has_value());  // still live
+}
+
+TEST_F(WebLiveTest, TheHelloSaysWhetherWebRtcIsOfferedAndAnOffBuildSaysWhy) {
+  LiveClient client(port_);
+  const json hello = client.open({{"model", "a"}});
+  ASSERT_TRUE(hello.contains("session")) << hello.dump();
+  EXPECT_EQ(hello["webrtc"], webrtc::available());
+  if (webrtc::available()) return;  // web_live_webrtc_tests covers the signalling
+  client.send({{"type", "webrtc-start"}});
+  while (client.errors.empty()) ASSERT_TRUE(client.frame().has_value());
+  EXPECT_EQ(client.errors[0]["type"], "webrtc-error");
+  EXPECT_NE(client.errors[0]["error"].get<std::string>().find("WebRTC is off"), std::string::npos);
+  ASSERT_TRUE(client.frame().has_value());  // the JPEG stream goes on
 }
 
 }  // namespace
