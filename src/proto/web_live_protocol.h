@@ -17,6 +17,14 @@
 //   client -> {"interrupt": true}  drop the speech not yet shown; idle resumes at once
 //   server -> {"error": "CODE: text"} for a bad message (the session goes on) or a failure to
 //             open (the connection then closes)
+//   WebRTC on the same socket (docs/api.md "WebRTC"), messages with a "type":
+//   client -> {"type": "webrtc-start"}, {"type": "webrtc-answer", "sdp": ...},
+//             {"type": "webrtc-candidate", "candidate": ..., "sdpMLineIndex": N},
+//             {"type": "webrtc-stop"}
+//   server -> {"type": "webrtc-offer", "sdp": ...}, {"type": "webrtc-candidate", ...},
+//             {"type": "webrtc-state", "state": ...}, {"type": "webrtc-error", "error": ...},
+//             and while WebRTC plays, instead of JPEG frames:
+//             {"type": "frame", "index": N, "pts_ms": T, "utterance": U}
 // The session ends when its last connection closes.
 #pragma once
 

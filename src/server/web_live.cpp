@@ -20,6 +20,8 @@ namespace {
 
 using nlohmann::json;
 
+// While WebRTC plays, a {"type": "frame"} notice at every utterance change and this often.
+constexpr std::int64_t kFrameNoticeEvery = 25;
 // Frames waiting for a slow client; older ones are dropped (a live view wants the newest).
 constexpr std::size_t kQueuedFramesPerClient = 8;
 // One binary message of speech: 1 MiB is 32 s of 16 kHz 16-bit mono.
@@ -155,7 +157,15 @@ class LiveConnection {
       if (auto peer = current_peer()) peer->push(frame);
       // A browser that plays the WebRTC stream needs no JPEGs; before it connects (the page's
       // poster and first frames) and after it fails they go on.
-      if (!webrtc_playing_) frames_.push(frame);
+      if (!webrtc_playing_) {
+        frames_.push(frame);
+      } else if (frame.utterance != last_utterance_ || frame.index % kFrameNoticeEvery == 0) {
+        // The page still learns idle/speech at once, and the WebSocket stays busy (idle timeout).
+        live::LiveFrame notice = frame;
+        notice.jpeg = nullptr;
+        frames_.push(std::move(notice));
+      }
+      last_utterance_ = frame.utterance;
     });
     return {};
   }
@@ -376,6 +386,17 @@ class LiveConnection {
   void send_frames() {
     std::vector<std::uint8_t> message;
     while (auto frame = frames_.pop()) {
+      if (!frame->jpeg) {  // while WebRTC plays: the frame's numbers, no picture
+        if (!ws_.send_text(json{{"type", "frame"},
+                                {"index", frame->index},
+                                {"pts_ms", frame->pts_ms},
+                                {"utterance", frame->utterance}}
+                               .dump())
+                 .ok()) {
+          return;
+        }
+        continue;
+      }
       const auto header = live_frame_header(*frame);
       message.assign(header.begin(), header.end());
       message.insert(message.end(), frame->jpeg->begin(), frame->jpeg->end());
@@ -399,8 +420,10 @@ class LiveConnection {
   std::thread speaker_;
   int watcher_ = 0;
   std::mutex peer_mutex_;
-  std::shared_ptr<webrtc::Peer> peer_;       // the browser's WebRTC stream, when it asked for one
-  std::atomic<bool> webrtc_playing_{false};  // its connection is up: no JPEGs
+  std::shared_ptr<webrtc::Peer> peer_;  // the browser's WebRTC stream, when it asked for one
+  std::atomic<bool> webrtc_playing_{false};
+  std::int64_t last_utterance_ =
+      0;  // of the last frame watched (the session's thread)  // its connection is up: no JPEGs
 };
 
 // Whether a page should ask for WebRTC on this server.

@@ -369,6 +369,7 @@ cases.frames_kept_are_bounded = async (port) => {
 // said through the session stops at Interrupt well before its end.
 cases.live_microphone_and_interrupt = async (port) => {
   const page = await openPage(port);
+  await page.select("#transport", "jpeg");  // this case: the JPEG WebSocket path
   const live = (key) => page.evaluate((k) => Number(document.body.dataset[k]), key);
   await page.click("#live");
   await page.waitForFunction(() => document.body.dataset.live === "on" &&
@@ -396,6 +397,51 @@ cases.live_microphone_and_interrupt = async (port) => {
   await page.close();
 };
 
+// WebRTC, the page's default: the first frames come as JPEG (the poster), then H.264 video and
+// Opus audio over loopback ICE; speech and Interrupt as the server's frame notices show them;
+// a second tab joins the same session with a WebRTC stream of its own.
+cases.live_webrtc_and_second_tab = async (port) => {
+  const page = await openPage(port);
+  const num = (p, key) => p.evaluate((k) => Number(document.body.dataset[k]), key);
+  await page.click("#live");
+  await page.waitForFunction(() => document.body.dataset.transport === "webrtc" &&
+                             Number(document.body.dataset.rtcFrames) >= 25 &&
+                             Number(document.body.dataset.rtcAudio) > 0);
+  expect((await num(page, "liveFrames")) >= 1, "no JPEG frame (poster) before WebRTC");
+  expect(await page.evaluate(() => document.getElementById("screen").hidden &&
+                                   !document.getElementById("rtc").hidden),
+         "the video element does not show the WebRTC stream");
+  console.log(`  first frame ${(await num(page, "latFirst")).toFixed(0)} ms, first WebRTC frame ` +
+              `${(await num(page, "latRtc")).toFixed(0)} ms after Go live`);
+  const session = await data(page, "liveSession");
+  await chooseFile(page, writeWav("ten-seconds-rtc.wav", 10));
+  await page.waitForFunction(() => !document.getElementById("say-file").disabled);
+  await page.click("#say-file");
+  await page.waitForFunction(() => Number(document.body.dataset.liveUtterance) > 0);
+  const speaking = await num(page, "rtcFrames");
+  await page.click("#interrupt");
+  await page.waitForFunction(() => document.body.dataset.liveUtterance === "0" &&
+                             Number(document.body.dataset.latInterrupt) >= 0);
+  const ms = await num(page, "latInterrupt");
+  console.log(`  speech to mouth ${(await num(page, "latSpeech")).toFixed(0)} ms, interrupt to ` +
+              `idle ${ms.toFixed(0)} ms (WebRTC)`);
+  expect(ms < 3000, `still speaking ${ms} ms after Interrupt (the file is 10 s)`);
+  await page.waitForFunction((n) => Number(document.body.dataset.rtcFrames) > n + 10, {}, speaking);
+
+  const second = await openPage(port, `?join=${session}`);
+  await second.click("#live");
+  await second.waitForFunction(() => document.body.dataset.transport === "webrtc" &&
+                               Number(document.body.dataset.rtcFrames) >= 10);
+  expect((await data(second, "liveSession")) === session, "the second tab is on another session");
+  await second.click("#live");
+  await second.waitForFunction(() => document.body.dataset.live === "off");
+  await second.close();
+  currentPage = page;
+  await page.click("#live");
+  await page.waitForFunction(() => document.body.dataset.live === "off");
+  await page.close();
+};
+
 async function main() {
   const port = await startServer();
   browser = await puppeteer.launch({
@@ -403,7 +449,9 @@ async function main() {
     protocolTimeout: 180_000,
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--mute-audio",
            "--autoplay-policy=no-user-gesture-required",
-           "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+           "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+           // host candidates as addresses, not mDNS names the server cannot resolve
+           "--disable-features=WebRtcHideLocalIpsWithMdns"],
   });
   let failed = 0;
   for (const [name, run] of Object.entries(cases)) {

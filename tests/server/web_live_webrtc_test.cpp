@@ -77,6 +77,8 @@ class WebRtcClient {
         send({{"type", "webrtc-answer"}, {"sdp", answer}});
       } else if (type == "webrtc-candidate") {
         receiver.add_candidate(m["sdpMLineIndex"], m["candidate"]);
+      } else if (type == "frame") {
+        ++notices;
       } else if (type == "webrtc-state") {
         states.push_back(m["state"]);
       } else {
@@ -95,6 +97,7 @@ class WebRtcClient {
   std::vector<std::string> states;
   std::vector<json> errors;
   int jpeg_frames = 0;
+  int notices = 0;  // {"type": "frame"} while WebRTC played
   std::uint32_t last_jpeg_index = 0;
   std::uint32_t largest_jpeg_gap = 0;  // between consecutive JPEG frames, in frames
 
@@ -160,6 +163,7 @@ TEST_F(WebLiveWebRtcTest, TheOfferIsAnsweredAndTheStreamDecodesWhileJpegsPause) 
   EXPECT_TRUE(client.pump([&] { return client.largest_jpeg_gap > 20; }, 10s))
       << "JPEG frames went on while WebRTC played (largest gap " << client.largest_jpeg_gap
       << " frames, last " << client.last_jpeg_index << ")";
+  EXPECT_GE(client.notices, 1) << "no frame notice (index, utterance) while WebRTC played";
 }
 
 TEST_F(WebLiveWebRtcTest, BadSignallingIsAnsweredWithErrorsAndTheSessionGoesOn) {
