@@ -442,6 +442,20 @@ cases.live_webrtc_and_second_tab = async (port) => {
   await page.close();
 };
 
+// A browser without WebRTC: the page says so and shows the JPEG frames.
+cases.live_falls_back_to_jpeg = async (port) => {
+  const page = await openPage(port, "", () => { delete window.RTCPeerConnection; });
+  await page.click("#live");
+  await page.waitForFunction(() => document.body.dataset.transport === "jpeg" &&
+                             Number(document.body.dataset.liveFrames) >= 5 &&
+                             Number(document.body.dataset.liveDrawn) >= 0);
+  const line = await page.evaluate(() => document.getElementById("transport-line").textContent);
+  expect(line.includes("no WebRTC"), `the fallback line says: ${line}`);
+  await page.click("#live");
+  await page.waitForFunction(() => document.body.dataset.live === "off");
+  await page.close();
+};
+
 async function main() {
   const port = await startServer();
   browser = await puppeteer.launch({
