@@ -21,6 +21,10 @@ for file in ./usr/bin/lipsync ./usr/lib/lipsync/libonnxruntime.so.1 \
             ./usr/share/doc/lipsync/copyright ./usr/share/lipsync/demo/avatar.mp4; do
   grep -q " $file\$" "$tmp/contents" || { echo "FAIL: the package has no $file"; exit 1; }
 done
+# The CUDA plugins (CUDA 13, cuDNN 9: no Debian packages) stay out, even when the build has them.
+if grep -q "providers_cuda" "$tmp/contents"; then
+  echo "FAIL: the package holds the CUDA execution provider"; exit 1
+fi
 dpkg-deb -x "$deb" "$tmp/root"
 check_binary "$tmp/root/usr/bin/lipsync" "$build" "$source"
 check_render "$tmp/root/usr/bin/lipsync" "$tmp/work"
