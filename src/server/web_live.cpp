@@ -1,7 +1,6 @@
 #include "server/web_live.h"
 
 #include <atomic>
-#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,6 +12,7 @@
 #include "core/bounded_queue.h"
 #include "core/log.h"
 #include "core/timeline.h"
+#include "server/web_live_messages.h"
 #include "webrtc/webrtc_peer.h"
 
 namespace lipsync::server {
@@ -26,102 +26,6 @@ constexpr std::int64_t kFrameNoticeEvery = 25;
 constexpr std::size_t kQueuedFramesPerClient = 8;
 // One binary message of speech: 1 MiB is 32 s of 16 kHz 16-bit mono.
 constexpr std::size_t kMaxLiveMessageBytes = std::size_t{1} << 20;
-
-enum class PcmFormat { kS16, kF32 };
-
-struct Opening {
-  std::optional<LiveRequest> open;  // set: open a session
-  std::string join;                 // else: join this one
-  PcmFormat format = PcmFormat::kS16;
-  int sample_rate_hz = timeline::kSampleRateHz;
-  int channels = 1;
-};
-
-Result<int> integer_field(const json& message, const char* name, int low, int high, int fallback) {
-  const auto it = message.find(name);
-  if (it == message.end()) return fallback;
-  if (!it->is_number_integer() || *it < low || *it > high) {
-    return make_error(ErrorCode::kInvalidArgument, "\"{}\" must be an integer in {}..{}", name, low,
-                      high);
-  }
-  return it->get<int>();
-}
-
-Result<std::string> string_field(const json& message, const char* name) {
-  const auto it = message.find(name);
-  if (it == message.end()) return std::string();
-  if (!it->is_string())
-    return make_error(ErrorCode::kInvalidArgument, "\"{}\" must be a string", name);
-  return it->get<std::string>();
-}
-
-Result<Opening> parse_opening(const http::WebSocketMessage& message) {
-  const json request =
-      message.binary ? json() : json::parse(message.data, nullptr, /*allow_exceptions=*/false);
-  if (!request.is_object()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "the first message must be JSON text such as {{\"model\": \"ID\"}} or "
-                      "{{\"join\": \"SESSION\"}}");
-  }
-  Opening opening;
-  ASSIGN_OR_RETURN(opening.join, string_field(request, "join"));
-  ASSIGN_OR_RETURN(const std::string format, string_field(request, "format"));
-  if (format == "f32") {
-    opening.format = PcmFormat::kF32;
-  } else if (!format.empty() && format != "s16") {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "\"format\" '{}' is unknown: use \"s16\" (16-bit) or \"f32\" (float) "
-                      "little-endian PCM",
-                      format.substr(0, 32));
-  }
-  ASSIGN_OR_RETURN(opening.sample_rate_hz,
-                   integer_field(request, "sample_rate", 8000, 192000, timeline::kSampleRateHz));
-  ASSIGN_OR_RETURN(opening.channels, integer_field(request, "channels", 1, 8, 1));
-  if (!opening.join.empty()) return opening;
-
-  LiveRequest open;
-  ASSIGN_OR_RETURN(open.model_id, string_field(request, "model"));
-  if (open.model_id.empty()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "\"model\" (a model id) or \"join\" (a session id) is required");
-  }
-  ASSIGN_OR_RETURN(const std::string idle, string_field(request, "idle"));
-  if (!idle.empty()) {
-    ASSIGN_OR_RETURN(open.idle, live::parse_idle_mode(idle));
-  }
-  if (const auto it = request.find("silence_threshold_dbfs"); it != request.end()) {
-    if (!it->is_number() || *it > 0 || *it < -200) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "\"silence_threshold_dbfs\" must be a number in -200..0 (e.g. -45)");
-    }
-    open.speech.silence_threshold_dbfs = it->get<double>();
-  }
-  opening.open = std::move(open);
-  return opening;
-}
-
-// Little-endian PCM of the declared format, interleaved, to floats.
-Result<std::vector<float>> pcm_samples(const std::string& bytes, PcmFormat format, int channels) {
-  const std::size_t width = format == PcmFormat::kS16 ? 2 : 4;
-  if (bytes.size() % (width * static_cast<std::size_t>(channels)) != 0) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "{} bytes of audio is not a whole number of {}-channel {} samples",
-                      bytes.size(), channels, format == PcmFormat::kS16 ? "s16" : "f32");
-  }
-  std::vector<float> samples(bytes.size() / width);
-  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
-  for (std::size_t i = 0; i < samples.size(); ++i) {
-    const unsigned char* p = data + i * width;
-    if (format == PcmFormat::kS16) {
-      const auto value = static_cast<std::int16_t>(p[0] | (p[1] << 8));
-      samples[i] = static_cast<float>(value) / 32768.0f;
-    } else {
-      const std::uint32_t bits = p[0] | (p[1] << 8) | (p[2] << 16) | (std::uint32_t{p[3]} << 24);
-      std::memcpy(&samples[i], &bits, sizeof bits);
-    }
-  }
-  return samples;
-}
 
 // Speech and "end" from the client, in their order, for the speech worker.
 struct SpeechInput {
@@ -140,7 +44,7 @@ constexpr std::size_t kQueuedSpeechMessages = 100;
 class LiveConnection {
  public:
   LiveConnection(http::WebSocketConnection& ws, std::shared_ptr<live::Session> session,
-                 const Opening& opening, LiveHub& hub, const WebRtcSection& webrtc)
+                 const LiveOpening& opening, LiveHub& hub, const WebRtcSection& webrtc)
       : ws_(ws),
         hub_(hub),
         webrtc_config_(webrtc),
@@ -198,31 +102,26 @@ class LiveConnection {
  private:
   Status queue_speech(const std::string& bytes) {
     ASSIGN_OR_RETURN(std::vector<float> samples,
-                     pcm_samples(bytes, opening_.format, opening_.channels));
+                     live_pcm_samples(bytes, opening_.format, opening_.channels));
     (void)speech_.push(SpeechInput{.samples = std::move(samples), .generation = generation_});
     return {};
   }
 
   Status command(const std::string& text) {
-    const json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (message.is_object() && message.contains("type")) {
-      if (const Status done = webrtc_command(message); !done.ok()) {
-        (void)ws_.send_text(json{{"type", "webrtc-error"}, {"error", done.to_string()}}.dump());
-        LOG_INFO("live", "WebRTC message refused: {}", done.to_string());
-      }
-      return {};
-    }
-    if (message.is_object() && message.value("interrupt", false) == true) {
+    ASSIGN_OR_RETURN(const LiveCommand parsed, parse_live_command(text));
+    if (parsed.kind == LiveCommand::Kind::kInterrupt) {
       interrupt();
       return {};
     }
-    if (message.is_object() && message.value("end", false) == true) {
+    if (parsed.kind == LiveCommand::Kind::kEnd) {
       (void)speech_.push(SpeechInput{.end = true, .generation = generation_});
       return {};
     }
-    return make_error(ErrorCode::kInvalidArgument,
-                      "unknown message: send {{\"interrupt\": true}}, {{\"end\": true}} or "
-                      "binary audio");
+    if (const Status done = webrtc_command(parsed); !done.ok()) {
+      (void)ws_.send_text(json{{"type", "webrtc-error"}, {"error", done.to_string()}}.dump());
+      LOG_INFO("live", "WebRTC message refused: {}", done.to_string());
+    }
+    return {};
   }
 
   // Drops the speech not yet taken, then the session's. A chunk the worker is turning into
@@ -239,47 +138,26 @@ class LiveConnection {
 
   // WebRTC signalling (docs/api.md "WebRTC"): the server offers, the browser answers, ICE
   // candidates trickle both ways.
-  Status webrtc_command(const json& message) {
-    const json& type = message["type"];
-    if (!type.is_string()) {
-      return make_error(ErrorCode::kInvalidArgument, "\"type\" must be a string");
-    }
-    if (type == "webrtc-start") return start_webrtc();
-    if (type == "webrtc-stop") {
+  Status webrtc_command(const LiveCommand& command) {
+    using Kind = LiveCommand::Kind;
+    if (command.kind == Kind::kWebRtcRefused) return command.problem;
+    if (command.kind == Kind::kWebRtcStart) return start_webrtc();
+    if (command.kind == Kind::kWebRtcStop) {
       stop_webrtc();
       return {};
     }
     auto peer = current_peer();
-    if (type == "webrtc-answer") {
-      if (!peer) {
-        return make_error(ErrorCode::kFailedPrecondition,
-                          "no WebRTC offer to answer: send {{\"type\": \"webrtc-start\"}} first");
-      }
-      const auto sdp = message.find("sdp");
-      if (sdp == message.end() || !sdp->is_string()) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          "a webrtc-answer needs \"sdp\": the answer's SDP text");
-      }
-      return peer->set_answer(sdp->get<std::string>());
+    if (!peer && command.kind == Kind::kWebRtcAnswer) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "no WebRTC offer to answer: send {{\"type\": \"webrtc-start\"}} first");
     }
-    if (type == "webrtc-candidate") {
-      if (!peer) {
-        return make_error(ErrorCode::kFailedPrecondition,
-                          "no WebRTC connection for this candidate: send webrtc-start first");
-      }
-      const auto candidate = message.find("candidate");
-      const auto index = message.find("sdpMLineIndex");
-      if (candidate == message.end() || !candidate->is_string() || index == message.end() ||
-          !index->is_number_integer()) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          "a webrtc-candidate needs \"candidate\" (text) and \"sdpMLineIndex\" "
-                          "(integer)");
-      }
-      return peer->add_candidate(index->get<int>(), candidate->get<std::string>());
+    if (!peer) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "no WebRTC connection for this candidate: send webrtc-start first");
     }
-    return make_error(ErrorCode::kInvalidArgument,
-                      "unknown \"type\": use webrtc-start, webrtc-answer, webrtc-candidate or "
-                      "webrtc-stop");
+    RETURN_IF_ERROR(command.problem);
+    if (command.kind == Kind::kWebRtcAnswer) return peer->set_answer(command.sdp);
+    return peer->add_candidate(command.sdp_mline_index, command.candidate);
   }
 
   Status start_webrtc() {
@@ -408,7 +286,7 @@ class LiveConnection {
   LiveHub& hub_;
   const WebRtcSection& webrtc_config_;
   std::shared_ptr<live::Session> session_;
-  const Opening opening_;
+  const LiveOpening opening_;
   BoundedQueue<live::LiveFrame> frames_;
   BoundedQueue<SpeechInput> speech_;
   std::mutex speech_mutex_;  // held by the worker while it turns one input into frames
@@ -439,7 +317,7 @@ void handle_live(const ServiceContext& context, LiveHub& hub, http::WebSocketCon
   };
   auto first = ws.receive();
   if (!first.ok()) return;
-  auto opening = parse_opening(*first);
+  auto opening = parse_live_opening(*first);
   if (!opening.ok()) return fail(opening.status());
   std::string id = opening->join;
   std::shared_ptr<live::Session> session;

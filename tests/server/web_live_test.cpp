@@ -230,9 +230,12 @@ TEST_F(WebLiveTest, BadRequestsAreAnsweredWithErrorsAndTheSessionGoesOn) {
   ASSERT_TRUE(client.open({{"model", "a"}}).contains("session"));
   client.send_speech({1, 2, 3});  // not a whole 16-bit sample
   client.send({{"dance", true}});
-  while (client.errors.size() < 2) ASSERT_TRUE(client.frame().has_value());
+  client.send({{"interrupt", 1}});  // not the boolean: once ended the connection (issue 19)
+  while (client.errors.size() < 3) ASSERT_TRUE(client.frame().has_value());
   EXPECT_NE(client.errors[0]["error"].get<std::string>().find("whole number"), std::string::npos);
   EXPECT_NE(client.errors[1]["error"].get<std::string>().find("unknown message"),
+            std::string::npos);
+  EXPECT_NE(client.errors[2]["error"].get<std::string>().find("unknown message"),
             std::string::npos);
   ASSERT_TRUE(client.frame().has_value());  // still live
 }
