@@ -263,15 +263,17 @@ Status render(RenderOptions o) {
                .warm_up_batch_sizes = pipeline::executor_options(batching, cuda).batch_sizes}));
   RETURN_IF_ERROR(registry.add_model(model_config_value));
   ThreadPool pool;
-  pipeline::Scheduler scheduler(registry, batching, &pool);
+  // The encoder runs on the model's executor, as the server's does.
+  pipeline::Scheduler scheduler(registry, batching, &pool, {}, encoder.get());
   const std::string& model_id = model_config_value.model_id;
   ASSIGN_OR_RETURN(const pipeline::ClipModel model, acquire_model(registry, model_id));
   pipeline::ClipSpec spec{.model_id = model_id,
                           .sequence = sequence,
                           .start_frame = sequence_start(sequence, o.start_frame, model.frame_count),
                           .composite = {.feather_px = o.feather_px}};
-  ASSIGN_OR_RETURN(const pipeline::ClipPlan plan,
-                   pipeline::plan_clip(std::move(spec), samples, *mel, *encoder, registry));
+  ASSIGN_OR_RETURN(
+      const pipeline::ClipPlan plan,
+      pipeline::plan_clip(std::move(spec), samples, *mel, *scheduler.encoder(), registry));
 
   ASSIGN_OR_RETURN(std::shared_ptr<RenderOutput> output,
                    RenderOutput::open(o.output, output_options(o, samples)));

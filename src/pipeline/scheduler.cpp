@@ -28,6 +28,22 @@ Status shutting_down(const std::string& model_id) {
                     model_id);
 }
 
+// The audio encoder as every caller sees it: each call's windows go to the executor that runs
+// the encoder, where they are batched with every other caller's pending windows.
+class ExecutorEncoder : public audio::FeatureEncoder {
+ public:
+  explicit ExecutorEncoder(DeviceExecutor& executor) : executor_(executor) {}
+
+  Result<std::vector<float>> encode(std::span<const float> windows, std::size_t count) override {
+    return executor_
+        .encode(std::vector<float>(windows.begin(), windows.end()), count, ExecutorClock::now())
+        .get();
+  }
+
+ private:
+  DeviceExecutor& executor_;
+};
+
 }  // namespace
 
 std::vector<TimePoint> arrival_deadlines(TimePoint arrival, std::int64_t first, std::size_t count) {
@@ -51,18 +67,22 @@ ExecutorOptions executor_options(const PipelineSection& pipeline, bool cuda) {
 }
 
 Scheduler::Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool,
-                     BatchObserver observer)
+                     BatchObserver observer, audio::FeatureEncoder* encoder, int encoder_gpu)
     : registry_(registry),
       options_(options),
       executor_options_(
           pipeline::executor_options(options_, !registry.gpu_placement().devices.empty())) {
   std::vector<int> devices = registry.gpu_placement().devices;
   if (devices.empty()) devices.push_back(-1);
+  if (std::find(devices.begin(), devices.end(), encoder_gpu) == devices.end())
+    encoder_gpu = devices.front();
   for (int gpu_id : devices) {
-    executors_.emplace(
-        gpu_id, std::make_unique<DeviceExecutor>(device_name(gpu_id), executor_options_, pool,
-                                                 nullptr, observer));
+    executors_.emplace(gpu_id, std::make_unique<DeviceExecutor>(
+                                   device_name(gpu_id), executor_options_, pool,
+                                   gpu_id == encoder_gpu ? encoder : nullptr, observer));
   }
+  if (encoder != nullptr)
+    shared_encoder_ = std::make_unique<ExecutorEncoder>(*executors_.at(encoder_gpu));
 }
 
 Scheduler::~Scheduler() {

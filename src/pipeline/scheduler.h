@@ -1,6 +1,9 @@
 // The way from requests to the devices: one DeviceExecutor per device (the CPU, or each CUDA
 // device of the registry's GpuPlacement), each owning every run there: the UNet batches of all
-// models placed on it (device_executor.h has the batching rules).
+// models placed on it and the audio encoder when it runs there (device_executor.h has the
+// batching rules). encoder() is the audio encoder every caller shares: each call's mel windows
+// are batched with every other pending caller's (sessions, clips, compat requests) into one
+// encoder run per executor step.
 //
 // submit() hands a request's frames to the executor of the model's device, each frame with a
 // deadline (the executors run the earliest first):
@@ -27,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "audio/audio_features.h"
 #include "core/config.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
@@ -49,10 +53,13 @@ using SchedulerStats = ExecutorStats;  // summed over the devices
 class Scheduler {
  public:
   // Starts one executor per device of registry.gpu_placement() (none: the CPU). `pool`
-  // parallelises preparing and finishing batches (may be null). The registry must outlive the
-  // scheduler.
+  // parallelises preparing and finishing batches (may be null). `encoder` (may be null: no
+  // encoder()) runs on the executor of device `encoder_gpu` (-1: the CPU; a device without an
+  // executor: the first executor's), on its device thread only. The registry and the encoder
+  // must outlive the scheduler.
   Scheduler(registry::ModelRegistry& registry, PipelineSection options, ThreadPool* pool,
-            BatchObserver observer = {});
+            BatchObserver observer = {}, audio::FeatureEncoder* encoder = nullptr,
+            int encoder_gpu = -1);
   ~Scheduler();  // refuses new work, runs what is queued, joins the executors and loaders
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -65,6 +72,10 @@ class Scheduler {
   // Sets `flag` and answers the queued work carrying it with CANCELLED at once (its frames
   // never run), on every device.
   void cancel(const std::shared_ptr<CancelFlag>& flag);
+
+  // The shared audio encoder (batched across callers on its executor); null when the scheduler
+  // was given none.
+  audio::FeatureEncoder* encoder() const { return shared_encoder_.get(); }
 
   // Runs a loaded model's warm-up of the executors' batch sizes on its device's executor
   // thread (LoadOptions::warm_up).
@@ -99,6 +110,7 @@ class Scheduler {
   const PipelineSection options_;
   const ExecutorOptions executor_options_;
   std::map<int, std::unique_ptr<DeviceExecutor>> executors_;
+  std::unique_ptr<audio::FeatureEncoder> shared_encoder_;
   mutable std::mutex mutex_;
   bool stopped_ = false;
   std::int64_t rejected_ = 0;  // refused while waiting for a load

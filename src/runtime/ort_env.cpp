@@ -132,15 +132,6 @@ StreamWait cuda_stream_wait() {
   return wait;
 }
 
-std::mutex& cuda_run_mutex(int device_id) {
-  static std::mutex table_mutex;
-  static std::map<int, std::unique_ptr<std::mutex>> table;  // never shrinks: references stay
-  std::lock_guard lock(table_mutex);
-  auto& mutex = table[device_id];
-  if (mutex == nullptr) mutex = std::make_unique<std::mutex>();
-  return *mutex;
-}
-
 std::shared_mutex& cuda_activity() {
   static std::shared_mutex mutex;
   return mutex;

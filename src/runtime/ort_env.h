@@ -32,16 +32,10 @@ OrtAllocator* shared_allocator(Ort::ConstEpDevice device, OrtDeviceMemoryType me
 using StreamWait = int (*)(void* stream);
 StreamWait cuda_stream_wait();
 
-// Runs on CUDA device `device_id`, of every session there, one at a time (the device runs one
-// model at a time anyway); devices run in parallel. Seen on the H100 without it, with the server
-// at 8 concurrent clients: an encoder run failed with "CUDA failure 900: operation not permitted
-// when stream is capturing" from ORT's cudaDeviceSynchronize while the UNet session ran on
-// another thread.
-std::mutex& cuda_run_mutex(int device_id);
-
 // ORT captures a CUDA graph in cudaStreamCaptureModeGlobal: while it captures, a CUDA call of
 // another thread (an allocation, a synchronous copy, a stream wait) fails with CUDA error 900 and
-// spoils the capture. So the module's CUDA work (runs, copies, staging memory, creating and
+// spoils the capture (seen on the H100: an encoder run failed so while the UNet captured on
+// another thread). So the module's CUDA work (runs, copies, staging memory, creating and
 // destroying sessions) holds this shared, and a run that may capture holds it exclusively.
 std::shared_mutex& cuda_activity();
 

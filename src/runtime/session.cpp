@@ -81,7 +81,7 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
                                                      std::vector<Ort::Value>& direct,
                                                      std::span<const std::span<float>> targets) {
   std::unique_lock<std::mutex> run_lock;
-  if (provider == ExecutionProvider::kCuda) run_lock = std::unique_lock(*cuda_run_mutex);
+  if (provider == ExecutionProvider::kCuda) run_lock = std::unique_lock(run_mutex);
   if (GraphSlot* slot = graph_slot(staging)) {
     try {
       execute_graph(staging, *slot);
@@ -185,8 +185,6 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   impl->path = model;
   impl->provider = options.provider;
   impl->cuda_graph = options.provider == ExecutionProvider::kCuda && options.cuda_graph;
-  if (options.provider == ExecutionProvider::kCuda)
-    impl->cuda_run_mutex = &detail::cuda_run_mutex(options.device_id);
   RETURN_IF_ERROR(detail::ort_guard(
       ErrorCode::kDataLoss,
       [&] { return fmt::format("model '{}' could not be loaded", model.string()); },

@@ -56,8 +56,11 @@ struct Session::Impl {
   std::vector<detail::ModelTensor> model_outputs;
   std::mutex pool_mutex;
   std::vector<detail::Staging> pool;
-  std::mutex* cuda_run_mutex = nullptr;  // CUDA: detail::cuda_run_mutex() of the device
-  // CUDA graphs, guarded by cuda_run_mutex. Graph id = index + 1 (ORT reserves 0).
+  // Runs of this session on CUDA, one at a time (its CUDA graphs' state). Runs of different
+  // sessions are not serialised here: the pipeline's device executor is the one thread that
+  // runs on a device.
+  std::mutex run_mutex;
+  // CUDA graphs, guarded by run_mutex. Graph id = index + 1 (ORT reserves 0).
   bool cuda_graph = false;
   bool graphs_failed = false;              // a graph failed: no more graphs
   std::map<int64_t, int> uncaptured_runs;  // per batch size without a graph
@@ -101,7 +104,7 @@ struct Session::Impl {
 
   // cuda_graph.cpp
   // The CUDA graph `staging` runs with, made when its batch size qualifies; null: run
-  // uncaptured. Called with cuda_run_mutex held.
+  // uncaptured. Called with run_mutex held.
   detail::GraphSlot* graph_slot(const detail::Staging& staging);
   // The run of a staged batch through `slot`'s graph: copied in, run, copied out.
   void execute_graph(detail::Staging& staging, detail::GraphSlot& slot);

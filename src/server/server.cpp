@@ -85,7 +85,8 @@ ServiceContext service_context(Server::Impl& impl) {
           .registry = impl.registry.get(),
           .scheduler = impl.scheduler.get(),
           .mel = impl.mel.get(),
-          .encoder = impl.encoder.get(),
+          // Batched across every caller on the executor of the encoder's device.
+          .encoder = impl.scheduler->encoder(),
           .pool = impl.pool.get(),
           .stopping = &impl.stopping,
           .metrics = &impl.metrics,
@@ -162,7 +163,8 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
       [&metrics](const std::string& model_id, int frames, int queue_depth) {
         metrics.observe_batch_size(frames);
         metrics.set_queue_depth(model_id, queue_depth);
-      });
+      },
+      impl.encoder.get(), sessions.provider == ExecutionProvider::kCuda ? sessions.device_id : -1);
   RETURN_IF_ERROR(start_http(impl, options));  // /health/ready says 503 until preloads finish
   if (options.preload) {
     Status preload = impl.registry->preload();

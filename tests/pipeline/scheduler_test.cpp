@@ -12,6 +12,7 @@
 
 #include "audio/audio_features.h"
 #include "pipeline/lipsync_model.h"
+#include "pipeline/onnx_feature_encoder.h"
 #include "support/synthetic_avatar.h"
 #include "support/test_paths.h"
 
@@ -294,6 +295,59 @@ TEST_F(SchedulerTest, AnUncollectedResultBlocksNoOtherRequest) {
   for (auto& future : never_read) {  // all done although nobody read them
     EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   }
+}
+
+// The audio encoder shared through the scheduler: concurrent callers (sessions, clips) that
+// wait while the device is busy are served by ONE encoder run, each getting its own features.
+TEST_F(SchedulerTest, ConcurrentEncoderCallersShareOneEncoderRun) {
+  Config c = config();
+  registry::ModelRegistry registry(c.capacity,
+                                   lipsync_model_loader({.session = {.intra_op_threads = 1}}));
+  ASSERT_TRUE(registry.add_models(c).ok());
+  auto encoder = OnnxFeatureEncoder::create(testing::test_models_dir() / "encoder_tiny.onnx",
+                                            {.intra_op_threads = 1});
+  ASSERT_TRUE(encoder.ok()) << encoder.status().to_string();
+  Scheduler scheduler(registry, {}, nullptr, {}, encoder->get());
+  ASSERT_NE(scheduler.encoder(), nullptr);
+  DeviceExecutor& device = *scheduler.executor(-1);
+  // Hold the device thread so that every caller's windows are pending at the next step.
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  auto held = device.run_on_device([gate] {
+    gate.wait();
+    return Status();
+  });
+  constexpr int kCallers = 6;
+  constexpr std::size_t kWindows = 3;
+  std::vector<std::vector<float>> inputs(kCallers);
+  std::vector<std::future<Result<std::vector<float>>>> answers;
+  for (int i = 0; i < kCallers; ++i) {
+    inputs[i].resize(kWindows * audio::kWindowSize);
+    for (std::size_t k = 0; k < inputs[i].size(); ++k)
+      inputs[i][k] = static_cast<float>((k * 7 + static_cast<std::size_t>(i) * 13) % 29) / 29.0f;
+    answers.push_back(std::async(
+        std::launch::async, [&, i] { return scheduler.encoder()->encode(inputs[i], kWindows); }));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (device.queued_windows() < kCallers * kWindows &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  ASSERT_EQ(device.queued_windows(), kCallers * kWindows);
+  release.set_value();
+  ASSERT_TRUE(held.get().ok());
+  for (int i = 0; i < kCallers; ++i) {
+    auto features = answers[i].get();
+    ASSERT_TRUE(features.ok()) << features.status().to_string();
+    auto alone = (*encoder)->encode(inputs[i], kWindows);  // the same windows, encoded alone
+    ASSERT_TRUE(alone.ok());
+    ASSERT_EQ(features->size(), alone->size());
+    for (std::size_t k = 0; k < alone->size(); ++k)
+      ASSERT_NEAR((*features)[k], (*alone)[k], 1e-5f) << "caller " << i << " value " << k;
+  }
+  const SchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.encoder_runs, 1);
+  EXPECT_EQ(stats.largest_encoder_run, kCallers * kWindows);
+  EXPECT_EQ(stats.largest_encoder_run_requests, kCallers);
 }
 
 }  // namespace
