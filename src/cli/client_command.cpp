@@ -83,6 +83,13 @@ void print_table(const std::vector<Run>& runs, const client::ClientOptions& o) {
       std::cout << fmt::format("{:>11} first frames after p50 {:.1f} ms, p95 {:.1f} ms\n", "",
                                r.first_frame_p50_ms, r.first_frame_p95_ms);
     }
+    if (r.lateness_frames > 0) {
+      std::cout << fmt::format(
+          "{:>11} lateness over {} frames: p50 {:.1f} ms, p95 {:.1f} ms, p99 {:.1f} ms, max "
+          "{:.1f} ms; {} of {} sessions kept pace (p99 <= {:.0f} ms)\n",
+          "", r.lateness_frames, r.lateness_p50_ms, r.lateness_p95_ms, r.lateness_p99_ms,
+          r.lateness_max_ms, r.sessions_kept_pace, r.requests, client::kKeptPaceLatenessMs);
+    }
     for (const auto& error : r.errors) std::cout << "  error: " << error << "\n";
   }
   std::cout << "(ms columns after the percentiles: client mean latency, then the server's mean "
@@ -119,6 +126,15 @@ nlohmann::json to_json(const std::vector<Run>& runs, const client::ClientOptions
     if (streams(o.api)) {
       out["runs"].back()["first_frame_ms"] = {{"p50", r.first_frame_p50_ms},
                                               {"p95", r.first_frame_p95_ms}};
+    }
+    if (r.lateness_frames > 0) {
+      out["runs"].back()["lateness_ms"] = {{"frames", r.lateness_frames},
+                                           {"p50", r.lateness_p50_ms},
+                                           {"p95", r.lateness_p95_ms},
+                                           {"p99", r.lateness_p99_ms},
+                                           {"max", r.lateness_max_ms}};
+      out["runs"].back()["sessions"] = r.requests;
+      out["runs"].back()["sessions_kept_pace"] = r.sessions_kept_pace;
     }
   }
   return out;

@@ -29,7 +29,8 @@ struct RequestOutcome {
   double latency_ms = 0;
   int frames = 0;
   StageTimes stages;
-  double first_frame_ms = 0;  // RenderStream, Session: until the first frames arrived
+  double first_frame_ms = 0;        // RenderStream, Session: until the first frames arrived
+  std::vector<double> lateness_ms;  // paced Session: per frame (frame_lateness_ms)
 };
 
 // The start frame request r reports in error messages.
@@ -53,8 +54,10 @@ Status check_options(const ClientOptions& o) {
   return {};
 }
 
-std::shared_ptr<grpc::Channel> connect(const ClientOptions& o) {
+// `own_connection`: a channel with its own TCP connection (a live session is one user).
+std::shared_ptr<grpc::Channel> connect(const ClientOptions& o, bool own_connection = false) {
   grpc::ChannelArguments args;
+  if (own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);  // a batch with visual frames is ~61.5 MB
   args.SetMaxSendMessageSize(-1);
   return grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args);
@@ -298,22 +301,67 @@ RequestOutcome send_session(v1::LipSync::Stub& stub,
   set_deadline(context, o);
   const auto sent = Clock::now();
   auto stream = stub.Session(&context);
+  // When each message was handed to gRPC, in ms after `sent` (a frame's audio was sent by then).
+  std::vector<std::atomic<double>> sent_ms(messages.size());
   std::jthread writer([&] {
     for (std::size_t m = 0; m < messages.size(); ++m) {
       // Message m >= 1 holds the audio of [(m-1) * chunk_ms, m * chunk_ms): recorded by then.
       if (o.realtime && m >= 1)
         std::this_thread::sleep_until(sent + std::chrono::milliseconds(m * o.chunk_ms));
+      sent_ms[m] = ms_since(sent);
       if (!stream->Write(messages[m])) return;  // the server ended the call
     }
     stream->WritesDone();
   });
+  const auto chunk_samples = static_cast<std::size_t>(o.chunk_ms) * timeline::kSampleRateHz / 1000;
   std::int64_t clip_frames = 0;
-  Status taken = read_frames(*stream, o, sent, outcome, clip_frames);
+  Status taken;
+  std::vector<double> sent_now(messages.size());
+  for (v1::RenderResponse message; taken.ok() && stream->Read(&message);) {
+    const double arrived_ms = ms_since(sent);
+    if (outcome.frames == 0 && message.frames_size() > 0) outcome.first_frame_ms = arrived_ms;
+    clip_frames = message.clip_frames();
+    if (o.realtime && message.frames_size() > 0) {
+      for (std::size_t m = 0; m < messages.size(); ++m) sent_now[m] = sent_ms[m].load();
+      for (const v1::Frame& frame : message.frames()) {
+        outcome.lateness_ms.push_back(
+            frame_lateness_ms(frame.index(), arrived_ms, sent_now, chunk_samples));
+      }
+    }
+    taken = take_native_frames(message, o, outcome);
+  }
   if (!taken.ok()) context.TryCancel();
   writer.join();
   conclude(outcome, std::move(taken), stream->Finish(), clip_frames, sent, o);
   return outcome;
 }
+
+}  // namespace
+
+double frame_lateness_ms(std::int64_t frame, double arrived_ms, std::span<const double> sent_ms,
+                         std::size_t chunk_samples) {
+  if (sent_ms.size() < 2 || chunk_samples == 0) return 0;
+  const auto sample = static_cast<std::size_t>(std::max<std::int64_t>(0, frame)) *
+                      static_cast<std::size_t>(timeline::kSamplesPerFrame);
+  const std::size_t m = std::min(1 + sample / chunk_samples, sent_ms.size() - 1);
+  return arrived_ms - sent_ms[m] - kModelLookaheadMs;
+}
+
+void summarize_lateness(const std::vector<std::vector<double>>& sessions, ClientReport& report) {
+  std::vector<double> all;
+  for (const auto& session : sessions) {
+    if (session.empty()) continue;
+    all.insert(all.end(), session.begin(), session.end());
+    if (percentile(session, 99) <= kKeptPaceLatenessMs) ++report.sessions_kept_pace;
+  }
+  report.lateness_frames = static_cast<std::int64_t>(all.size());
+  report.lateness_p50_ms = percentile(all, 50);
+  report.lateness_p95_ms = percentile(all, 95);
+  report.lateness_p99_ms = percentile(all, 99);
+  report.lateness_max_ms = percentile(all, 100);
+}
+
+namespace {
 
 ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const ClientOptions& o,
                        double wall_s) {
@@ -357,6 +405,11 @@ ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const Client
     report.first_frame_p95_ms = percentile(first_frames, 95);
   }
   report.frames_per_s = wall_s > 0 ? static_cast<double>(report.frames) / wall_s : 0;
+  std::vector<std::vector<double>> paced;
+  for (const RequestOutcome& outcome : outcomes) {
+    if (outcome.success) paced.push_back(outcome.lateness_ms);
+  }
+  summarize_lateness(paced, report);
   return report;
 }
 
@@ -424,8 +477,10 @@ Result<ClientReport> run_client(std::span<const float> clip, const ClientOptions
     std::vector<std::jthread> workers;
     for (int w = 0; w < std::min(options.concurrency, options.requests); ++w) {
       workers.emplace_back([&] {
-        auto stub = monolithic::MonolithicService::NewStub(channel);
-        auto native_stub = v1::LipSync::NewStub(channel);
+        // Sessions are users: each worker has a connection of its own.
+        auto own = options.api == ClientApi::kNativeSession ? connect(options, true) : channel;
+        auto stub = monolithic::MonolithicService::NewStub(own);
+        auto native_stub = v1::LipSync::NewStub(own);
         for (int r; (r = next.fetch_add(1)) < options.requests;) {
           auto& outcome = outcomes[static_cast<std::size_t>(r)];
           switch (options.api) {

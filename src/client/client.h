@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -18,6 +19,7 @@
 
 #include "avatar/avatar.h"
 #include "core/status.h"
+#include "core/timeline.h"
 
 namespace lipsync::client {
 
@@ -80,6 +82,14 @@ struct ClientReport {
   // RenderStream and Session: client-side time to the first frames, over successful requests.
   double first_frame_p50_ms = 0;
   double first_frame_p95_ms = 0;
+  // Session with `realtime` (the real-time capacity benchmark): each frame's lateness
+  // (frame_lateness_ms), percentiles over every frame of the successful sessions.
+  std::int64_t lateness_frames = 0;
+  double lateness_p50_ms = 0;
+  double lateness_p95_ms = 0;
+  double lateness_p99_ms = 0;
+  double lateness_max_ms = 0;
+  int sessions_kept_pace = 0;  // successful sessions whose own p99 lateness <= kKeptPaceLatenessMs
   std::vector<std::string> errors;  // the first max_errors_kept, "request R (start S): ..."
 };
 
@@ -95,6 +105,25 @@ Result<std::vector<float>> compat_visual_frames(const avatar::Avatar& avatar, in
 
 // The q-th percentile (0..100) of `values`, linear between closest ranks; 0 when empty.
 double percentile(std::vector<double> values, double q);
+
+// The model's fixed look-ahead (pipeline.md §3): frame i needs audio up to 7240 samples past its
+// start, 452.5 ms at 16 kHz.
+inline constexpr double kModelLookaheadMs =
+    static_cast<double>(timeline::kLookaheadSamples) * 1000.0 / timeline::kSampleRateHz;
+// A paced session keeps pace when the p99 of its frames' lateness is at most this.
+inline constexpr double kKeptPaceLatenessMs = 150.0;
+
+// A paced Session frame's lateness: when it `arrived` minus when the message carrying the first
+// sample of its own 40 ms of audio was sent, minus the model's look-ahead. `sent_ms[m]` is when
+// message m was sent (message 0: the start; message m >= 1 holds samples
+// [(m-1)·chunk_samples, m·chunk_samples)), on the clock of `arrived_ms`. A server that answers
+// at once gives about -chunk..0 ms.
+double frame_lateness_ms(std::int64_t frame, double arrived_ms, std::span<const double> sent_ms,
+                         std::size_t chunk_samples);
+
+// Lateness percentiles over every frame of `sessions` (each a session's frames' lateness) and
+// how many sessions kept pace (their own p99 <= kKeptPaceLatenessMs), into `report`.
+void summarize_lateness(const std::vector<std::vector<double>>& sessions, ClientReport& report);
 
 // Sends options.requests requests and gathers the report. Fails (kUnavailable, naming the
 // address) when the server cannot be reached within connect_timeout_ms, on bad options, and when

@@ -165,4 +165,25 @@ TEST_F(ClientTest, BadOptionsAreRefused) {
 }
 
 }  // namespace
+TEST(ClientLateness, IsArrivalMinusWhenTheFramesAudioWasSentMinusTheLookahead) {
+  // 100 ms chunks (1600 samples): frame 0's first sample is in message 1, frame 3's (sample
+  // 1920) in message 2; the last message holds the tail.
+  const std::vector<double> sent_ms = {0, 0, 100, 200};
+  EXPECT_DOUBLE_EQ(frame_lateness_ms(0, 500, sent_ms, 1600), 500 - 0 - kModelLookaheadMs);
+  EXPECT_DOUBLE_EQ(frame_lateness_ms(3, 700, sent_ms, 1600), 700 - 100 - kModelLookaheadMs);
+  EXPECT_DOUBLE_EQ(frame_lateness_ms(99, 900, sent_ms, 1600), 900 - 200 - kModelLookaheadMs);
+  EXPECT_DOUBLE_EQ(kModelLookaheadMs, 452.5);
+}
+
+TEST(ClientLateness, ASessionKeepsPaceWhenItsP99IsWithin150Ms) {
+  ClientReport report;
+  // One session on time, one 200 ms late throughout, one without frames (not counted).
+  const std::vector<double> on_time(100, -20.0);
+  summarize_lateness({on_time, std::vector<double>(100, 200.0), {}}, report);
+  EXPECT_EQ(report.lateness_frames, 200);
+  EXPECT_EQ(report.sessions_kept_pace, 1);
+  EXPECT_DOUBLE_EQ(report.lateness_p50_ms, 90.0);
+  EXPECT_DOUBLE_EQ(report.lateness_max_ms, 200.0);
+}
+
 }  // namespace lipsync::client
