@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Packs what `lipsync bench model --cuda` needs on the device machine into .bundle/ (git-ignored):
-#   base.tar.zst       stripped lipsync and runtime_tests + every non-glibc library they load + ORT
+# Packs what the device scripts need on the GPU machine into .bundle/ (git-ignored):
+#   base.part.*        stripped lipsync, runtime_tests and make_demo_avatar + every non-glibc
+#                      library they load + ORT, a zstd tarball split under 50 MB
 #   zstd               the unpacker (the device image has none)
-#   cuda_ep.part.*     libonnxruntime_providers_cuda.so, zstd --long, split under 50 MB (one per call)
+#   cuda_ep.part.*     libonnxruntime_providers_cuda.so, zstd --long, split under 50 MB
+#   speech.npy         16 kHz mono speech for the clients (the reference clip; no espeak-ng there)
 #   commit             the commit the binary was built from
-# Usage: scripts/device_bundle.sh [BUILD_DIR]   (default build/runtime; build `lipsync runtime_tests` first)
+# A device call carries at most 64 MiB: carry the parts over several calls (scripts/device_env.sh
+# gathers them in /root/bundle on the warm machine).
+# Usage: scripts/device_bundle.sh [BUILD_DIR]   (default build/release; build `lipsync
+#        runtime_tests make_demo_avatar` first, and run scripts/setup.sh --cuda once)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$root/build/runtime}
+build=${1:-$root/build/release}
 out=$root/.bundle
 ort_lib=$root/third_party/onnxruntime/lib
 [[ -x "$build/src/cli/lipsync" ]] || { echo "device_bundle: no $build/src/cli/lipsync" >&2; exit 1; }
@@ -20,8 +25,10 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib"
 strip -o "$stage/lipsync" "$build/src/cli/lipsync"
 strip -o "$stage/runtime_tests" "$build/tests/runtime/runtime_tests"
+strip -o "$stage/make_demo_avatar" "$build/tools/make_demo_avatar"
 # glibc's own libraries come from the device's system; everything else travels.
-ldd "$build/src/cli/lipsync" "$build/tests/runtime/runtime_tests" | awk '/=> \// {print $3}' | sort -u |
+ldd "$build/src/cli/lipsync" "$build/tests/runtime/runtime_tests" "$build/tools/make_demo_avatar" |
+  awk '/=> \// {print $3}' | sort -u |
   while read -r lib; do
   case $(basename "$lib") in
     libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*) ;;
@@ -30,6 +37,10 @@ ldd "$build/src/cli/lipsync" "$build/tests/runtime/runtime_tests" | awk '/=> \//
   done
 cp "$ort_lib/libonnxruntime_providers_shared.so" "$stage/lib/"
 tar -C "$stage" -cf - . | zstd -q -19 -T2 -f -o "$out/base.tar.zst"
+rm -f "$out"/base.part.*
+split -b 50M -d "$out/base.tar.zst" "$out/base.part."
+rm "$out/base.tar.zst"
+cp "${LIPSYNC_REFERENCE_DIR:-$root/../shared/reference}/audio/sanders_audio_16k.npy" "$out/speech.npy"
 
 if [[ ! -f "$out/cuda_ep.so.zst" || "$ort_lib/libonnxruntime_providers_cuda.so" -nt "$out/cuda_ep.so.zst" ]]; then
   zstd -q -9 --long=27 -T2 -f "$ort_lib/libonnxruntime_providers_cuda.so" -o "$out/cuda_ep.so.zst"
