@@ -47,7 +47,7 @@ struct RenderOptions {
   std::string output{kDefaultOutput};
   std::string sequence = "ping_pong";
   std::int64_t start_frame = 0;
-  int batch = 25;
+  int batch = 0;  // 0: kCudaDefaultMaxBatch on CUDA, kCpuDefaultMaxBatch on the CPU
   int threads = 0;
   bool cuda = false;
   int device = 0;
@@ -254,8 +254,9 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(auto mel, audio::MelAnalyzer::create());
   // The server's pipeline over the one model: a registry holding it, a scheduler of its
   // batches (nothing else to wait for: no queue delay) and the clip's plan.
-  const PipelineSection batching{.max_batch = o.batch, .max_queue_delay_ms = 0};
   const bool cuda = sessions.provider == ExecutionProvider::kCuda;
+  if (o.batch == 0) o.batch = cuda ? kCudaDefaultMaxBatch : kCpuDefaultMaxBatch;
+  const PipelineSection batching{.max_batch = o.batch, .max_queue_delay_ms = 0};
   registry::ModelRegistry registry(
       {}, pipeline::lipsync_model_loader(
               {.session = sessions,
@@ -320,9 +321,11 @@ void add(CLI::App& app, Action* action) {
       ->capture_default_str();
   cmd->add_option("--start-frame", o->start_frame, "first source frame (wrap)")
       ->capture_default_str();
-  cmd->add_option("--batch", o->batch, "frames per UNet run")
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
+  cmd->add_option("--batch", o->batch,
+                  fmt::format("frames per UNet run (default {} with --cuda, else {}: on the CPU a "
+                              "larger batch needs more memory, not less time)",
+                              kCudaDefaultMaxBatch, kCpuDefaultMaxBatch))
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--threads", o->threads, "inference threads (CPU); 0 = default")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--cuda", o->cuda, "run the models on CUDA");

@@ -259,6 +259,9 @@ Result<Config> parse_config(const std::string& yaml_text, const std::filesystem:
                       e.mark.line + 1, e.msg);
   }
   resolve_paths(config);
+  if (!parse.given.count("pipeline.max_batch") &&
+      config.runtime.execution_provider == ExecutionProvider::kCpu)
+    config.pipeline.max_batch = kCpuDefaultMaxBatch;
   RETURN_IF_ERROR(check(parse));
   return config;
 }

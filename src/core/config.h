@@ -72,10 +72,17 @@ struct RuntimeSection {
   std::filesystem::path audio_encoder_path;  // shared by all avatars
 };
 
+// pipeline.max_batch when the configuration does not set it. On the CPU the full UNet's memory
+// grows with the batch (peak resident 0.50 GB at batch 1, 1.53 GB at 4, 2.90 GB at 8, ~10 GB at
+// 25) while a frame costs about the same from batch 1 up (docs/performance.md); batch 4 keeps it
+// within ~2.5 GB.
+inline constexpr int kCudaDefaultMaxBatch = 25;
+inline constexpr int kCpuDefaultMaxBatch = 4;
+
 struct PipelineSection {
-  int max_batch = 25;          // frames per UNet run
-  int max_queue_delay_ms = 5;  // wait this long to fill a batch from other requests
-  int max_queue_depth = 64;    // pending requests per model before RESOURCE_EXHAUSTED
+  int max_batch = kCudaDefaultMaxBatch;  // frames per UNet run (unset, CPU: kCpuDefaultMaxBatch)
+  int max_queue_delay_ms = 5;            // wait this long to fill a batch from other requests
+  int max_queue_depth = 64;              // pending requests per model before RESOURCE_EXHAUSTED
 };
 
 struct OutputSection {

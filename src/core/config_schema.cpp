@@ -306,8 +306,9 @@ std::vector<ConfigKey> gpu_and_capacity_keys() {
              "Host memory budget in GB for loaded models; 0: no budget. A model counts its "
              "avatar caches (face crops and backgrounds, see `lipsync avatar inspect`) plus its "
              "UNet file size, and stays counted while a request still uses it after eviction. "
-             "ONNX Runtime's working memory is not counted: the full UNet on the CPU reaches "
-             "about 9-10 GB resident while counted as about 0.2 GB, so leave room for it.",
+             "ONNX Runtime's working memory is not counted: the full UNet on the CPU keeps "
+             "about 1.1-1.4 GB per model at the default batch of 4 (9-10 GB at 25) while counted "
+             "as about 0.05 GB, so leave room for it.",
              "12"),
       choice<EvictionPolicy>("capacity.eviction_policy", TOP(capacity.eviction_policy),
                              {{"lru", EvictionPolicy::kLru}, {"lfu", EvictionPolicy::kLfu}},
@@ -358,10 +359,15 @@ std::vector<ConfigKey> onnx_keys() {
 }
 
 std::vector<ConfigKey> pipeline_and_output_keys() {
+  ConfigKey max_batch = integer(
+      "pipeline.max_batch", TOP(pipeline.max_batch), 1, 256,
+      "Most frames per UNet run; requests for one model are batched together up to it. On the "
+      "CPU a larger batch needs more memory without running faster (the full UNet: 1.5 GB at 4, "
+      "about 10 GB at 25).",
+      "32");
+  max_batch.default_text = "25 (CUDA), 4 (CPU)";
   return {
-      integer("pipeline.max_batch", TOP(pipeline.max_batch), 1, 256,
-              "Most frames per UNet run; requests for one model are batched together up to it.",
-              "32"),
+      std::move(max_batch),
       integer("pipeline.max_queue_delay_ms", TOP(pipeline.max_queue_delay_ms), 0, 10000,
               "How long a batch waits for more requests of its model before it runs.", "2"),
       integer("pipeline.max_queue_depth", TOP(pipeline.max_queue_depth), 1, 100000,

@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -119,6 +120,23 @@ TEST(Config, DefaultsAndEmptyFile) {
   EXPECT_GE(c->server.max_message_size_mb, 64);
   EXPECT_EQ(c->output.jpeg_quality, 75);
   EXPECT_EQ(c->runtime.execution_provider, ExecutionProvider::kCpu);
+}
+
+TEST(Config, MaxBatchDefaultsToFourOnTheCpuAnd25OnCuda) {
+  auto cpu = parse_config("", "empty.yaml");
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_EQ(cpu->pipeline.max_batch, kCpuDefaultMaxBatch);
+  EXPECT_EQ(kCpuDefaultMaxBatch, 4);
+  auto cuda = parse_config("onnx: {execution_provider: cuda}\n", "s.yaml");
+  ASSERT_TRUE(cuda.ok());
+  EXPECT_EQ(cuda->pipeline.max_batch, 25);
+  for (const char* provider : {"cpu", "cuda"}) {
+    auto given = parse_config(
+        fmt::format("onnx: {{execution_provider: {}}}\npipeline: {{max_batch: 25}}\n", provider),
+        "s.yaml");
+    ASSERT_TRUE(given.ok());
+    EXPECT_EQ(given->pipeline.max_batch, 25) << provider;
+  }
 }
 
 TEST(Config, CudaLayoutAndGraphKeys) {
