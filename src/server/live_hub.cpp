@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <random>
 #include <utility>
 #include <vector>
 
+#include "core/client_text.h"
 #include "core/log.h"
 #include "server/compat_service.h"
 
@@ -86,7 +89,19 @@ Result<std::pair<std::string, std::shared_ptr<live::Session>>> LiveHub::open(
   return std::pair{std::move(id), std::move(shared)};
 }
 
+Status check_session_id(std::string_view id) {
+  const bool ok = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(uint8_t(c));
+  });
+  if (ok) return {};
+  return make_error(ErrorCode::kInvalidArgument,
+                    "'{}' is not a live session id: 1..64 letters and digits, as the session's "
+                    "opener was told",
+                    client_text(id, 64));
+}
+
 Result<std::shared_ptr<live::Session>> LiveHub::join(const std::string& id) {
+  RETURN_IF_ERROR(check_session_id(id));
   std::lock_guard lock(mutex_);
   const auto it = sessions_.find(id);
   if (it == sessions_.end()) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "live/idle_frames.h"
 #include "live/live_session.h"
@@ -28,6 +29,10 @@ struct LiveRequest {
   live::LiveOptions options;
 };
 
+// A session id as LiveHub::open makes them (32 hex digits); refused before any lookup when it
+// is empty, longer than 64 or not letters and digits (INVALID_ARGUMENT).
+Status check_session_id(std::string_view id);
+
 class LiveHub {
  public:
   explicit LiveHub(ServiceContext context) : context_(context) {}
@@ -35,7 +40,7 @@ class LiveHub {
 
   // Opens a session (loading its model if needed); the caller holds one connection to it.
   Result<std::pair<std::string, std::shared_ptr<live::Session>>> open(const LiveRequest& request);
-  // Another connection to session `id`.
+  // Another connection to session `id`: INVALID_ARGUMENT (check_session_id), NOT_FOUND.
   Result<std::shared_ptr<live::Session>> join(const std::string& id);
   // A connection to `id` ended; the last one closes the session.
   void leave(const std::string& id);

@@ -1,7 +1,8 @@
 // The native gRPC service, package `lipsync.v1` (proto/lipsync_v1.proto): clients send audio
 // only (float32 PCM at any rate, or an encoded file) and get the clip's frames, rendered from the
 // server's avatar exactly as the offline pipeline renders them, or stream live audio into a
-// Session and get frames as soon as their audio has arrived; plus model management and health.
+// Session and get frames as soon as their audio has arrived, or watch and talk to a live avatar
+// (Live: the LiveHub's sessions, as /ws/live; native_live.cpp); plus model management and health.
 // Errors are gRPC status codes, mapped once from the core ErrorCode (grpc_status.h).
 // Module-internal: included by server.cpp only.
 #pragma once
@@ -26,6 +27,7 @@
 #include "proto/lipsync_v1.grpc.pb.h"
 #include "registry/model_registry.h"
 #include "server/compat_service.h"
+#include "server/live_hub.h"
 
 namespace lipsync::server {
 
@@ -46,7 +48,7 @@ struct LiveSession {
 
 class NativeService final : public lipsync::v1::LipSync::Service {
  public:
-  explicit NativeService(ServiceContext context) : context_(context) {}
+  NativeService(ServiceContext context, LiveHub& live) : context_(context), live_(live) {}
 
   grpc::Status Render(grpc::ServerContext* context, const v1::RenderRequest* request,
                       v1::RenderResponse* response) override;
@@ -55,6 +57,8 @@ class NativeService final : public lipsync::v1::LipSync::Service {
   grpc::Status Session(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>* stream) override;
+  grpc::Status Live(grpc::ServerContext* context,
+                    grpc::ServerReaderWriter<v1::LiveEvent, v1::LiveRequest>* stream) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
   grpc::Status GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
@@ -78,6 +82,8 @@ class NativeService final : public lipsync::v1::LipSync::Service {
   Status render_ready(grpc::ServerContext& context, LiveSession& live, v1::RenderResponse& header,
                       grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream,
                       std::chrono::steady_clock::time_point start);
+  Status live(grpc::ServerContext& context,
+              grpc::ServerReaderWriter<v1::LiveEvent, v1::LiveRequest>& stream);
   Status model(const std::string& model_id, v1::Model& response) const;
   void observe(const pipeline::ClipBatch& batch);
   // Counts the call under lipsync_requests_total{api="native.<rpc>", code}; returns its status.
@@ -85,6 +91,7 @@ class NativeService final : public lipsync::v1::LipSync::Service {
   grpc::Status finish_cancelled(std::string_view rpc);
 
   ServiceContext context_;
+  LiveHub& live_;
 };
 
 }  // namespace lipsync::server

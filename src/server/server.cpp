@@ -36,7 +36,8 @@ struct Server::Impl {
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<pipeline::Scheduler> scheduler;
-  std::unique_ptr<LiveHub> live;  // /ws/live sessions (HTTP on); closed before the scheduler
+  // Live sessions (/ws/live and the native Live RPC); closed before the scheduler.
+  std::unique_ptr<LiveHub> live;
   std::atomic<bool> stopping{false};
   std::unique_ptr<CompatService> compat;
   std::unique_ptr<NativeService> native;
@@ -108,7 +109,6 @@ Status start_http(Server::Impl& impl, const ServerOptions& options) {
   };
   http::WebSocketRoutes websockets;  // the browser page: GET /, /api/models, /ws/render, /ws/live
   add_web_routes(service_context(impl), routes, websockets);
-  impl.live = std::make_unique<LiveHub>(service_context(impl));
   RETURN_IF_ERROR(add_live_routes(service_context(impl), *impl.live, websockets));
   ASSIGN_OR_RETURN(impl.http,
                    http::HttpServer::start(server.http_bind_host(), port, std::move(routes),
@@ -165,6 +165,7 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
         metrics.set_queue_depth(model_id, queue_depth);
       },
       impl.encoder.get(), sessions.provider == ExecutionProvider::kCuda ? sessions.device_id : -1);
+  impl.live = std::make_unique<LiveHub>(service_context(impl));
   RETURN_IF_ERROR(start_http(impl, options));  // /health/ready says 503 until preloads finish
   if (options.preload) {
     Status preload = impl.registry->preload();
@@ -181,7 +182,7 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   ServiceContext context = service_context(impl);
   context.max_message_bytes = static_cast<std::size_t>(max_bytes);
   impl.compat = std::make_unique<CompatService>(context);
-  impl.native = std::make_unique<NativeService>(context);
+  impl.native = std::make_unique<NativeService>(context, *impl.live);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl.port);
   builder.SetMaxReceiveMessageSize(max_bytes);
@@ -266,6 +267,9 @@ pipeline::Scheduler& Server::scheduler() {
 }
 registry::ModelRegistry& Server::registry() {
   return *impl_->registry;
+}
+std::size_t Server::live_sessions() const {
+  return impl_->live->sessions();
 }
 
 }  // namespace lipsync::server

@@ -9,6 +9,7 @@
 //   server->wait();  // until shutdown() from another thread
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 
@@ -56,6 +57,7 @@ class Server {
 
   pipeline::Scheduler& scheduler();
   registry::ModelRegistry& registry();
+  std::size_t live_sessions() const;  // open live sessions (/ws/live and the Live RPC)
 
   struct Impl;  // server.cpp
 

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "audio/audio_decoder.h"
-#include "core/bounded_queue.h"
 #include "core/log.h"
 #include "core/timeline.h"
+#include "server/live_connection.h"
 #include "server/web_live_messages.h"
 #include "webrtc/webrtc_peer.h"
 
@@ -22,65 +22,30 @@ using nlohmann::json;
 
 // While WebRTC plays, a {"type": "frame"} notice at every utterance change and this often.
 constexpr std::int64_t kFrameNoticeEvery = 25;
-// Frames waiting for a slow client; older ones are dropped (a live view wants the newest).
-constexpr std::size_t kQueuedFramesPerClient = 8;
 // One binary message of speech: 1 MiB is 32 s of 16 kHz 16-bit mono.
 constexpr std::size_t kMaxLiveMessageBytes = std::size_t{1} << 20;
 
-// Speech and "end" from the client, in their order, for the speech worker.
-struct SpeechInput {
-  std::vector<float> samples;  // interleaved, at the client's rate
-  bool end = false;
-  std::uint64_t generation = 0;  // interrupts before it was queued
-};
-
-// Speech messages waiting for the worker (at most ~10 s of 100 ms chunks); more blocks the
-// reader, which is the back-pressure a client sending faster than real time feels.
-constexpr std::size_t kQueuedSpeechMessages = 100;
-
-// One connection to a session: its speech input and its frame output. Speech is decoded and
-// turned into frames on a worker thread, so that an interrupt is acted on at once, not after
-// the speech the client sent before it.
-class LiveConnection {
+// One WebSocket's connection to a session: the shared LiveConnection (speech in, frames out),
+// the messages of the protocol, and the browser's WebRTC stream when it asks for one.
+class WebLiveConnection {
  public:
-  LiveConnection(http::WebSocketConnection& ws, std::shared_ptr<live::Session> session,
-                 const LiveOpening& opening, LiveHub& hub, const WebRtcSection& webrtc)
+  WebLiveConnection(http::WebSocketConnection& ws, std::shared_ptr<live::Session> session,
+                    const LiveOpening& opening, LiveHub& hub, const WebRtcSection& webrtc)
       : ws_(ws),
         hub_(hub),
         webrtc_config_(webrtc),
-        session_(std::move(session)),
         opening_(opening),
-        frames_("live frames", kQueuedFramesPerClient, FullPolicy::kDropOldest),
-        speech_("live speech", kQueuedSpeechMessages, FullPolicy::kBlock) {}
+        connection_(std::move(session),
+                    {.sample_rate_hz = opening.sample_rate_hz, .channels = opening.channels},
+                    {.filter = [this](const live::LiveFrame& frame) { return filter(frame); },
+                     .send = [this](const live::LiveFrame& frame) { return send(frame); },
+                     .report = [this](const Status& status) { report(status); }}) {}
 
-  Status start() {
-    RETURN_IF_ERROR(reset_converter());
-    sender_ = std::thread([this] { send_frames(); });
-    speaker_ = std::thread([this] { take_speech(); });
-    watcher_ = session_->watch([this](const live::LiveFrame& frame) {
-      if (auto peer = current_peer()) peer->push(frame);
-      // A browser that plays the WebRTC stream needs no JPEGs; before it connects (the page's
-      // poster and first frames) and after it fails they go on.
-      if (!webrtc_playing_) {
-        frames_.push(frame);
-      } else if (frame.utterance != last_utterance_ || frame.index % kFrameNoticeEvery == 0) {
-        // The page still learns idle/speech at once, and the WebSocket stays busy (idle timeout).
-        live::LiveFrame notice = frame;
-        notice.jpeg = nullptr;
-        frames_.push(std::move(notice));
-      }
-      last_utterance_ = frame.utterance;
-    });
-    return {};
-  }
+  Status start() { return connection_.start(); }
 
-  ~LiveConnection() {
-    if (watcher_ != 0) session_->unwatch(watcher_);
+  ~WebLiveConnection() {
     stop_webrtc();
-    frames_.close();
-    speech_.close();
-    if (sender_.joinable()) sender_.join();
-    if (speaker_.joinable()) speaker_.join();
+    // connection_ goes next: it stops watching before the peer and this object's state go.
   }
 
   // Reads the client's messages until it leaves or the server stops.
@@ -100,21 +65,38 @@ class LiveConnection {
   }
 
  private:
+  // Every frame of the session, on its thread: to the WebRTC peer, and what this socket sends.
+  std::optional<live::LiveFrame> filter(const live::LiveFrame& frame) {
+    if (auto peer = current_peer()) peer->push(frame);
+    const std::int64_t last_utterance = last_utterance_;
+    last_utterance_ = frame.utterance;
+    // A browser that plays the WebRTC stream needs no JPEGs; before it connects (the page's
+    // poster and first frames) and after it fails they go on.
+    if (!webrtc_playing_) return frame;
+    if (frame.utterance != last_utterance || frame.index % kFrameNoticeEvery == 0) {
+      // The page still learns idle/speech at once, and the WebSocket stays busy (idle timeout).
+      live::LiveFrame notice = frame;
+      notice.jpeg = nullptr;
+      return notice;
+    }
+    return std::nullopt;
+  }
+
   Status queue_speech(const std::string& bytes) {
     ASSIGN_OR_RETURN(std::vector<float> samples,
                      live_pcm_samples(bytes, opening_.format, opening_.channels));
-    (void)speech_.push(SpeechInput{.samples = std::move(samples), .generation = generation_});
+    connection_.speak(std::move(samples));
     return {};
   }
 
   Status command(const std::string& text) {
     ASSIGN_OR_RETURN(const LiveCommand parsed, parse_live_command(text));
     if (parsed.kind == LiveCommand::Kind::kInterrupt) {
-      interrupt();
+      connection_.interrupt();
       return {};
     }
     if (parsed.kind == LiveCommand::Kind::kEnd) {
-      (void)speech_.push(SpeechInput{.end = true, .generation = generation_});
+      connection_.end_speech();
       return {};
     }
     if (const Status done = webrtc_command(parsed); !done.ok()) {
@@ -122,18 +104,6 @@ class LiveConnection {
       LOG_INFO("live", "WebRTC message refused: {}", done.to_string());
     }
     return {};
-  }
-
-  // Drops the speech not yet taken, then the session's. A chunk the worker is turning into
-  // frames is finished first (speech_mutex_); one it popped but has not started is dropped by
-  // its generation. So nothing sent before the interrupt speaks after it.
-  void interrupt() {
-    while (speech_.try_pop()) {
-    }
-    std::lock_guard lock(speech_mutex_);
-    ++generation_;  // what the worker popped already but holds no lock for yet is dropped too
-    session_->interrupt();
-    if (Status reset = reset_converter(); !reset.ok()) report(reset);
   }
 
   // WebRTC signalling (docs/api.md "WebRTC"): the server offers, the browser answers, ICE
@@ -196,8 +166,8 @@ class LiveConnection {
                                  .turn_servers = webrtc_config_.turn_servers,
                                  .min_port = webrtc_config_.min_port,
                                  .max_port = webrtc_config_.max_port};
-    auto peer =
-        webrtc::Peer::create(session_->width(), session_->height(), ice, std::move(callbacks));
+    auto peer = webrtc::Peer::create(connection_.session().width(), connection_.session().height(),
+                                     ice, std::move(callbacks));
     if (!peer.ok()) {
       hub_.give_webrtc_peer();
       return peer.status();
@@ -222,86 +192,37 @@ class LiveConnection {
     return peer_;
   }
 
-  void take_speech() {
-    while (auto input = speech_.pop()) {
-      std::lock_guard lock(speech_mutex_);
-      if (input->generation != generation_) continue;  // sent before an interrupt
-      const Status taken = input->end ? end_speech() : push_speech(input->samples);
-      if (!taken.ok()) report(taken);
-    }
-  }
-
-  Status push_speech(const std::vector<float>& samples) {
-    if (!converter_) return session_->push_speech(samples);
-    std::vector<float> mono;
-    RETURN_IF_ERROR(converter_->push(samples, mono));
-    return session_->push_speech(mono);
-  }
-
-  Status end_speech() {
-    if (converter_) {
-      std::vector<float> rest;
-      RETURN_IF_ERROR(converter_->flush(rest));
-      RETURN_IF_ERROR(session_->push_speech(rest));
-      RETURN_IF_ERROR(reset_converter());
-    }
-    return session_->end_speech();
-  }
-
-  Status reset_converter() {
-    if (opening_.sample_rate_hz == timeline::kSampleRateHz && opening_.channels == 1) return {};
-    ASSIGN_OR_RETURN(auto converter,
-                     audio::PcmStreamConverter::create(opening_.sample_rate_hz, opening_.channels));
-    converter_ = std::move(converter);
-    return {};
-  }
-
   void report(const Status& status) {
     LOG_INFO("live", "client message refused: {}", status.to_string());
     (void)ws_.send_text(json{{"error", status.to_string()}}.dump());
   }
 
-  void send_frames() {
-    std::vector<std::uint8_t> message;
-    while (auto frame = frames_.pop()) {
-      if (!frame->jpeg) {  // while WebRTC plays: the frame's numbers, no picture
-        if (!ws_.send_text(json{{"type", "frame"},
-                                {"index", frame->index},
-                                {"pts_ms", frame->pts_ms},
-                                {"utterance", frame->utterance}}
-                               .dump())
-                 .ok()) {
-          return;
-        }
-        continue;
-      }
-      const auto header = live_frame_header(*frame);
-      message.assign(header.begin(), header.end());
-      message.insert(message.end(), frame->jpeg->begin(), frame->jpeg->end());
-      if (!ws_.send_binary(message).ok()) return;
+  bool send(const live::LiveFrame& frame) {
+    if (!frame.jpeg) {  // while WebRTC plays: the frame's numbers, no picture
+      return ws_
+          .send_text(json{{"type", "frame"},
+                          {"index", frame.index},
+                          {"pts_ms", frame.pts_ms},
+                          {"utterance", frame.utterance}}
+                         .dump())
+          .ok();
     }
+    const auto header = live_frame_header(frame);
+    message_.assign(header.begin(), header.end());
+    message_.insert(message_.end(), frame.jpeg->begin(), frame.jpeg->end());
+    return ws_.send_binary(message_).ok();
   }
 
   http::WebSocketConnection& ws_;
   LiveHub& hub_;
   const WebRtcSection& webrtc_config_;
-  std::shared_ptr<live::Session> session_;
-  const LiveOpening opening_;
-  BoundedQueue<live::LiveFrame> frames_;
-  BoundedQueue<SpeechInput> speech_;
-  std::mutex speech_mutex_;  // held by the worker while it turns one input into frames
-  // Interrupts so far: written by the reader under speech_mutex_, read by the reader when it
-  // queues and by the worker under speech_mutex_.
-  std::uint64_t generation_ = 0;
-  std::optional<audio::PcmStreamConverter> converter_;  // used under speech_mutex_
-  std::thread sender_;
-  std::thread speaker_;
-  int watcher_ = 0;
   std::mutex peer_mutex_;
-  std::shared_ptr<webrtc::Peer> peer_;  // the browser's WebRTC stream, when it asked for one
-  std::atomic<bool> webrtc_playing_{false};
-  std::int64_t last_utterance_ =
-      0;  // of the last frame watched (the session's thread)  // its connection is up: no JPEGs
+  std::shared_ptr<webrtc::Peer> peer_;       // the browser's WebRTC stream, when it asked for one
+  std::atomic<bool> webrtc_playing_{false};  // its connection is up: no JPEGs
+  std::int64_t last_utterance_ = 0;          // of the last frame filtered (the session's thread)
+  std::vector<std::uint8_t> message_;        // the sender thread's frame message
+  const LiveOpening opening_;
+  LiveConnection connection_;  // last: it stops (unwatches, joins) before the state above goes
 };
 
 // Whether a page should ask for WebRTC on this server.
@@ -333,7 +254,7 @@ void handle_live(const ServiceContext& context, LiveHub& hub, http::WebSocketCon
     session = std::move(*joined);
   }
   {
-    LiveConnection connection(ws, session, *opening, hub, context.config->webrtc);
+    WebLiveConnection connection(ws, session, *opening, hub, context.config->webrtc);
     Status started = connection.start();
     if (started.ok()) {
       started = ws.send_text(json{{"session", id},
