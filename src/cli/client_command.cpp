@@ -1,11 +1,14 @@
 // `lipsync client --server HOST:PORT --model ID --audio FILE [--batch 25] [--concurrency 1,4]
 // [--requests M] [--visual-frames --video V --rects R] [--save DIR] [--start-frame S] [--json]
-// [--native [--stream | --session [--chunk-ms 40] [--realtime]] [--send-encoded]]`: an end-to-end
+// [--native [--stream | --session [--chunk-ms 40] [--realtime]] [--send-encoded]]
+// [--live [--sessions N] [--interrupt-after S] [--idle-before S] [--idle-after S]]`: an end-to-end
 // test and load client. By default it sends compat-API (compat-api.md) InferBatchComposite
 // requests as the older clients did; with --native each request sends the clip's audio only to
 // the native API (lipsync.v1 Render, RenderStream with --stream, or Session with --session: PCM
 // chunks, optionally paced at 1x) and gets the whole clip's frames. It prints, per concurrency
 // level, the server's mean stage times, client-side latency percentiles, frames/s and errors.
+// With --live it opens live sessions (lipsync.v1 Live) instead and prints one block of their
+// first-frame, speech-to-mouth and interrupt-to-idle times (client/live_client.h).
 #include <fmt/format.h>
 
 #include <fstream>
@@ -18,6 +21,7 @@
 #include "avatar/avatar.h"
 #include "cli/commands.h"
 #include "client/client.h"
+#include "client/live_client.h"
 #include "core/log.h"
 
 namespace lipsync::cli {
@@ -36,6 +40,8 @@ struct ClientFlags {
   bool stream = false;
   bool session = false;
   bool send_encoded = false;
+  bool live = false;
+  client::LiveClientOptions live_options;
 };
 
 // Session and RenderStream report when the first frames came.
@@ -173,11 +179,68 @@ Status choose_api(const ClientFlags& f, client::ClientOptions& o) {
   return {};
 }
 
+nlohmann::json figure_json(const client::LiveFigure& f) {
+  return {{"p50", f.p50}, {"p95", f.p95}, {"max", f.max}, {"n", f.count}};
+}
+
+nlohmann::json live_json(const client::LiveReport& report, const client::LiveClientOptions& o) {
+  nlohmann::json out = {
+      {"server", o.server},
+      {"model", o.model_id},
+      {"sessions", report.sessions.size()},
+      {"failed", report.failed},
+      {"first_frame_ms", figure_json(report.first_frame_ms)},
+      {"speech_to_mouth_ms", figure_json(report.speech_to_mouth_ms)},
+      {"speech_to_mouth_over_lookahead_ms", figure_json(report.speech_to_mouth_over_lookahead_ms)},
+      {"interrupt_to_idle_ms", figure_json(report.interrupt_to_idle_ms)},
+      {"max_frame_gap_ms", figure_json(report.max_frame_gap_ms)},
+      {"per_session", nlohmann::json::array()}};
+  for (const auto& s : report.sessions) {
+    out["per_session"].push_back({{"session", s.session},
+                                  {"lookahead_ms", s.lookahead_ms},
+                                  {"first_frame_ms", s.first_frame_ms},
+                                  {"speech_to_mouth_ms", s.speech_to_mouth_ms},
+                                  {"interrupt_to_idle_ms", s.interrupt_to_idle_ms},
+                                  {"frames", s.frames},
+                                  {"idle_frames", s.idle_frames},
+                                  {"speech_frames", s.speech_frames},
+                                  {"missing_frames", s.missing_frames},
+                                  {"max_frame_gap_ms", s.max_frame_gap_ms},
+                                  {"error", s.error}});
+  }
+  return out;
+}
+
+// --live: sessions on the native Live RPC, the clip spoken into each at 1x.
+Status run_live(const ClientFlags& f, std::span<const float> clip) {
+  if (f.native || f.visual_frames || !f.save.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--live opens live sessions of its own: drop --native, --visual-frames and "
+                      "--save");
+  }
+  client::LiveClientOptions o = f.live_options;
+  o.server = f.base.server;
+  o.model_id = f.base.model_id;
+  o.connect_timeout_ms = f.base.connect_timeout_ms;
+  o.chunk_ms = f.base.chunk_ms;
+  LOG_INFO("client", "{} live session(s) on '{}' (model '{}')", o.sessions, o.server, o.model_id);
+  ASSIGN_OR_RETURN(const client::LiveReport report, client::run_live(clip, o));
+  if (f.json) {
+    std::cout << live_json(report, o).dump(2) << "\n";
+  } else {
+    std::cout << client::format_live_report(report, o);
+  }
+  if (report.failed > 0)
+    return make_error(ErrorCode::kInternal, "{} live session(s) failed", report.failed);
+  return {};
+}
+
 Status run(const ClientFlags& f) {
   auto clip = audio::load_audio(f.audio);
   if (!clip.ok()) return clip.status().with_context(fmt::format("--audio '{}'", f.audio));
   if (clip->empty())
     return make_error(ErrorCode::kInvalidArgument, "--audio '{}' has no samples", f.audio);
+  if (f.live) return run_live(f, *clip);
   client::ClientOptions o = f.base;
   o.save_dir = f.save;
   RETURN_IF_ERROR(choose_api(f, o));
@@ -232,6 +295,24 @@ void add(CLI::App& app, Action* action) {
       ->default_val(5000)
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", f->json, "print JSON instead of the table");
+  cmd->add_flag("--live", f->live,
+                "live sessions (lipsync.v1 Live): open, watch idle, speak the audio at 1x, then "
+                "print first frame, speech to mouth and interrupt to idle");
+  cmd->add_option("--sessions", f->live_options.sessions, "with --live: sessions at once")
+      ->default_val(1)
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--idle-before", f->live_options.idle_before_s,
+                  "with --live: seconds of idle before the speech")
+      ->default_val(1.0)
+      ->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--idle-after", f->live_options.idle_after_s,
+                  "with --live: seconds of idle after the speech")
+      ->default_val(1.0)
+      ->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--interrupt-after", f->live_options.interrupt_after_s,
+                  "with --live: interrupt this many seconds into the speech (0: never)")
+      ->default_val(0.0)
+      ->check(CLI::Range(0.0, 3600.0));
   cmd->add_flag("--native", f->native,
                 "native API (lipsync.v1 Render): each request sends the clip's audio only and "
                 "gets all its frames");
