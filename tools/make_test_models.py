@@ -46,6 +46,19 @@ class Graph:
         self.inits = []
         self.counter = 0
         self.params = 0
+        # Node names follow the module path, as torch.onnx.export writes them ("/down1/ir0/
+        # expand"), so that profiles (tools/ort_profile_table.py) group the nodes by block.
+        self.scope = ""
+        self.used_names = set()
+
+    def node_name(self, role):
+        name = f"{self.scope}/{role}"
+        k = 1
+        while name in self.used_names:
+            k += 1
+            name = f"{self.scope}/{role}_{k}"
+        self.used_names.add(name)
+        return name
 
     def fresh(self, prefix):
         self.counter += 1
@@ -57,7 +70,7 @@ class Graph:
         return name
 
     def conv(self, x, cin, cout, k, stride=1, pad=0, groups=1, conv_bias=False, bn=True,
-             gain=1.0):
+             gain=1.0, role="conv"):
         """Conv (+ BN folded in). Returns the output name. ReLU is separate."""
         strides = list(stride) if isinstance(stride, tuple) else [stride, stride]
         fan_in = (cin // groups) * k * k
@@ -77,69 +90,87 @@ class Graph:
         bn_ = self.const("b", b.astype(np.float32))
         y = self.fresh("conv")
         self.nodes.append(helper.make_node(
-            "Conv", [x, wn, bn_], [y], kernel_shape=[k, k], strides=strides,
-            pads=[pad, pad, pad, pad], group=groups))
+            "Conv", [x, wn, bn_], [y], name=self.node_name(role), kernel_shape=[k, k],
+            strides=strides, pads=[pad, pad, pad, pad], group=groups))
         return y
 
-    def op(self, op_type, inputs, **attrs):
+    def op(self, op_type, inputs, role=None, **attrs):
         y = self.fresh(op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [y], **attrs))
+        self.nodes.append(helper.make_node(op_type, inputs, [y],
+                                           name=self.node_name(role or op_type.lower()), **attrs))
         return y
 
-    def relu(self, x):
-        return self.op("Relu", [x])
+    def relu(self, x, role="relu"):
+        return self.op("Relu", [x], role=role)
+
+    def scoped(self, scope, build):
+        """build() with node names under `scope` (a module path like "down1/ir0")."""
+        outer = self.scope
+        self.scope = f"{outer}/{scope}"
+        try:
+            return build()
+        finally:
+            self.scope = outer
 
     def upsample2x(self, x):
         """Bilinear x2 with align_corners = True (PyTorch Upsample semantics)."""
         scales = self.const("scales", np.array([1, 1, 2, 2], dtype=np.float32))
-        return self.op("Resize", [x, "", scales], mode="linear",
+        return self.op("Resize", [x, "", scales], role="upsample", mode="linear",
                        coordinate_transformation_mode="align_corners")
 
 
 # ---------------------------------------------------------------- UNet (SyncTalk_2D "328")
 
-def inverted_residual(g, x, inp, oup, stride, res, e=2):
-    hidden = inp * e
-    h = g.relu(g.conv(x, inp, hidden, 1))
-    h = g.relu(g.conv(h, hidden, hidden, 3, stride=stride, pad=1, groups=hidden))
-    h = g.conv(h, hidden, oup, 1, gain=0.25 if res else 1.0)
-    return g.op("Add", [x, h]) if res else h
+def inverted_residual(g, x, inp, oup, stride, res, scope, e=2):
+    def build():
+        hidden = inp * e
+        h = g.relu(g.conv(x, inp, hidden, 1, role="expand"), role="expand_relu")
+        h = g.relu(g.conv(h, hidden, hidden, 3, stride=stride, pad=1, groups=hidden,
+                          role="depthwise"), role="depthwise_relu")
+        h = g.conv(h, hidden, oup, 1, gain=0.25 if res else 1.0, role="project")
+        return g.op("Add", [x, h], role="residual") if res else h
+    return g.scoped(scope, build)
 
 
-def double_conv_dw(g, x, cin, cout, stride):
-    x = inverted_residual(g, x, cin, cout, stride, res=False)
-    return inverted_residual(g, x, cout, cout, 1, res=True)
+def double_conv_dw(g, x, cin, cout, stride, scope):
+    x = inverted_residual(g, x, cin, cout, stride, res=False, scope=f"{scope}/ir0")
+    return inverted_residual(g, x, cout, cout, 1, res=True, scope=f"{scope}/ir1")
 
 
 def build_unet(g, w):
-    """w: channel widths; the production model has w = 1 (scale 1/8 for tiny)."""
+    """w: channel widths; the production model has w = 1 (scale 1/8 for tiny). Scopes follow
+    tools/synctalk_models.py's module names."""
     c = lambda n: max(2, int(n * w))  # noqa: E731
-    x1 = inverted_residual(g, "input", 6, c(32), 1, res=False)              # 320
-    x2 = double_conv_dw(g, x1, c(32), c(32), 2)                              # 160
-    x3 = double_conv_dw(g, x2, c(32), c(64), 2)                              # 80
-    x4 = double_conv_dw(g, x3, c(64), c(128), 2)                             # 40
-    x5 = double_conv_dw(g, x4, c(128), c(256), 2)                            # 20
-    x6 = double_conv_dw(g, x5, c(256), c(512), 2)                            # 10
+    x1 = inverted_residual(g, "input", 6, c(32), 1, res=False, scope="inc")   # 320
+    x2 = double_conv_dw(g, x1, c(32), c(32), 2, "down1")                      # 160
+    x3 = double_conv_dw(g, x2, c(32), c(64), 2, "down2")                      # 80
+    x4 = double_conv_dw(g, x3, c(64), c(128), 2, "down3")                     # 40
+    x5 = double_conv_dw(g, x4, c(128), c(256), 2, "down4")                    # 20
+    x6 = double_conv_dw(g, x5, c(256), c(512), 2, "down5")                    # 10
 
-    a = inverted_residual(g, "audio", 32, c(64), 1, res=False)              # 16
-    a = inverted_residual(g, a, c(64), c(128), 1, res=False)
-    a = g.relu(g.conv(a, c(128), c(256), 3, pad=1, conv_bias=True))
-    a = inverted_residual(g, a, c(256), c(256), 1, res=True)
-    a = g.relu(g.conv(a, c(256), c(512), 3, stride=2, pad=3, conv_bias=True))  # 10
-    a = inverted_residual(g, a, c(512), c(512), 1, res=True)
-    a = inverted_residual(g, a, c(512), c(512), 1, res=True)
+    def audio_conv(x, cin, cout, stride, pad, scope):
+        return g.scoped(scope, lambda: g.relu(
+            g.conv(x, cin, cout, 3, stride=stride, pad=pad, conv_bias=True)))
+    a = inverted_residual(g, "audio", 32, c(64), 1, res=False, scope="audio_model/conv1")  # 16
+    a = inverted_residual(g, a, c(64), c(128), 1, res=False, scope="audio_model/conv2")
+    a = audio_conv(a, c(128), c(256), 1, 1, "audio_model/conv3")
+    a = inverted_residual(g, a, c(256), c(256), 1, res=True, scope="audio_model/conv4")
+    a = audio_conv(a, c(256), c(512), 2, 3, "audio_model/conv5")                          # 10
+    a = inverted_residual(g, a, c(512), c(512), 1, res=True, scope="audio_model/conv6")
+    a = inverted_residual(g, a, c(512), c(512), 1, res=True, scope="audio_model/conv7")
 
-    f = g.op("Concat", [x6, a], axis=1)
-    f = double_conv_dw(g, f, 2 * c(512), c(512), 1)
-    f = double_conv_dw(g, f, c(512), c(256), 1)
+    f = g.scoped("fuse_conv", lambda: g.op("Concat", [x6, a], axis=1))
+    f = double_conv_dw(g, f, 2 * c(512), c(512), 1, "fuse_conv/0")
+    f = double_conv_dw(g, f, c(512), c(256), 1, "fuse_conv/1")
 
-    for skip, cin, cout in ((x5, c(256), c(128)), (x4, c(128), c(64)), (x3, c(64), c(32)),
-                            (x2, c(32), c(32)), (x1, c(32), c(16))):
-        up = g.upsample2x(f)
-        f = double_conv_dw(g, g.op("Concat", [up, skip], axis=1), 2 * cin, cout, 1)
+    for i, (skip, cin, cout) in enumerate(((x5, c(256), c(128)), (x4, c(128), c(64)),
+                                           (x3, c(64), c(32)), (x2, c(32), c(32)),
+                                           (x1, c(32), c(16))), start=1):
+        up = g.scoped(f"up{i}", lambda: g.op("Concat", [g.upsample2x(f), skip], axis=1))
+        f = double_conv_dw(g, up, 2 * cin, cout, 1, f"up{i}")
 
-    logits = g.conv(f, c(16), 3, 1, conv_bias=True, bn=False, gain=0.1)
-    return g.op("Sigmoid", [logits])
+    return g.scoped("outc", lambda: g.op("Sigmoid", [g.conv(
+        f, c(16), 3, 1, conv_bias=True, bn=False, gain=0.1)]))
 
 
 # ---------------------------------------------------------------- audio encoder ("ave")
@@ -160,10 +191,14 @@ def build_encoder(g, w):
         last = i == len(ENCODER_LAYERS) - 1
         cin_w = c(cin)
         cout_w = 512 if last else c(cout)  # the feature size is part of the I/O contract
-        y = g.conv(x, cin_w, cout_w, k, stride=s, pad=p, conv_bias=True, gain=0.5 if res else 1.0)
-        if res:
-            y = g.op("Add", [y, x])
-        x = g.relu(y)
+
+        def layer(x=x):
+            y = g.conv(x, cin_w, cout_w, k, stride=s, pad=p, conv_bias=True,
+                       gain=0.5 if res else 1.0)
+            if res:
+                y = g.op("Add", [y, x], role="residual")
+            return g.relu(y)
+        x = g.scoped(f"audio_encoder/{i}", layer)
     return g.op("Flatten", [x], axis=1)
 
 
@@ -211,7 +246,7 @@ def make_model(kind, width, seed, fp16, variant=None):
                                                 ["batch", 1, 80, 16])]
         outputs = [helper.make_tensor_value_info("audio_features", TensorProto.FLOAT, ["batch", 512])]
         out_name = "audio_features"
-    g.nodes.append(helper.make_node("Identity", [out], [out_name]))
+    g.nodes.append(helper.make_node("Identity", [out], [out_name], name=g.node_name("output")))
     graph = helper.make_graph(g.nodes, f"{kind}_w{width}", inputs, outputs, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="lipsync make_test_models.py")

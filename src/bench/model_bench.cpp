@@ -2,9 +2,12 @@
 // through runtime::Session, per batch size. Warm-up first; JSON with median and spread.
 #include "bench/model_bench.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -14,6 +17,7 @@
 
 #include "core/bounded_queue.h"
 #include "core/clock.h"
+#include "core/npy.h"
 #include "imaging/model_geometry.h"
 #include "pipeline/lipsync_model.h"
 #include "pipeline/onnx_feature_encoder.h"
@@ -32,6 +36,20 @@ Result<std::map<std::string, std::string>> parse_key_values(const std::vector<st
     parsed[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
   return parsed;
+}
+
+Result<runtime::GraphOptimization> parse_graph_optimization(const std::string& name) {
+  static const std::map<std::string, runtime::GraphOptimization> kLevels{
+      {"disable", runtime::GraphOptimization::kDisable},
+      {"basic", runtime::GraphOptimization::kBasic},
+      {"extended", runtime::GraphOptimization::kExtended},
+      {"all", runtime::GraphOptimization::kAll}};
+  const auto found = kLevels.find(name);
+  if (found == kLevels.end()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--graph-optimization '{}': use disable, basic, extended or all", name);
+  }
+  return found->second;
 }
 
 nlohmann::json summarize(std::vector<double> ms, int batch) {
@@ -80,15 +98,36 @@ Result<std::vector<double>> timed_runs(runtime::Session& session,
   return timed(warmup, runs, [&] { return session.run_into(inputs, batch, outputs); });
 }
 
+// Every output of an executed batch into `path_prefix`_<output index>.npy ("" for output 0).
+Status save_outputs(const runtime::Session& session, const runtime::Session::Batch& batch,
+                    const std::string& path_prefix) {
+  for (std::size_t o = 0; o < session.outputs().size(); ++o) {
+    const auto& spec = session.outputs()[o];
+    std::vector<float> values(
+        static_cast<std::size_t>(batch.size() * runtime::values_per_frame(spec)));
+    RETURN_IF_ERROR(batch.read_output(o, 0, values));
+    std::vector<std::size_t> shape{static_cast<std::size_t>(batch.size())};
+    for (std::size_t d = 1; d < spec.shape.size(); ++d)
+      shape.push_back(static_cast<std::size_t>(spec.shape[d]));
+    const std::string suffix = o == 0 ? "" : fmt::format("_{}", o);
+    RETURN_IF_ERROR(write_npy(path_prefix + suffix + ".npy", values, shape));
+  }
+  return Status::ok_status();
+}
+
 // execute() of one staged and uploaded batch, again and again: the run alone, with its inputs
 // and outputs already in the device's memory at the same addresses every time (as pipeline.md
-// §8's I/O-binding anchor, and as CUDA graphs need).
+// §8's I/O-binding anchor, and as CUDA graphs need). With `save_prefix`, the last run's
+// outputs are saved (save_outputs).
 Result<std::vector<double>> timed_executes(runtime::Session& session,
                                            std::span<const std::span<const float>> inputs,
-                                           int batch, int warmup, int runs) {
+                                           int batch, int warmup, int runs,
+                                           const std::string& save_prefix) {
   ASSIGN_OR_RETURN(auto staged, session.stage(inputs, batch));
   RETURN_IF_ERROR(session.upload(staged));
-  return timed(warmup, runs, [&] { return session.execute(staged); });
+  ASSIGN_OR_RETURN(auto ms, timed(warmup, runs, [&] { return session.execute(staged); }));
+  if (!save_prefix.empty()) RETURN_IF_ERROR(save_outputs(session, staged, save_prefix));
+  return ms;
 }
 
 double median(std::vector<double> values) {
@@ -179,11 +218,16 @@ Result<nlohmann::json> time_pipelined(runtime::Session& session,
 // With concurrency > 1, that many threads run batches at once (as a scheduler with several
 // batches in flight would); throughput is frames over the wall-clock time of all timed runs.
 Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
-                                  const BenchModelOptions& options) {
+                                  const BenchModelOptions& options, const std::string& part) {
   const auto values = random_inputs(session, batch);
   const std::vector<std::span<const float>> inputs(values.begin(), values.end());
-  ASSIGN_OR_RETURN(auto executes,
-                   timed_executes(session, inputs, batch, options.warmup, options.iterations));
+  const std::string save_prefix =
+      options.save_outputs.empty()
+          ? ""
+          : (std::filesystem::path(options.save_outputs) / fmt::format("{}_b{}", part, batch))
+                .string();
+  ASSIGN_OR_RETURN(auto executes, timed_executes(session, inputs, batch, options.warmup,
+                                                 options.iterations, save_prefix));
   const auto execute_only = summarize(executes, batch);
   if (options.execute_only) return execute_only;
   ASSIGN_OR_RETURN(auto ms, timed_runs(session, inputs, batch, options.warmup, options.iterations));
@@ -210,10 +254,13 @@ Result<nlohmann::json> time_batch(runtime::Session& session, int batch,
   return summary;
 }
 
-Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::TensorSpec> inputs,
+Result<nlohmann::json> bench_one(const std::string& part, const std::string& path,
+                                 std::vector<runtime::TensorSpec> inputs,
                                  std::vector<runtime::TensorSpec> outputs,
                                  const BenchModelOptions& options) {
   ASSIGN_OR_RETURN(auto cuda_options, parse_key_values(options.cuda_options));
+  ASSIGN_OR_RETURN(const auto graph_optimization,
+                   parse_graph_optimization(options.graph_optimization));
   const runtime::SessionOptions session_options = runtime::session_options_from(
       {}, {.provider = options.cuda ? ExecutionProvider::kCuda : ExecutionProvider::kCpu,
            .intra_op_threads = options.threads,
@@ -222,7 +269,9 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
            .cuda_options = std::move(cuda_options),
            .cuda_nhwc = options.cuda_nhwc,
            .upload_in_advance = options.upload_in_advance,
-           .cuda_graph = options.cuda_graph});
+           .cuda_graph = options.cuda_graph,
+           .graph_optimization = graph_optimization,
+           .profile_prefix = options.profile.empty() ? "" : options.profile + "_" + part});
   ASSIGN_OR_RETURN(auto session, runtime::Session::create(path, session_options, std::move(inputs),
                                                           std::move(outputs)));
   const bool is_half = session->element_type() == runtime::ElementType::kFloat16;
@@ -240,13 +289,18 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
       {"upload_in_advance", options.upload_in_advance},
       {"cuda_nhwc", options.cuda_nhwc},
       {"cuda_graph", options.cuda_graph},
+      {"graph_optimization", options.graph_optimization},
       {"warmup", options.warmup},
       {"api", options.execute_only ? "Session::execute of one uploaded batch (I/O on the device)"
                                    : "Session::run_into (caller-owned float32 output buffers)"},
       {"results", nlohmann::json::array()}};
   for (int batch : options.batches) {
-    ASSIGN_OR_RETURN(auto result, time_batch(*session, batch, options));
+    ASSIGN_OR_RETURN(auto result, time_batch(*session, batch, options, part));
     report["results"].push_back(std::move(result));
+  }
+  if (!options.profile.empty()) {
+    ASSIGN_OR_RETURN(const auto file, session->end_profiling());
+    report["profile_file"] = file.string();
   }
   return report;
 }
@@ -256,12 +310,20 @@ Result<nlohmann::json> bench_one(const std::string& path, std::vector<runtime::T
 Result<nlohmann::json> bench_model(const BenchModelOptions& options) {
   const char* commit = std::getenv("LIPSYNC_COMMIT");
   nlohmann::json report{{"benchmark", "model"}, {"commit", commit != nullptr ? commit : "unknown"}};
+  if (!options.save_outputs.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.save_outputs, ec);
+    if (ec) {
+      return make_error(ErrorCode::kInvalidArgument, "--save-outputs '{}': {}",
+                        options.save_outputs, ec.message());
+    }
+  }
   ASSIGN_OR_RETURN(report["unet"],
-                   bench_one(options.model, pipeline::unet_inputs(imaging::kSyncTalk328),
+                   bench_one("unet", options.model, pipeline::unet_inputs(imaging::kSyncTalk328),
                              pipeline::unet_outputs(imaging::kSyncTalk328), options));
   if (!options.encoder.empty()) {
     ASSIGN_OR_RETURN(report["encoder"],
-                     bench_one(options.encoder, pipeline::encoder_inputs(),
+                     bench_one("encoder", options.encoder, pipeline::encoder_inputs(),
                                pipeline::encoder_outputs(), options));
   }
   return report;

@@ -29,14 +29,21 @@ struct BenchModelOptions {
   bool upload_in_advance = true;
   bool cuda_nhwc = true;
   bool cuda_graph = false;
+  std::string graph_optimization = "all";  // ORT's level: disable, basic, extended, all
   std::string cuda_ep_library;
   std::vector<std::string> cuda_options;  // KEY=VALUE
+  // Non-empty: ORT's profile of every run goes to PROFILE_<part>_<timestamp>.json (part = unet,
+  // encoder); the report names the file. tools/ort_profile_table.py turns it into tables.
+  std::string profile;
+  // Non-empty: per batch size, the outputs of the run on the seeded random inputs go to
+  // SAVE_OUTPUTS/<part>_b<batch>.npy (float32), so that variants can be compared for exactness.
+  std::string save_outputs;
 };
 
 // The JSON report: per model part ("unet", and "encoder" when set) its precision, provider and
 // device, and per batch size the timings (median, spread, fps). Errors: a model that does not
 // load or does not match pipeline.md §8's I/O, --fp16 with a float32 model, a malformed CUDA
-// option, a failed run.
+// option, a failed run, a profile or output file that cannot be written.
 Result<nlohmann::json> bench_model(const BenchModelOptions& options);
 
 }  // namespace lipsync::bench

@@ -116,6 +116,17 @@ void add_model(CLI::App& app, Action* action) {
          "--cuda-option", options->cuda_options,
          "extra CUDA EP option KEY=VALUE (repeatable), e.g. cudnn_conv_algo_search=HEURISTIC")
       ->delimiter(';');
+  cmd->add_option("--graph-optimization", options->graph_optimization,
+                  "ORT's graph optimization level: disable, basic, extended, all")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"disable", "basic", "extended", "all"}));
+  cmd->add_option("--profile", options->profile,
+                  "ORT's profiler: every run and node into PROFILE_unet_<time>.json (and "
+                  "_encoder_); on CUDA set CUDA_LAUNCH_BLOCKING=1 for GPU times per node "
+                  "(tools/ort_profile_table.py prints the tables)");
+  cmd->add_option("--save-outputs", options->save_outputs,
+                  "folder: per batch size, the outputs on the seeded random inputs as "
+                  "unet_b<batch>.npy (float32), to compare variants");
   cmd->add_option("--cuda-ep-library", options->cuda_ep_library,
                   "libonnxruntime_providers_cuda.so (default: beside libonnxruntime.so)");
   cmd->callback([action, options] {

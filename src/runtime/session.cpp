@@ -185,6 +185,7 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   impl->path = model;
   impl->provider = options.provider;
   impl->cuda_graph = options.provider == ExecutionProvider::kCuda && options.cuda_graph;
+  impl->profiling = !options.profile_prefix.empty();
   RETURN_IF_ERROR(detail::ort_guard(
       ErrorCode::kDataLoss,
       [&] { return fmt::format("model '{}' could not be loaded", model.string()); },
@@ -260,6 +261,31 @@ const std::filesystem::path& Session::model_path() const {
 }
 const std::string& Session::device_description() const {
   return impl_->device;
+}
+
+Result<std::filesystem::path> Session::end_profiling() {
+  if (!impl_->profiling) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "model '{}': profiling is off (set SessionOptions::profile_prefix)",
+                      impl_->path.string());
+  }
+  std::string file;
+  RETURN_IF_ERROR(detail::ort_guard(
+      ErrorCode::kInternal,
+      [&] {
+        return fmt::format("model '{}': the profile could not be written", impl_->path.string());
+      },
+      [&] {
+        Ort::AllocatorWithDefaultOptions allocator;
+        file = impl_->session.EndProfilingAllocated(allocator).get();
+      }));
+  impl_->profiling = false;
+  std::error_code ec;
+  if (file.empty() || !std::filesystem::is_regular_file(file, ec)) {
+    return make_error(ErrorCode::kInternal, "model '{}': ORT wrote no profile (got '{}')",
+                      impl_->path.string(), file);
+  }
+  return std::filesystem::path(file);
 }
 
 }  // namespace lipsync::runtime

@@ -102,6 +102,9 @@ class Session {
   const std::filesystem::path& model_path() const;
   // The device the model runs on, as ORT reports it (for benchmark stamps and logs).
   const std::string& device_description() const;
+  // With SessionOptions::profile_prefix: stops ORT's profiler and returns the JSON file it wrote
+  // (later runs are not recorded). An error when profiling is off or the file was not written.
+  Result<std::filesystem::path> end_profiling();
 
  private:
   struct Impl;

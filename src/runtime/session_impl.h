@@ -65,6 +65,7 @@ struct Session::Impl {
   bool graphs_failed = false;              // a graph failed: no more graphs
   std::map<int64_t, int> uncaptured_runs;  // per batch size without a graph
   std::vector<std::unique_ptr<detail::GraphSlot>> graphs;
+  bool profiling = false;  // ORT's profiler records until end_profiling()
 
   bool stages(const detail::ModelTensor& tensor) const {
     return provider == ExecutionProvider::kCuda ||

@@ -22,15 +22,35 @@ SessionOptions session_options_from(const RuntimeSection& runtime,
   // Not in the configuration: flags only.
   if (overrides.cuda_options) options.cuda_options = *overrides.cuda_options;
   if (overrides.upload_in_advance) options.upload_in_advance = *overrides.upload_in_advance;
+  if (overrides.graph_optimization) options.graph_optimization = *overrides.graph_optimization;
+  if (overrides.profile_prefix) options.profile_prefix = *overrides.profile_prefix;
   return options;
 }
 
 namespace detail {
+namespace {
+
+GraphOptimizationLevel ort_level(GraphOptimization level) {
+  switch (level) {
+    case GraphOptimization::kDisable:
+      return GraphOptimizationLevel::ORT_DISABLE_ALL;
+    case GraphOptimization::kBasic:
+      return GraphOptimizationLevel::ORT_ENABLE_BASIC;
+    case GraphOptimization::kExtended:
+      return GraphOptimizationLevel::ORT_ENABLE_EXTENDED;
+    case GraphOptimization::kAll:
+      break;
+  }
+  return GraphOptimizationLevel::ORT_ENABLE_ALL;
+}
+
+}  // namespace
 
 Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
                                              std::string* device_text, Allocators* allocators) {
   Ort::SessionOptions ort;
-  ort.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+  ort.SetGraphOptimizationLevel(ort_level(options.graph_optimization));
+  if (!options.profile_prefix.empty()) ort.EnableProfiling(options.profile_prefix.c_str());
   if (options.intra_op_threads > 0) ort.SetIntraOpNumThreads(options.intra_op_threads);
   if (options.provider != ExecutionProvider::kCuda) {
     *device_text = describe_cpu();

@@ -15,6 +15,9 @@
 
 namespace lipsync::runtime {
 
+// ORT's graph optimization level (GraphOptimizationLevel): which rewrites run at load.
+enum class GraphOptimization { kDisable, kBasic, kExtended, kAll };
+
 struct SessionOptions {
   ExecutionProvider provider = ExecutionProvider::kCpu;
   int intra_op_threads = 0;  // 0 = ORT default
@@ -33,6 +36,12 @@ struct SessionOptions {
   // has run a few times (up to 4 sizes per session), instead of launching every kernel. The
   // batch is copied on the device into and out of the graph's own tensors around the run.
   bool cuda_graph = false;
+  // ORT's rewrites at load (constant folding, Conv+activation fusion, layout changes, ...).
+  GraphOptimization graph_optimization = GraphOptimization::kAll;
+  // Non-empty: ORT's profiler records every run and node (host-side times: on CUDA they are
+  // launch times unless CUDA_LAUNCH_BLOCKING=1) into PREFIX_<timestamp>.json, written by
+  // Session::end_profiling() or when the session ends.
+  std::string profile_prefix;
 };
 
 // What a command's flags say on top of the configuration; an unset field keeps the configured
@@ -46,6 +55,8 @@ struct SessionOverrides {
   std::optional<bool> cuda_nhwc;
   std::optional<bool> upload_in_advance;
   std::optional<bool> cuda_graph;
+  std::optional<GraphOptimization> graph_optimization;
+  std::optional<std::string> profile_prefix;
 };
 
 // The `runtime:` section of the configuration as session options, then `overrides`.

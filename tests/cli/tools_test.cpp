@@ -3,6 +3,7 @@
 // checked, and one bad input each).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -324,6 +325,53 @@ TEST(CliBench, Model) {
       run_cli({"bench", "model", "--model", (work / "broken.onnx").string()}, work);
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("broken.onnx"), std::string::npos) << bad.output;
+  fs::remove_all(work);
+}
+
+// --profile writes ORT's per-node profile and names it; --save-outputs the outputs per batch
+// size; --graph-optimization changes ORT's rewrites but not what the model computes.
+TEST(CliBench, ModelProfileAndOutputs) {
+  const fs::path work = testing::temp_dir();
+  auto run = [&](const std::string& level, const fs::path& outputs) {
+    return bench_json(
+        run_cli({"bench", "model", "--model", model("unet_tiny.onnx").string(), "--batch", "2",
+                 "--iterations", "2", "--warmup", "0", "--execute-only", "--graph-optimization",
+                 level, "--profile", (work / "prof").string(), "--save-outputs", outputs.string()},
+                work));
+  };
+  const json all = run("all", work / "all");
+  EXPECT_EQ(all["unet"]["graph_optimization"], "all");
+  const fs::path profile = all["unet"].value("profile_file", "");
+  ASSERT_TRUE(fs::is_regular_file(profile)) << all.dump();
+  const json events = json::parse(std::ifstream(profile), nullptr, false);
+  ASSERT_TRUE(events.is_array()) << profile;
+  int runs = 0, nodes = 0;
+  for (const json& e : events) {
+    runs += e.value("name", "") == "model_run";
+    nodes += e.value("cat", "") == "Node";
+  }
+  EXPECT_EQ(runs, 2);  // the timed runs, no warm-up asked for
+  EXPECT_GT(nodes, 2 * 90) << "a node event per node and run";
+
+  const json none = run("disable", work / "none");
+  EXPECT_EQ(none["unet"]["graph_optimization"], "disable");
+  auto output = [&](const char* dir) {
+    auto array = read_npy(work / dir / "unet_b2.npy");
+    EXPECT_TRUE(array.ok()) << array.status().message();
+    return array.ok() ? array->to_c_order<float>() : std::vector<float>{};
+  };
+  const auto a = output("all"), b = output("none");
+  ASSERT_EQ(a.size(), 2u * 3 * 320 * 320);
+  ASSERT_EQ(b.size(), a.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+  EXPECT_LT(worst, 1e-4) << "ORT's rewrites changed the outputs";
+
+  const RunResult bad = run_cli({"bench", "model", "--model", model("unet_tiny.onnx").string(),
+                                 "--graph-optimization", "most"},
+                                work);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--graph-optimization"), std::string::npos) << bad.output;
   fs::remove_all(work);
 }
 

@@ -47,6 +47,12 @@ def check_unet(path, fp16):
     want = onnx.TensorProto.FLOAT16 if fp16 else onnx.TensorProto.FLOAT
     check(out.type.tensor_type.elem_type == want, f"{name}: output element type")
     check(m.graph.node[-2].op_type == "Sigmoid", f"{name}: last op is not Sigmoid")
+    # Module-path node names (as torch.onnx.export writes them): profiles group nodes by block.
+    names = [n.name for n in m.graph.node]
+    check(all(n.startswith("/") for n in names) and len(set(names)) == len(names),
+          f"{name}: node names not unique module paths")
+    check(sum(n.startswith("/down3/ir1/") for n in names) == 6,
+          f"{name}: /down3/ir1/ is not one inverted-residual block of 6 nodes")
 
 
 def check_encoder(path):
