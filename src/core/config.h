@@ -94,7 +94,7 @@ struct OutputSection {
 // WebRTC output of live sessions (docs/api.md "WebRTC"): ICE servers and the local UDP ports.
 struct WebRtcSection {
   bool enabled = true;                    // off: offers are answered with an error
-  std::vector<std::string> stun_servers;  // "stun://host:port"; webrtcbin uses the first
+  std::vector<std::string> stun_servers;  // "stun://host:port"; peers use the first that answers
   std::vector<std::string> turn_servers;  // "turn://user:password@host:port", turns://
   int min_port = 0;                       // local UDP ports for ICE; 0: any
   int max_port = 0;                       // 0: 65535

@@ -4,7 +4,9 @@
 //             (text; all but "model" optional) — opens a session; or {"join": "SESSION"} to
 //             watch (and talk to) a session another connection opened
 //   server -> {"session": "SESSION", "width": W, "height": H, "fps": 25,
-//              "lookahead_ms": 452.5}                                              (text)
+//              "lookahead_ms": 452.5, "webrtc": true, "ice_servers": [{"urls": "stun:H:P"},
+//              {"urls": "turn:H:P", "username": "U", "credential": "P"}]}       (text; ice_servers:
+//             the server's STUN/TURN list as RTCPeerConnection iceServers)
 //   server -> one binary message per frame, 40 ms apart, from the next frame on:
 //             kLiveFrameHeaderBytes of header (uint32 LE frame index, uint32 LE presentation
 //             time in ms since the session opened, uint32 LE utterance: 0 while idle) then the

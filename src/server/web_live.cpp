@@ -13,6 +13,7 @@
 #include "core/timeline.h"
 #include "server/live_connection.h"
 #include "server/web_live_messages.h"
+#include "webrtc/stun_chooser.h"
 #include "webrtc/webrtc_peer.h"
 
 namespace lipsync::server {
@@ -25,15 +26,37 @@ constexpr std::int64_t kFrameNoticeEvery = 25;
 // One binary message of speech: 1 MiB is 32 s of 16 kHz 16-bit mono.
 constexpr std::size_t kMaxLiveMessageBytes = std::size_t{1} << 20;
 
+webrtc::IceOptions ice_options(const WebRtcSection& config) {
+  return {.stun_servers = config.stun_servers,
+          .turn_servers = config.turn_servers,
+          .min_port = config.min_port,
+          .max_port = config.max_port};
+}
+
+// The hello's "ice_servers": the page's RTCPeerConnection `iceServers`. TURN credentials are
+// the configured ones: every page that may watch a session gets them (docs/configuration.md).
+json browser_ice_servers(const WebRtcSection& config) {
+  json servers = json::array();
+  for (const auto& server : webrtc::browser_ice_servers(ice_options(config))) {
+    json entry = {{"urls", server.urls}};
+    if (!server.username.empty()) entry["username"] = server.username;
+    if (!server.credential.empty()) entry["credential"] = server.credential;
+    servers.push_back(std::move(entry));
+  }
+  return servers;
+}
+
 // One WebSocket's connection to a session: the shared LiveConnection (speech in, frames out),
 // the messages of the protocol, and the browser's WebRTC stream when it asks for one.
 class WebLiveConnection {
  public:
   WebLiveConnection(http::WebSocketConnection& ws, std::shared_ptr<live::Session> session,
-                    const LiveOpening& opening, LiveHub& hub, const WebRtcSection& webrtc)
+                    const LiveOpening& opening, LiveHub& hub, const WebRtcSection& webrtc,
+                    const webrtc::StunChooser& stun)
       : ws_(ws),
         hub_(hub),
         webrtc_config_(webrtc),
+        stun_(stun),
         opening_(opening),
         connection_(std::move(session),
                     {.sample_rate_hz = opening.sample_rate_hz, .channels = opening.channels},
@@ -162,10 +185,9 @@ class WebLiveConnection {
               webrtc_playing_ = state == "connected";
               (void)ws_.send_text(json{{"type", "webrtc-state"}, {"state", state}}.dump());
             }};
-    const webrtc::IceOptions ice{.stun_servers = webrtc_config_.stun_servers,
-                                 .turn_servers = webrtc_config_.turn_servers,
-                                 .min_port = webrtc_config_.min_port,
-                                 .max_port = webrtc_config_.max_port};
+    webrtc::IceOptions ice = ice_options(webrtc_config_);
+    ice.stun_servers.clear();  // webrtcbin takes one: the first that answers (stun_chooser.h)
+    if (std::string stun = stun_.current(); !stun.empty()) ice.stun_servers.push_back(stun);
     auto peer = webrtc::Peer::create(connection_.session().width(), connection_.session().height(),
                                      ice, std::move(callbacks));
     if (!peer.ok()) {
@@ -216,6 +238,7 @@ class WebLiveConnection {
   http::WebSocketConnection& ws_;
   LiveHub& hub_;
   const WebRtcSection& webrtc_config_;
+  const webrtc::StunChooser& stun_;
   std::mutex peer_mutex_;
   std::shared_ptr<webrtc::Peer> peer_;       // the browser's WebRTC stream, when it asked for one
   std::atomic<bool> webrtc_playing_{false};  // its connection is up: no JPEGs
@@ -230,7 +253,8 @@ bool webrtc_offered(const Config& config) {
   return config.webrtc.enabled && webrtc::available();
 }
 
-void handle_live(const ServiceContext& context, LiveHub& hub, http::WebSocketConnection& ws) {
+void handle_live(const ServiceContext& context, LiveHub& hub, const webrtc::StunChooser& stun,
+                 http::WebSocketConnection& ws) {
   const auto fail = [&](const Status& status) {
     context.metrics->count_request("web.live", to_string(status.code()));
     LOG_WARN("live", "live session refused: {}", status.to_string());
@@ -254,7 +278,7 @@ void handle_live(const ServiceContext& context, LiveHub& hub, http::WebSocketCon
     session = std::move(*joined);
   }
   {
-    WebLiveConnection connection(ws, session, *opening, hub, context.config->webrtc);
+    WebLiveConnection connection(ws, session, *opening, hub, context.config->webrtc, stun);
     Status started = connection.start();
     if (started.ok()) {
       started = ws.send_text(json{{"session", id},
@@ -262,7 +286,8 @@ void handle_live(const ServiceContext& context, LiveHub& hub, http::WebSocketCon
                                   {"height", session->height()},
                                   {"fps", timeline::kFramesPerSecond},
                                   {"lookahead_ms", timeline::kLookaheadMs},
-                                  {"webrtc", webrtc_offered(*context.config)}}
+                                  {"webrtc", webrtc_offered(*context.config)},
+                                  {"ice_servers", browser_ice_servers(context.config->webrtc)}}
                                  .dump());
     }
     if (started.ok()) {
@@ -291,10 +316,7 @@ std::array<std::uint8_t, proto::kLiveFrameHeaderBytes> live_frame_header(const l
 Status add_live_routes(const ServiceContext& context, LiveHub& hub,
                        http::WebSocketRoutes& websockets) {
   const WebRtcSection& config = context.config->webrtc;
-  RETURN_IF_ERROR(webrtc::check(webrtc::IceOptions{.stun_servers = config.stun_servers,
-                                                   .turn_servers = config.turn_servers,
-                                                   .min_port = config.min_port,
-                                                   .max_port = config.max_port}));
+  RETURN_IF_ERROR(webrtc::check(ice_options(config)));
   if (!config.enabled) {
     LOG_INFO("live",
              "WebRTC is off (webrtc.enabled: false): pages watch live sessions as JPEG "
@@ -303,14 +325,19 @@ Status add_live_routes(const ServiceContext& context, LiveHub& hub,
     LOG_WARN("live", "WebRTC is off: {}; pages watch live sessions as JPEG frames over /ws/live",
              webrtc::unavailable_reason());
   } else {
-    LOG_INFO("live", "WebRTC on: STUN {}, TURN {} server(s), UDP ports {}",
-             config.stun_servers.empty() ? "none" : config.stun_servers.front(),
-             config.turn_servers.size(),
+    LOG_INFO("live",
+             "WebRTC on: STUN {} server(s) (peers use the first that answers), TURN {} "
+             "server(s), UDP ports {}",
+             config.stun_servers.size(), config.turn_servers.size(),
              config.min_port == 0 ? std::string("any")
                                   : fmt::format("{}-{}", config.min_port, config.max_port));
   }
+  // Probes the STUN servers only where peers will use them.
+  auto stun = std::make_shared<const webrtc::StunChooser>(
+      webrtc_offered(*context.config) ? config.stun_servers : std::vector<std::string>());
   websockets["/ws/live"] = {
-      .handler = [context, &hub](http::WebSocketConnection& ws) { handle_live(context, hub, ws); },
+      .handler = [context, &hub,
+                  stun](http::WebSocketConnection& ws) { handle_live(context, hub, *stun, ws); },
       .max_message_bytes = kMaxLiveMessageBytes};
   return {};
 }

@@ -37,4 +37,23 @@ Status check(const IceOptions& options) {
   return {};
 }
 
+std::vector<BrowserIceServer> browser_ice_servers(const IceOptions& options) {
+  std::vector<BrowserIceServer> servers;
+  for (const auto& url : options.stun_servers) {
+    servers.push_back({.urls = "stun:" + url.substr(url.find("://") + 3)});
+  }
+  for (const auto& url : options.turn_servers) {
+    const auto scheme_end = url.find("://");
+    const std::string rest = url.substr(scheme_end + 3);
+    const auto at = rest.rfind('@');
+    const std::string user_password = rest.substr(0, at);
+    const auto colon = user_password.find(':');
+    servers.push_back(
+        {.urls = url.substr(0, scheme_end) + ":" + rest.substr(at + 1),
+         .username = user_password.substr(0, colon),
+         .credential = colon == std::string::npos ? "" : user_password.substr(colon + 1)});
+  }
+  return servers;
+}
+
 }  // namespace lipsync::webrtc

@@ -27,7 +27,8 @@ bool available();
 std::string unavailable_reason();
 
 struct IceOptions {
-  // "stun://host:port"; webrtcbin uses one STUN server, the first.
+  // "stun://host:port"; webrtcbin uses one STUN server, the first (the server gives it the
+  // first that answers: stun_chooser.h).
   std::vector<std::string> stun_servers;
   // "turn://user:password@host:port" or "turns://..." (TURN over TLS); all are used.
   std::vector<std::string> turn_servers;
@@ -38,6 +39,16 @@ struct IceOptions {
 
 // Checks the URLs and the port range; the error names the bad entry.
 Status check(const IceOptions& options);
+
+// One entry of a browser's RTCPeerConnection `iceServers` (W3C RTCIceServer).
+struct BrowserIceServer {
+  std::string urls;        // "stun:host:port", "turn:host:port", "turns:host:port"
+  std::string username;    // TURN only
+  std::string credential;  // TURN only
+};
+// The STUN and TURN servers of checked `options` as a browser writes them, so that the page
+// gathers candidates through the same servers as the server does.
+std::vector<BrowserIceServer> browser_ice_servers(const IceOptions& options);
 
 struct PeerCallbacks {
   std::function<void(const std::string& sdp)> on_offer;

@@ -253,5 +253,25 @@ TEST_F(WebLiveTest, TheHelloSaysWhetherWebRtcIsOfferedAndAnOffBuildSaysWhy) {
   ASSERT_TRUE(client.frame().has_value());  // the JPEG stream goes on
 }
 
+TEST_F(WebLiveTest, TheHelloGivesThePageTheServersStunAndTurnServers) {
+  {
+    LiveClient client(port_);
+    const json hello = client.open({{"model", "a"}});
+    EXPECT_EQ(hello["ice_servers"], json::array()) << hello.dump();
+  }
+  Config config = testing::synthetic_config(*dir_, {"a"});
+  config.webrtc.stun_servers = {"stun://127.0.0.1:9", "stun://127.0.0.1:7"};
+  config.webrtc.turn_servers = {"turn://user:pass@127.0.0.1:3478"};
+  auto server = Server::start(config, {.grpc_port = 0, .http_port = 0, .preload = false});
+  ASSERT_TRUE(server.ok()) << server.status().to_string();
+  LiveClient client((*server)->http_port());
+  const json hello = client.open({{"model", "a"}});
+  EXPECT_EQ(hello["ice_servers"],
+            json::parse(R"([{"urls": "stun:127.0.0.1:9"}, {"urls": "stun:127.0.0.1:7"},
+                            {"urls": "turn:127.0.0.1:3478", "username": "user",
+                             "credential": "pass"}])"))
+      << hello.dump();
+}
+
 }  // namespace
 }  // namespace lipsync::server
