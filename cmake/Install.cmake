@@ -77,6 +77,8 @@ install(FILES "${PROJECT_SOURCE_DIR}/src/proto/monolithic.proto"
 install(PROGRAMS "${PROJECT_SOURCE_DIR}/examples/python/compat_client.py"
                  "${PROJECT_SOURCE_DIR}/examples/python/native_client.py"
                  "${PROJECT_SOURCE_DIR}/examples/python/ws_client.py"
+                 "${PROJECT_SOURCE_DIR}/examples/python/live_client.py"
+                 "${PROJECT_SOURCE_DIR}/examples/python/native_live_client.py"
         DESTINATION ${LIPSYNC_INSTALL_DATADIR}/examples/python COMPONENT lipsync)
 
 configure_file("${CMAKE_CURRENT_LIST_DIR}/copyright.in" "${CMAKE_BINARY_DIR}/install/copyright"
