@@ -36,7 +36,7 @@ void add_web_routes(const ServiceContext& context, http::Routes& routes,
 
 // The job of the first message: {"model": ID, "sequence": ..., "start_frame": N, "window": N}
 // as JSON text. INVALID_ARGUMENT names what is wrong (not an object, no or a bad model id, a
-// bad option). Checks nothing against the server's models. Fuzzed (fuzz/fuzz_web_job.cpp).
+// bad option). Checks nothing against the server's models. Fuzzed (fuzz/ws_messages_fuzzer.cpp).
 struct WebJob {
   pipeline::ClipSpec spec;
   std::int64_t window = 0;  // frames the client holds (0: no flow control)
