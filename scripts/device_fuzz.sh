@@ -2,8 +2,8 @@
 # Runs every fuzz target for longer than this machine's cores allow, on the device machine's
 # CPUs (issue 19: "fuzzers run >= 10 min each"), in two modes:
 #
-#   here:  scripts/device_fuzz.sh pack [FUZZ_BUILD_DIR]     (default build/fuzz; build it first:
-#          cmake --preset fuzz && cmake --build --preset fuzz)
+#   here:  scripts/device_fuzz.sh pack [FUZZ_BUILD_DIR [NAME...]]   (default build/fuzz and every
+#          target; build it first: cmake --preset fuzz && cmake --build --preset fuzz)
 #     packs into .fuzz_bundle/ (git-ignored; name it in the device call's `carry`):
 #       fuzz.tar.zst  the fuzz binaries (debug info stripped, symbols kept), every shared library
 #                     they load that a bare Ubuntu 24.04 lacks (FFmpeg, yaml-cpp, libjpeg-turbo,
@@ -42,6 +42,10 @@ system_library() {
 pack() {
   local build=${1:-$root/build/fuzz}
   local binaries=("$build"/fuzz/fuzz_*)
+  if (($# > 1)); then  # only the named targets (fewer libraries)
+    binaries=()
+    for name in "${@:2}"; do binaries+=("$build/fuzz/fuzz_$name"); done
+  fi
   [[ -x "${binaries[0]}" ]] || {
     echo "device_fuzz: no fuzz binaries in $build/fuzz: cmake --preset fuzz &&" \
       "cmake --build --preset fuzz" >&2
