@@ -304,11 +304,10 @@ std::vector<ConfigKey> gpu_and_capacity_keys() {
               "4"),
       number("capacity.max_memory_gb", TOP(capacity.max_memory_gb), 0, 1e6,
              "Host memory budget in GB for loaded models; 0: no budget. A model counts its "
-             "avatar caches (face crops and backgrounds, see `lipsync avatar inspect`) plus its "
-             "UNet file size, and stays counted while a request still uses it after eviction. "
-             "ONNX Runtime's working memory is not counted: the full UNet on the CPU keeps "
-             "about 1.1-1.4 GB per model at the default batch of 4 (9-10 GB at 25) while counted "
-             "as about 0.05 GB, so leave room for it.",
+             "avatar caches (face crops and backgrounds, see `lipsync avatar inspect`), its "
+             "UNet file size and, on the CPU, the arena of its UNet's activations after one batch "
+             "at load (the full UNet at batch 4: 1.07 GB, about 80% of what it really takes), "
+             "and stays counted while a request still uses it after eviction.",
              "12"),
       choice<EvictionPolicy>("capacity.eviction_policy", TOP(capacity.eviction_policy),
                              {{"lru", EvictionPolicy::kLru}, {"lfu", EvictionPolicy::kLfu}},

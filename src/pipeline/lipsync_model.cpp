@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <system_error>
@@ -81,7 +82,8 @@ Result<RenderedBatch> LipSyncModel::finish(Batch& batch, const imaging::Composit
 }
 
 std::int64_t LipSyncModel::memory_bytes() const {
-  return static_cast<std::int64_t>(avatar_->info().memory_bytes()) + unet_file_bytes_;
+  return static_cast<std::int64_t>(avatar_->info().memory_bytes()) + unet_file_bytes_ +
+         unet_->working_memory_bytes();
 }
 
 Result<std::shared_ptr<LipSyncModel>> LipSyncModel::load(const ModelConfig& config,
@@ -126,6 +128,12 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
                                       : model->warm_up(options.warm_up_batch_sizes).status());
       LOG_INFO("pipeline", "model '{}': CUDA warm-up of batch sizes [{}] took {:.0f} ms",
                config.model_id, fmt::join(options.warm_up_batch_sizes, ", "), ms_since(start));
+    } else if (!options.warm_up_batch_sizes.empty()) {
+      // The CPU's arena grows to the largest batch now, so that the model's count holds it.
+      const int largest = std::ranges::max(options.warm_up_batch_sizes);
+      ASSIGN_OR_RETURN(const double warm_ms, model->warm_up(std::span<const int>(&largest, 1)));
+      LOG_INFO("pipeline", "model '{}': a batch of {} at load took {:.0f} ms, its arena {:.0f} MB",
+               config.model_id, largest, warm_ms, model->unet().working_memory_bytes() / 1e6);
     }
     return std::shared_ptr<registry::LoadedModel>(std::move(model));
   };

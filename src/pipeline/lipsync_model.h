@@ -28,11 +28,12 @@ using WarmUpRunner = std::function<Status(LipSyncModel& model, const registry::L
 struct LoadOptions {
   runtime::SessionOptions session;
   avatar::AvatarOptions avatar;
-  // On CUDA the first run of each batch shape costs seconds (cuDNN's algorithm choice), so a
-  // model loaded for CUDA runs one batch of each of these sizes at load: the sizes its device's
-  // executor runs batches at (executor_options()). Ignored on the CPU, where a new shape costs
-  // nothing.
-  std::vector<int> warm_up_batch_sizes = {25};
+  // The sizes its device's executor runs batches at (executor_options()). On CUDA the first run
+  // of each batch shape costs seconds (cuDNN's algorithm choice), so a model loaded for CUDA runs
+  // one batch of each size at load. On the CPU, where a new shape costs nothing, it runs one
+  // batch of the largest: its arena then holds what the model's runs need, and memory_bytes()
+  // counts it from the load on. Empty: no warm-up.
+  std::vector<int> warm_up_batch_sizes;
   // Null: the loading thread runs the warm-up itself (no executor owns the device).
   WarmUpRunner warm_up;
 };
@@ -56,7 +57,8 @@ class LipSyncModel : public registry::LoadedModel, public ModelRunner {
   // of that shape does not pay the runtime's set-up; returns the milliseconds it took. Call it
   // where the device's runs happen.
   Result<double> warm_up(std::span<const int> batch_sizes) const;
-  // Host memory: the avatar's caches plus the UNet weights (its file size).
+  // Host memory: the avatar's caches, the UNet weights (its file size) and, on the CPU, the
+  // UNet session's arena (its runs' activations: runtime::Session::working_memory_bytes()).
   std::int64_t memory_bytes() const override;
 
   // ModelRunner: batches through prepare_batch / infer_batch / finish_batch.

@@ -259,6 +259,22 @@ ExecutionProvider Session::provider() const {
 const std::filesystem::path& Session::model_path() const {
   return impl_->path;
 }
+int64_t Session::working_memory_bytes() const {
+  if (impl_->provider != ExecutionProvider::kCpu) return 0;
+  try {
+    // The session's allocator of CPU memory is its arena; its chunks, in use or not, are what it
+    // took from the system.
+    const Ort::Allocator arena(impl_->session, impl_->cpu_memory);
+    const Ort::KeyValuePairs stats = arena.GetStats();
+    const char* total = stats.GetValue("TotalAllocated");
+    return total != nullptr ? std::stoll(total) : 0;
+  } catch (const std::exception& e) {
+    LOG_WARN("runtime", "model '{}': the size of its arena is unknown: {}", impl_->path.string(),
+             e.what());
+    return 0;
+  }
+}
+
 const std::string& Session::device_description() const {
   return impl_->device;
 }

@@ -100,6 +100,10 @@ class Session {
   ElementType element_type() const;
   ExecutionProvider provider() const;
   const std::filesystem::path& model_path() const;
+  // Host memory the session's runs hold on to, in bytes: on the CPU its arena, which keeps the
+  // largest run's activations (the full UNet at batch 4: ~1 GB, more than its weights); 0 on
+  // CUDA (the activations are in device memory) and before the first run.
+  int64_t working_memory_bytes() const;
   // The device the model runs on, as ORT reports it (for benchmark stamps and logs).
   const std::string& device_description() const;
   // With SessionOptions::profile_prefix: stops ORT's profiler and returns the JSON file it wrote
