@@ -99,8 +99,8 @@ struct ExecutorStats {
   std::int64_t cancelled = 0;            // frames and windows answered CANCELLED unrun
 };
 
-// Called after each UNet batch ran: the model, the batch's frames and the frames of that model
-// still queued.
+// Called after each UNet batch ran, before its answers go out: the model, the batch's frames and
+// the frames of that model still queued.
 using BatchObserver = std::function<void(const std::string& model_id, int frames, int queued)>;
 
 class DeviceExecutor {

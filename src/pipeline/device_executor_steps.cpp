@@ -191,6 +191,18 @@ void DeviceExecutor::finish_loop() {
 }
 
 void DeviceExecutor::deliver(Batch& batch, Result<RenderedBatch> rendered) {
+  // Observed before any answer goes out: a caller that reads the metrics once its answer came
+  // sees its batch (CompatServiceTest.MetricsCountRequestsBatchesAndModels missed it under load).
+  if (observer_) {
+    std::size_t queued = 0;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [key, queue] : queues_) {
+        if (key.runner == batch.runner.get()) queued += queue->frames.size();
+      }
+    }
+    observer_(batch.model_id, static_cast<int>(batch.frames.size()), static_cast<int>(queued));
+  }
   std::unique_lock lock(mutex_);
   if (rendered.ok() && (rendered->frames.size() < batch.frames.size() &&
                         rendered->jpegs.size() < batch.frames.size())) {
@@ -224,13 +236,6 @@ void DeviceExecutor::deliver(Batch& batch, Result<RenderedBatch> rendered) {
       answer_locked(work, std::move(result));
     }
   }
-  std::size_t queued = 0;
-  for (const auto& [key, queue] : queues_) {
-    if (key.runner == batch.runner.get()) queued += queue->frames.size();
-  }
-  lock.unlock();
-  if (observer_)
-    observer_(batch.model_id, static_cast<int>(batch.frames.size()), static_cast<int>(queued));
 }
 
 }  // namespace lipsync::pipeline
