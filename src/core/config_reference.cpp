@@ -78,9 +78,13 @@ webrtc:
   max_port: 40099   # 100 viewers at once: one UDP port each (audio and video bundled)
 ```
 
-The page's browser uses the STUN/TURN servers of its own `RTCPeerConnection` configuration;
-the server's are what it needs to be reached. Without any (the default), only host candidates
-are offered: the same machine or network, or a port range forwarded 1:1 to this machine.
+The page gets the same STUN and TURN servers for its `RTCPeerConnection` (`iceServers`, from
+the `/ws/live` hello's `ice_servers`), so browsers behind NAT gather their own public and relay
+candidates too. The TURN user name and password are therefore sent to every page that opens a
+live session: give the relay credentials meant for this (coturn's `user=` of a restricted
+realm, or a relay that only serves this site). Without any servers (the default), only host
+candidates are offered: the same machine or network, or a port range forwarded 1:1 to this
+machine.
 )"},
   };
   return notes;

@@ -391,7 +391,9 @@ std::vector<ConfigKey> webrtc_keys() {
               "false"),
       list("webrtc.stun_servers", TOP(webrtc.stun_servers),
            "STUN servers, comma-separated `stun://HOST:PORT`; the server learns its public "
-           "address from the first. Empty: host candidates only (same network, or a port "
+           "address from the first that answers (it asks each in order every 60 s with a STUN "
+           "Binding request: one that is down is skipped). The page gets the whole list for "
+           "its own `RTCPeerConnection`. Empty: host candidates only (same network, or a port "
            "range forwarded to this machine).",
            "\"stun://stun.example.org:3478\""),
       list("webrtc.turn_servers", TOP(webrtc.turn_servers),
