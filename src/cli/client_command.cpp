@@ -42,7 +42,23 @@ struct ClientFlags {
   bool send_encoded = false;
   bool live = false;
   client::LiveClientOptions live_options;
+  std::string service_config;  // file with a gRPC service config (retry policy)
 };
+
+// --service-config FILE -> its JSON text, checked here so a typo is named before any call.
+Status load_service_config(const std::string& path, client::ClientOptions& o) {
+  if (path.empty()) return {};
+  std::ifstream in(path);
+  if (!in)
+    return make_error(ErrorCode::kInvalidArgument, "--service-config '{}' cannot be read", path);
+  std::string text(std::istreambuf_iterator<char>(in), {});
+  if (!nlohmann::json::accept(text))
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--service-config '{}' is not JSON (see deploy/grpc/service_config.json)",
+                      path);
+  o.service_config_json = std::move(text);
+  return {};
+}
 
 // Session and RenderStream report when the first frames came.
 bool streams(client::ClientApi api) {
@@ -245,6 +261,7 @@ Status run(const ClientFlags& f) {
   o.save_dir = f.save;
   RETURN_IF_ERROR(choose_api(f, o));
   RETURN_IF_ERROR(load_avatar(f, o));
+  RETURN_IF_ERROR(load_service_config(f.service_config, o));
   std::vector<Run> runs;
   for (int concurrency : f.concurrency) {
     o.concurrency = concurrency;
@@ -294,6 +311,9 @@ void add(CLI::App& app, Action* action) {
                   "how long to wait for the server")
       ->default_val(5000)
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--service-config", f->service_config,
+                  "gRPC service config JSON for the channel, e.g. the retry policy of "
+                  "deploy/grpc/service_config.json (a cluster behind a proxy)");
   cmd->add_flag("--json", f->json, "print JSON instead of the table");
   cmd->add_flag("--live", f->live,
                 "live sessions (lipsync.v1 Live): open, watch idle, speak the audio at 1x, then "

@@ -60,6 +60,12 @@ std::shared_ptr<grpc::Channel> connect(const ClientOptions& o, bool own_connecti
   if (own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);  // a batch with visual frames is ~61.5 MB
   args.SetMaxSendMessageSize(-1);
+  // The retry policy (deploy/grpc/service_config.json) applies to calls whose connection failed
+  // or that a draining replica refused (UNAVAILABLE); the channel replays them.
+  if (!o.service_config_json.empty()) {
+    args.SetServiceConfigJSON(o.service_config_json);
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  }
   return grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -132,6 +138,13 @@ std::string_view code_name(grpc::StatusCode code) {
                                                               "UNAUTHENTICATED"};
   const auto index = static_cast<std::size_t>(code);
   return index < kNames.size() ? kNames[index] : "UNKNOWN";
+}
+
+// A native call names its avatar in x-lipsync-model so that a cluster's proxy can hash it onto
+// the replica that holds the avatar (docs/deployment.md); a single server ignores it.
+void set_native_context(grpc::ClientContext& context, const ClientOptions& o) {
+  set_deadline(context, o);
+  context.AddMetadata("x-lipsync-model", o.model_id);
 }
 
 std::string grpc_error(const grpc::Status& status, const ClientOptions& o) {
@@ -254,7 +267,7 @@ RequestOutcome send_native(v1::LipSync::Stub& stub, const v1::RenderRequest& req
                            const ClientOptions& o) {
   RequestOutcome outcome;
   grpc::ClientContext context;
-  set_deadline(context, o);
+  set_native_context(context, o);
   const auto sent = Clock::now();
   Status taken;
   std::int64_t clip_frames = 0;
@@ -298,7 +311,7 @@ RequestOutcome send_session(v1::LipSync::Stub& stub,
                             const ClientOptions& o) {
   RequestOutcome outcome;
   grpc::ClientContext context;
-  set_deadline(context, o);
+  set_native_context(context, o);
   const auto sent = Clock::now();
   auto stream = stub.Session(&context);
   // When each message was handed to gRPC, in ms after `sent` (a frame's audio was sent by then).

@@ -57,6 +57,9 @@ struct ClientOptions {
   // have been recorded (the clip is paced at 1x, as a live microphone); else all at once.
   int chunk_ms = 40;
   bool realtime = false;
+  // A gRPC service config (JSON text, e.g. deploy/grpc/service_config.json's retryPolicy); empty:
+  // gRPC's defaults (no retries).
+  std::string service_config_json;
 };
 
 // Stage times of one successful request, as the server reported them.
