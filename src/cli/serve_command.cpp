@@ -19,6 +19,7 @@ struct ServeOptions {
   int http_port = -1;  // -1: server.http_port of the config
   bool no_http = false;
   bool preload = true;
+  std::string forward_to;  // cluster proxy for compat calls (docs/deployment.md)
 };
 
 Status serve(const ServeOptions& o) {
@@ -36,6 +37,7 @@ Status serve(const ServeOptions& o) {
   if (o.http_port >= 0) options.http_port = o.http_port;
   if (o.no_http) config.server.http_enabled = false;
   options.preload = o.preload;
+  options.forward_to = o.forward_to;
   ASSIGN_OR_RETURN(auto server, server::Server::start(config, options));
   LOG_INFO("serve",
            "serving {} model(s) from '{}' on gRPC port {} (HTTP port {}); SIGINT/SIGTERM stops",
@@ -62,6 +64,14 @@ void add(CLI::App& app, Action* action) {
   cmd->add_flag("--no-http", o->no_http, "no HTTP server (as server.http_enabled: false)")
       ->excludes(http_port);
   cmd->add_flag("!--no-preload", o->preload, "do not load preload_model models at start");
+  cmd->add_option("--forward-to", o->forward_to,
+                  "in a cluster: the proxy's gRPC HOST:PORT; compat calls for an avatar not "
+                  "loaded here go through it to the avatar's owner (docs/deployment.md)")
+      ->check([](const std::string& v) {
+        return v.rfind(':') == std::string::npos || v.rfind(':') + 1 == v.size()
+                   ? std::string("must be HOST:PORT (the cluster proxy's gRPC address)")
+                   : std::string();
+      });
   cmd->callback([action, o] { *action = status_action([o] { return serve(*o); }); });
 }
 

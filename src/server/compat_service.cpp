@@ -92,9 +92,50 @@ avatar::BackgroundStoreOptions served_background_store(const OutputSection& outp
           .jpeg_subsampling = settings.subsampling};
 }
 
+CompatService::CompatService(ServiceContext context, const std::string& forward_to)
+    : context_(context), forward_to_(forward_to) {
+  if (!forward_to.empty()) {
+    forwarder_ =
+        std::make_unique<CompatForwarder>(forward_to, static_cast<int>(context_.max_message_bytes));
+  }
+}
+
+bool CompatService::forwarded_to_owner(grpc::ServerContext& context,
+                                       const monolithic::CompositeBatchRequest& request,
+                                       monolithic::CompositeBatchResponse& response) {
+  // A call that came through another replica is served here, whatever the ring says now: a call
+  // is forwarded at most once, so two replicas that disagree about ownership cannot loop.
+  if (!forwarder_ || CompatForwarder::forwarded(context)) return false;
+  // The id is client text: one that breaks the id rule is answered here with the usual error and
+  // never becomes a header (metadata values must be printable ASCII).
+  if (!check_model_id(request.model_id()).ok()) return false;
+  // Loaded or loading here: this replica is (or is becoming) an owner. Unknown ids are
+  // answered here too, with the usual error.
+  const auto info = context_.registry->info(request.model_id());
+  if (!info.ok() || info->state == registry::ModelState::kReady ||
+      info->state == registry::ModelState::kLoading)
+    return false;
+  const grpc::Status status = forwarder_->forward(context, request, &response);
+  if (status.ok()) {
+    context_.metrics->count_request("compat.InferBatchComposite.forwarded", "OK");
+    return true;
+  }
+  context_.metrics->count_request("compat.InferBatchComposite.forwarded", "FAILED");
+  response.Clear();
+  // Forwarding only keeps avatars on their owners; when the proxy or the owner cannot take the
+  // call (none reachable, the owner died mid-call), this replica serves it, loading the avatar,
+  // rather than failing it. A caller that is gone or out of time is not served twice: the local
+  // path answers it CANCELLED / DEADLINE_EXCEEDED at once.
+  LOG_WARN("server", "forwarding model '{}' to {} failed ({}): serving it here",
+           logged_id(request.model_id()), forward_to_,
+           client_text(status.error_message(), 256));
+  return false;
+}
+
 grpc::Status CompatService::InferBatchComposite(grpc::ServerContext* context,
                                                 const monolithic::CompositeBatchRequest* request,
                                                 monolithic::CompositeBatchResponse* response) {
+  if (forwarded_to_owner(*context, *request, *response)) return grpc::Status::OK;
   const auto start = Clock::now();
   const Status status = guard("InferBatchComposite failed", [&] {
     const CancelSource cancel = call_cancel_source(*context);

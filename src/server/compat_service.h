@@ -18,6 +18,7 @@
 #include "proto/monolithic.grpc.pb.h"
 #include "registry/model_registry.h"
 #include "runtime/gpu_info.h"
+#include "server/compat_forwarder.h"
 #include "server/service_context.h"
 
 namespace lipsync::server {
@@ -54,7 +55,8 @@ GpuReport gpu_report(std::span<const int> devices, const runtime::GpuInfo* info)
 
 class CompatService final : public monolithic::MonolithicService::Service {
  public:
-  explicit CompatService(ServiceContext context) : context_(context) {}
+  // forward_to: see ServerOptions::forward_to.
+  CompatService(ServiceContext context, const std::string& forward_to);
 
   grpc::Status InferBatchComposite(grpc::ServerContext* context,
                                    const monolithic::CompositeBatchRequest* request,
@@ -82,8 +84,15 @@ class CompatService final : public monolithic::MonolithicService::Service {
   int gpu_id(const std::string& model_id) const;
   // Counts the call under lipsync_requests_total{api="compat.<rpc>", code} and refreshes gauges.
   void count(std::string_view rpc, ErrorCode code);
+  // In a cluster (cluster.forward_to), a call for an avatar not loaded here that was not
+  // forwarded already goes to the proxy; true when `response` holds the owner's answer.
+  bool forwarded_to_owner(grpc::ServerContext& context,
+                          const monolithic::CompositeBatchRequest& request,
+                          monolithic::CompositeBatchResponse& response);
 
   ServiceContext context_;
+  std::string forward_to_;
+  std::unique_ptr<CompatForwarder> forwarder_;  // null outside a cluster
 };
 
 }  // namespace lipsync::server

@@ -181,7 +181,7 @@ Status listen(Server::Impl& impl, const ServerOptions& options) {
   const int max_bytes = std::max(kMinMessageSizeMb, config.server.max_message_size_mb) * (1 << 20);
   ServiceContext context = service_context(impl);
   context.max_message_bytes = static_cast<std::size_t>(max_bytes);
-  impl.compat = std::make_unique<CompatService>(context);
+  impl.compat = std::make_unique<CompatService>(context, options.forward_to);
   impl.native = std::make_unique<NativeService>(context, *impl.live);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl.port);

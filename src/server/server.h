@@ -34,6 +34,9 @@ struct ServerOptions {
   // Where Health reads GPU memory; empty: NVML (runtime::open_nvml_gpu_info) when models are
   // placed on GPUs.
   std::shared_ptr<const runtime::GpuInfo> gpu_info;
+  // In a cluster: the proxy's gRPC address (HOST:PORT) that compat calls for avatars not loaded
+  // here are forwarded through (docs/deployment.md); empty: every call is served here.
+  std::string forward_to;
 };
 
 class Server {
