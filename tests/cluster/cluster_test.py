@@ -1,0 +1,320 @@
+#!/usr/bin/python3
+"""The cluster test (issue 17): three `lipsync serve` replicas and HAProxy on loopback, on free
+ports, all started here and all stopped on exit (failure included). Checks, in order:
+  1. affinity: native requests for six avatars through the proxy; each avatar runs on one
+     replica only (each replica's /metrics), >= 99% of requests served by the avatar's owner
+     (the proxy's per-request log);
+  2. the proxy hop: p50 of native requests straight to the owner and through HAProxy (printed);
+  3. compat requests (no header) through the proxy succeed;
+  4. failover: SIGKILL an avatar's owner under load; no request fails (clients retry per
+     deploy/grpc/service_config.json); the time until the avatar serves again is printed;
+  5. rolling restart: SIGTERM, restart and wait ready, one replica at a time, under steady load:
+     zero failed requests.
+Usage: cluster_test.py --lipsync BIN --models DIR --demo DIR --audio NPY --source DIR
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import numpy as np
+
+AVATARS = ["av_a", "av_b", "av_c", "av_d", "av_e", "av_f"]
+REPLICAS = ["r0", "r1", "r2"]
+READY_TIMEOUT_S = 60
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, timeout=2):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        return r.status, r.read().decode()
+
+
+class Cluster:
+    def __init__(self, args, tmp):
+        self.args, self.tmp = args, tmp
+        self.ports = {r: (free_port(), free_port()) for r in REPLICAS}  # gRPC, HTTP
+        self.proxy_grpc, self.proxy_http = free_port(), free_port()
+        self.procs = {}
+        self.proxy = None
+        self.proxy_log = os.path.join(tmp, "haproxy.log")
+
+    def write_config(self, replica):
+        grpc_port, http_port = self.ports[replica]
+        models = "".join(
+            f"  {m}:\n    model_path: {self.args.models}/demo_unet.onnx\n"
+            f"    source_video: {self.args.demo}/avatar.mp4\n"
+            f"    crop_rects_path: {self.args.demo}/crop_rects.json\n"
+            f"    preload_model: false\n" for m in AVATARS)
+        path = os.path.join(self.tmp, f"{replica}.yaml")
+        with open(path, "w") as f:
+            f.write(f"server:\n  port: \":{grpc_port}\"\n  http_port: {http_port}\n"
+                    f"capacity:\n  max_models: {len(AVATARS)}\n  max_memory_gb: 8\n"
+                    f"onnx:\n  execution_provider: cpu\n  intra_op_threads: 1\n"
+                    f"  audio_encoder_path: {self.args.models}/demo_encoder.onnx\n"
+                    f"pipeline:\n  max_batch: 25\n  max_queue_delay_ms: 5\n"
+                    f"models:\n{models}")
+        return path
+
+    def start_replica(self, replica):
+        grpc_port, http_port = self.ports[replica]
+        log = open(os.path.join(self.tmp, f"{replica}.log"), "a")
+        self.procs[replica] = subprocess.Popen(
+            [self.args.lipsync, "serve", "--config", self.write_config(replica),
+             "--port", str(grpc_port), "--http-port", str(http_port),
+             "--forward-to", f"127.0.0.1:{self.proxy_grpc}"],
+            stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, replica):
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.procs[replica].poll() is not None:
+                raise RuntimeError(f"replica {replica} exited: see {self.tmp}/{replica}.log")
+            try:
+                if http_get(self.ports[replica][1], "/health/ready")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"replica {replica} not ready within {READY_TIMEOUT_S} s")
+
+    def start_proxy(self):
+        replicas = [f"--replica={r}=127.0.0.1:{g}:{h}" for r, (g, h) in self.ports.items()]
+        cfg = subprocess.run(
+            [sys.executable, f"{self.args.source}/deploy/haproxy/render.py", "static", *replicas,
+             f"--grpc-bind=127.0.0.1:{self.proxy_grpc}", f"--http-bind=127.0.0.1:{self.proxy_http}"],
+            check=True, capture_output=True, text=True).stdout
+        path = os.path.join(self.tmp, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write(cfg)
+        self.proxy = subprocess.Popen(["haproxy", "-db", "-f", path],
+                                      stdout=open(self.proxy_log, "w"), stderr=subprocess.STDOUT)
+
+    def wait_proxy_sees_all(self):
+        # Right after start HAProxy spreads a few requests of one key before its hash settles:
+        # wait until five requests in a row for one key reach one replica (from its log).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                for _ in range(5):
+                    http_get(self.proxy_http, "/health/ready?model=ring-probe")
+            except OSError:
+                time.sleep(0.2)
+                continue
+            with open(self.proxy_log) as f:
+                probes = re.findall(r" http_by_model/(r\d) .*ring-probe", f.read())
+            if len(probes) >= 5 and len(set(probes[-5:])) == 1:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the proxy's hash never settled on one replica per key")
+
+    def metrics_avatars(self, replica):
+        _, text = http_get(self.ports[replica][1], "/metrics")
+        return set(re.findall(r'^lipsync_queue_depth\{model="([^"]+)"\}', text, re.M))
+
+    def forwarded_count(self, replica):
+        _, text = http_get(self.ports[replica][1], "/metrics")
+        found = re.search(r'^lipsync_requests_total\{api="compat\.InferBatchComposite\.forwarded",'
+                          r'code="OK"\} (\d+)', text, re.M)
+        return int(found.group(1)) if found else 0
+
+    def stop_all(self):
+        for p in [*self.procs.values(), self.proxy]:
+            if p is not None and p.poll() is None:
+                p.kill()
+        for p in [*self.procs.values(), self.proxy]:
+            if p is not None:
+                p.wait()
+
+
+def client_cmd(cluster, port, avatar, requests, native, concurrency=1):
+    a = cluster.args
+    cmd = [a.lipsync, "client", "--server", f"127.0.0.1:{port}", "--model", avatar,
+           "--audio", a.audio, "--requests", str(requests), "--concurrency", str(concurrency),
+           "--service-config", f"{a.source}/deploy/grpc/service_config.json", "--json"]
+    if native:
+        cmd.append("--native")
+    else:
+        cmd += ["--batch", "5"]
+    return cmd
+
+
+def parse_run(proc_out):
+    return json.loads(proc_out)["runs"][0]
+
+
+def client(cluster, port, avatar, requests, native, check=True, concurrency=1):
+    out = subprocess.run(client_cmd(cluster, port, avatar, requests, native, concurrency),
+                         capture_output=True, text=True)
+    try:
+        run = parse_run(out.stdout)
+    except (ValueError, KeyError, IndexError):
+        if check:
+            raise RuntimeError(f"client for {avatar} printed no report: {out.stderr[-2000:]}")
+        return {"failed": 1, "succeeded": 0}
+    if check and run["failed"]:
+        raise RuntimeError(f"{run['failed']} request(s) for {avatar} failed: {run['errors']}")
+    return run
+
+
+def start_load(cluster, requests):
+    return {m: subprocess.Popen(client_cmd(cluster, cluster.proxy_grpc, m, requests, True),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for m in AVATARS}
+
+
+def finish_load(load):
+    failed, succeeded, errors = 0, 0, []
+    for m, p in load.items():
+        out, err = p.communicate(timeout=300)
+        try:
+            run = parse_run(out)
+        except (ValueError, KeyError, IndexError):
+            raise RuntimeError(f"load client for {m} printed no report: {err[-2000:]}")
+        failed += run["failed"]
+        succeeded += run["succeeded"]
+        errors += run["errors"]
+    return succeeded, failed, errors
+
+
+def proxy_served(cluster):
+    """(avatar, replica) of each request the proxy logged for the native API."""
+    with open(cluster.proxy_log) as f:
+        text = f.read()
+    # httplog: ... frontend backend/server ... {captured header} ... "POST /path HTTP/2.0"
+    return re.findall(r" grpc_by_model/(r\d) .*?\{([^}|]*)\}.*?\"POST /lipsync\.v1\.", text)
+
+
+def check_affinity(cluster):
+    # One avatar at a time: with bounded load, concurrent avatars hashed onto one replica may
+    # legitimately spill to a second one; affinity itself is what this phase checks.
+    cold_ms = {}
+    for m in AVATARS:
+        cold_ms[m] = client(cluster, cluster.proxy_grpc, m, 1, True)["latency_ms"]["p50"]
+        client(cluster, cluster.proxy_grpc, m, 5, True)
+    where = {m: [r for r in REPLICAS if m in cluster.metrics_avatars(r)] for m in AVATARS}
+    for m, replicas in where.items():
+        assert len(replicas) == 1, f"{m} ran on {replicas} (expected one owner)"
+    served = proxy_served(cluster)
+    assert served, "the proxy logged no native request"
+    owner = {m: r[0] for m, r in where.items()}
+    by_owner = sum(1 for r, m in served if owner.get(m) == r)
+    share = by_owner / len(served)
+    print(f"affinity: {by_owner}/{len(served)} native requests served by the owner "
+          f"({100 * share:.1f}%); owners {owner}")
+    assert share >= 0.99, f"affinity {100 * share:.1f}% < 99%"
+    assert len(set(owner.values())) > 1, f"every avatar hashed onto one replica: {owner}"
+    print("first request per avatar (load + render), ms: " +
+          ", ".join(f"{m} {v:.0f}" for m, v in cold_ms.items()))
+    return owner, cold_ms
+
+
+def measure_hop(cluster, owner):
+    avatar = AVATARS[0]
+    direct = client(cluster, cluster.ports[owner[avatar]][0], avatar, 20, True)
+    proxied = client(cluster, cluster.proxy_grpc, avatar, 20, True)
+    d, p = direct["latency_ms"]["p50"], proxied["latency_ms"]["p50"]
+    print(f"proxy hop: native Render p50 direct {d:.2f} ms, through HAProxy {p:.2f} ms, "
+          f"added {p - d:.2f} ms (1 s clip, 20 requests each)")
+
+
+def check_compat(cluster, owner):
+    # Compat calls carry no header: the proxy spreads them round robin and a replica without
+    # the avatar forwards them back with x-lipsync-model, so they still run on the owner.
+    for m in AVATARS[:2]:
+        run = client(cluster, cluster.proxy_grpc, m, 6, native=False)
+        where = [r for r in REPLICAS if m in cluster.metrics_avatars(r)]
+        print(f"compat through the proxy: {m}: {run['succeeded']} ok, ran on {where}")
+        assert where == [owner[m]], f"compat calls for {m} ran on {where}, owner {owner[m]}"
+    forwarded = sum(cluster.forwarded_count(r) for r in REPLICAS)
+    print(f"compat calls forwarded to the owner: {forwarded} of 12")
+    assert forwarded > 0, "no compat call was forwarded (round robin should land some elsewhere)"
+
+
+def check_failover(cluster, owner, cold_ms):
+    avatar = AVATARS[0]
+    victim = owner[avatar]
+    load = start_load(cluster, requests=12)
+    time.sleep(1.0)  # mid-load: every client has requests in flight
+    killed = time.monotonic()
+    cluster.procs[victim].kill()
+    cluster.procs[victim].wait()
+    # The avatar's next request (retried per the service config) lands on the next replica of
+    # the ring, which loads the avatar: that is the failover time.
+    probe = client(cluster, cluster.proxy_grpc, avatar, 1, True)
+    failover_s = time.monotonic() - killed
+    succeeded, failed, errors = finish_load(load)
+    print(f"failover: SIGKILL of {victim} (owner of {avatar}) under load: {succeeded} ok, "
+          f"{failed} failed; {avatar} answered again {failover_s:.2f} s after the kill "
+          f"(its cold first request took {cold_ms[avatar] / 1000:.2f} s unloaded)")
+    assert probe["succeeded"] == 1
+    assert failed == 0, f"{failed} request(s) failed across the kill: {errors}"
+    cluster.start_replica(victim)
+    cluster.wait_ready(victim)
+    time.sleep(2.5)  # HAProxy's `rise 2` at 1 s: back in rotation
+
+
+def check_rolling_restart(cluster):
+    load = start_load(cluster, requests=40)
+    for r in REPLICAS:
+        cluster.procs[r].send_signal(signal.SIGTERM)
+        cluster.procs[r].wait(timeout=30)
+        cluster.start_replica(r)
+        cluster.wait_ready(r)
+        time.sleep(2.5)  # HAProxy's `rise 2` at 1 s: back in rotation before the next one
+    succeeded, failed, errors = finish_load(load)
+    print(f"rolling restart of {len(REPLICAS)} replicas under load: {succeeded} ok, "
+          f"{failed} failed")
+    assert failed == 0, f"{failed} request(s) failed in the rolling restart: {errors}"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for flag in ("--lipsync", "--models", "--demo", "--audio", "--source"):
+        parser.add_argument(flag, required=True)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lipsync-cluster-") as tmp:
+        clip = os.path.join(tmp, "clip.npy")
+        np.save(clip, np.load(args.audio)[:16000].astype(np.float32))  # 1 s: 25 frames
+        args.audio = clip
+        cluster = Cluster(args, tmp)
+        try:
+            for r in REPLICAS:
+                cluster.start_replica(r)
+            for r in REPLICAS:
+                cluster.wait_ready(r)
+            cluster.start_proxy()
+            cluster.wait_proxy_sees_all()
+            owner, cold_ms = check_affinity(cluster)
+            measure_hop(cluster, owner)
+            check_compat(cluster, owner)
+            check_failover(cluster, owner, cold_ms)
+            check_rolling_restart(cluster)
+        except (AssertionError, RuntimeError) as e:
+            print(f"FAIL: {e}", file=sys.stderr)
+            for name in [*REPLICAS, "haproxy"]:
+                log = os.path.join(tmp, f"{name}.log")
+                if os.path.exists(log):
+                    print(f"--- tail of {name}.log", file=sys.stderr)
+                    print(open(log).read()[-1500:], file=sys.stderr)
+            return 1
+        finally:
+            cluster.stop_all()
+    print("cluster test OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
