@@ -4,7 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
+#include <string>
 
 #include "audio/audio_features.h"
 #include "audio/mel_spectrogram.h"

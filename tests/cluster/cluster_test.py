@@ -194,7 +194,8 @@ def proxy_served(cluster):
     with open(cluster.proxy_log) as f:
         text = f.read()
     # httplog: ... frontend backend/server ... {captured header} ... "POST /path HTTP/2.0"
-    return re.findall(r" grpc_by_model/(r\d) .*?\{([^}|]*)\}.*?\"POST /lipsync\.v1\.", text)
+    # (HTTP/2 requests may be logged with the absolute URI: match the path's end.)
+    return re.findall(r" grpc_by_model/(r\d) .*?\{([^}|]*)\}.*?\"POST \S*/lipsync\.v1\.", text)
 
 
 def check_affinity(cluster):
