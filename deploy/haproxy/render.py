@@ -10,6 +10,10 @@ import pathlib
 import sys
 
 TEMPLATE = pathlib.Path(__file__).with_name("haproxy.cfg.in")
+# A gRPC server: HTTP/2 for the calls, health checks on the replica's HTTP port in HTTP/1.1.
+# check-proto must be on the server line: a server's `proto h2` overrides default-server's
+# check-proto, and HAProxy 2.6 then speaks h2 to the HTTP port and marks every replica down.
+GRPC_SERVER_OPTIONS = "proto h2 port {} check-proto h1"
 
 
 def render(values):
@@ -30,7 +34,8 @@ def kubernetes(args):
                       "    hold obsolete 5s\n    accepted_payload_size 8192"),
         "GRPC_BIND": ":50053",
         "HTTP_BIND": ":8080",
-        "GRPC_SERVERS": servers(50053).replace("init-addr none", "init-addr none proto h2 port 8080"),
+        "GRPC_SERVERS": servers(50053).replace("init-addr none",
+                                               f"init-addr none {GRPC_SERVER_OPTIONS.format(8080)}"),
         "HTTP_SERVERS": servers(8080),
     })
 
@@ -46,7 +51,8 @@ def parse_replica(text):
 
 def static(args):
     replicas = [parse_replica(r) for r in args.replica]
-    grpc = "\n".join(f"    server {n} {h}:{g} proto h2 port {p}" for n, h, g, p in replicas)
+    grpc = "\n".join(f"    server {n} {h}:{g} {GRPC_SERVER_OPTIONS.format(p)}"
+                     for n, h, g, p in replicas)
     http = "\n".join(f"    server {n} {h}:{p}" for n, h, g, p in replicas)
     return render({
         "RESOLVERS": "",
