@@ -127,8 +127,7 @@ bool CompatService::forwarded_to_owner(grpc::ServerContext& context,
   // rather than failing it. A caller that is gone or out of time is not served twice: the local
   // path answers it CANCELLED / DEADLINE_EXCEEDED at once.
   LOG_WARN("server", "forwarding model '{}' to {} failed ({}): serving it here",
-           logged_id(request.model_id()), forward_to_,
-           client_text(status.error_message(), 256));
+           logged_id(request.model_id()), forward_to_, client_text(status.error_message(), 256));
   return false;
 }
 
