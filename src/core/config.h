@@ -37,8 +37,10 @@ struct ServerSection {
   int ws_idle_timeout_ms = 60'000;
   int max_websocket_connections = 32;   // open at once; more are answered 503
   int max_connections_per_client = 16;  // HTTP + WebSocket per remote address; 0 = no limit
-  // SIGTERM: /health/ready answers 503 at once, in-flight calls get this long to finish, then
-  // are cancelled (WebSocket clients get a close frame with the reason).
+  // SIGTERM: /health/ready answers 503 at once; calls are still accepted for drain ms (a
+  // proxy's checks see the 503 and stop sending), then in-flight calls get grace ms to finish,
+  // then are cancelled (WebSocket clients get a close frame with the reason).
+  int shutdown_drain_ms = 0;
   int shutdown_grace_ms = 5'000;
 
   const std::string& grpc_bind_host() const { return grpc_host.empty() ? listen_host : grpc_host; }

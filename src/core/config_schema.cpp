@@ -277,6 +277,13 @@ std::vector<ConfigKey> server_keys() {
               "HTTP and WebSocket connections open at once from one remote address; one more is "
               "answered 429. 0: no limit (e.g. behind a proxy that is the only address).",
               "0"),
+      integer("server.shutdown_drain_ms", TOP(server.shutdown_drain_ms), 0, 600000,
+              "On SIGTERM/SIGINT `/health/ready` answers 503 and calls are still served for "
+              "this many ms before the server stops accepting them: the time a proxy's health "
+              "checks need to stop sending here (HAProxy of `deploy/`: 2 s; "
+              "docs/deployment.md). 0: stop accepting at once (one machine, or Kubernetes, "
+              "whose `preStop` hook waits instead).",
+              "3000"),
       integer("server.shutdown_grace_ms", TOP(server.shutdown_grace_ms), 0, 600000,
               "On SIGTERM/SIGINT `/health/ready` answers 503 at once; calls in flight get this "
               "many ms to finish, then are cancelled and WebSocket clients get a close frame "

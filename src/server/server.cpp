@@ -38,7 +38,8 @@ struct Server::Impl {
   std::unique_ptr<pipeline::Scheduler> scheduler;
   // Live sessions (/ws/live and the native Live RPC); closed before the scheduler.
   std::unique_ptr<LiveHub> live;
-  std::atomic<bool> stopping{false};
+  std::atomic<bool> shutdown_started{false};  // shutdown()'s once-guard
+  std::atomic<bool> stopping{false};          // the drain is over: new calls are refused
   std::unique_ptr<CompatService> compat;
   std::unique_ptr<NativeService> native;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -63,7 +64,7 @@ std::string host_port(const std::string& host, int port) {
 
 // /health/ready: serving (preloads done, not shutting down) and no required model failed.
 bool ready(const Server::Impl& impl) {
-  if (!impl.ready.load() || impl.stopping.load()) return false;
+  if (!impl.ready.load() || impl.shutdown_started.load()) return false;
   for (const auto& info : impl.registry->list()) {
     if (info.state != registry::ModelState::kFailed) continue;
     const auto model = impl.config.models.find(info.model_id);
@@ -232,15 +233,25 @@ int Server::http_port() const {
 }
 
 void Server::shutdown() {
-  if (impl_->stopping.exchange(true)) {
+  if (impl_->shutdown_started.exchange(true)) {
     wait();
     return;
   }
-  // Readiness answers 503 from now on; calls and WebSockets in flight get the grace to finish,
-  // then gRPC cancels the calls and the WebSockets are closed "going away" with the reason.
+  // Readiness answers 503 from now on. In a cluster, calls keep being served for the drain
+  // time so that the proxy, which still routes here until its health checks see the 503, gets
+  // answers rather than refusals; a connection closed under a proxy that has not read the last
+  // answer yet would lose its end (docs/deployment.md).
+  impl_->ready = false;
+  const auto drain = std::chrono::milliseconds(impl_->config.server.shutdown_drain_ms);
+  if (drain.count() > 0) {
+    LOG_INFO("server", "shutting down: not ready; still serving for {} ms", drain.count());
+    std::this_thread::sleep_for(drain);
+  }
+  // Calls and WebSockets in flight get the grace to finish, then gRPC cancels the calls and the
+  // WebSockets are closed "going away" with the reason.
+  impl_->stopping = true;
   const auto grace = std::chrono::milliseconds(impl_->config.server.shutdown_grace_ms);
   LOG_INFO("server", "shutting down: in-flight calls have {} ms to finish", grace.count());
-  impl_->ready = false;
   std::thread websockets;
   if (impl_->http != nullptr) {
     websockets =

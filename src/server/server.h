@@ -51,10 +51,12 @@ class Server {
 
   int grpc_port() const;  // the bound port (the chosen one when asked for 0)
   int http_port() const;  // the bound HTTP port; 0 when HTTP is off
-  // /health/ready turns 503 and new calls are refused at once; in-flight calls and WebSockets
+  // /health/ready turns 503 at once; new calls are still served for
+  // config.server.shutdown_drain_ms, then refused; in-flight calls and WebSockets then
   // get config.server.shutdown_grace_ms to finish, then are cancelled (WebSocket clients get
   // an error message and a close frame with the reason). Returns within the grace plus the
-  // batch each cancelled call may still be running. Idempotent; callable from any thread.
+  // batch each cancelled call may still be running, after the drain. Idempotent; callable from
+  // any thread.
   void shutdown();
   void wait();  // blocks until shutdown() has finished
 

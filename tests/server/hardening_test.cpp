@@ -413,5 +413,35 @@ TEST_F(HardeningTest, ShutdownEndsWithinTheGraceAndTellsWebSocketClientsWhy) {
   for (auto& stream : streams) EXPECT_FALSE(stream.get().ok());
 }
 
+// server.shutdown_drain_ms (a cluster behind a proxy): readiness turns 503 at once, yet calls
+// that arrive while the proxy's checks have not seen it yet are served, not refused; after the
+// drain the grace applies as before.
+TEST_F(HardeningTest, ShutdownDrainServesCallsWhileNotReady) {
+  Config c = http_config();
+  c.server.shutdown_drain_ms = 1500;
+  c.server.shutdown_grace_ms = 200;
+  auto server = start_http(c);
+  ASSERT_NE(server, nullptr);
+  const int http_port = server->http_port();
+  const auto begin = Clock::now();
+  auto stopping = std::async(std::launch::async, [&] { server->shutdown(); });
+  int attempts = 0;
+  while (testing::http_get(http_port, "/health/ready").status != 503) ASSERT_LT(++attempts, 10000);
+  Native native(server->grpc_port());
+  grpc::ClientContext context;
+  v1::RenderRequest request;
+  request.set_model_id("a");
+  const auto pcm = testing::noise(16000 / 5);  // 0.2 s: 5 frames
+  request.mutable_audio()->mutable_pcm()->set_sample_rate_hz(16000);
+  request.mutable_audio()->mutable_pcm()->mutable_samples()->Add(pcm.begin(), pcm.end());
+  v1::RenderResponse response;
+  const grpc::Status status = native.stub().Render(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_LT(Clock::now() - begin, milliseconds(c.server.shutdown_drain_ms))
+      << "the call was not answered within the drain";
+  stopping.get();
+  EXPECT_GE(Clock::now() - begin, milliseconds(c.server.shutdown_drain_ms));
+}
+
 }  // namespace
 }  // namespace lipsync::server
