@@ -13,10 +13,14 @@ ports, all started here and all stopped on exit (failure included). Checks, in o
 Usage: cluster_test.py --lipsync BIN --models DIR --demo DIR --audio NPY --source DIR
 """
 import argparse
+import ctypes
+import datetime
 import json
 import os
 import re
+import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -24,11 +28,22 @@ import tempfile
 import time
 import urllib.request
 
+import grpc
 import numpy as np
 
 AVATARS = ["av_a", "av_b", "av_c", "av_d", "av_e", "av_f"]
 REPLICAS = ["r0", "r1", "r2"]
 READY_TIMEOUT_S = 60
+# Issue 17's target: an avatar fails over within its load time + 1 s.
+FAILOVER_MARGIN_S = 1.0
+_LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_test():
+    """preexec_fn of every child: the kernel kills it when this test dies, even by SIGKILL
+    (a ctest timeout), so no replica, proxy or client outlives a failed run."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port():
@@ -60,7 +75,10 @@ class Cluster:
             f"    preload_model: false\n" for m in AVATARS)
         path = os.path.join(self.tmp, f"{replica}.yaml")
         with open(path, "w") as f:
+            # The drain (3 s) outlasts HAProxy's two failed checks at 1 s: on SIGTERM the
+            # proxy stops sending here before the replica stops accepting.
             f.write(f"server:\n  port: \":{grpc_port}\"\n  http_port: {http_port}\n"
+                    f"  shutdown_drain_ms: 3000\n"
                     f"capacity:\n  max_models: {len(AVATARS)}\n  max_memory_gb: 8\n"
                     f"onnx:\n  execution_provider: cpu\n  intra_op_threads: 1\n"
                     f"  audio_encoder_path: {self.args.models}/demo_encoder.onnx\n"
@@ -75,7 +93,7 @@ class Cluster:
             [self.args.lipsync, "serve", "--config", self.write_config(replica),
              "--port", str(grpc_port), "--http-port", str(http_port),
              "--forward-to", f"127.0.0.1:{self.proxy_grpc}"],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_test)
 
     def wait_ready(self, replica):
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -100,7 +118,8 @@ class Cluster:
         with open(path, "w") as f:
             f.write(cfg)
         self.proxy = subprocess.Popen(["haproxy", "-db", "-f", path],
-                                      stdout=open(self.proxy_log, "w"), stderr=subprocess.STDOUT)
+                                      stdout=open(self.proxy_log, "w"), stderr=subprocess.STDOUT,
+                                      preexec_fn=die_with_test)
 
     def wait_proxy_sees_all(self):
         # Right after start HAProxy spreads a few requests of one key before its hash settles:
@@ -157,7 +176,7 @@ def parse_run(proc_out):
 
 def client(cluster, port, avatar, requests, native, check=True, concurrency=1):
     out = subprocess.run(client_cmd(cluster, port, avatar, requests, native, concurrency),
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, preexec_fn=die_with_test, timeout=120)
     try:
         run = parse_run(out.stdout)
     except (ValueError, KeyError, IndexError):
@@ -171,7 +190,8 @@ def client(cluster, port, avatar, requests, native, check=True, concurrency=1):
 
 def start_load(cluster, requests):
     return {m: subprocess.Popen(client_cmd(cluster, cluster.proxy_grpc, m, requests, True),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=die_with_test)
             for m in AVATARS}
 
 
@@ -222,46 +242,129 @@ def check_affinity(cluster):
     return owner, cold_ms
 
 
+def health_rpc_ms(port, avatar, calls):
+    """Latencies (ms) of `calls` native Health RPCs on one channel: the smallest gRPC call,
+    so that what differs between two ports is the path, not the work."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health = channel.unary_unary("/lipsync.v1.LipSync/Health")  # bytes in, bytes out
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            health(b"", metadata=(("x-lipsync-model", avatar),), timeout=5)
+            times.append(1000 * (time.perf_counter() - start))
+        return times
+
+
 def measure_hop(cluster, owner):
     avatar = AVATARS[0]
-    direct = client(cluster, cluster.ports[owner[avatar]][0], avatar, 20, True)
-    proxied = client(cluster, cluster.proxy_grpc, avatar, 20, True)
-    d, p = direct["latency_ms"]["p50"], proxied["latency_ms"]["p50"]
-    print(f"proxy hop: native Render p50 direct {d:.2f} ms, through HAProxy {p:.2f} ms, "
-          f"added {p - d:.2f} ms (1 s clip, 20 requests each)")
+    direct_port, proxy_port = cluster.ports[owner[avatar]][0], cluster.proxy_grpc
+    health_rpc_ms(direct_port, avatar, 20)  # connections up, caches warm
+    health_rpc_ms(proxy_port, avatar, 20)
+    direct, proxied = [], []
+    for _ in range(10):  # interleaved rounds: a burst of load elsewhere hits both alike
+        direct += health_rpc_ms(direct_port, avatar, 30)
+        proxied += health_rpc_ms(proxy_port, avatar, 30)
+    d, p = statistics.median(direct), statistics.median(proxied)
+    print(f"proxy hop: native Health p50 direct {d:.3f} ms, through HAProxy {p:.3f} ms, "
+          f"added {p - d:.3f} ms ({len(direct)} calls each)")
+    render_d = client(cluster, direct_port, avatar, 10, True)["latency_ms"]["p50"]
+    render_p = client(cluster, proxy_port, avatar, 10, True)["latency_ms"]["p50"]
+    print(f"proxy hop: native Render (1 s clip, 25 JPEG frames, 1.2 MB answer) p50 direct "
+          f"{render_d:.2f} ms, through HAProxy {render_p:.2f} ms (10 requests each)")
+    assert p - d <= 1.0, f"the proxy hop adds {p - d:.3f} ms p50 (target <= 1 ms)"
 
 
 def check_compat(cluster, owner):
     # Compat calls carry no header: the proxy spreads them round robin and a replica without
     # the avatar forwards them back with x-lipsync-model, so they still run on the owner.
+    calls = 0
     for m in AVATARS[:2]:
         run = client(cluster, cluster.proxy_grpc, m, 6, native=False)
+        calls += 6
         where = [r for r in REPLICAS if m in cluster.metrics_avatars(r)]
         print(f"compat through the proxy: {m}: {run['succeeded']} ok, ran on {where}")
         assert where == [owner[m]], f"compat calls for {m} ran on {where}, owner {owner[m]}"
+    # A compat client pointed at any one replica (not the proxy) is served by the owner too.
+    m = AVATARS[2]
+    for r in REPLICAS:
+        run = client(cluster, cluster.ports[r][0], m, 2, native=False)
+        calls += 2
+        where = [x for x in REPLICAS if m in cluster.metrics_avatars(x)]
+        print(f"compat straight to {r}: {m}: {run['succeeded']} ok, ran on {where}")
+        assert where == [owner[m]], f"compat calls for {m} via {r} ran on {where}, owner {owner[m]}"
     forwarded = sum(cluster.forwarded_count(r) for r in REPLICAS)
-    print(f"compat calls forwarded to the owner: {forwarded} of 12")
+    print(f"compat calls forwarded to the owner: {forwarded} of {calls}")
     assert forwarded > 0, "no compat call was forwarded (round robin should land some elsewhere)"
 
 
-def check_failover(cluster, owner, cold_ms):
+def log_time(line):
+    """The wall-clock time (s since the epoch) of a server log line "YYYY-MM-DD HH:MM:SS.mmm"."""
+    return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
+def proxy_calls(cluster):
+    """(accept time, replica, total ms, status, termination state, avatar) of each gRPC call
+    the proxy logged, times in s since the epoch."""
+    with open(cluster.proxy_log) as f:
+        text = f.read()
+    calls = []
+    for found in re.finditer(r"\[(\S+)\] grpc grpc_\w+/(r\d) [\d/+-]*/(\d+) (\d+) \d+ - - (\S+) "
+                             r"\S+ \S+ \{([^}|]*)\}", text):
+        at = datetime.datetime.strptime(found.group(1), "%d/%b/%Y:%H:%M:%S.%f").timestamp()
+        calls.append((at, found.group(2), int(found.group(3)), int(found.group(4)),
+                      found.group(5), found.group(6)))
+    return calls
+
+
+def failover_after(cluster, avatar, victim, killed):
+    """(s from the kill until the avatar's first answer from another replica, that replica,
+    the s after the kill that its load there took: 0 if it was loaded before)."""
+    done = [(at + total / 1000, r) for at, r, total, status, term, m in proxy_calls(cluster)
+            if m == avatar and r != victim and status == 200 and term == "----"
+            and at + total / 1000 > killed]
+    first, replica = min(done)
+    load_s = 0.0
+    with open(os.path.join(cluster.tmp, f"{replica}.log")) as f:
+        for line in f:
+            found = re.search(rf"\[registry\] model '{avatar}' ready in ([\d.]+) ms", line)
+            if found and killed <= log_time(line) <= first:
+                # The part after the kill (bounded load may have started it there before).
+                load_s = min(float(found.group(1)) / 1000, log_time(line) - killed)
+    return first - killed, replica, load_s
+
+
+def answers_cut(cluster, replica, killed):
+    """Calls whose answer had started (status 200 sent) when `replica` died: HAProxy logs them
+    with termination state SD (the server side broke during the data)."""
+    return sum(1 for at, r, total, status, term, _ in proxy_calls(cluster)
+               if r == replica and status == 200 and term.startswith("SD")
+               and at + total / 1000 >= killed - 1)
+
+
+def check_failover(cluster, owner):
     avatar = AVATARS[0]
     victim = owner[avatar]
     load = start_load(cluster, requests=12)
     time.sleep(1.0)  # mid-load: every client has requests in flight
-    killed = time.monotonic()
+    killed = time.time()
     cluster.procs[victim].kill()
     cluster.procs[victim].wait()
-    # The avatar's next request (retried per the service config) lands on the next replica of
-    # the ring, which loads the avatar: that is the failover time.
-    probe = client(cluster, cluster.proxy_grpc, avatar, 1, True)
-    failover_s = time.monotonic() - killed
     succeeded, failed, errors = finish_load(load)
+    # The avatar's load client is the probe: its call that died with the replica is replayed,
+    # lands on the next replica of the ring, which loads the avatar.
+    failover_s, heir, load_s = failover_after(cluster, avatar, victim, killed)
+    cut = answers_cut(cluster, victim, killed)
     print(f"failover: SIGKILL of {victim} (owner of {avatar}) under load: {succeeded} ok, "
-          f"{failed} failed; {avatar} answered again {failover_s:.2f} s after the kill "
-          f"(its cold first request took {cold_ms[avatar] / 1000:.2f} s unloaded)")
-    assert probe["succeeded"] == 1
-    assert failed == 0, f"{failed} request(s) failed across the kill: {errors}"
+          f"{failed} failed, {cut} answer(s) cut mid-transfer by the kill")
+    print(f"failover: {avatar} answered by {heir} {failover_s:.2f} s after the kill, of which "
+          f"{load_s:.2f} s loading it there: failover = load + {failover_s - load_s:.2f} s")
+    # Kept (docs/deployment.md): every call not yet answering when its replica died, replayed by
+    # the proxy or the client's retry policy. Lost: answers already under way (gRPC commits a
+    # call once its answer starts); the client sees UNKNOWN "Stream removed" and sends again.
+    assert failed <= cut, f"{failed} request(s) failed across the kill, {cut} cut: {errors}"
+    assert all("Stream removed" in e for e in errors), f"unexpected failures: {errors}"
+    assert failover_s <= load_s + FAILOVER_MARGIN_S, (
+        f"failover {failover_s:.2f} s > load {load_s:.2f} s + {FAILOVER_MARGIN_S} s")
     cluster.start_replica(victim)
     cluster.wait_ready(victim)
     time.sleep(2.5)  # HAProxy's `rise 2` at 1 s: back in rotation
@@ -286,7 +389,15 @@ def main():
     for flag in ("--lipsync", "--models", "--demo", "--audio", "--source"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="lipsync-cluster-") as tmp:
+    # SIGTERM/SIGINT (ctest, a person) end the test through `finally`: every child stopped.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+    # LIPSYNC_CLUSTER_KEEP=1 keeps the folder with the logs (its path is printed).
+    keep = os.environ.get("LIPSYNC_CLUSTER_KEEP") == "1"
+    tmp = tempfile.mkdtemp(prefix="lipsync-cluster-")
+    if keep:
+        print(f"logs in {tmp}")
+    try:
         clip = os.path.join(tmp, "clip.npy")
         np.save(clip, np.load(args.audio)[:16000].astype(np.float32))  # 1 s: 25 frames
         args.audio = clip
@@ -301,7 +412,7 @@ def main():
             owner, cold_ms = check_affinity(cluster)
             measure_hop(cluster, owner)
             check_compat(cluster, owner)
-            check_failover(cluster, owner, cold_ms)
+            check_failover(cluster, owner)
             check_rolling_restart(cluster)
         except (AssertionError, RuntimeError) as e:
             print(f"FAIL: {e}", file=sys.stderr)
@@ -313,6 +424,9 @@ def main():
             return 1
         finally:
             cluster.stop_all()
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
     print("cluster test OK")
     return 0
 
