@@ -8,6 +8,7 @@ extern "C" {
 #include <optional>
 #include <vector>
 
+#include "core/log.h"
 #include "ffmpeg/handles.h"
 #include "media/audio_input.h"
 #include "media/video_ffmpeg_log.h"
@@ -51,6 +52,22 @@ AVChannelLayout encoder_layout(const AVCodec& encoder, const AVChannelLayout& la
   return fallback;
 }
 
+int even(int size) {
+  return size + size % 2;
+}
+
+// `frame` into `padded` (even sizes, one pixel more than `frame` where it is odd): the last
+// column and row repeated, as an edge extension that keeps the picture's border as it is.
+void pad_to_even(ImageView frame, Image& padded) {
+  const std::size_t row_bytes = static_cast<std::size_t>(frame.width) * 3;
+  for (int y = 0; y < padded.height; ++y) {
+    const std::uint8_t* source = frame.row(std::min(y, frame.height - 1));
+    std::uint8_t* target = padded.pixels.data() + static_cast<std::size_t>(y) * padded.stride();
+    std::copy_n(source, row_bytes, target);
+    if (padded.width > frame.width) std::copy_n(source + row_bytes - 3, 3, target + row_bytes);
+  }
+}
+
 }  // namespace
 
 struct VideoWriter::State {
@@ -59,6 +76,7 @@ struct VideoWriter::State {
   ffmpeg::OutputFormatPtr output;
   ffmpeg::CodecContextPtr codec;
   ffmpeg::SwsPtr sws;
+  Image padded;  // the frame at the encoded size, when options' size is odd
   ffmpeg::FramePtr frame = ffmpeg::make_frame();
   ffmpeg::PacketPtr packet = ffmpeg::make_packet();
   AVStream* stream = nullptr;
@@ -102,8 +120,8 @@ Status VideoWriter::State::open_encoder() {
     return make_error(ErrorCode::kUnimplemented, "FFmpeg was built without libx264");
   }
   codec.reset(avcodec_alloc_context3(encoder));
-  codec->width = options.width;
-  codec->height = options.height;
+  codec->width = even(options.width);
+  codec->height = even(options.height);
   codec->time_base = {1, options.fps};
   codec->framerate = {options.fps, 1};
   codec->pix_fmt = AV_PIX_FMT_YUV420P;
@@ -118,13 +136,13 @@ Status VideoWriter::State::open_encoder() {
   stream->time_base = codec->time_base;
   rc = avcodec_parameters_from_context(stream->codecpar, codec.get());
   if (rc < 0) return fail("stream parameters", rc);
-  frame->width = options.width;
-  frame->height = options.height;
+  frame->width = codec->width;
+  frame->height = codec->height;
   frame->format = AV_PIX_FMT_YUV420P;
   rc = av_frame_get_buffer(frame.get(), 0);
   if (rc < 0) return fail("frame buffer", rc);
-  sws.reset(sws_getContext(options.width, options.height, AV_PIX_FMT_BGR24, options.width,
-                           options.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr,
+  sws.reset(sws_getContext(codec->width, codec->height, AV_PIX_FMT_BGR24, codec->width,
+                           codec->height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr,
                            nullptr));
   if (!sws) return make_error(ErrorCode::kInternal, "'{}': no pixel converter", path);
   return {};
@@ -262,13 +280,20 @@ std::int64_t VideoWriter::frames_written() const {
   return state_->written;
 }
 
+int VideoWriter::encoded_width() const {
+  return state_->codec->width;
+}
+
+int VideoWriter::encoded_height() const {
+  return state_->codec->height;
+}
+
 Result<VideoWriter> VideoWriter::create(const std::filesystem::path& path,
                                         const VideoWriterOptions& options) {
-  if (options.width <= 0 || options.height <= 0 || options.width % 2 || options.height % 2 ||
-      options.fps <= 0) {
+  if (options.width <= 0 || options.height <= 0 || options.fps <= 0) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "'{}': video size {}x{} at {} fps (need positive, even sizes)", path.string(),
-                      options.width, options.height, options.fps);
+                      "'{}': video size {}x{} at {} fps (need positive sizes and rate)",
+                      path.string(), options.width, options.height, options.fps);
   }
   detail::quiet_ffmpeg_log();
   auto state = std::make_unique<State>();
@@ -279,6 +304,13 @@ Result<VideoWriter> VideoWriter::create(const std::filesystem::path& path,
   if (rc < 0) return state->fail("cannot set up MP4 output", rc);
   state->output.reset(raw);
   RETURN_IF_ERROR(state->open_encoder());
+  if (state->codec->width != options.width || state->codec->height != options.height) {
+    state->padded = Image(state->codec->width, state->codec->height);
+    LOG_INFO("media",
+             "'{}': {}x{} frames are written as {}x{} (H.264 4:2:0 needs even sizes; the last "
+             "column/row is repeated)",
+             state->path, options.width, options.height, state->codec->width, state->codec->height);
+  }
   return VideoWriter(std::move(state));
 }
 
@@ -348,9 +380,14 @@ Status VideoWriter::write_frame(ImageView bgr) {
   RETURN_IF_ERROR(s.ensure_header());
   int rc = av_frame_make_writable(s.frame.get());
   if (rc < 0) return s.fail("frame buffer", rc);
-  const std::uint8_t* planes[4] = {bgr.data, nullptr, nullptr, nullptr};
-  const int strides[4] = {static_cast<int>(bgr.stride), 0, 0, 0};
-  sws_scale(s.sws.get(), planes, strides, 0, bgr.height, s.frame->data, s.frame->linesize);
+  ImageView source = bgr;
+  if (!s.padded.pixels.empty()) {
+    pad_to_even(bgr, s.padded);
+    source = s.padded.view();
+  }
+  const std::uint8_t* planes[4] = {source.data, nullptr, nullptr, nullptr};
+  const int strides[4] = {static_cast<int>(source.stride), 0, 0, 0};
+  sws_scale(s.sws.get(), planes, strides, 0, source.height, s.frame->data, s.frame->linesize);
   s.frame->pts = s.written;
   rc = avcodec_send_frame(s.codec.get(), s.frame.get());
   if (rc < 0) return s.fail("encoding", rc);

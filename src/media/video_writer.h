@@ -14,7 +14,10 @@
 namespace lipsync::media {
 
 struct VideoWriterOptions {
-  int width = 0;  // every frame must have this size (even numbers: 4:2:0)
+  // Every frame must have this size. H.264 4:2:0 needs even sizes: an odd width (height) is
+  // written one pixel wider (taller) with the last column (row) repeated, said once in the log.
+  // (The SPS crop rectangle counts in 2-pixel units in 4:2:0, so it cannot crop one pixel off.)
+  int width = 0;
   int height = 0;
   int fps = timeline::kFramesPerSecond;
   int crf = 18;                     // x264 constant rate factor: 0 lossless .. 51 worst
@@ -62,6 +65,9 @@ class VideoWriter {
   // Flushes the encoder and writes the trailer; the file is complete afterwards.
   Status finish();
   std::int64_t frames_written() const;
+  // The size in the file: options' size, rounded up to even.
+  int encoded_width() const;
+  int encoded_height() const;
 
  private:
   struct State;

@@ -105,9 +105,58 @@ TEST(VideoIo, MissingAndCorruptVideosAreClearErrors) {
   EXPECT_NE(cut.status().message().find("whole.mp4"), std::string::npos);
 }
 
+// A source of odd size (H.264 4:2:0 needs even ones) is written one pixel wider and taller with
+// its last column and row repeated, and reads back with the source's pixels.
+TEST(VideoIo, OddSizedFramesAreWrittenWithTheLastColumnAndRowRepeated) {
+  constexpr int kWidth = 321;
+  constexpr int kHeight = 241;
+  constexpr int kFrames = 4;
+  const fs::path path = testing::temp_dir() / "odd.mp4";
+  auto writer = VideoWriter::create(path, {.width = kWidth, .height = kHeight, .crf = 12});
+  ASSERT_TRUE(writer.ok()) << writer.status().to_string();
+  EXPECT_EQ(writer->encoded_width(), kWidth + 1);
+  EXPECT_EQ(writer->encoded_height(), kHeight + 1);
+  for (int t = 0; t < kFrames; ++t) {
+    const Image frame = moving_frame(kWidth, kHeight, t);
+    ASSERT_TRUE(writer->write_frame(frame.view()).ok());
+  }
+  ASSERT_TRUE(writer->finish().ok());
+
+  auto decoder = VideoDecoder::open(path);
+  ASSERT_TRUE(decoder.ok()) << decoder.status().to_string();
+  EXPECT_EQ(decoder->info().width, kWidth + 1);
+  EXPECT_EQ(decoder->info().height, kHeight + 1);
+  Image frame;
+  for (int t = 0; t < kFrames; ++t) {
+    auto got = decoder->next(&frame);
+    ASSERT_TRUE(got.ok() && *got) << "frame " << t;
+    // The written pixels, cut back to the source size: the same tolerance as any H.264 frame.
+    Image source_area(kWidth, kHeight);
+    for (int y = 0; y < kHeight; ++y) {
+      std::copy_n(frame.view().row(y), source_area.stride(),
+                  source_area.pixels.data() + y * source_area.stride());
+    }
+    EXPECT_LT(mean_abs_diff(source_area, moving_frame(kWidth, kHeight, t)), 2.5) << t;
+    // The added column and row repeat their neighbours (not black, not a stretch).
+    double column = 0;
+    double row = 0;
+    for (int y = 0; y < kHeight; ++y) {
+      for (int c = 0; c < 3; ++c) {
+        column += std::abs(frame.view().row(y)[kWidth * 3 + c] -
+                           frame.view().row(y)[(kWidth - 1) * 3 + c]);
+      }
+    }
+    for (int x = 0; x < kWidth * 3; ++x) {
+      row += std::abs(frame.view().row(kHeight)[x] - frame.view().row(kHeight - 1)[x]);
+    }
+    EXPECT_LT(column / (kHeight * 3), 2.5) << t;
+    EXPECT_LT(row / (kWidth * 3), 2.5) << t;
+  }
+}
+
 TEST(VideoIo, WriterRejectsBadSizesAndMismatchedFrames) {
   const fs::path dir = testing::temp_dir();
-  EXPECT_FALSE(VideoWriter::create(dir / "odd.mp4", {.width = 321, .height = 240}).ok());
+  EXPECT_FALSE(VideoWriter::create(dir / "empty.mp4", {.width = 0, .height = 240}).ok());
   auto writer = VideoWriter::create(dir / "v.mp4", {.width = 320, .height = 240});
   ASSERT_TRUE(writer.ok());
   const Image wrong(64, 64);
