@@ -106,6 +106,24 @@ Status admit_source(const AvatarSource& source, std::span<const Rect> rects,
                     frames.origin, first, describe(rects[static_cast<std::size_t>(first)]), cause);
 }
 
+// The background store for `frames` frames of width x height, kAuto resolved (and said why when
+// it is not raw: the output is then no longer pixel for pixel the source's outside the face).
+Result<std::unique_ptr<BackgroundStore>> make_backgrounds(const BackgroundStoreOptions& options,
+                                                          int width, int height,
+                                                          std::int64_t frames) {
+  BackgroundStoreOptions resolved = options;
+  resolved.kind = resolve_background_store_kind(options, width, height, frames);
+  if (options.kind == BackgroundStoreKind::kAuto && resolved.kind != BackgroundStoreKind::kRaw) {
+    LOG_INFO("avatar",
+             "backgrounds stored as JPEG (quality {}): {} frames of {}x{} take {:.1f} GB as raw "
+             "pixels, over the raw store's limit of {:.1f} GB; the background is then the JPEG's, "
+             "not the source's pixels",
+             options.jpeg_quality, frames, width, height, 3.0 * width * height * frames / 1e9,
+             options.raw_limit_bytes / 1e9);
+  }
+  return make_background_store(resolved);
+}
+
 std::size_t pool_threads(std::size_t requested) {
   return requested > 0 ? requested : std::max(1u, std::thread::hardware_concurrency());
 }
@@ -132,14 +150,18 @@ Result<std::shared_ptr<const Avatar>> AvatarLoader::load(const AvatarSource& sou
   if (source.max_frames > 0 && std::ssize(avatar->rects_) > source.max_frames) {
     avatar->rects_.resize(static_cast<std::size_t>(source.max_frames));
   }
-  ASSIGN_OR_RETURN(avatar->backgrounds_, make_background_store(options.background));
   avatar->faces_.resize(avatar->rects_.size());
   const auto rect_count = static_cast<std::int64_t>(avatar->rects_.size());
 
   const std::size_t threads = pool_threads(options.threads);
   ThreadPool pool(threads, /*queue_capacity=*/2 * threads);  // bounds decoded frames in flight
-  const auto admit = [&](const detail::FramesInfo& frames) {
-    return admit_source(source, avatar->rects_, frames);
+  // Once the frames' size is known, before any is decoded: the source is checked and the store
+  // made (an auto store needs the size).
+  const auto admit = [&](const detail::FramesInfo& frames) -> Status {
+    RETURN_IF_ERROR(admit_source(source, avatar->rects_, frames));
+    ASSIGN_OR_RETURN(avatar->backgrounds_,
+                     make_backgrounds(options.background, frames.width, frames.height, rect_count));
+    return {};
   };
   ASSIGN_OR_RETURN(auto frames, detail::process_frames(source, rect_count, pool, admit,
                                                        [&](std::int64_t index, const Image& frame) {
@@ -158,8 +180,9 @@ Result<std::shared_ptr<const Avatar>> AvatarLoader::load(const AvatarSource& sou
   for (const auto& face : avatar->faces_) info.face_bytes += face.crop.pixels.capacity();
   info.background_bytes = avatar->backgrounds_->memory_bytes();
   info.load_ms = ms_since(start);
-  LOG_INFO("avatar", "{} frames {}x{} from {} ready in {:.0f} ms ({:.1f} MB)", frames.count,
-           info.width, info.height, info.frames_origin, info.load_ms, info.memory_bytes() / 1e6);
+  LOG_INFO("avatar", "{} frames {}x{} from {} ready in {:.0f} ms ({:.1f} MB, backgrounds {})",
+           frames.count, info.width, info.height, info.frames_origin, info.load_ms,
+           info.memory_bytes() / 1e6, to_string(avatar->backgrounds_->kind()));
   return std::shared_ptr<const Avatar>(std::move(avatar));
 }
 

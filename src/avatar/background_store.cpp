@@ -137,23 +137,40 @@ std::string_view to_string(BackgroundStoreKind kind) {
       return "jpeg";
     case BackgroundStoreKind::kJpegSplice:
       return "jpeg_splice";
+    case BackgroundStoreKind::kAuto:
+      return "auto";
   }
   return "unknown";
 }
 
 Result<BackgroundStoreKind> parse_background_store_kind(std::string_view name) {
-  for (auto kind :
-       {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg, BackgroundStoreKind::kJpegSplice}) {
+  for (auto kind : {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg,
+                    BackgroundStoreKind::kJpegSplice, BackgroundStoreKind::kAuto}) {
     if (name == to_string(kind)) return kind;
   }
   return make_error(ErrorCode::kInvalidArgument,
-                    "background store '{}' is not raw|jpeg|jpeg_splice", name);
+                    "background store '{}' is not raw|jpeg|jpeg_splice|auto", name);
+}
+
+BackgroundStoreKind resolve_background_store_kind(const BackgroundStoreOptions& options, int width,
+                                                  int height, std::int64_t frames) {
+  if (options.kind != BackgroundStoreKind::kAuto) return options.kind;
+  const std::uint64_t raw_bytes = std::uint64_t{3} * static_cast<std::uint64_t>(width) *
+                                  static_cast<std::uint64_t>(height) *
+                                  static_cast<std::uint64_t>(std::max<std::int64_t>(frames, 0));
+  return raw_bytes <= options.raw_limit_bytes ? BackgroundStoreKind::kRaw
+                                              : BackgroundStoreKind::kJpeg;
 }
 
 Result<std::unique_ptr<BackgroundStore>> make_background_store(
     const BackgroundStoreOptions& options) {
   const media::JpegSettings settings{.quality = options.jpeg_quality,
                                      .subsampling = options.jpeg_subsampling};
+  if (options.kind == BackgroundStoreKind::kAuto) {
+    return make_error(ErrorCode::kInternal,
+                      "background store 'auto' is resolved by the avatar's size before use "
+                      "(resolve_background_store_kind)");
+  }
   if (options.kind == BackgroundStoreKind::kRaw)
     return std::unique_ptr<BackgroundStore>(new RawStore);
   RETURN_IF_ERROR(media::validate_jpeg_settings(settings));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -21,13 +22,24 @@ enum class BackgroundStoreKind {
   kRaw,         // BGR pixels: exact, 3 bytes per pixel
   kJpeg,        // each frame one JPEG (lossy, ~20x smaller); decoded on demand
   kJpegSplice,  // media::JpegBackground: JPEG + the pixels of the face rect's MCU rows
+  // kRaw while the avatar's frames fit BackgroundStoreOptions::raw_limit_bytes as raw pixels,
+  // else kJpeg: resolved when the avatar's size is known (resolve_background_store_kind).
+  kAuto,
 };
 
-std::string_view to_string(BackgroundStoreKind kind);  // "raw" | "jpeg" | "jpeg_splice"
+// "raw" | "jpeg" | "jpeg_splice" | "auto"
+std::string_view to_string(BackgroundStoreKind kind);
 Result<BackgroundStoreKind> parse_background_store_kind(std::string_view name);
 
+// kAuto's default limit: 2 GiB of raw frames (at 25 fps: 1080p for 13.8 s, 720p for 31 s, 512x512
+// for 110 s).
+inline constexpr std::uint64_t kDefaultRawBackgroundLimitBytes = std::uint64_t{2} << 30;
+
 struct BackgroundStoreOptions {
-  BackgroundStoreKind kind = BackgroundStoreKind::kJpeg;
+  // Auto: the source's pixels as they are (pipeline.md §6 pastes into the decoded frame) unless
+  // that would take more than raw_limit_bytes.
+  BackgroundStoreKind kind = BackgroundStoreKind::kAuto;
+  std::uint64_t raw_limit_bytes = kDefaultRawBackgroundLimitBytes;  // kAuto only
   // The JPEG kinds' encoding. For kJpegSplice, output JPEGs with these same settings are
   // spliced (Avatar::render_jpeg); set them to the served output's quality and subsampling.
   int jpeg_quality = 90;  // 1..100 (libjpeg scale)
@@ -53,6 +65,12 @@ class BackgroundStore {
   }
 };
 
+// The kind to store `frames` frames of width x height with: kAuto becomes kRaw when their raw
+// BGR pixels fit options.raw_limit_bytes, else kJpeg; the other kinds stay as they are.
+BackgroundStoreKind resolve_background_store_kind(const BackgroundStoreOptions& options, int width,
+                                                  int height, std::int64_t frames);
+
+// A store of options.kind; kAuto must be resolved first (an error otherwise).
 Result<std::unique_ptr<BackgroundStore>> make_background_store(
     const BackgroundStoreOptions& options);
 

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 struct InspectArgs {
   std::string path;
   std::string rects;
-  std::string store = "jpeg";
+  std::string store = "auto";
   int jpeg_quality = 90;
   std::size_t threads = 0;
 };
@@ -105,9 +105,10 @@ int inspect(const InspectArgs& args) {
         "(render --accept-any-fps); convert with ffmpeg -vf fps=25 and remake the rects\n");
   }
   print_rects(avatar);
+  // The store as loaded: `auto` resolved by the frames' size (raw while they fit).
   fmt::print("memory:      {:.1f} MB (face crops {:.1f} MB, backgrounds '{}' {:.1f} MB)\n",
-             info.memory_bytes() / 1e6, info.face_bytes / 1e6, args.store,
-             info.background_bytes / 1e6);
+             info.memory_bytes() / 1e6, info.face_bytes / 1e6,
+             avatar::to_string(avatar.backgrounds().kind()), info.background_bytes / 1e6);
   fmt::print("load time:   {:.0f} ms\n", info.load_ms);
   return 0;
 }
@@ -135,7 +136,9 @@ void add_inspect(CLI::App& group, Action* action) {
       ->required();
   cmd->add_option("--rects", args->rects,
                   "crop_rects.json, crop_rectangles.json or a .lms folder (default: next to path)");
-  cmd->add_option("--store", args->store, "Background store: raw|jpeg|jpeg_splice")
+  cmd->add_option("--store", args->store,
+                  "Background store: auto (raw up to 2 GiB of frames, else jpeg) | raw | jpeg | "
+                  "jpeg_splice")
       ->capture_default_str();
   cmd->add_option("--jpeg-quality", args->jpeg_quality, "JPEG quality of stored backgrounds")
       ->capture_default_str();

@@ -55,7 +55,7 @@ struct RenderOptions {
   std::string preset = "veryfast";
   int jpeg_quality = 90;
   int feather_px = 0;
-  std::string background_store = "jpeg";
+  std::string background_store = "auto";
   int num_frames = 0;
   bool accept_any_fps = false;
   bool accept_rects_outside_frame = false;
@@ -340,7 +340,9 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--feather", o->feather_px,
                   "blend the pasted face over N pixels (0 = reference hard paste)")
       ->check(CLI::Range(0, 64));
-  cmd->add_option("--background-store", o->background_store, "raw | jpeg | jpeg_splice")
+  cmd->add_option("--background-store", o->background_store,
+                  "where source frames are kept: auto (raw pixels up to 2 GiB, else jpeg) | raw "
+                  "| jpeg | jpeg_splice")
       ->capture_default_str();
   cmd->callback([action, o] { *action = status_action([o] { return render(*o); }); });
 }

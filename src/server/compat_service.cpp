@@ -85,7 +85,8 @@ media::JpegSettings output_jpeg_settings(const OutputSection& output) {
 }
 
 avatar::BackgroundStoreOptions served_background_store(const OutputSection& output) {
-  if (output.format != OutputFormat::kJpeg) return {};
+  // Raw output is the composite itself: the background stays the source's pixels.
+  if (output.format != OutputFormat::kJpeg) return {.kind = avatar::BackgroundStoreKind::kRaw};
   const media::JpegSettings settings = output_jpeg_settings(output);
   return {.kind = avatar::BackgroundStoreKind::kJpegSplice,
           .jpeg_quality = settings.quality,

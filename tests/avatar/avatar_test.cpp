@@ -205,6 +205,54 @@ TEST_F(AvatarTest, RenderWithIdentityModelChangesOnlyTheRect) {
   }
 }
 
+// pipeline.md §6 pastes the face into the decoded frame itself: with the raw store, every pixel
+// outside the face is the decoded source's, exactly.
+TEST_F(AvatarTest, RawStoreRendersTheDecodedSourceExactlyOutsideTheFace) {
+  auto avatar = load_ok({.video_path = video(), .rects_path = rects()}, BackgroundStoreKind::kRaw);
+  ASSERT_TRUE(avatar);
+  std::vector<Image> decoded;
+  ASSERT_TRUE(media::decode_video(video(), [&](std::int64_t, Image&& frame) {
+                decoded.push_back(std::move(frame));
+                return Status();
+              }).ok());
+  ASSERT_EQ(decoded.size(), static_cast<std::size_t>(kFrames));
+  const std::vector<float> grey(3 * avatar->geometry().roi_plane_elements(), 0.5f);
+  for (int t : {0, 7, 9, 33}) {
+    auto rendered = avatar->render_frame(t, grey);
+    ASSERT_TRUE(rendered.ok()) << rendered.status().to_string();
+    const Rect r = avatar->face(t).source_rect;
+    std::int64_t differing = 0;
+    std::int64_t inside_changed = 0;
+    for (int y = 0; y < kHeight; ++y) {
+      for (int x = 0; x < kWidth * 3; ++x) {
+        const bool inside = y >= r.y1 && y < r.y2 && x >= r.x1 * 3 && x < r.x2 * 3;
+        const bool same = rendered->view().row(y)[x] == decoded[t].view().row(y)[x];
+        if (!inside && !same) ++differing;
+        if (inside && !same) ++inside_changed;
+      }
+    }
+    EXPECT_EQ(differing, 0) << "frame " << t;
+    EXPECT_GT(inside_changed, 0) << "frame " << t;  // the face was pasted
+  }
+}
+
+// `auto` keeps raw pixels while the frames fit the limit, JPEG beyond it.
+TEST_F(AvatarTest, AutoStoreIsRawUnderTheLimitAndJpegOverIt) {
+  const std::uint64_t raw_bytes = std::uint64_t{3} * kWidth * kHeight * kFrames;
+  const AvatarSource source{
+      .video_path = video(), .rects_path = rects(), .accept_rects_outside_frame = true};
+  for (const auto& [limit, expected] :
+       {std::pair{kDefaultRawBackgroundLimitBytes, BackgroundStoreKind::kRaw},
+        std::pair{raw_bytes, BackgroundStoreKind::kRaw},
+        std::pair{raw_bytes - 1, BackgroundStoreKind::kJpeg}}) {
+    auto avatar = Avatar::load(
+        source, {.background = {.kind = BackgroundStoreKind::kAuto, .raw_limit_bytes = limit}});
+    ASSERT_TRUE(avatar.ok()) << avatar.status().to_string();
+    EXPECT_EQ((*avatar)->backgrounds().kind(), expected) << "limit " << limit;
+  }
+  EXPECT_EQ(BackgroundStoreOptions{}.kind, BackgroundStoreKind::kAuto);  // the default
+}
+
 // Config `num_frames`: only the first N frames and rects, from a video or a folder.
 TEST_F(AvatarTest, MaxFramesKeepsTheFirstFramesOnly) {
   auto limited = load_ok({.video_path = video(), .rects_path = rects(), .max_frames = 10});

@@ -55,12 +55,31 @@ INSTANTIATE_TEST_SUITE_P(Kinds, BackgroundStoreTest,
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
 TEST(BackgroundStore, KindsHaveNamesAndQualityIsChecked) {
-  for (auto kind :
-       {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg, BackgroundStoreKind::kJpegSplice}) {
+  for (auto kind : {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg,
+                    BackgroundStoreKind::kJpegSplice, BackgroundStoreKind::kAuto}) {
     EXPECT_EQ(*parse_background_store_kind(to_string(kind)), kind);
   }
   EXPECT_FALSE(parse_background_store_kind("png").ok());
   EXPECT_FALSE(make_background_store({.kind = BackgroundStoreKind::kJpeg, .jpeg_quality = 0}).ok());
+}
+
+// `auto` is raw while width x height x 3 bytes x frames fits the limit; other kinds as given.
+TEST(BackgroundStore, AutoResolvesByTheRawSize) {
+  const BackgroundStoreOptions automatic{.kind = BackgroundStoreKind::kAuto,
+                                         .raw_limit_bytes = 3 * 100 * 50 * 10};
+  EXPECT_EQ(resolve_background_store_kind(automatic, 100, 50, 10), BackgroundStoreKind::kRaw);
+  EXPECT_EQ(resolve_background_store_kind(automatic, 100, 50, 11), BackgroundStoreKind::kJpeg);
+  EXPECT_EQ(resolve_background_store_kind(automatic, 101, 50, 10), BackgroundStoreKind::kJpeg);
+  // The default limit: 2 GiB, so a 1080p avatar of 345 frames is raw, of 346 JPEG.
+  EXPECT_EQ(resolve_background_store_kind({}, 1920, 1080, 345), BackgroundStoreKind::kRaw);
+  EXPECT_EQ(resolve_background_store_kind({}, 1920, 1080, 346), BackgroundStoreKind::kJpeg);
+  for (auto kind :
+       {BackgroundStoreKind::kRaw, BackgroundStoreKind::kJpeg, BackgroundStoreKind::kJpegSplice}) {
+    EXPECT_EQ(resolve_background_store_kind({.kind = kind, .raw_limit_bytes = 0}, 100, 50, 10),
+              kind);
+  }
+  // Unresolved, it is no store.
+  EXPECT_FALSE(make_background_store({.kind = BackgroundStoreKind::kAuto}).ok());
 }
 
 }  // namespace

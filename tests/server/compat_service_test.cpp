@@ -19,9 +19,9 @@
 #include "pipeline/lipsync_model.h"
 #include "proto/monolithic.grpc.pb.h"
 #include "server/server.h"
-#include "support/test_paths.h"
 #include "support/synthetic_avatar.h"
 #include "support/synthetic_server_test.h"
+#include "support/test_paths.h"
 
 namespace lipsync::server {
 namespace {
@@ -140,6 +140,19 @@ class Client {
  private:
   std::unique_ptr<monolithic::MonolithicService::Stub> stub_;
 };
+
+// Raw output keeps the source's pixels as backgrounds (no lossy encode before the output);
+// JPEG output splices into JPEGs of the output's own settings.
+TEST(ServedBackgroundStore, RawForRawOutputSpliceForJpegOutput) {
+  EXPECT_EQ(served_background_store({.format = OutputFormat::kRaw}).kind,
+            avatar::BackgroundStoreKind::kRaw);
+  const auto jpeg = served_background_store({.format = OutputFormat::kJpeg,
+                                             .jpeg_quality = 83,
+                                             .chroma_subsampling = ChromaSubsampling::k444});
+  EXPECT_EQ(jpeg.kind, avatar::BackgroundStoreKind::kJpegSplice);
+  EXPECT_EQ(jpeg.jpeg_quality, 83);
+  EXPECT_EQ(jpeg.jpeg_subsampling, ChromaSubsampling::k444);
+}
 
 class CompatServiceTest : public testing::SyntheticServerTest {
  protected:
