@@ -1,9 +1,7 @@
 // `lipsync render`: speech to a finished MP4 (or a folder of JPEGs) through the same pipeline
 // as the server. With no arguments it renders the demo this build generated.
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <span>
@@ -14,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/demo_data.h"
 #include "cli/interrupt.h"
+#include "cli/progress_bar.h"
 #include "cli/render_output.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -59,6 +58,7 @@ struct RenderOptions {
   int num_frames = 0;
   bool accept_any_fps = false;
   bool accept_rects_outside_frame = false;
+  std::string progress = "auto";
 };
 
 // The source's flags over the model's configuration (which may allow already).
@@ -174,25 +174,6 @@ runtime::SessionOptions session_options(const RenderOptions& o, const Config& co
   return runtime::session_options_from(config.runtime, flags);
 }
 
-class ProgressBar {
- public:
-  ProgressBar() : enabled_(::isatty(STDERR_FILENO) != 0), start_(Clock::now()) {}
-  void update(std::int64_t done, std::int64_t total) const {
-    if (!enabled_ || total <= 0) return;
-    constexpr int kWidth = 40;
-    const int filled = static_cast<int>(kWidth * done / total);
-    fmt::print(stderr, "\r[{}{}] {}/{} frames, {:.1f} frames/s", std::string(filled, '#'),
-               std::string(kWidth - filled, '.'), done, total, done / seconds());
-    if (done == total) fmt::print(stderr, "\n");
-  }
-  double seconds() const { return seconds_since(start_); }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  bool enabled_;
-  Clock::time_point start_;
-};
-
 // --start-frame is the first source frame of a wrap clip (any integer, taken modulo the
 // avatar's frames); a ping-pong clip starts where the reference renderer starts.
 std::int64_t sequence_start(imaging::SequenceMode mode, std::int64_t start_frame,
@@ -246,10 +227,13 @@ Status render(RenderOptions o) {
   // The output is said wrong now, not after the models and the avatar have loaded.
   RETURN_IF_ERROR(make_default_output_folder(o));
   RETURN_IF_ERROR(RenderOutput::check(o.output, output_options(o, {})));
+  ASSIGN_OR_RETURN(const ProgressMode progress, parse_progress_mode(o.progress));
 
-  ProgressBar bar;
+  ProgressBar bar(progress);
+  bar.step(fmt::format("reading the audio '{}'", o.audio));
   ASSIGN_OR_RETURN(auto samples, audio::load_audio(o.audio));
   const auto sessions = session_options(o, config);
+  bar.step("loading the audio encoder");
   ASSIGN_OR_RETURN(auto encoder, pipeline::OnnxFeatureEncoder::create(o.encoder, sessions));
   ASSIGN_OR_RETURN(auto mel, audio::MelAnalyzer::create());
   // The server's pipeline over the one model: a registry holding it, a scheduler of its
@@ -267,11 +251,13 @@ Status render(RenderOptions o) {
   // The encoder runs on the model's executor, as the server's does.
   pipeline::Scheduler scheduler(registry, batching, &pool, {}, encoder.get());
   const std::string& model_id = model_config_value.model_id;
+  bar.step("loading the UNet and the avatar's frames");
   ASSIGN_OR_RETURN(const pipeline::ClipModel model, acquire_model(registry, model_id));
   pipeline::ClipSpec spec{.model_id = model_id,
                           .sequence = sequence,
                           .start_frame = sequence_start(sequence, o.start_frame, model.frame_count),
                           .composite = {.feather_px = o.feather_px}};
+  bar.step("computing the audio features");
   ASSIGN_OR_RETURN(
       const pipeline::ClipPlan plan,
       pipeline::plan_clip(std::move(spec), samples, *mel, *scheduler.encoder(), registry));
@@ -279,11 +265,12 @@ Status render(RenderOptions o) {
   ASSIGN_OR_RETURN(std::shared_ptr<RenderOutput> output,
                    RenderOutput::open(o.output, output_options(o, samples)));
   interrupt.set([output] { output->abandon(); });  // holds it while the handler may run
+  bar.frames(0, plan.frame_count());  // the frames' clock starts: rate and ETA count from here
   ASSIGN_OR_RETURN(const pipeline::ClipStats stats,
                    pipeline::render_clip(
                        scheduler, plan, batching,
                        [&](std::int64_t i, const Image& frame) { return output->write(i, frame); },
-                       [&](std::int64_t done, std::int64_t total) { bar.update(done, total); }));
+                       [&](std::int64_t done, std::int64_t total) { bar.frames(done, total); }));
   RETURN_IF_ERROR(output->commit());
   print_summary(o.output, stats, bar.seconds());
   return {};
@@ -340,6 +327,10 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--feather", o->feather_px,
                   "blend the pasted face over N pixels (0 = reference hard paste)")
       ->check(CLI::Range(0, 64));
+  cmd->add_option("--progress", o->progress,
+                  "progress on stderr (steps, then percent, frames/s, elapsed, ETA): auto (on a "
+                  "terminal) | always | never")
+      ->capture_default_str();
   cmd->add_option("--background-store", o->background_store,
                   "where source frames are kept: auto (raw pixels up to 2 GiB, else jpeg) | raw "
                   "| jpeg | jpeg_splice")

@@ -70,7 +70,8 @@ class RenderDemo : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new fs::path(testing::temp_dir());
-    result_ = new RunResult(run_cli({"render", "-o", (*dir_ / "demo.mp4").string()}, *dir_));
+    result_ = new RunResult(
+        run_cli({"render", "--progress", "always", "-o", (*dir_ / "demo.mp4").string()}, *dir_));
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
@@ -110,6 +111,27 @@ TEST_F(RenderDemo, WritesH264At25FpsWithAacOfTheSameLength) {
   EXPECT_EQ(sound->codec, "aac");
   EXPECT_EQ(sound->sample_rate_hz, original->sample_rate_hz);
   EXPECT_EQ(sound->channels, original->channels);
+}
+
+// `--progress always` off a terminal: each step before the first frame on a line of its own,
+// then frame lines with percent, frames/s, elapsed time and ETA, ending at 100%.
+TEST_F(RenderDemo, ProgressNamesEachStepThenPercentElapsedAndEta) {
+  ASSERT_EQ(result_->exit_code, 0) << result_->output;
+  const std::string& out = result_->output;
+  std::size_t at = 0;
+  for (const char* step :
+       {"reading the audio", "loading the audio encoder",
+        "loading the UNet and the avatar's frames", "computing the audio features", "  0% 0/"}) {
+    const std::size_t found = out.find(step, at);
+    ASSERT_NE(found, std::string::npos) << "no '" << step << "' after the previous step:\n" << out;
+    at = found;
+  }
+  const std::size_t last = out.find("100% ", at);
+  ASSERT_NE(last, std::string::npos) << out;
+  const std::string line = out.substr(last, out.find('\n', last) - last);
+  EXPECT_NE(line.find(" frames/s, elapsed "), std::string::npos) << line;
+  EXPECT_NE(line.find(", ETA 0:00"), std::string::npos) << line;
+  EXPECT_EQ(out.find('\r'), std::string::npos) << "not a terminal: lines, not rewrites";
 }
 
 TEST_F(RenderDemo, MouthFollowsLoudnessWithNoLag) {
@@ -159,11 +181,14 @@ TEST(RenderErrors, BadInputFailsCleanlyAndLeavesNoFile) {
        "'nobody' is not configured"},
       {{"render", "-o", (dir / "no" / "such" / "dir" / "x.mp4").string()}, "does not exist"},
       {{"render", "-o", (dir / "x.avi").string()}, ".mp4"},
+      {{"render", "--progress", "sometimes", "-o", out}, "auto|always|never"},
   };
   for (const auto& c : cases) {
     const RunResult r = run_cli(c.args, dir);
     EXPECT_EQ(r.exit_code, 1) << r.output;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << r.output;
+    // --progress auto (the default) is silent off a terminal.
+    EXPECT_EQ(r.output.find("reading the audio"), std::string::npos) << r.output;
   }
   for (const auto& entry : fs::directory_iterator(dir)) {
     const auto name = entry.path().filename().string();
