@@ -53,6 +53,7 @@ struct RenderOptions {
   int crf = 18;
   std::string preset = "veryfast";
   int jpeg_quality = 90;
+  std::string frame_format = "jpg";
   int feather_px = 0;
   std::string background_store = "auto";
   int num_frames = 0;
@@ -195,7 +196,10 @@ void print_summary(const std::string& output, const pipeline::ClipStats& stats, 
 // The MP4 carries the original audio (its own stream, cut to the video's n + 2 frames,
 // pipeline.md §2); a .npy of samples has no stream, so its 16 kHz samples are encoded.
 RenderOutputOptions output_options(const RenderOptions& o, std::span<const float> samples) {
-  RenderOutputOptions options{.crf = o.crf, .preset = o.preset, .jpeg_quality = o.jpeg_quality};
+  RenderOutputOptions options{.crf = o.crf,
+                              .preset = o.preset,
+                              .jpeg_quality = o.jpeg_quality,
+                              .png_frames = o.frame_format == "png"};
   if (fs::path(o.audio).extension() == ".npy") {
     options.samples_16k = samples;
   } else {
@@ -323,6 +327,10 @@ void add(CLI::App& app, Action* action) {
   cmd->add_option("--preset", o->preset, "x264 preset")->capture_default_str();
   cmd->add_option("--jpeg-quality", o->jpeg_quality, "JPEG frames quality")
       ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd->add_option("--frame-format", o->frame_format,
+                  "frames of a folder output: jpg (--jpeg-quality) | png (lossless)")
+      ->check(CLI::IsMember({"jpg", "png"}))
       ->capture_default_str();
   cmd->add_option("--feather", o->feather_px,
                   "blend the pasted face over N pixels (0 = reference hard paste)")

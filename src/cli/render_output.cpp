@@ -9,6 +9,8 @@
 
 #include "core/log.h"
 #include "core/timeline.h"
+#include "media/image_file.h"
+#include "media/image_folder.h"
 #include "media/jpeg_codec.h"
 #include "media/video_writer.h"
 
@@ -110,11 +112,15 @@ class Mp4Output : public RenderOutput {
   bool abandoned_ = false;
 };
 
-class JpegFolderOutput : public RenderOutput {
+// Numbered JPEGs (libjpeg-turbo, the output's quality) or PNGs (lossless).
+class FrameFolderOutput : public RenderOutput {
  public:
-  JpegFolderOutput(fs::path final_path, int quality)
-      : final_(std::move(final_path)), partial_(partial_path(final_)), quality_(quality) {}
-  ~JpegFolderOutput() override { abandon(); }
+  FrameFolderOutput(fs::path final_path, int quality, bool png)
+      : final_(std::move(final_path)),
+        partial_(partial_path(final_)),
+        quality_(quality),
+        png_(png) {}
+  ~FrameFolderOutput() override { abandon(); }
 
   void abandon() override {
     std::lock_guard lock(mutex_);
@@ -125,18 +131,11 @@ class JpegFolderOutput : public RenderOutput {
   }
 
   Status write(std::int64_t index, const Image& frame) override {
+    if (png_) return write_png(index, frame);
     ASSIGN_OR_RETURN(auto jpeg, media::encode_jpeg(frame.view(), {quality_, {}}));
     std::lock_guard lock(mutex_);
-    if (abandoned_) return abandoned_error(final_);
-    if (!created_) {
-      std::error_code ec;
-      fs::create_directories(partial_, ec);
-      if (ec)
-        return make_error(ErrorCode::kInvalidArgument, "cannot create '{}': {}", partial_.string(),
-                          ec.message());
-      created_ = true;
-    }
-    const fs::path file = partial_ / fmt::format("frame_{:06d}.jpg", index);
+    RETURN_IF_ERROR(create_folder());
+    const fs::path file = partial_ / media::frame_file_name(index);
     std::ofstream out(file, std::ios::binary);
     out.write(reinterpret_cast<const char*>(jpeg.data()),
               static_cast<std::streamsize>(jpeg.size()));
@@ -160,9 +159,31 @@ class JpegFolderOutput : public RenderOutput {
   }
 
  private:
+  // The folder on the first frame; under mutex_, after abandon() an error.
+  Status create_folder() {
+    if (abandoned_) return abandoned_error(final_);
+    if (created_) return {};
+    std::error_code ec;
+    fs::create_directories(partial_, ec);
+    if (ec) {
+      return make_error(ErrorCode::kInvalidArgument, "cannot create '{}': {}", partial_.string(),
+                        ec.message());
+    }
+    created_ = true;
+    return {};
+  }
+
+  // Encoded under the lock: a PNG is written straight to its file, which abandon() removes.
+  Status write_png(std::int64_t index, const Image& frame) {
+    std::lock_guard lock(mutex_);
+    RETURN_IF_ERROR(create_folder());
+    return media::write_image(partial_ / media::frame_file_name(index, ".png"), frame.view());
+  }
+
   fs::path final_;
   fs::path partial_;
   int quality_;
+  bool png_;
   std::mutex mutex_;  // abandon() may come from another thread
   bool created_ = false;
   bool committed_ = false;
@@ -191,6 +212,10 @@ Result<Target> resolve(const fs::path& path, const RenderOutputOptions& options)
     RETURN_IF_ERROR(media::validate_jpeg_settings({options.jpeg_quality, {}}));
     return Target{final_path, true};
   }
+  if (options.png_frames) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "output '{}': PNG frames go into a folder: name one ending in '/'", text);
+  }
   if (final_path.extension() != ".mp4") {
     return make_error(ErrorCode::kInvalidArgument,
                       "output '{}': name an .mp4 file or a folder ending in '/'", text);
@@ -209,7 +234,7 @@ Result<std::unique_ptr<RenderOutput>> RenderOutput::open(const fs::path& path,
   ASSIGN_OR_RETURN(Target target, resolve(path, options));
   if (target.folder) {
     return std::unique_ptr<RenderOutput>(
-        new JpegFolderOutput(target.final_path, options.jpeg_quality));
+        new FrameFolderOutput(target.final_path, options.jpeg_quality, options.png_frames));
   }
   return std::unique_ptr<RenderOutput>(new Mp4Output(target.final_path, options));
 }

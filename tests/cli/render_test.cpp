@@ -182,6 +182,7 @@ TEST(RenderErrors, BadInputFailsCleanlyAndLeavesNoFile) {
       {{"render", "-o", (dir / "no" / "such" / "dir" / "x.mp4").string()}, "does not exist"},
       {{"render", "-o", (dir / "x.avi").string()}, ".mp4"},
       {{"render", "--progress", "sometimes", "-o", out}, "auto|always|never"},
+      {{"render", "--frame-format", "png", "-o", out}, "PNG frames go into a folder"},
   };
   for (const auto& c : cases) {
     const RunResult r = run_cli(c.args, dir);
