@@ -32,6 +32,14 @@ Status read_pixels(jpeg::DecompressState& state, std::span<const std::uint8_t> b
   LIPSYNC_JPEG_GUARD(state.error, "decoding a JPEG")
   jpeg_mem_src(cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(cinfo, TRUE);
+  const std::int64_t pixels =
+      std::int64_t{cinfo->image_width} * static_cast<std::int64_t>(cinfo->image_height);
+  if (pixels > kMaxJpegDecodePixels) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the JPEG declares {}x{} pixels, over the {} megapixel limit of a frame; "
+                      "scale the image down",
+                      cinfo->image_width, cinfo->image_height, kMaxJpegDecodePixels / 1000000);
+  }
   cinfo->out_color_space = JCS_EXT_BGR;
   jpeg_start_decompress(cinfo);
   *image = Image(static_cast<int>(cinfo->output_width), static_cast<int>(cinfo->output_height));

@@ -32,7 +32,12 @@ Status validate_jpeg_input(ImageView bgr);
 // Encodes a BGR image (channels 3) with the splice-compatible settings.
 Result<std::vector<std::uint8_t>> encode_jpeg(ImageView bgr, const JpegSettings& settings);
 
-// Decodes any baseline/progressive JPEG to a tightly packed BGR image.
+// The most pixels decode_jpeg accepts: 8192 x 8192 (an 8K UHD frame is 33 Mpx). A header may
+// declare up to 65500 x 65500 in a few bytes; without the limit that is a 12.9 GB allocation.
+inline constexpr std::int64_t kMaxJpegDecodePixels = std::int64_t{8192} * 8192;
+
+// Decodes any baseline/progressive JPEG to a tightly packed BGR image. A header declaring more
+// than kMaxJpegDecodePixels is refused (kInvalidArgument) before anything is allocated.
 Result<Image> decode_jpeg(std::span<const std::uint8_t> jpeg);
 
 }  // namespace lipsync::media

@@ -131,5 +131,36 @@ TEST(JpegCodec, RejectsBadSettingsAndInputs) {
   EXPECT_EQ(decode_jpeg(garbage).status().code(), ErrorCode::kDataLoss);
 }
 
+// A header may declare up to 65500 x 65500 pixels (libjpeg's own limit) in a few bytes (found by
+// fuzz/jpeg_splice: one malloc of 6.5 GB); decode refuses it before allocating, and accepts the
+// limit's own size.
+TEST(JpegCodec, RefusesAHeaderDeclaringMorePixelsThanTheLimit) {
+  std::vector<std::uint8_t> jpeg = encode(16, 16, {75, ChromaSubsampling::k420});
+  auto with_size = [&](int width, int height) {
+    std::vector<std::uint8_t> patched = jpeg;
+    for (std::size_t i = 2; i + 9 <= patched.size(); ++i) {
+      if (patched[i] == 0xFF && patched[i + 1] == 0xC0) {  // SOF0: length, precision, H, W
+        patched[i + 5] = static_cast<std::uint8_t>(height >> 8);
+        patched[i + 6] = static_cast<std::uint8_t>(height & 0xFF);
+        patched[i + 7] = static_cast<std::uint8_t>(width >> 8);
+        patched[i + 8] = static_cast<std::uint8_t>(width & 0xFF);
+        return patched;
+      }
+    }
+    ADD_FAILURE() << "no SOF0 marker";
+    return patched;
+  };
+  auto huge = decode_jpeg(with_size(60000, 40000));
+  EXPECT_EQ(huge.status().code(), ErrorCode::kInvalidArgument) << huge.status().to_string();
+  EXPECT_NE(huge.status().message().find("60000x40000"), std::string::npos)
+      << huge.status().message();
+  EXPECT_EQ(decode_jpeg(with_size(8193, 8192)).status().code(), ErrorCode::kInvalidArgument);
+  // At the limit the header is accepted: the truncated scan decodes (libjpeg pads it) to the size.
+  auto at_limit = decode_jpeg(with_size(4096, 16384));
+  ASSERT_TRUE(at_limit.ok()) << at_limit.status().to_string();
+  EXPECT_EQ(at_limit->width, 4096);
+  EXPECT_EQ(at_limit->height, 16384);
+}
+
 }  // namespace
 }  // namespace lipsync::media
