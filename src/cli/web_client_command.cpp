@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "client/client.h"
+#include "client/percentile.h"
 #include "client/web_client.h"
 
 namespace lipsync::cli {

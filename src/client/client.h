@@ -23,10 +23,6 @@
 
 namespace lipsync::client {
 
-// ref: compat-api.md "Audio alignment": raw_audio starts 8 frames before start_frame_idx
-// (clamped at 0) and is (batch + 15) video frames long (core/timeline.h: 640 samples each).
-inline constexpr int kCompatAudioLeadFrames = 8;
-inline constexpr int kCompatAudioExtraFrames = 15;
 
 enum class ClientApi {
   kCompat,         // InferBatchComposite, batch_size frames per request
@@ -95,19 +91,6 @@ struct ClientReport {
   int sessions_kept_pace = 0;  // successful sessions whose own p99 lateness <= kKeptPaceLatenessMs
   std::vector<std::string> errors;  // the first max_errors_kept, "request R (start S): ..."
 };
-
-// The raw_audio an older client sends for a batch starting at `start_frame`: `clip` (16 kHz
-// mono) from frame max(0, start_frame - 8), (batch_size + 15) * 640 samples, zero-padded past
-// the end of the clip.
-std::vector<float> compat_raw_audio(std::span<const float> clip, int start_frame, int batch_size);
-
-// The visual_frames of a batch: float32 [batch_size][6][320][320], frame i from source frame
-// (start_frame + i) mod frame_count (non-negative).
-Result<std::vector<float>> compat_visual_frames(const avatar::Avatar& avatar, int start_frame,
-                                                int batch_size);
-
-// The q-th percentile (0..100) of `values`, linear between closest ranks; 0 when empty.
-double percentile(std::vector<double> values, double q);
 
 // The model's fixed look-ahead (pipeline.md §3): frame i needs audio up to 7240 samples past its
 // start, 452.5 ms at 16 kHz.

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "client/client.h"
+#include "client/percentile.h"
 #include "core/clock.h"
 #include "core/timeline.h"
 #include "proto/lipsync_v1.grpc.pb.h"

@@ -28,11 +28,9 @@
 #include "registry/model_registry.h"
 #include "server/compat_service.h"
 #include "server/live_hub.h"
+#include "server/native_request.h"
 
 namespace lipsync::server {
-
-// Longest audio one native request may carry: 30 min = 45 000 frames.
-inline constexpr double kMaxNativeAudioSeconds = 1800.0;
 
 // A live session (Session RPC): what it renders and its audio front-end.
 struct LiveSession {

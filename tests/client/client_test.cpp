@@ -8,6 +8,8 @@
 #include <iterator>
 #include <random>
 
+#include "client/compat_inputs.h"
+#include "client/percentile.h"
 #include "media/jpeg_codec.h"
 #include "server/server.h"
 #include "support/synthetic_avatar.h"
