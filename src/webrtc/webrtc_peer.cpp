@@ -7,6 +7,11 @@
 // webrtcbin holds the payloaders' buffers at its sink pads until the session is negotiated; the
 // appsrcs then drop their oldest buffers (leaky), so a peer that is not yet connected or falls
 // behind costs a bounded amount of memory and never blocks the live session's thread.
+//
+// Why one file of ~500 lines: the pipeline's construction, the negotiation and ICE callbacks and
+// the push/stop paths all work on the same GObject state (the pipeline, webrtcbin, the appsrcs)
+// through GLib signal closures; split apart, they would share a header of raw GStreamer pointers,
+// which webrtc_peer.h exists to keep out of every other file.
 #include "webrtc/webrtc_peer.h"
 
 #define GST_USE_UNSTABLE_API  // webrtc's headers warn without it
