@@ -47,6 +47,7 @@ if [[ $dry == 1 ]]; then
   speech=${LIPSYNC_REFERENCE_DIR:-$repo/../shared/reference}/audio/sanders_audio_16k.npy
   port=${PORT:-50953}
   gpu_used() { echo 0; }
+  gpu_util() { echo -; }
   echo "CPU dry run (no GPU)" > "$out/gpu.txt"
 else
   phases=${*:-warmup compat live multi anchor}
@@ -61,6 +62,7 @@ else
   speech=$b/speech.npy  # 16 kHz mono speech, carried in the bundle (no espeak-ng there)
   port=50053
   gpu_used() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0; }
+  gpu_util() { nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -i 0; }
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 fi
 echo "$phases" | grep -qw warmup && [[ $dry == 1 ]] && { echo "gpu_benchmark: warmup needs the GPU" >&2; exit 1; }
@@ -77,7 +79,7 @@ server_pid=
 serve() {  # NAME MODELS
   local name=$1 count=$2 i
   {
-    echo "server: {port: $port, http_port: 0, max_message_size_mb: 128}"
+    echo "server: {port: $port, http_port: $((port + 1)), max_message_size_mb: 128}"
     echo "capacity: {max_models: $((count + 1))}"
     echo "onnx: {execution_provider: $provider, audio_encoder_path: $m/$encoder.onnx${onnx_keys:+, $onnx_keys}}"
     echo "pipeline: {max_batch: 25, max_queue_delay_ms: 5, max_queue_depth: 64}"
@@ -113,6 +115,19 @@ client() {  # OUT_NAME MODEL ARGS...
     --audio "$speech" --connect-timeout-ms 60000 --json "$@" > "$out/$name.json" ||
     echo "client $name failed"
 }
+# While a run goes on: every 2 s the server's batch and queue counters (/metrics) and the GPU's
+# utilisation, so that a run that stalls shows where (frames still batched or not).
+sample() {  # OUT_FILE
+  local t0=$(date +%s%N)
+  while true; do
+    echo "t=$((($(date +%s%N) - t0) / 1000000)) ms gpu=$(gpu_util)"
+    {
+      exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))" &&
+        printf 'GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n' >&3 && cat <&3
+    } 2>/dev/null | grep -E '^lipsync_(batch_frames_(count|sum)|queue_depth|requests_total)' || true
+    sleep 2
+  done > "$1"
+}
 # The dry run sends fewer requests: the flow is what it checks, not the numbers.
 scale() { if [[ $dry == 1 ]]; then echo $(( ($1 + 7) / 8 )); else echo "$1"; fi; }
 
@@ -128,8 +143,12 @@ for phase in $phases; do
     live)
       serve live 1
       for n in $sessions; do
+        sample "$out/live_${n}_samples.txt" &
+        sampler=$!
         client "live_$n" m0 --native --session --realtime --chunk-ms 40 --concurrency "$n" \
           --requests "$n"
+        kill "$sampler" 2>/dev/null || true
+        wait "$sampler" 2>/dev/null || true
       done
       stop
       ;;
