@@ -1,6 +1,7 @@
 #include "client/client.h"
 
 #include "client/compat_inputs.h"
+#include "client/model_header.h"
 #include "client/percentile.h"
 
 #include <grpcpp/grpcpp.h>
@@ -143,11 +144,10 @@ std::string_view code_name(grpc::StatusCode code) {
   return index < kNames.size() ? kNames[index] : "UNKNOWN";
 }
 
-// A native call names its avatar in x-lipsync-model so that a cluster's proxy can hash it onto
-// the replica that holds the avatar (docs/deployment.md); a single server ignores it.
+// A native call's deadline, and its avatar named for a cluster's proxy (client/model_header.h).
 void set_native_context(grpc::ClientContext& context, const ClientOptions& o) {
   set_deadline(context, o);
-  context.AddMetadata("x-lipsync-model", o.model_id);
+  name_model(context, o.model_id);
 }
 
 std::string grpc_error(const grpc::Status& status, const ClientOptions& o) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "client/client.h"
+#include "client/model_header.h"
 #include "client/percentile.h"
 #include "core/clock.h"
 #include "core/timeline.h"
@@ -189,6 +190,8 @@ LiveSessionReport run_session(std::span<const float> clip, const LiveClientOptio
   }
   auto stub = v1::LipSync::NewStub(channel);
   grpc::ClientContext context;
+  // No deadline: a live session lasts as long as its user talks to the avatar.
+  name_model(context, o.model_id);
   const auto start = Clock::now();
   auto stream = stub->Live(&context);
   v1::LiveRequest open;
