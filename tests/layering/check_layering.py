@@ -7,7 +7,9 @@
    header of this project) is listed in the module-internal headers table, with its reason;
 4. a listed module-internal header is included only from the modules its row names (tests/ may
    include anything), and a listed header that no longer includes such headers is reported, so
-   that the table stays true.
+   that the table stays true;
+5. a file in src/ over MAX_LINES lines says why at its top: a comment line starting with
+   "// Why" or naming its length ("long by nature", "one file of") in its first 15 lines.
 
 Usage: check_layering.py --src SRC_DIR --doc docs/architecture.md   (exit 1 on any violation)
 """
@@ -24,6 +26,8 @@ FOREIGN = re.compile(
     r'|proto/.*\.pb\.h$)')
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.MULTILINE)
 SOURCE_SUFFIXES = {'.h', '.cpp', '.in'}
+MAX_LINES = 500
+LENGTH_REASON = re.compile(r'^//.*(Why|long by nature|one file of)', re.MULTILINE)
 
 
 def table_rows(doc: str, name: str) -> list[list[str]]:
@@ -121,6 +125,15 @@ def main() -> int:
                 if module not in users:
                     errors.append(f'src/{rel} includes module-internal {target} (only for '
                                   f'{", ".join(sorted(users))})')
+
+    # Rule 5: long files give their reason at the top.
+    for path in files:
+        text = path.read_text()
+        lines = text.count('\n')
+        head = '\n'.join(text.splitlines()[:15])
+        if lines > MAX_LINES and not LENGTH_REASON.search(head):
+            errors.append(f'src/{path.relative_to(src)} has {lines} lines (over {MAX_LINES}): split '
+                          f'it by concern, or say why it is one file in a comment at its top')
 
     for error in errors:
         print(f'layering: {error}')
