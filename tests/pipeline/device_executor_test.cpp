@@ -348,6 +348,43 @@ TEST(DeviceExecutor, ExecutorsOfDifferentDevicesProgressIndependently) {
   EXPECT_TRUE(held.get().ok());
 }
 
+// Many live sessions as a GPU server runs them (issue #14): the CUDA batch shapes, max batch 25,
+// a 5 ms queue delay and a pool; each session alternates its audio (two windows through the
+// shared encoder) and its frame (due one frame period later), 50 times. Every session finishes,
+// frames from several sessions share batches, and the encoder runs are shared too.
+TEST(DeviceExecutor, ManyLiveSessionsOnCudaShapesAllFinishAndShareBatches) {
+  DeviceLog log;
+  FakeEncoder encoder(log);
+  auto unet = std::make_shared<FakeRunner>("m0", log);
+  ThreadPool pool(4);
+  ExecutorOptions cuda_like{.max_batch = 25,
+                            .batch_sizes = {1, 2, 4, 8, 16, 25, 32},
+                            .max_queue_delay = 5ms};
+  DeviceExecutor executor("fake-cuda", cuda_like, &pool, &encoder);
+  constexpr int kSessions = 56;
+  constexpr int kSteps = 50;
+  std::atomic<int> finished{0};
+  std::vector<std::thread> sessions;
+  for (int s = 0; s < kSessions; ++s) {
+    sessions.emplace_back([&, s] {
+      for (int i = 0; i < kSteps; ++i) {
+        auto features =
+            executor.encode(windows_starting_at(float(s), 2), 2, ExecutorClock::now()).get();
+        if (!features.ok()) return;
+        const TimePoint due = ExecutorClock::now() + 40ms;
+        if (!executor.submit(work("m0", unet, {i}, {due})).get().ok()) return;
+      }
+      ++finished;
+    });
+  }
+  for (auto& session : sessions) session.join();
+  EXPECT_EQ(finished.load(), kSessions);
+  const ExecutorStats stats = executor.stats();
+  EXPECT_EQ(stats.frames, kSessions * kSteps);
+  EXPECT_GT(stats.largest_batch_requests, 1);
+  EXPECT_GT(stats.largest_encoder_run_requests, 1);
+}
+
 TEST(DeviceExecutor, RunsQueuedWorkBeforeStopping) {
   DeviceLog log;
   auto a = std::make_shared<FakeRunner>("a", log);
