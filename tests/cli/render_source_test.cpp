@@ -1,8 +1,9 @@
 // What `render` (and `serve`, through the same model loader) refuses before loading, instead of
 // rendering it silently wrong: a source video that is not 25 fps, rects crossing the frame
 // border (rects of another video, or a face at the edge), each with what to do and the flag or
-// key that accepts it; a bad output path before the models load; and Ctrl-C (SIGINT) or SIGTERM
-// in the middle of a render leaves no `*.partial-PID` behind.
+// key that accepts it; a bad output path before the models load; a source of odd width and height
+// rendered to MP4 (one pixel wider and taller, the last column and row repeated); and Ctrl-C
+// (SIGINT) or SIGTERM in the middle of a render leaves no `*.partial-PID` behind.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
@@ -16,6 +17,9 @@
 
 #include "core/npy.h"
 #include "imaging/crop_rects.h"
+#include "imaging/frame_sequence.h"
+#include "media/image_file.h"
+#include "media/image_folder.h"
 #include "media/video_decoder.h"
 #include "media/video_writer.h"
 #include "run_cli.h"
@@ -39,6 +43,16 @@ fs::path model(const std::string& name) {
   return testing::test_models_dir() / name;
 }
 
+// `width`x`height` pixels of `frame` from (x0, y0).
+Image cut(const Image& frame, int x0, int y0, int width, int height) {
+  Image part(width, height);
+  for (int y = 0; y < height; ++y) {
+    std::copy_n(frame.view().row(y0 + y) + static_cast<std::size_t>(x0) * 3, part.stride(),
+                part.pixels.data() + static_cast<std::size_t>(y) * part.stride());
+  }
+  return part;
+}
+
 // The demo avatar's first frames, cut to `width` columns (the full width when 0).
 std::vector<Image> demo_frames(int width = 0) {
   std::vector<Image> frames;
@@ -48,17 +62,8 @@ std::vector<Image> demo_frames(int width = 0) {
   while (frames.size() < kFrames) {
     auto got = decoder->next(&frame);
     if (!got.ok() || !*got) break;
-    if (width <= 0 || width >= frame.width) {
-      frames.push_back(frame);
-      continue;
-    }
-    Image cut(width, frame.height);
-    for (int y = 0; y < frame.height; ++y) {
-      std::copy_n(frame.pixels.data() + static_cast<std::size_t>(y) * frame.width * 3,
-                  static_cast<std::size_t>(width) * 3,
-                  cut.pixels.data() + static_cast<std::size_t>(y) * width * 3);
-    }
-    frames.push_back(std::move(cut));
+    const bool whole = width <= 0 || width >= frame.width;
+    frames.push_back(whole ? frame : cut(frame, 0, 0, width, frame.height));
   }
   return frames;
 }
@@ -226,6 +231,98 @@ TEST_F(RenderSource, BadOutputPathIsSaidBeforeAnythingLoads) {
   EXPECT_EQ(wrong_kind.exit_code, 1);
   EXPECT_TRUE(contains(wrong_kind.output, "name an .mp4 file or a folder ending in '/'"))
       << wrong_kind.output;
+}
+
+// An avatar of odd width and height (issue 16): a 641x361 window of the demo's frames around
+// the face as numbered PNGs (lossless, so the test knows every source pixel) and the demo's
+// rects moved into it. The window's frames go to `frames`.
+constexpr int kOddWidth = 641;
+constexpr int kOddHeight = 361;
+
+fs::path write_odd_avatar(const fs::path& dir, std::vector<Image>* frames) {
+  constexpr int kX0 = 320;  // the first frames' faces lie in x 490..794, y 187..488
+  constexpr int kY0 = 150;
+  fs::create_directories(dir / "frames");
+  for (const Image& frame : demo_frames()) {
+    frames->push_back(cut(frame, kX0, kY0, kOddWidth, kOddHeight));
+    const auto name = media::frame_file_name(static_cast<std::int64_t>(frames->size()) - 1, ".png");
+    EXPECT_TRUE(media::write_image(dir / "frames" / name, frames->back().view()).ok());
+  }
+  std::vector<Rect> rects = demo_rects();
+  for (Rect& r : rects) r = {r.x1 - kX0, r.y1 - kY0, r.x2 - kX0, r.y2 - kY0};
+  EXPECT_TRUE(imaging::write_rects_json(dir / "crop_rects.json", rects).ok());
+  return dir;
+}
+
+// Mean absolute difference, over rows 0..kOddHeight-1 and the 3 channels, of column `xa` of `a`
+// and column `xb` of `b`.
+double column_difference(const Image& a, int xa, const Image& b, int xb) {
+  double sum = 0;
+  for (int y = 0; y < kOddHeight; ++y) {
+    for (int c = 0; c < 3; ++c) {
+      sum += std::abs(a.view().row(y)[xa * 3 + c] - b.view().row(y)[xb * 3 + c]);
+    }
+  }
+  return sum / (kOddHeight * 3);
+}
+
+// The same over columns 0..kOddWidth (the added column's corner included) of row `ya` of `a`
+// (an output-sized frame) and row `yb` of `b`; where `b` is a source frame, one column
+// narrower, its last column stands in for the added one.
+double row_difference(const Image& a, int ya, const Image& b, int yb) {
+  double sum = 0;
+  for (int x = 0; x <= kOddWidth; ++x) {
+    const int xb = std::min(x, b.width - 1);
+    for (int c = 0; c < 3; ++c) {
+      sum += std::abs(a.view().row(ya)[x * 3 + c] - b.view().row(yb)[xb * 3 + c]);
+    }
+  }
+  return sum / ((kOddWidth + 1) * 3);
+}
+
+// Issue 16 end to end: odd-sized frames to `-o OUT.mp4` give an H.264 file one pixel wider and
+// taller whose added column and row repeat the last ones, and no partial file is left behind.
+TEST_F(RenderSource, OddSizedAvatarRendersToMp4WithTheLastColumnAndRowRepeated) {
+  std::vector<Image> sources;
+  const fs::path avatar = write_odd_avatar(work_ / "odd", &sources);
+  ASSERT_EQ(sources.size(), kFrames);
+  const fs::path speech = write_speech(work_ / "one_second.npy", 1.0);
+  const RunResult r = run_cli(render_args(avatar, speech, work_ / "odd.mp4"), work_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const auto& entry : fs::directory_iterator(work_)) {
+    EXPECT_FALSE(contains(entry.path().filename().string(), ".partial")) << entry.path();
+  }
+  std::vector<Image> decoded;
+  auto info = media::decode_video(work_ / "odd.mp4", [&](std::int64_t, Image&& frame) {
+    decoded.push_back(std::move(frame));
+    return Status{};
+  });
+  ASSERT_TRUE(info.ok()) << info.status().to_string();
+  EXPECT_EQ(info->codec, "h264");
+  EXPECT_DOUBLE_EQ(info->fps, 25.0);
+  ASSERT_EQ(info->width, kOddWidth + 1);
+  ASSERT_EQ(info->height, kOddHeight + 1);
+  // 16000 samples: M = 81 mel frames, n = int((81 - 16) / 80 * 25) + 2 = 22 encoder windows and
+  // n + 2 frames (rendering.md, "How many frames").
+  EXPECT_EQ(decoded.size(), 24u);
+
+  // The added column (row) against the frame's last one and against the source's last one,
+  // within x264's error at the default CRF; a black column would differ by the source's edge
+  // brightness, which the first check makes sure is far above that tolerance.
+  constexpr double kCodecTolerance = 4.0;
+  const Image black(kOddWidth + 1, kOddHeight + 1);
+  for (std::size_t i = 0; i < decoded.size(); ++i) {
+    const Image& out = decoded[i];
+    const Image& source = sources[static_cast<std::size_t>(imaging::source_frame_index(
+        imaging::SequenceMode::kPingPong, static_cast<std::int64_t>(i), kFrames))];
+    SCOPED_TRACE(fmt::format("output frame {}", i));
+    ASSERT_GT(column_difference(black, kOddWidth, source, kOddWidth - 1), 8 * kCodecTolerance);
+    ASSERT_GT(row_difference(black, kOddHeight, source, kOddHeight - 1), 8 * kCodecTolerance);
+    EXPECT_LT(column_difference(out, kOddWidth, out, kOddWidth - 1), kCodecTolerance);
+    EXPECT_LT(column_difference(out, kOddWidth, source, kOddWidth - 1), kCodecTolerance);
+    EXPECT_LT(row_difference(out, kOddHeight, out, kOddHeight - 1), kCodecTolerance);
+    EXPECT_LT(row_difference(out, kOddHeight, source, kOddHeight - 1), kCodecTolerance);
+  }
 }
 
 // Starts `lipsync render` of the demo to `out` (a folder when it ends in '/'), waits for its
