@@ -32,10 +32,12 @@ test: build $(FUZZ_BUILD)
 	ctest --preset $(PRESET) -j $(JOBS)
 	$(MAKE) test-asan-server
 
-# The network-facing tests (HTTP, WebSocket, compat/native gRPC, the page's render, hardening)
+# The network-facing tests (HTTP, WebSocket, compat/native gRPC, the page's render, hardening,
+# live sessions over /ws/live and the Live RPC, compat forwarding)
 # again under ASan+UBSan (issue #19): only their binaries are built in build/asan, not the rest.
-ASAN_SERVER_TARGETS := http_tests server_tests web_render_tests server_hardening_tests client_tests
-ASAN_SERVER_SUITES := ^(HttpServer|WebSocket|HttpLimits|Metrics|CompatServiceTest|CompatAudioTest|CompatRawAudio|GpuReport|GrpcStatus|NativeServiceTest|NativeClientTest|ClientTest|ClientPercentile|WebRenderTest|HardeningTest)\.
+ASAN_SERVER_TARGETS := http_tests server_tests web_render_tests server_hardening_tests client_tests \
+                       native_live_tests web_live_tests compat_forwarder_tests
+ASAN_SERVER_SUITES := ^(HttpServer|WebSocket|HttpLimits|Metrics|CompatServiceTest|CompatAudioTest|CompatRawAudio|GpuReport|GrpcStatus|NativeServiceTest|NativeClientTest|ClientTest|ClientPercentile|WebRenderTest|HardeningTest|NativeLiveTest|WebLiveTest|LiveCommand|LiveOpening|LivePcm|CompatForwarderTest|ModelHeaderTest)\.
 test-asan-server: setup
 	cmake --preset asan
 	cmake --build --preset asan -j $(JOBS) --target $(ASAN_SERVER_TARGETS)
