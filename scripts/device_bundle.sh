@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Packs what the device scripts need on the GPU machine into .bundle/ (git-ignored):
 #   base.part.*        stripped lipsync, runtime_tests and make_demo_avatar + every non-glibc
-#                      library they load + ORT, a zstd tarball split under 50 MB
+#                      library they load + ORT, a zstd tarball split into 60 MB parts
 #   zstd               the unpacker (the device image has none)
-#   cuda_ep.part.*     libonnxruntime_providers_cuda.so, zstd --long, split under 50 MB
+#   cuda_ep.part.*     libonnxruntime_providers_cuda.so, zstd --long, split into 60 MB parts
 #   speech.npy         16 kHz mono speech for the clients (the reference clip; no espeak-ng there)
 #   commit             the commit the binary was built from
 # A device call carries at most 64 MiB: carry the parts over several calls (scripts/device_env.sh
@@ -23,11 +23,18 @@ mkdir -p "$out"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib"
-strip -o "$stage/lipsync" "$build/src/cli/lipsync"
+# Symbols kept (debug info dropped): eu-stack's thread stacks of a stuck server name functions.
+strip --strip-debug -o "$stage/lipsync" "$build/src/cli/lipsync"
 strip -o "$stage/runtime_tests" "$build/tests/runtime/runtime_tests"
 strip -o "$stage/make_demo_avatar" "$build/tools/make_demo_avatar"
 # glibc's own libraries come from the device's system; everything else travels.
-ldd "$build/src/cli/lipsync" "$build/tests/runtime/runtime_tests" "$build/tools/make_demo_avatar" |
+# eu-stack (Debian's elfutils, when installed here): every thread's stack of a running process.
+tools=("$build/src/cli/lipsync" "$build/tests/runtime/runtime_tests" "$build/tools/make_demo_avatar")
+if command -v eu-stack >/dev/null; then
+  cp "$(command -v eu-stack)" "$stage/eu-stack"
+  tools+=("$(command -v eu-stack)")
+fi
+ldd "${tools[@]}" |
   awk '/=> \// {print $3}' | sort -u |
   while read -r lib; do
   case $(basename "$lib") in
@@ -38,7 +45,7 @@ ldd "$build/src/cli/lipsync" "$build/tests/runtime/runtime_tests" "$build/tools/
 cp "$ort_lib/libonnxruntime_providers_shared.so" "$stage/lib/"
 tar -C "$stage" -cf - . | zstd -q -19 -T2 -f -o "$out/base.tar.zst"
 rm -f "$out"/base.part.*
-split -b 50M -d "$out/base.tar.zst" "$out/base.part."
+split -b 60000000 -d "$out/base.tar.zst" "$out/base.part."
 rm "$out/base.tar.zst"
 cp "${LIPSYNC_REFERENCE_DIR:-$root/../shared/reference}/audio/sanders_audio_16k.npy" "$out/speech.npy"
 
@@ -46,7 +53,7 @@ if [[ ! -f "$out/cuda_ep.so.zst" || "$ort_lib/libonnxruntime_providers_cuda.so" 
   zstd -q -9 --long=27 -T2 -f "$ort_lib/libonnxruntime_providers_cuda.so" -o "$out/cuda_ep.so.zst"
 fi
 rm -f "$out"/cuda_ep.part.*
-split -b 50M -d "$out/cuda_ep.so.zst" "$out/cuda_ep.part."
+split -b 60000000 -d "$out/cuda_ep.so.zst" "$out/cuda_ep.part."
 cp /usr/bin/zstd "$out/zstd"
 git -C "$root" rev-parse HEAD > "$out/commit"
 ls -la "$out"

@@ -4,7 +4,7 @@
 b=/root/bundle
 mkdir -p "$b/run"
 cp -n "$repo"/.bundle/* "$b"/ 2>/dev/null || true
-export PATH=$b:$PATH
+export PATH=$b:$b/run:$PATH  # run/: lipsync, eu-stack
 ln -sf zstd "$b/unzstd"
 [[ -f "$b/base.tar.zst" ]] || cat "$b"/base.part.* > "$b/base.tar.zst"
 [[ -x "$b/run/lipsync" ]] || tar -C "$b/run" -xf "$b/base.tar.zst" --use-compress-program=unzstd
