@@ -126,7 +126,7 @@ sample() {  # OUT_FILE
     {
       exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))" &&
         printf 'GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n' >&3 && cat <&3
-    } 2>/dev/null | grep -E '^lipsync_(batch_frames_(count|sum)|queue_depth|requests_total)' || true
+    } 2>/dev/null | grep -E '^lipsync_(batch_frames_(count|sum)|queue_depth|requests_total|stage_duration_ms_(sum|count))' || true
     sleep 2
   done > "$1"
 }
