@@ -97,9 +97,11 @@ class StreamDecoder {
                             frame->sample_rate, max_samples_, counters_);
       if (!resampler.ok()) return resampler.status().with_context(origin_);
       resampler_.emplace(std::move(resampler).value());
-    } else if (frame->sample_rate != resampler_->input_rate_hz()) {
-      return make_error(ErrorCode::kUnimplemented, "{}: sample rate changes mid-stream ({} -> {})",
-                        origin_, resampler_->input_rate_hz(), frame->sample_rate);
+    } else {
+      Status same = resampler_->check_same_input(frame->sample_rate,
+                                                  static_cast<AVSampleFormat>(frame->format),
+                                                  frame->ch_layout.nb_channels);
+      if (!same.ok()) return same.with_context(origin_);
     }
     Status status = resampler_->convert(frame->extended_data, frame->nb_samples, out);
     return status.ok() ? status : status.with_context(origin_);

@@ -68,6 +68,22 @@ Resampler::Resampler(ffmpeg::SwrPtr swr, AVSampleFormat format, int channels, in
       max_samples_(max_samples),
       counters_(counters) {}
 
+Status Resampler::check_same_input(int sample_rate_hz, AVSampleFormat format, int channels) const {
+  if (sample_rate_hz != input_rate_hz_) {
+    return make_error(ErrorCode::kUnimplemented, "sample rate changes mid-stream ({} -> {})",
+                      input_rate_hz_, sample_rate_hz);
+  }
+  if (format != format_ || channels != channels_) {
+    const char* from = av_get_sample_fmt_name(format_);
+    const char* to = av_get_sample_fmt_name(format);
+    return make_error(ErrorCode::kUnimplemented,
+                      "the audio format changes mid-stream ({} {} channel(s) -> {} {} "
+                      "channel(s)); convert the file to one format first",
+                      from != nullptr ? from : "?", channels_, to != nullptr ? to : "?", channels);
+  }
+  return {};
+}
+
 Status Resampler::convert(const std::uint8_t* const* data, int frames, std::vector<float>& out) {
   if (data == nullptr) return step(nullptr, 0, out);
   for (int done = 0; done < frames; done += kResampleStepFrames) {

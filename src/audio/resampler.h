@@ -26,6 +26,10 @@ class Resampler {
   Status convert(const std::uint8_t* const* data, int frames, std::vector<float>& out);
   Status drain(std::vector<float>& out) { return convert(nullptr, 0, out); }
   int input_rate_hz() const { return input_rate_hz_; }
+  // Frames must keep the rate, sample format and channel count the resampler was made for:
+  // swresample reads the planes of the first frame's layout (a frame with fewer planes made it
+  // read a null pointer: found by fuzz/audio_decode).
+  Status check_same_input(int sample_rate_hz, AVSampleFormat format, int channels) const;
 
  private:
   Resampler(ffmpeg::SwrPtr swr, AVSampleFormat format, int channels, int input_rate_hz,

@@ -122,6 +122,8 @@ Status AudioInputDecoder::open_resampler(const AVFrame& frame) {
                          "converting the audio of '" + input_.path() + "'", rc);
   }
   input_rate_hz_ = frame.sample_rate;
+  input_format_ = frame.format;
+  input_channels_ = frame.ch_layout.nb_channels;
   return {};
 }
 
@@ -131,6 +133,13 @@ Status AudioInputDecoder::convert(const AVFrame* frame, std::vector<std::vector<
   if (frame != nullptr && frame->sample_rate != input_rate_hz_) {
     return make_error(ErrorCode::kUnimplemented, "'{}': sample rate changes mid-stream ({} -> {})",
                       input_.path(), input_rate_hz_, frame->sample_rate);
+  }
+  if (frame != nullptr &&
+      (frame->format != input_format_ || frame->ch_layout.nb_channels != input_channels_)) {
+    return make_error(ErrorCode::kUnimplemented,
+                      "'{}': the audio format changes mid-stream ({} -> {} channel(s)); convert "
+                      "the file to one format first",
+                      input_.path(), input_channels_, frame->ch_layout.nb_channels);
   }
   const int in_count = frame != nullptr ? frame->nb_samples : 0;
   const int capacity = swr_get_out_samples(swr_.get(), in_count);

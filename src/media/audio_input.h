@@ -68,6 +68,8 @@ class AudioInputDecoder {
   int sample_rate_hz_ = 0;
   std::uint64_t layout_mask_ = 0;
   int input_rate_hz_ = 0;
+  int input_format_ = -1;   // AVSampleFormat of the first frame
+  int input_channels_ = 0;  // later frames must keep both: swresample reads that many planes
   bool input_done_ = false;  // the decoder was sent the end of the stream
   bool finished_ = false;    // ... and gave all its frames back
 };

@@ -126,6 +126,20 @@ TEST(ClientAudioAllowList, UnrecognisedBytesAreInvalidArgument) {
   EXPECT_EQ(cut.status().code(), ErrorCode::kInvalidArgument) << cut.status().to_string();
 }
 
+// 29 bytes of ADTS AAC whose frames change their channel layout mid-stream (found by
+// fuzz/audio_decode): swresample, set up for the first frame, read a plane the next frame did
+// not have (a null pointer: SEGV). Refused now, naming the change.
+TEST(ClientAudioAllowList, AFormatChangeMidStreamIsRefusedNotACrash) {
+  const unsigned char adts[] = {0xff, 0xf9, 0x01, 0x3f, 0x04, 0x00, 0x83, 0x00, 0x00, 0x00,
+                                0x07, 0xff, 0xf9, 0x00, 0x45, 0x01, 0x00, 0x00, 0x00, 0x00,
+                                0x00, 0x07, 0xff, 0x00, 0x50, 0x3c, 0xff, 0x00, 0x00};
+  auto r = decode_audio_bytes(std::as_bytes(std::span(adts)), "audio.encoded");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().code() == ErrorCode::kUnimplemented ||
+              r.status().code() == ErrorCode::kInvalidArgument)
+      << r.status().to_string();
+}
+
 TEST(ClientAudioAllowList, CodecsOutsideTheListAreRefused) {
   // WAVE format tag 0x31: GSM 6.10, a decoder clients have no use for.
   auto r = decode_audio_bytes(as_bytes(wav_bytes(8000, 6500, 6500, 0x31)), "audio.encoded");
