@@ -150,11 +150,13 @@ for phase in $phases; do
         stacks_at=${STACKS_AT:-60}
         if ((stacks_at > 0)) && command -v eu-stack >/dev/null; then
           (sleep "$stacks_at" && eu-stack -p "$server_pid" > "$out/live_${n}_stacks.txt" 2>&1) &
+          stacker=$!
         fi
         client "live_$n" m0 --native --session --realtime --chunk-ms 40 --concurrency "$n" \
           --requests "$n"
-        kill "$sampler" 2>/dev/null || true
-        wait "$sampler" 2>/dev/null || true
+        kill "$sampler" ${stacker:-} 2>/dev/null || true  # a run shorter than STACKS_AT: no stacks
+        wait "$sampler" ${stacker:-} 2>/dev/null || true
+        stacker=
       done
       stop
       ;;

@@ -1,9 +1,5 @@
 #include "client/client.h"
 
-#include "client/compat_inputs.h"
-#include "client/model_header.h"
-#include "client/percentile.h"
-
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -14,6 +10,9 @@
 #include <fstream>
 #include <thread>
 
+#include "client/compat_inputs.h"
+#include "client/model_header.h"
+#include "client/percentile.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/timeline.h"

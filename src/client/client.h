@@ -23,7 +23,6 @@
 
 namespace lipsync::client {
 
-
 enum class ClientApi {
   kCompat,         // InferBatchComposite, batch_size frames per request
   kNative,         // lipsync.v1 Render: the whole clip per request, audio only
