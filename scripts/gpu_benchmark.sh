@@ -19,7 +19,8 @@
 #      MODELS     models in the multi phase (default 12)
 #      PYTHON     the interpreter with numpy and onnx for tools/make_test_models.py (python3)
 #      STACKS_AT  seconds into each live run at which every server thread's stack is written to
-#                 OUT/live_N_stacks.txt (eu-stack from the bundle; default 60, 0: never)
+#                 OUT/live_N_stacks_Ts.txt, ascending, e.g. "30 40" (eu-stack from the bundle;
+#                 default 60, 0: never)
 #      DRY_RUN=1  no GPU: checks the script's whole flow on the CPU in a few minutes with this
 #                 checkout's build (BUILD_DIR, default build/release) and its tiny test models,
 #                 a 640x360 50-frame avatar, 2 sessions and 2 models (phases compat live multi)
@@ -147,9 +148,14 @@ for phase in $phases; do
       for n in $sessions; do
         sample "$out/live_${n}_samples.txt" &
         sampler=$!
-        stacks_at=${STACKS_AT:-60}
-        if ((stacks_at > 0)) && command -v eu-stack >/dev/null; then
-          (sleep "$stacks_at" && eu-stack -p "$server_pid" > "$out/live_${n}_stacks.txt" 2>&1) &
+        if [[ ${STACKS_AT:-60} != 0 ]] && command -v eu-stack >/dev/null; then
+          (
+            slept=0
+            for at in ${STACKS_AT:-60}; do
+              sleep $((at - slept)) && slept=$at
+              eu-stack -p "$server_pid" > "$out/live_${n}_stacks_${at}s.txt" 2>&1
+            done
+          ) &
           stacker=$!
         fi
         client "live_$n" m0 --native --session --realtime --chunk-ms 40 --concurrency "$n" \

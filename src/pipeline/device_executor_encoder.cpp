@@ -95,8 +95,11 @@ void DeviceExecutor::run_encoder(std::unique_lock<std::mutex>& lock) {
     it = work->taken == work->count ? encode_queue_.erase(it) : std::next(it);
   }
   lock.unlock();
+  const auto start = ExecutorClock::now();
   auto features =
       guarded("the audio encoder on " + device_, [&] { return encoder_->encode(input, total); });
+  detail::note_slow_step(device_, ms_since_start(start), "an audio encoder run of {} windows",
+                         total);
   if (features.ok() && features->size() != total * audio::kFeatureSize) {
     features =
         make_error(ErrorCode::kInternal, "the audio encoder returned {} values for {} windows",

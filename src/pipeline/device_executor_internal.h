@@ -8,8 +8,10 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
+#include "core/log.h"
 #include "pipeline/device_executor.h"
 
 namespace lipsync::pipeline::detail {
@@ -31,6 +33,19 @@ auto guarded(const std::string& what, Step step) -> decltype(step()) {
   } catch (const std::exception& e) {
     return make_error(ErrorCode::kInternal, "{} failed: {}", what, e.what());
   }
+}
+
+// A step of the executor that took longer than this is logged: on a healthy device every step
+// (an encoder run, a UNet batch, preparing or finishing one) takes milliseconds, so a step of
+// seconds names where a stalled server spends its time.
+inline constexpr double kSlowStepMs = 1000.0;
+
+template <typename... Args>
+void note_slow_step(const std::string& device, double ms, fmt::format_string<Args...> step,
+                    Args&&... args) {
+  if (ms < kSlowStepMs) return;
+  LOG_WARN("pipeline", "executor '{}': {} took {:.0f} ms", device,
+           fmt::format(step, std::forward<Args>(args)...), ms);
 }
 
 inline Status cancelled_status() {

@@ -137,6 +137,7 @@ void DeviceExecutor::prepare_loop() {
       return batch->runner->prepare(batch->jobs, batch->slots, pool_);
     });
     const double prepare_ms = ms_since_start(start);
+    detail::note_slow_step(device_, prepare_ms, "preparing a batch of {} slots", batch->slots);
     lock.lock();
     batch->timings.prepare_ms = prepare_ms;
     if (prepared.ok()) {
@@ -159,6 +160,8 @@ void DeviceExecutor::execute_head(std::unique_lock<std::mutex>& lock) {
     batch->status = guarded("running a batch of model '" + batch->model_id + "'",
                             [&] { return batch->runner->execute(*batch->prepared); });
     batch->timings.inference_ms = ms_since_start(start);
+    detail::note_slow_step(device_, batch->timings.inference_ms, "a UNet batch of {} slots",
+                           batch->slots);
     lock.lock();
   }
   if (!batch->status.ok()) {
@@ -173,7 +176,9 @@ void DeviceExecutor::execute_head(std::unique_lock<std::mutex>& lock) {
   stats_.largest_batch_requests = std::max(stats_.largest_batch_requests, batch->requests);
   ++stats_.batches_by_size[batch->slots];
   lock.unlock();
+  const auto handed = ExecutorClock::now();
   to_finish_.push(std::move(batch));  // waits while the finisher is two batches behind
+  detail::note_slow_step(device_, ms_since_start(handed), "waiting for the finisher");
   lock.lock();
 }
 
@@ -185,6 +190,8 @@ void DeviceExecutor::finish_loop() {
       return batch.runner->finish(*batch.prepared, batch.composite, pool_);
     });
     batch.timings.composite_ms = ms_since_start(start);
+    detail::note_slow_step(device_, batch.timings.composite_ms, "finishing a batch of {} frames",
+                           batch.frames.size());
     batch.prepared.reset();  // gives the staging memory back before the answers go out
     deliver(batch, std::move(rendered));
   }
