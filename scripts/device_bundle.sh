@@ -3,7 +3,7 @@
 #   base.part.*        stripped lipsync, runtime_tests and make_demo_avatar + every non-glibc
 #                      library they load + ORT, a zstd tarball split into 60 MB parts
 #   zstd               the unpacker (the device image has none)
-#   cuda_ep.part.*     libonnxruntime_providers_cuda.so, zstd --long, split into 60 MB parts
+#   cuda_ep.part.*     libonnxruntime_providers_cuda.so, zstd --long, split into 62 MB parts
 #   speech.npy         16 kHz mono speech for the clients (the reference clip; no espeak-ng there)
 #   commit             the commit the binary was built from
 # A device call carries at most 64 MiB: carry the parts over several calls (scripts/device_env.sh
@@ -53,7 +53,7 @@ if [[ ! -f "$out/cuda_ep.so.zst" || "$ort_lib/libonnxruntime_providers_cuda.so" 
   zstd -q -9 --long=27 -T2 -f "$ort_lib/libonnxruntime_providers_cuda.so" -o "$out/cuda_ep.so.zst"
 fi
 rm -f "$out"/cuda_ep.part.*
-split -b 60000000 -d "$out/cuda_ep.so.zst" "$out/cuda_ep.part."
+split -b 62000000 -d "$out/cuda_ep.so.zst" "$out/cuda_ep.part."
 cp /usr/bin/zstd "$out/zstd"
 git -C "$root" rev-parse HEAD > "$out/commit"
 ls -la "$out"

@@ -12,39 +12,12 @@
 #include "core/timeline.h"
 #include "server/grpc_status.h"
 #include "server/native_request.h"
+#include "server/response_messages.h"
 
 namespace lipsync::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Room left in a message for everything but the frame bytes (fields, tags, timings).
-constexpr std::size_t kMessageOverheadBytes = 4096;
-
-// Returned by the render loops when the client went away; the handlers answer CANCELLED.
-Status cancelled() {
-  return make_error(ErrorCode::kCancelled, "the client cancelled the call");
-}
-
-void add_frames(const pipeline::ClipBatch& batch, std::size_t from, std::size_t to,
-                v1::RenderResponse& response) {
-  for (std::size_t k = from; k < to; ++k) {
-    v1::Frame* frame = response.add_frames();
-    const std::int64_t index = batch.first + static_cast<std::int64_t>(k);
-    frame->set_index(index);
-    frame->set_source_frame(batch.source_frames[k]);
-    frame->set_timestamp_ms(timeline::frame_to_ms(index));
-    const auto bytes = batch.frame_bytes(k);
-    frame->set_data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  }
-}
-
-void add_timings(const pipeline::ClipBatch& batch, v1::StageTimings& timings) {
-  timings.set_queue_ms(timings.queue_ms() + batch.result.queue_ms);
-  timings.set_prepare_ms(timings.prepare_ms() + batch.result.timings.prepare_ms);
-  timings.set_inference_ms(timings.inference_ms() + batch.result.timings.inference_ms);
-  timings.set_composite_ms(timings.composite_ms() + batch.result.timings.composite_ms);
-}
 
 // What every message of a clip says: the format, frame size and the clip's length.
 void describe(const pipeline::ClipPlan& plan, v1::RenderResponse& response) {
@@ -59,78 +32,6 @@ void describe_start(const pipeline::ClipPlan& plan, v1::RenderResponse& response
   response.mutable_timings()->set_audio_ms(plan.audio_ms);
   response.set_model_loaded(plan.model.loaded_now);
   response.set_model_load_ms(plan.model.load_ms);
-}
-
-Status too_large(std::size_t bytes, std::size_t limit, std::string_view what) {
-  return make_error(ErrorCode::kResourceExhausted,
-                    "{} is {:.1f} MiB, above the server's message limit of {} MiB{}", what,
-                    bytes / double(1 << 20), limit >> 20,
-                    what == "the response" ? "; use RenderStream for long clips" : "");
-}
-
-// The end of the frames of `batch` from `from` that fit one message of at most `limit` bytes.
-Result<std::size_t> message_end(const pipeline::ClipBatch& batch, std::size_t from,
-                                std::size_t limit) {
-  std::size_t bytes = 0;
-  std::size_t end = from;
-  for (; end < batch.count(); ++end) {
-    bytes += batch.frame_bytes(end).size() + 64;  // + the frame's other fields
-    if (bytes + kMessageOverheadBytes > limit) break;
-  }
-  if (end == from) return too_large(batch.frame_bytes(from).size(), limit, "one frame");
-  return end;
-}
-
-// Writes a finished batch as one or more messages under the message limit: `header` (format,
-// size, clip length, and in the first message of a call the start fields) plus the frames.
-// The start fields are cleared once written.
-template <typename Writer>
-Status write_batch(const pipeline::ClipBatch& batch, v1::RenderResponse& header, Writer& writer,
-                   Clock::time_point start, std::size_t limit) {
-  for (std::size_t from = 0; from < batch.count();) {
-    ASSIGN_OR_RETURN(const std::size_t to, message_end(batch, from, limit));
-    v1::RenderResponse message = header;
-    if (from == 0) add_timings(batch, *message.mutable_timings());
-    add_frames(batch, from, to, message);
-    message.mutable_timings()->set_total_ms(ms_since(start));
-    if (!writer.Write(message)) return cancelled();
-    header.clear_model_loaded();
-    header.clear_model_load_ms();
-    header.mutable_timings()->clear_audio_ms();
-    from = to;
-  }
-  return {};
-}
-
-void add_ready(std::vector<audio::FrameTensor> frames, LiveSession& live) {
-  for (auto& frame : frames) live.ready.push_back(std::move(frame));
-}
-
-// One chunk of the client's PCM into the session's extractor; `end` flushes everything.
-Status take_audio(const v1::SessionRequest& message, LiveSession& live) {
-  const auto start = Clock::now();
-  live.audio_arrived = pipeline::ExecutorClock::now();
-  const std::span<const float> pcm(message.pcm().data(), message.pcm().size());
-  std::vector<float> samples;
-  Status status;
-  if (live.converter) {
-    if (!pcm.empty()) status = live.converter->push(pcm, samples);
-    if (status.ok() && message.end()) status = live.converter->flush(samples);
-  } else if (!pcm.empty()) {
-    status = audio::validate_samples(pcm);
-    samples.assign(pcm.begin(), pcm.end());
-  }
-  if (!status.ok()) return Status(ErrorCode::kInvalidArgument, "pcm: " + status.message());
-  if (!samples.empty()) {
-    ASSIGN_OR_RETURN(auto frames, live.extractor->push(samples));
-    add_ready(std::move(frames), live);
-  }
-  if (message.end()) {
-    ASSIGN_OR_RETURN(auto frames, live.extractor->flush());
-    add_ready(std::move(frames), live);
-  }
-  live.audio_ms += ms_since(start);
-  return {};
 }
 
 v1::ModelState model_state(registry::ModelState state) {
@@ -259,110 +160,6 @@ Status NativeService::render_stream(grpc::ServerContext& context, const v1::Rend
     RETURN_IF_ERROR(write_batch(batch, header, writer, start, context_.max_message_bytes));
   }
   context_.metrics->observe_stage_ms("total", ms_since(start));
-  return {};
-}
-
-grpc::Status NativeService::Session(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>* stream) {
-  Status status = guard("Session failed", [&] { return session(*context, *stream); });
-  if (context->IsCancelled()) return finish_cancelled("Session");
-  return finish("Session", status);
-}
-
-Result<LiveSession> NativeService::start_session(const v1::SessionRequest& first) {
-  if (!first.has_start())
-    return make_error(ErrorCode::kInvalidArgument, "the first SessionRequest must carry start");
-  if (context_.stopping->load())
-    return make_error(ErrorCode::kUnavailable, "the server is shutting down");
-  const v1::SessionStart& start = first.start();
-  RETURN_IF_ERROR(require_model_id(start.model_id()));
-  RETURN_IF_ERROR(context_.registry->info(start.model_id()).status());
-  LiveSession live{.spec = {.model_id = start.model_id(), .start_frame = start.start_frame()}};
-  ASSIGN_OR_RETURN(live.spec.sequence, sequence_mode(start.sequence_mode()));
-  RETURN_IF_ERROR(pipeline::check_start_frame(live.spec.start_frame));
-  ASSIGN_OR_RETURN(live.spec.jpeg, output_settings(start.output(), context_.config->output));
-  const int rate_hz = start.sample_rate_hz() == 0 ? audio::kSampleRateHz : start.sample_rate_hz();
-  const int channels = start.channels() == 0 ? 1 : start.channels();
-  if (rate_hz != audio::kSampleRateHz || channels != 1) {
-    auto converter = audio::PcmStreamConverter::create(rate_hz, channels);
-    if (!converter.ok()) {
-      return Status(ErrorCode::kInvalidArgument, "start: " + converter.status().message());
-    }
-    live.converter = std::move(*converter);
-  }
-  ASSIGN_OR_RETURN(live.model,
-                   pipeline::acquire_clip_model(*context_.registry, live.spec.model_id));
-  // The server's analyzer outlives every call: a non-owning shared_ptr.
-  const std::shared_ptr<const audio::MelAnalyzer> mel(std::shared_ptr<void>(), context_.mel);
-  live.extractor = std::make_unique<audio::StreamingFeatureExtractor>(mel, *context_.encoder);
-  return live;
-}
-
-Status NativeService::session(
-    grpc::ServerContext& context,
-    grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream) {
-  const auto start = Clock::now();
-  v1::SessionRequest message;
-  if (!stream.Read(&message)) {
-    return make_error(ErrorCode::kInvalidArgument, "the session ended before its start message");
-  }
-  ASSIGN_OR_RETURN(LiveSession live, start_session(message));
-  v1::RenderResponse header;
-  header.set_format(live.spec.jpeg ? v1::FRAME_FORMAT_JPEG : v1::FRAME_FORMAT_RAW_BGR);
-  header.set_width(live.model.width);
-  header.set_height(live.model.height);
-  header.set_model_loaded(live.model.loaded_now);
-  header.set_model_load_ms(live.model.load_ms);
-  for (bool end = false; !end;) {
-    RETURN_IF_ERROR(take_audio(message, live));
-    end = message.end();
-    header.set_clip_frames(static_cast<std::int64_t>(live.extractor->frames_emitted()));
-    RETURN_IF_ERROR(render_ready(context, live, header, stream, start));
-    if (end) break;
-    if (!stream.Read(&message)) {  // the client closed its side: the same as `end`
-      message.Clear();
-      message.set_end(true);
-    } else if (message.has_start()) {
-      return make_error(ErrorCode::kInvalidArgument, "start is allowed in the first message only");
-    }
-  }
-  context_.metrics->observe_stage_ms("total", ms_since(start));
-  return {};
-}
-
-// Renders the frames the session's audio has made ready, in batches of up to max_batch with
-// several in flight (BatchWindow), and writes them in order; the audio time spent since the
-// last message rides on the next one.
-Status NativeService::render_ready(
-    grpc::ServerContext& context, LiveSession& live, v1::RenderResponse& header,
-    grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream,
-    Clock::time_point start) {
-  if (live.ready.empty()) return {};
-  const std::span<const audio::FrameTensor> ready(live.ready);
-  const auto first_index = static_cast<std::int64_t>(ready.front().index);
-  pipeline::BatchWindow window(
-      *context_.scheduler, static_cast<std::int64_t>(ready.size()),
-      [&](std::int64_t first, std::int64_t count) {
-        pipeline::RenderRequest request = pipeline::session_request(
-            live.spec, live.model,
-            ready.subspan(static_cast<std::size_t>(first), static_cast<std::size_t>(count)));
-        // A live frame is due one frame period after the audio it needs arrived.
-        request.deadlines.assign(request.source_frames.size(),
-                                 live.audio_arrived + pipeline::kFramePeriod);
-        return request;
-      },
-      context_.config->pipeline);
-  while (!window.done()) {
-    if (context.IsCancelled()) return cancelled();
-    ASSIGN_OR_RETURN(pipeline::ClipBatch batch, window.next());
-    batch.first += first_index;
-    observe(batch);
-    header.mutable_timings()->set_audio_ms(live.audio_ms);
-    live.audio_ms = 0;
-    RETURN_IF_ERROR(write_batch(batch, header, stream, start, context_.max_message_bytes));
-  }
-  live.ready.clear();
   return {};
 }
 

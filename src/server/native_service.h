@@ -32,6 +32,8 @@
 
 namespace lipsync::server {
 
+class SessionInbox;  // native_session.cpp
+
 // A live session (Session RPC): what it renders and its audio front-end.
 struct LiveSession {
   pipeline::ClipSpec spec;
@@ -39,8 +41,8 @@ struct LiveSession {
   std::optional<audio::PcmStreamConverter> converter;  // unset: 16 kHz mono, used as is
   std::unique_ptr<audio::StreamingFeatureExtractor> extractor;
   std::vector<audio::FrameTensor> ready;  // emitted by the extractor, not yet rendered
-  double audio_ms = 0;                    // spent on audio since the last message
-  // When the last audio message was read: its frames are due one frame period later.
+  double audio_ms = 0;                    // spent on audio since the last message written
+  // When the oldest audio the worker took was read: its frames are due one frame period later.
   pipeline::TimePoint audio_arrived;
 };
 
@@ -74,9 +76,15 @@ class NativeService final : public lipsync::v1::LipSync::Service {
                 v1::RenderResponse& response);
   Status render_stream(grpc::ServerContext& context, const v1::RenderRequest& request,
                        grpc::ServerWriter<v1::RenderResponse>& writer);
+  // The Session RPC (native_session.cpp): the call's thread reads, a worker renders.
   Status session(grpc::ServerContext& context,
                  grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream);
   Result<LiveSession> start_session(const v1::SessionRequest& first);
+  Status read_session(LiveSession& live, v1::SessionRequest& message, SessionInbox& inbox,
+                      grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream);
+  Status render_session(grpc::ServerContext& context, LiveSession& live, SessionInbox& inbox,
+                        grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream,
+                        std::chrono::steady_clock::time_point start);
   Status render_ready(grpc::ServerContext& context, LiveSession& live, v1::RenderResponse& header,
                       grpc::ServerReaderWriter<v1::RenderResponse, v1::SessionRequest>& stream,
                       std::chrono::steady_clock::time_point start);

@@ -564,6 +564,31 @@ TEST_F(NativeServiceTest, SessionOfChunkedAudioEqualsRenderOfTheWholeClip) {
   }
 }
 
+// A client that sends audio faster than the session renders (a burst, or a session that fell
+// behind): the audio that waits is taken in one go and rendered in full batches, not one 40 ms
+// chunk per round trip.
+TEST_F(NativeServiceTest, SessionBehindItsAudioTakesAllThatWaitsInOneGo) {
+  Config c = config({"a"});
+  c.pipeline.max_batch = 8;
+  auto server = start(c);
+  ASSERT_NE(server, nullptr);
+  NativeClient client(server->grpc_port());
+  const auto samples = testing::noise(64000, 31);  // 4 s: 100 chunks of 40 ms, ~100 frames
+  grpc::Status status;
+  const auto messages = run_session(client, session_requests("a", samples, 640), status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  int frames = 0;
+  for (const auto& message : messages) {
+    EXPECT_EQ(message.frames(0).index(), frames);
+    frames += message.frames_size();
+  }
+  EXPECT_EQ(frames, messages.back().clip_frames());
+  EXPECT_GE(frames, 95);
+  // One message per chunk (the server reading a chunk only after the previous one's frames
+  // were written) would be ~100; full batches of 8 are ~13.
+  EXPECT_LT(messages.size(), 40u) << frames << " frames";
+}
+
 TEST_F(NativeServiceTest, SessionErrorsGetTheirStatusCode) {
   auto server = start(config({"a"}));
   ASSERT_NE(server, nullptr);
