@@ -121,6 +121,16 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
              const registry::LoadTarget& target) -> Result<std::shared_ptr<registry::LoadedModel>> {
     LoadOptions placed = options;
     if (target.gpu_id >= 0) placed.session.device_id = target.gpu_id;  // the registry's choice
+    // On CUDA each batch size below the largest runs on an ORT session of its own: one session
+    // alternating shapes rebuilds its fused convolutions' plans at every change
+    // (runtime::SessionOptions::batch_sessions). The largest runs on the model's first session.
+    if (placed.session.provider == ExecutionProvider::kCuda &&
+        options.warm_up_batch_sizes.size() > 1) {
+      const int largest = std::ranges::max(options.warm_up_batch_sizes);
+      for (int size : options.warm_up_batch_sizes) {
+        if (size != largest) placed.session.batch_sessions.push_back(size);
+      }
+    }
     ASSIGN_OR_RETURN(auto model, LipSyncModel::load(config, placed));
     if (model->unet().provider() == ExecutionProvider::kCuda) {
       const auto start = std::chrono::steady_clock::now();

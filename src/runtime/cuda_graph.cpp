@@ -73,7 +73,8 @@ void Session::Impl::execute_graph(Staging& staging, GraphSlot& slot) {
     if (!status.ok()) throw Ort::Exception(std::string(status.message()), ORT_FAIL);
   };
   check(copy_unlocked(staging.device_inputs, slot.inputs, staging, "copying into the graph"));
-  Ort::IoBinding binding(session);
+  Ort::Session& run_session = session_for(staging.batch);
+  Ort::IoBinding binding(run_session);
   for (std::size_t i = 0; i < inputs.size(); ++i)
     binding.BindInput(inputs[i].name.c_str(), slot.inputs[i]);
   for (std::size_t o = 0; o < outputs.size(); ++o)
@@ -84,7 +85,7 @@ void Session::Impl::execute_graph(Staging& staging, GraphSlot& slot) {
   Ort::RunOptions run_options;
   run_options.AddConfigEntry(kOrtRunOptionsConfigCudaGraphAnnotation,
                              std::to_string(index + 1).c_str());
-  session.Run(run_options, binding);
+  run_session.Run(run_options, binding);
   binding.SynchronizeOutputs();
   ++slot.runs;
   check(copy_unlocked(slot.outputs, staging.device_outputs, staging, "copying out of the graph"));

@@ -1,8 +1,10 @@
 // A Session: its creation (the model loaded and checked) and its runs from host memory.
 #include "runtime/session.h"
 
+#include <fmt/ranges.h>
 #include <onnxruntime_run_options_config_keys.h>
 
+#include <ranges>
 #include <shared_mutex>
 #include <string>
 
@@ -98,7 +100,8 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
   // Not while a session on another device captures a graph (captures are process-wide).
   std::shared_lock<std::shared_mutex> activity;
   if (provider == ExecutionProvider::kCuda) activity = std::shared_lock(detail::cuda_activity());
-  Ort::IoBinding binding(session);
+  Ort::Session& run_session = session_for(staging.batch);
+  Ort::IoBinding binding(run_session);
   const bool on_device = !staging.device_inputs.empty();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     binding.BindInput(inputs[i].name.c_str(), on_device ? staging.device_inputs[i]
@@ -124,7 +127,7 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
   Ort::RunOptions run_options;
   // With graphs enabled, a run without an id would be captured as graph 0: not this one.
   if (cuda_graph) run_options.AddConfigEntry(kOrtRunOptionsConfigCudaGraphAnnotation, "-1");
-  session.Run(run_options, binding);
+  run_session.Run(run_options, binding);
   binding.SynchronizeOutputs();
   return binding.GetOutputValues();
 }
@@ -202,9 +205,29 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   impl->inputs = std::move(inputs);
   impl->outputs = std::move(outputs);
   impl->model_inputs = std::move(matched_inputs);
-  LOG_INFO("runtime", "loaded {} ({}, {})", model.string(),
+  if (options.provider == ExecutionProvider::kCuda && impl->inputs[0].shape[0] < 0) {
+    for (const int64_t batch : options.batch_sessions) {
+      if (batch < 1 || impl->batch_sessions.contains(batch)) continue;
+      RETURN_IF_ERROR(detail::ort_guard(
+          ErrorCode::kResourceExhausted,
+          [&] {
+            return fmt::format("model '{}': its session for batch {} could not be made",
+                               model.string(), batch);
+          },
+          [&] {
+            impl->batch_sessions.emplace(
+                batch, Ort::Session(detail::ort_env(), model.c_str(), ort_options));
+          }));
+    }
+  }
+  LOG_INFO("runtime", "loaded {} ({}, {}{})", model.string(),
            impl->element_type == ElementType::kFloat16 ? "float16" : "float32",
-           options.provider == ExecutionProvider::kCuda ? "CUDA" : "CPU");
+           options.provider == ExecutionProvider::kCuda ? "CUDA" : "CPU",
+           impl->batch_sessions.empty()
+               ? std::string()
+               : fmt::format(", {} more sessions for batch sizes [{}]",
+                             impl->batch_sessions.size(),
+                             fmt::join(std::views::keys(impl->batch_sessions), ", ")));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 

@@ -46,6 +46,13 @@ struct Session::Impl {
   ExecutionProvider provider = ExecutionProvider::kCpu;
   ElementType element_type = ElementType::kFloat32;
   Ort::Session session{nullptr};
+  // SessionOptions::batch_sessions: the sessions of their own, by batch size.
+  std::map<int64_t, Ort::Session> batch_sessions;
+  // The session that runs batches of `batch` frames.
+  Ort::Session& session_for(int64_t batch) {
+    auto it = batch_sessions.find(batch);
+    return it == batch_sessions.end() ? session : it->second;
+  }
   Ort::MemoryInfo cpu_memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   OrtAllocator* staging_allocator = nullptr;  // pinned on CUDA; the default CPU allocator otherwise
   OrtAllocator* device_allocator = nullptr;   // CUDA memory for Session::Batch; null on CPU

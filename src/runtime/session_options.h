@@ -36,6 +36,12 @@ struct SessionOptions {
   // has run a few times (up to 4 sizes per session), instead of launching every kernel. The
   // batch is copied on the device into and out of the graph's own tensors around the run.
   bool cuda_graph = false;
+  // CUDA, a model with a dynamic batch: these batch sizes run on ORT sessions of their own (the
+  // model loaded once more for each); every other size runs on the first session. ORT's fused
+  // cuDNN convolutions (fuse_conv_bias) keep the plan of the last input shape only, so one
+  // session that alternates shapes builds (compiles) every plan again at each change: on the
+  // H100 a UNet batch of another size than the one before took 8-10 s instead of milliseconds.
+  std::vector<int64_t> batch_sessions;
   // ORT's rewrites at load (constant folding, Conv+activation fusion, layout changes, ...).
   GraphOptimization graph_optimization = GraphOptimization::kAll;
   // Non-empty: ORT's profiler records every run and node (host-side times: on CUDA they are

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -514,6 +517,47 @@ TEST(SessionCuda, GraphReplaysFollowTheirInputs) {
           worst = std::max(worst, std::abs(got[k] - want[k]));
         EXPECT_LE(worst, 1e-6f) << file << " batch " << batch << " execution " << i;
       }
+    }
+  }
+}
+
+// batch_sessions: sizes 1 and 2 run on sessions of their own, 3 on the first one; runs that
+// alternate sizes (what the server's executor does) give what a plain session gives for each.
+TEST(SessionCuda, BatchSessionsAlternateSizesAndMatchAPlainSession) {
+  if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
+  SessionOptions options;
+  options.provider = ExecutionProvider::kCuda;
+  auto plain = Session::create(testing::test_models_dir() / "unet_fp16.onnx", options,
+                               unet_inputs(), unet_outputs());
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  options.batch_sessions = {1, 2};
+  auto split = Session::create(testing::test_models_dir() / "unet_fp16.onnx", options,
+                               unet_inputs(), unet_outputs());
+  ASSERT_TRUE(split.ok()) << split.status().to_string();
+  std::map<int64_t, std::vector<float>> image, audio, want;
+  for (int64_t batch : {1, 2, 3}) {  // the plain session one size after the other
+    image[batch] = random_values(batch * kImageValues, 300 + batch);
+    audio[batch] = random_values(batch * kAudioValues, 400 + batch);
+    want[batch] = run_unet(**plain, image[batch], audio[batch], batch);
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (int64_t batch : {1, 3, 2, 1, 2, 3}) {
+      const auto start = std::chrono::steady_clock::now();
+      const std::array<std::span<const float>, 2> inputs{image[batch], audio[batch]};
+      auto staged = (*split)->stage(inputs, batch);
+      ASSERT_TRUE(staged.ok()) << staged.status().to_string();
+      ASSERT_TRUE((*split)->execute(*staged).ok());
+      std::vector<float> got(want[batch].size());
+      const std::array<std::span<float>, 1> outputs{got};
+      ASSERT_TRUE((*split)->read_outputs(*staged, outputs).ok());
+      float worst = 0.f;
+      for (std::size_t k = 0; k < got.size(); ++k)
+        worst = std::max(worst, std::abs(got[k] - want[batch][k]));
+      EXPECT_LE(worst, 1e-2f) << "batch " << batch << " round " << round;
+      std::printf("round %d batch %lld: %.1f ms\n", round, static_cast<long long>(batch),
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                            start)
+                      .count());
     }
   }
 }
