@@ -159,7 +159,8 @@ void warn_inapplicable_gpus(Parse& p) {
                     "run on the CPU (gpu_id -1)",
                     c.gpus.count));
   }
-  for (const char* key : {"gpus.assignment_strategy", "onnx.cuda_nhwc", "onnx.cuda_graph"}) {
+  for (const char* key :
+       {"gpus.assignment_strategy", "onnx.cuda_nhwc", "onnx.cuda_graph", "onnx.cuda_options"}) {
     if (!cuda && p.given.count(key))
       p.warn(fmt::format("key '{}' ignored: onnx.execution_provider is cpu", key));
   }

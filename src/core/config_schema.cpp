@@ -332,6 +332,31 @@ std::vector<ConfigKey> gpu_and_capacity_keys() {
   };
 }
 
+// `onnx.cuda_options`: a list of KEY=VALUE items, each checked for its form (the CUDA execution
+// provider checks the keys and values themselves when a session is made).
+ConfigKey cuda_options_key() {
+  ConfigKey key = list(
+      "onnx.cuda_options", TOP(runtime.cuda_options),
+      "CUDA: more options of ONNX Runtime's CUDA execution provider, KEY=VALUE, comma-separated "
+      "(`lipsync bench model --cuda-option` tries them). `fuse_conv_bias=0` turns off the fused "
+      "convolutions that are on by default.",
+      "\"arena_extend_strategy=kSameAsRequested, cudnn_conv_use_max_workspace=0\"");
+  key.set = [set = key.set](ConfigTarget& t, const std::string& text) -> Status {
+    RETURN_IF_ERROR(set(t, text));
+    for (const std::string& item : t.config.runtime.cuda_options) {
+      const auto equals = item.find('=');
+      if (equals == std::string::npos || equals == 0 || equals + 1 == item.size()) {
+        return problem(
+            fmt::format("'{}' is not KEY=VALUE (a CUDA execution provider option, e.g. "
+                        "cudnn_conv_use_max_workspace=0)",
+                        item));
+      }
+    }
+    return {};
+  };
+  return key;
+}
+
 std::vector<ConfigKey> onnx_keys() {
   return {
       choice<ExecutionProvider>(
@@ -356,6 +381,7 @@ std::vector<ConfigKey> onnx_keys() {
               "CUDA: replay a CUDA graph per batch size for the UNet instead of launching every "
               "kernel.",
               "true"),
+      cuda_options_key(),
       path_key("onnx.audio_encoder_path", TOP(runtime.audio_encoder_path), PathBase::kModelsRoot,
                FileRole::kAudioEncoder,
                "The audio encoder (ONNX: mel windows [B,1,80,16] to features [B,512]), shared by "

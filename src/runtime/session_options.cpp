@@ -19,8 +19,15 @@ SessionOptions session_options_from(const RuntimeSection& runtime,
   options.cuda_ep_library = overrides.cuda_ep_library.value_or(runtime.cuda_ep_library);
   options.cuda_nhwc = overrides.cuda_nhwc.value_or(runtime.cuda_nhwc);
   options.cuda_graph = overrides.cuda_graph.value_or(runtime.cuda_graph);
+  for (const std::string& item : runtime.cuda_options) {  // KEY=VALUE, checked by the config
+    const auto equals = item.find('=');
+    if (equals != std::string::npos)
+      options.cuda_options[item.substr(0, equals)] = item.substr(equals + 1);
+  }
+  if (overrides.cuda_options) {  // flags win, key by key
+    for (const auto& [key, value] : *overrides.cuda_options) options.cuda_options[key] = value;
+  }
   // Not in the configuration: flags only.
-  if (overrides.cuda_options) options.cuda_options = *overrides.cuda_options;
   if (overrides.upload_in_advance) options.upload_in_advance = *overrides.upload_in_advance;
   if (overrides.graph_optimization) options.graph_optimization = *overrides.graph_optimization;
   if (overrides.profile_prefix) options.profile_prefix = *overrides.profile_prefix;

@@ -139,6 +139,28 @@ TEST(Config, MaxBatchDefaultsToFourOnTheCpuAnd25OnCuda) {
   }
 }
 
+TEST(Config, CudaOptionsAreKeyValueItems) {
+  auto cuda = parse_config(
+      "onnx: {execution_provider: cuda, cuda_options: \"arena_extend_strategy=kSameAsRequested, "
+      "cudnn_conv_use_max_workspace=0\"}\n",
+      "s.yaml");
+  ASSERT_TRUE(cuda.ok()) << cuda.status().to_string();
+  EXPECT_EQ(cuda->runtime.cuda_options,
+            (std::vector<std::string>{"arena_extend_strategy=kSameAsRequested",
+                                      "cudnn_conv_use_max_workspace=0"}));
+  for (const char* item : {"fuse_conv_bias", "=1", "fuse_conv_bias="}) {
+    auto bad = parse_config(
+        fmt::format("onnx: {{execution_provider: cuda, cuda_options: \"a=b, {}\"}}\n", item),
+        "bad.yaml");
+    ASSERT_FALSE(bad.ok()) << item;
+    EXPECT_NE(bad.status().message().find("onnx.cuda_options"), std::string::npos)
+        << bad.status().message();
+    EXPECT_NE(bad.status().message().find(fmt::format("'{}' is not KEY=VALUE", item)),
+              std::string::npos)
+        << bad.status().message();
+  }
+}
+
 TEST(Config, CudaLayoutAndGraphKeys) {
   auto defaults = parse_config("", "empty.yaml");
   ASSERT_TRUE(defaults.ok());

@@ -286,6 +286,19 @@ TEST(Session, OptionsFromAnEmptySectionAreTheDefaults) {
   EXPECT_EQ(built.cuda_graph, defaults.cuda_graph);
 }
 
+TEST(Session, ConfiguredCudaOptionsAreAMapAndFlagsWinKeyByKey) {
+  RuntimeSection runtime;
+  runtime.cuda_options = {"fuse_conv_bias=0", "cudnn_conv_use_max_workspace=0"};
+  EXPECT_EQ(session_options_from(runtime).cuda_options,
+            (std::map<std::string, std::string>{{"cudnn_conv_use_max_workspace", "0"},
+                                                {"fuse_conv_bias", "0"}}));
+  const SessionOptions flagged = session_options_from(
+      runtime, {.cuda_options = std::map<std::string, std::string>{{"fuse_conv_bias", "1"}}});
+  EXPECT_EQ(flagged.cuda_options,
+            (std::map<std::string, std::string>{{"cudnn_conv_use_max_workspace", "0"},
+                                                {"fuse_conv_bias", "1"}}));
+}
+
 TEST(Session, FlagsOverrideTheRuntimeSection) {
   RuntimeSection runtime;
   runtime.intra_op_threads = 3;
