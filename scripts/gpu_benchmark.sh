@@ -6,7 +6,9 @@
 # all) and prints one table (scripts/gpu_benchmark_table.py):
 #   compat  one model: compat clients (batch 25) at 1 and 16 (frames/s, p50)
 #   live    one model: paced live Sessions (--session --realtime) at $SESSIONS: lateness
-#           p50/p95/p99, sessions that kept pace (p99 <= 150 ms), first frame
+#           p50/p95/p99, sessions that kept pace (p99 <= 150 ms), first frame; then as many
+#           always-on Live sessions ($HUB_SESSIONS, default $SESSIONS; `client --live`): first
+#           idle frame, speech-to-mouth over the look-ahead, interrupt to idle
 #   multi   $MODELS models: preload time, GPU and host memory per model after the first, then
 #           $MODELS models x 2 compat clients at once against one model alone
 #   anchor  the PyTorch UNet anchor (the model alone, tools/torch_unet_anchor.py)
@@ -16,6 +18,7 @@
 # Usage: scripts/gpu_benchmark.sh OUT_DIR [warmup] [compat] [live] [multi] [anchor]
 # Env: ONNX_KEYS  more `onnx:` keys, e.g. "cuda_graph: true"
 #      SESSIONS   live session counts (default "32 56 64")
+#      HUB_SESSIONS  always-on Live session counts (default: SESSIONS)
 #      MODELS     models in the multi phase (default 12)
 #      PYTHON     the interpreter with numpy and onnx for tools/make_test_models.py (python3)
 #      STACKS_AT  seconds into each live run at which every server thread's stack is written to
@@ -163,6 +166,15 @@ for phase in $phases; do
         kill "$sampler" ${stacker:-} 2>/dev/null || true  # a run shorter than STACKS_AT: no stacks
         wait "$sampler" ${stacker:-} 2>/dev/null || true
         stacker=
+      done
+      # The same server's always-on sessions (Live RPC, issue #15): each opens, idles 1 s, speaks
+      # the clip at 1x, is interrupted 4 s into it, idles 1 s more; first idle frame,
+      # speech-to-mouth and interrupt-to-idle times.
+      for n in ${HUB_SESSIONS:-$sessions}; do
+        "$lipsync" --log-level warn client --server "127.0.0.1:$port" --model m0 \
+          --audio "$speech" --connect-timeout-ms 60000 --json --live --sessions "$n" \
+          --idle-before 1 --interrupt-after 4 --idle-after 1 > "$out/hub_$n.json" ||
+          echo "client hub_$n failed"
       done
       stop
       ;;

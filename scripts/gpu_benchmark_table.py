@@ -78,6 +78,23 @@ def main():
             f'{r["first_frame_ms"]["p50"]:.0f} / {r["first_frame_ms"]["p95"]:.0f} ms',
             "<= 550 ms", f"live_{n}_first_frame_p95_ms")
         add(f"live, {n}: frames/s", fmt(r["frames_per_s"]), "")
+
+    for name in sorted((n for n in os.listdir(out) if re.fullmatch(r"hub_\d+\.json", n)),
+                       key=lambda n: int(n[4:-5])):
+        h = load(out, name)
+        n = name[4:-5]
+        if h is None:
+            continue
+        def p50_p95(figure):
+            return "-" if not figure["n"] else f'{figure["p50"]:.0f} / {figure["p95"]:.0f} ms'
+        add(f"always-on, {n} sessions: failed", f'{h["failed"]} of {h["sessions"]}', "0",
+            f"hub_{n}_failed")
+        add(f"always-on, {n}: first idle frame p50 / p95", p50_p95(h["first_frame_ms"]),
+            "<= 300 ms (#15)", f"hub_{n}_first_frame")
+        add(f"always-on, {n}: speech-to-mouth over the look-ahead p50 / p95",
+            p50_p95(h["speech_to_mouth_over_lookahead_ms"]), "<= 80 ms (#15)")
+        add(f"always-on, {n}: interrupt to idle p50 / p95", p50_p95(h["interrupt_to_idle_ms"]),
+            "<= 120 ms (#15)", f"hub_{n}_interrupt_to_idle")
         summary[f"live_{n}"] = r
 
     times = load_times(load(out, "multi.log"))
