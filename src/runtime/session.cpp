@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>
 #include <onnxruntime_run_options_config_keys.h>
 
-#include <ranges>
 #include <shared_mutex>
 #include <string>
 
@@ -220,14 +219,14 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
           }));
     }
   }
+  std::vector<int64_t> own_sessions;
+  for (const auto& [batch, unused] : impl->batch_sessions) own_sessions.push_back(batch);
   LOG_INFO("runtime", "loaded {} ({}, {}{})", model.string(),
            impl->element_type == ElementType::kFloat16 ? "float16" : "float32",
            options.provider == ExecutionProvider::kCuda ? "CUDA" : "CPU",
-           impl->batch_sessions.empty()
-               ? std::string()
-               : fmt::format(", {} more sessions for batch sizes [{}]",
-                             impl->batch_sessions.size(),
-                             fmt::join(std::views::keys(impl->batch_sessions), ", ")));
+           own_sessions.empty() ? std::string()
+                                : fmt::format(", {} more sessions for batch sizes [{}]",
+                                              own_sessions.size(), fmt::join(own_sessions, ", ")));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
