@@ -36,6 +36,7 @@ apt_packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-nice
+  coturn  # a real TURN relay for the WebRTC tests (tests/webrtc), started by them
   clang-14 libclang-rt-14-dev  # the fuzzers (fuzz/, scripts/fuzz.sh)
 )
 

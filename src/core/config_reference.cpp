@@ -84,7 +84,8 @@ candidates too. The TURN user name and password are therefore sent to every page
 live session: give the relay credentials meant for this (coturn's `user=` of a restricted
 realm, or a relay that only serves this site). Without any servers (the default), only host
 candidates are offered: the same machine or network, or a port range forwarded 1:1 to this
-machine.
+machine. The server's side of TURN is tested against Debian's coturn: it authenticates with the
+configured user and gets a relay candidate (`WebRtcPeer.AConfiguredTurnServerGivesARelayCandidate`).
 )"},
   };
   return notes;

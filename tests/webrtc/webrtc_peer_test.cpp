@@ -1,12 +1,23 @@
 // webrtc::Peer against a second webrtcbin (tests/support/webrtc_receiver.h) over loopback ICE:
 // the offer, the answer and trickled candidates as the page exchanges them, then H.264 frames
-// and Opus audio decoded on the receiving side; bad answers and candidates get errors.
+// and Opus audio decoded on the receiving side; bad answers and candidates get errors; a real
+// TURN server (coturn) gives a relay candidate.
 #include "webrtc/webrtc_peer.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -98,6 +109,12 @@ class Call {
     std::unique_lock lock(mutex_);
     changed_.wait_for(lock, timeout, [this] { return !offer_.empty(); });
     return offer_;
+  }
+
+  bool has_candidate(const std::string& part) {
+    std::lock_guard lock(mutex_);
+    return std::any_of(candidates.begin(), candidates.end(),
+                       [&](const std::string& c) { return c.find(part) != std::string::npos; });
   }
 
   bool has_state(const std::string& state) {
@@ -204,6 +221,102 @@ TEST(WebRtcPeer, BadAnswersAndCandidatesAreRefusedWithReasons) {
   // The peer still works after all of that.
   ASSERT_TRUE(call.peer().set_answer(call.receiver.answer(call.offer())).ok());
   EXPECT_TRUE(call.receiver.wait_for([&] { return call.receiver.video_frames() >= 5; }, 10s));
+}
+
+// A real TURN server for one test: Debian's coturn (`turnserver`, installed by scripts/setup.sh)
+// on 127.0.0.1 with one long-term user, its log in a temporary file.
+class TurnServer {
+ public:
+  TurnServer() {
+    port_ = free_udp_port();
+    log_ = std::filesystem::temp_directory_path() /
+           ("lipsync-turn-" + std::to_string(::getpid()) + ".log");
+    std::filesystem::remove(log_);
+    // Made before fork(): the child of a threaded process only calls exec.
+    const std::string port = "--listening-port=" + std::to_string(port_);
+    const std::string log = "--log-file=" + log_.string();
+    const std::string pid_file = "--pidfile=" + log_.string() + ".pid";
+    const std::string users = "--userdb=" + log_.string() + ".db";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execlp("turnserver", "turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
+               port.c_str(), "--min-port=49400", "--max-port=49499", "--lt-cred-mech",
+               "--user=lipsync:secret", "--realm=lipsync", "--allow-loopback-peers", "--no-cli",
+               "--no-tls", "--no-dtls", "--simple-log", log.c_str(), static_cast<char*>(nullptr));
+      std::_Exit(127);  // no turnserver
+    }
+  }
+  ~TurnServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    for (const char* suffix : {"", ".pid", ".db"}) std::filesystem::remove(log_.string() + suffix);
+  }
+  // Waits until it answers a STUN binding request on its port; false when it did not.
+  bool ready(std::chrono::milliseconds timeout = 5s) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    timeval wait{.tv_sec = 0, .tv_usec = 100000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(static_cast<std::uint16_t>(port_));
+    // RFC 5389: Binding Request, no attributes, the magic cookie, a transaction id.
+    const std::uint8_t request[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42, 1,  2,
+                                      3,    4,    5,    6,    7,    8,    9,    10,   11, 12};
+    bool answered = false;
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!answered && std::chrono::steady_clock::now() < until) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;  // exited: not installed (scripts/setup.sh installs coturn) or refused
+        break;
+      }
+      ::sendto(fd, request, sizeof(request), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+      std::uint8_t reply[512];
+      answered = ::recv(fd, reply, sizeof(reply), 0) >= 20 && reply[0] == 0x01 && reply[1] == 0x01;
+    }
+    ::close(fd);
+    return answered;
+  }
+  int port() const { return port_; }
+
+ private:
+  static int free_udp_port() {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    ::close(fd);
+    return ntohs(address.sin_port);
+  }
+
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::filesystem::path log_;
+};
+
+// webrtc.turn_servers reaches a real TURN server: the peer authenticates, allocates a relay
+// address (a "typ relay" candidate) and the call still streams.
+TEST(WebRtcPeer, AConfiguredTurnServerGivesARelayCandidate) {
+  TurnServer turn;
+  ASSERT_TRUE(turn.ready()) << "turnserver (Debian's coturn, scripts/setup.sh) did not start";
+  Call call(IceOptions{
+      .turn_servers = {"turn://lipsync:secret@127.0.0.1:" + std::to_string(turn.port())}});
+  ASSERT_TRUE(call.ok());
+  const std::string offer = call.offer();
+  ASSERT_FALSE(offer.empty());
+  ASSERT_TRUE(call.peer().set_answer(call.receiver.answer(offer)).ok());
+  ASSERT_TRUE(call.receiver.wait_for([&] { return call.receiver.video_frames() >= 5; }, 10s));
+  bool relay = false;
+  for (int i = 0; i < 100 && !relay; ++i) {  // the allocation may come after the host ones
+    relay = call.has_candidate(" typ relay");
+    if (!relay) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(relay) << "no relay candidate from the TURN server at 127.0.0.1:" << turn.port();
 }
 
 TEST(WebRtcPeer, IceOptionsAreChecked) {
