@@ -570,6 +570,10 @@ TEST_F(NativeServiceTest, SessionOfChunkedAudioEqualsRenderOfTheWholeClip) {
 TEST_F(NativeServiceTest, SessionBehindItsAudioTakesAllThatWaitsInOneGo) {
   Config c = config({"a"});
   c.pipeline.max_batch = 8;
+  // A batch short of 8 waits 200 ms for more frames: a round trip per chunk would take at least
+  // that long each, so the client's chunks arrive faster than such a server renders them even
+  // where everything is slow (sanitizers).
+  c.pipeline.max_queue_delay_ms = 200;
   auto server = start(c);
   ASSERT_NE(server, nullptr);
   NativeClient client(server->grpc_port());
