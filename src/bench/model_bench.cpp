@@ -17,6 +17,7 @@
 
 #include "core/bounded_queue.h"
 #include "core/clock.h"
+#include "core/key_values.h"
 #include "core/npy.h"
 #include "imaging/model_geometry.h"
 #include "pipeline/lipsync_model.h"
@@ -25,18 +26,6 @@
 
 namespace lipsync::bench {
 namespace {
-
-Result<std::map<std::string, std::string>> parse_key_values(const std::vector<std::string>& pairs) {
-  std::map<std::string, std::string> parsed;
-  for (const auto& pair : pairs) {
-    const auto eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return make_error(ErrorCode::kInvalidArgument, "--cuda-option '{}' is not KEY=VALUE", pair);
-    }
-    parsed[pair.substr(0, eq)] = pair.substr(eq + 1);
-  }
-  return parsed;
-}
 
 Result<runtime::GraphOptimization> parse_graph_optimization(const std::string& name) {
   static const std::map<std::string, runtime::GraphOptimization> kLevels{
@@ -258,7 +247,9 @@ Result<nlohmann::json> bench_one(const std::string& part, const std::string& pat
                                  std::vector<runtime::TensorSpec> inputs,
                                  std::vector<runtime::TensorSpec> outputs,
                                  const BenchModelOptions& options) {
-  ASSIGN_OR_RETURN(auto cuda_options, parse_key_values(options.cuda_options));
+  auto cuda_options = parse_key_values(options.cuda_options);
+  if (!cuda_options.ok())
+    return Status(ErrorCode::kInvalidArgument, "--cuda-option " + cuda_options.status().message());
   ASSIGN_OR_RETURN(const auto graph_optimization,
                    parse_graph_optimization(options.graph_optimization));
   const runtime::SessionOptions session_options = runtime::session_options_from(
@@ -266,7 +257,7 @@ Result<nlohmann::json> bench_one(const std::string& part, const std::string& pat
            .intra_op_threads = options.threads,
            .device_id = options.device_id,
            .cuda_ep_library = options.cuda_ep_library,
-           .cuda_options = std::move(cuda_options),
+           .cuda_options = std::move(*cuda_options),
            .cuda_nhwc = options.cuda_nhwc,
            .upload_in_advance = options.upload_in_advance,
            .cuda_graph = options.cuda_graph,

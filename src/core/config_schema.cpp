@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <optional>
 
+#include "core/key_values.h"
+
 namespace lipsync {
 namespace {
 
@@ -343,16 +345,10 @@ ConfigKey cuda_options_key() {
       "\"arena_extend_strategy=kSameAsRequested, cudnn_conv_use_max_workspace=0\"");
   key.set = [set = key.set](ConfigTarget& t, const std::string& text) -> Status {
     RETURN_IF_ERROR(set(t, text));
-    for (const std::string& item : t.config.runtime.cuda_options) {
-      const auto equals = item.find('=');
-      if (equals == std::string::npos || equals == 0 || equals + 1 == item.size()) {
-        return problem(
-            fmt::format("'{}' is not KEY=VALUE (a CUDA execution provider option, e.g. "
-                        "cudnn_conv_use_max_workspace=0)",
-                        item));
-      }
-    }
-    return {};
+    const auto parsed = parse_key_values(t.config.runtime.cuda_options);
+    if (parsed.ok()) return {};
+    return problem(parsed.status().message() +
+                   " (a CUDA execution provider option, e.g. cudnn_conv_use_max_workspace=0)");
   };
   return key;
 }

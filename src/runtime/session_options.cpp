@@ -5,6 +5,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/key_values.h"
 #include "runtime/ort_env.h"
 #include "runtime/session_impl.h"
 
@@ -19,11 +20,9 @@ SessionOptions session_options_from(const RuntimeSection& runtime,
   options.cuda_ep_library = overrides.cuda_ep_library.value_or(runtime.cuda_ep_library);
   options.cuda_nhwc = overrides.cuda_nhwc.value_or(runtime.cuda_nhwc);
   options.cuda_graph = overrides.cuda_graph.value_or(runtime.cuda_graph);
-  for (const std::string& item : runtime.cuda_options) {  // KEY=VALUE, checked by the config
-    const auto equals = item.find('=');
-    if (equals != std::string::npos)
-      options.cuda_options[item.substr(0, equals)] = item.substr(equals + 1);
-  }
+  // Checked when the configuration was read; a malformed list adds nothing.
+  if (auto configured = parse_key_values(runtime.cuda_options); configured.ok())
+    options.cuda_options = std::move(*configured);
   if (overrides.cuda_options) {  // flags win, key by key
     for (const auto& [key, value] : *overrides.cuda_options) options.cuda_options[key] = value;
   }

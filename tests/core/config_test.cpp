@@ -9,6 +9,7 @@
 
 #include "core/config_reference.h"
 #include "core/config_schema.h"
+#include "core/key_values.h"
 
 namespace lipsync {
 namespace {
@@ -136,6 +137,17 @@ TEST(Config, MaxBatchDefaultsToFourOnTheCpuAnd25OnCuda) {
         "s.yaml");
     ASSERT_TRUE(given.ok());
     EXPECT_EQ(given->pipeline.max_batch, 25) << provider;
+  }
+}
+
+TEST(KeyValues, ParseIntoAMapAndNameTheFirstMalformedItem) {
+  auto parsed = parse_key_values({"a=1", "b=x=y", "a=2"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, (std::map<std::string, std::string>{{"a", "2"}, {"b", "x=y"}}));
+  for (const char* item : {"a", "=1", "a="}) {
+    auto bad = parse_key_values({"ok=1", item, "b"});
+    ASSERT_FALSE(bad.ok()) << item;
+    EXPECT_EQ(bad.status().message(), fmt::format("'{}' is not KEY=VALUE", item));
   }
 }
 
