@@ -11,6 +11,8 @@
 #   4. the PyTorch anchors (tools/torch_unet_anchor.py) in the same session.
 # Writes OUT/summary.txt (also printed) and OUT/results.tgz (profiles, tables, every JSON).
 # Usage: scripts/device_profile.sh OUT_DIR [ITERATIONS]
+# Env: VARIANTS  the settings to run (names below, space-separated; default all)
+#      PROFILE=0 no per-node profile (step 2)
 set -uo pipefail
 out=${1:?usage: device_profile.sh OUT_DIR [ITERATIONS]}
 iterations=${2:-50}
@@ -43,7 +45,7 @@ PY
 say "copy bandwidth (1 GiB device to device, read + write, median of 20): $bandwidth GB/s"
 
 # ---- 1. the profile
-CUDA_LAUNCH_BLOCKING=1 "$b/run/lipsync" --log-level warn bench model --cuda --fp16 \
+[[ ${PROFILE:-1} == 0 ]] || CUDA_LAUNCH_BLOCKING=1 "$b/run/lipsync" --log-level warn bench model --cuda --fp16 \
   --model $m/unet_fp16.onnx --batch 25,8,1 --execute-only --iterations 12 --warmup 3 \
   --profile "$work/profile" > "$work/profile_run.json" 2> "$work/profile_run.err" ||
   say "profile run failed: $(tail -c 600 "$work/profile_run.err")"
@@ -73,17 +75,21 @@ for x in r["results"]:
 PY
 }
 f16=$m/unet_fp16.onnx
-variant default $f16 25,8,1
-variant nchw $f16 25,8,1 --no-nhwc
-variant cuda_graph $f16 25,8,1 --cuda-graph
-variant heuristic $f16 25,8,1 --cuda-option cudnn_conv_algo_search=HEURISTIC
-variant algo_default $f16 25 --cuda-option cudnn_conv_algo_search=DEFAULT
-variant no_max_workspace $f16 25 --cuda-option cudnn_conv_use_max_workspace=0
-variant fuse_conv_bias $f16 25 --cuda-option fuse_conv_bias=1
-variant tunable $f16 25 --cuda-option "tunable_op_enable=1;tunable_op_tuning_enable=1"
-variant opt_extended $f16 25 --graph-optimization extended
-variant opt_basic $f16 25 --graph-optimization basic
-variant opt_disable $f16 25 --graph-optimization disable
+# VARIANTS picks a subset by name (default: all); fp32_no_tf32 is the exactness reference.
+want() { [[ -z ${VARIANTS:-} ]] || [[ " $VARIANTS " == *" $1 "* ]]; }
+want default && variant default $f16 25,8,1
+want unfused && variant unfused $f16 25,8,1 --cuda-option fuse_conv_bias=0  # the default before #20
+want nchw && variant nchw $f16 25,8,1 --no-nhwc
+want cuda_graph && variant cuda_graph $f16 25,8,1 --cuda-graph
+want heuristic && variant heuristic $f16 25,8,1 --cuda-option cudnn_conv_algo_search=HEURISTIC
+want algo_default && variant algo_default $f16 25 --cuda-option cudnn_conv_algo_search=DEFAULT
+want no_max_workspace && variant no_max_workspace $f16 25,8,1 --cuda-option cudnn_conv_use_max_workspace=0
+want same_as_requested && variant same_as_requested $f16 25,8,1 \
+  --cuda-option arena_extend_strategy=kSameAsRequested
+want tunable && variant tunable $f16 25 --cuda-option "tunable_op_enable=1;tunable_op_tuning_enable=1"
+want opt_extended && variant opt_extended $f16 25 --graph-optimization extended
+want opt_basic && variant opt_basic $f16 25 --graph-optimization basic
+want opt_disable && variant opt_disable $f16 25 --graph-optimization disable
 # fp16 inside, float32 I/O (a model exported with its I/O kept in float32): Casts at both ends.
 python3 - $f16 $m/unet_fp16_f32io.onnx <<'PY'
 import sys, onnx
@@ -106,9 +112,9 @@ for vi in list(g.input) + list(g.output):
 onnx.checker.check_model(m)
 onnx.save(m, sys.argv[2])
 PY
-variant fp16_f32_io $m/unet_fp16_f32io.onnx 25
-variant fp32_no_tf32 $m/unet.onnx 25 --cuda-option use_tf32=0
-variant fp32 $m/unet.onnx 25
+want fp16_f32_io && variant fp16_f32_io $m/unet_fp16_f32io.onnx 25
+want fp32_no_tf32 && variant fp32_no_tf32 $m/unet.onnx 25 --cuda-option use_tf32=0
+want fp32 && variant fp32 $m/unet.onnx 25
 
 # ---- exactness: every variant's batch-25 output against the default's and the fp32 reference
 python3 - "$work/outputs" <<'PY' | tee -a "$summary"

@@ -126,7 +126,7 @@ class DeviceExecutor {
                                                  TimePoint deadline,
                                                  std::shared_ptr<CancelFlag> cancel = {});
 
-  // Runs `task` on the device thread between batches (a model's warm-up).
+  // Runs `task` on the device thread between batches (tests use it to hold the device).
   std::future<Status> run_on_device(std::function<Status()> task);
 
   // Sets `flag` and answers the work carrying it with CANCELLED at once, unless its frames are

@@ -134,8 +134,7 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
     ASSIGN_OR_RETURN(auto model, LipSyncModel::load(config, placed));
     if (model->unet().provider() == ExecutionProvider::kCuda) {
       const auto start = std::chrono::steady_clock::now();
-      RETURN_IF_ERROR(options.warm_up ? options.warm_up(*model, target)
-                                      : model->warm_up(options.warm_up_batch_sizes).status());
+      RETURN_IF_ERROR(model->warm_up(options.warm_up_batch_sizes).status());
       LOG_INFO("pipeline", "model '{}': CUDA warm-up of batch sizes [{}] took {:.0f} ms",
                config.model_id, fmt::join(options.warm_up_batch_sizes, ", "), ms_since(start));
     } else if (!options.warm_up_batch_sizes.empty()) {

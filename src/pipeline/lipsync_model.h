@@ -22,9 +22,6 @@ namespace lipsync::pipeline {
 
 class LipSyncModel;
 
-// Runs a loaded model's warm-up where its device's runs happen (the device executor's thread).
-using WarmUpRunner = std::function<Status(LipSyncModel& model, const registry::LoadTarget& target)>;
-
 struct LoadOptions {
   runtime::SessionOptions session;
   avatar::AvatarOptions avatar;
@@ -33,9 +30,11 @@ struct LoadOptions {
   // one batch of each size at load. On the CPU, where a new shape costs nothing, it runs one
   // batch of the largest: its arena then holds what the model's runs need, and memory_bytes()
   // counts it from the load on. Empty: no warm-up.
+  // The warm-up runs on the loading thread, not on the device's executor: each size has an ORT
+  // session of its own (runtime::SessionOptions::batch_sessions) that no executor runs yet, so
+  // the sessions already serving on that device go on while a new model compiles its kernels
+  // (on an H100 that took 81 s for six sizes with the executor stalled, 0429ca7).
   std::vector<int> warm_up_batch_sizes;
-  // Null: the loading thread runs the warm-up itself (no executor owns the device).
-  WarmUpRunner warm_up;
 };
 
 class LipSyncModel : public registry::LoadedModel, public ModelRunner {
@@ -82,7 +81,7 @@ std::vector<runtime::TensorSpec> unet_outputs(const imaging::ModelGeometry& geom
 
 // A registry loader that builds LipSyncModels, the UNet on the CUDA device the registry chose
 // for the load (LoadTarget) and the avatar limited to config.num_frames; on CUDA it warms the
-// model up (options.warm_up, else on the loading thread).
+// model up on the loading thread.
 registry::Loader lipsync_model_loader(LoadOptions options);
 
 }  // namespace lipsync::pipeline

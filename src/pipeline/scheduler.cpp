@@ -222,13 +222,6 @@ void Scheduler::cancel(const std::shared_ptr<CancelFlag>& flag) {
   for (auto& [gpu_id, device] : executors_) device->cancel(flag);
 }
 
-Status Scheduler::warm_up(LipSyncModel& model, const registry::LoadTarget& target) {
-  DeviceExecutor* device = executor(target.gpu_id);
-  const std::vector<int>& sizes = executor_options_.batch_sizes;
-  if (device == nullptr) return model.warm_up(sizes).status();
-  return device->run_on_device([&] { return model.warm_up(sizes).status(); }).get();
-}
-
 SchedulerStats Scheduler::stats() const {
   SchedulerStats total;
   for (const auto& [gpu_id, device] : executors_) {

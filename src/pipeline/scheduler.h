@@ -77,10 +77,6 @@ class Scheduler {
   // was given none.
   audio::FeatureEncoder* encoder() const { return shared_encoder_.get(); }
 
-  // Runs a loaded model's warm-up of the executors' batch sizes on its device's executor
-  // thread (LoadOptions::warm_up).
-  Status warm_up(LipSyncModel& model, const registry::LoadTarget& target);
-
   SchedulerStats stats() const;
   // Requests of the model waiting: for its load, or with frames not yet in a batch.
   int queue_depth(const std::string& model_id) const;

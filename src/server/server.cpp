@@ -133,23 +133,16 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
   ASSIGN_OR_RETURN(impl.encoder, pipeline::OnnxFeatureEncoder::create(
                                      config.runtime.audio_encoder_path, sessions));
   const registry::GpuPlacement placement = registry::gpu_placement_from(config);
-  // On CUDA a model is warmed up on its device's executor thread, at the executor's batch sizes.
+  // A model is warmed up on its loading thread, at the executor's batch sizes.
   const std::vector<int> warm_sizes =
       pipeline::executor_options(config.pipeline, !placement.devices.empty()).batch_sizes;
-  pipeline::WarmUpRunner warm_up = [&impl, warm_sizes](pipeline::LipSyncModel& model,
-                                                       const registry::LoadTarget& target) {
-    pipeline::Scheduler* scheduler = impl.scheduler.get();
-    return scheduler != nullptr ? scheduler->warm_up(model, target)
-                                : model.warm_up(warm_sizes).status();
-  };
   impl.registry = std::make_unique<registry::ModelRegistry>(
       config.capacity,
       options.loader ? options.loader
                      : pipeline::lipsync_model_loader(
                            {.session = sessions,
                             .avatar = {.background = served_background_store(config.output)},
-                            .warm_up_batch_sizes = warm_sizes,
-                            .warm_up = std::move(warm_up)}),
+                            .warm_up_batch_sizes = warm_sizes}),
       registry::UnixClock{}, placement);
   RETURN_IF_ERROR(impl.registry->add_models(config));
   impl.registry->start_idle_sweeper(kIdleSweepPeriod);
