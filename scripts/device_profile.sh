@@ -24,7 +24,7 @@ m=/root/models
 summary=$work/summary.txt
 say() { echo "$@" | tee -a "$summary"; }
 say "commit $LIPSYNC_COMMIT; $(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used --format=csv,noheader)"
-[[ -f $m/unet_fp16.onnx ]] ||
+[[ -f $m/unet_fp16.onnx && -f $m/unet.onnx ]] ||
   python3 "$repo/tools/make_test_models.py" --out $m --only unet unet_fp16 >/dev/null
 
 bandwidth=$(python3 - <<'PY'
@@ -147,6 +147,7 @@ for k in ("eager_fp32", "eager_fp16_channels_last"):
     for x in r[k]:
         print(f'torch {k:26s} batch {x["batch"]:3d}: {x["median_ms"]:7.2f} ms  {x["fps_median"]:7.0f} frames/s')
 PY
+mkdir -p "$out"
 cp "$summary" "$out/summary.txt"
 tar -C "$work" -czf "$out/results.tgz" --exclude=outputs .
 ls -la "$out"

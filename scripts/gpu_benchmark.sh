@@ -81,9 +81,10 @@ echo "$phases" | grep -qw warmup && [[ $dry == 1 ]] && { echo "gpu_benchmark: wa
 [[ -f $speech ]] || { echo "gpu_benchmark: no speech clip $speech" >&2; exit 1; }
 
 # --- a server with N models of the same UNet and avatar -----------------------------------------
-server_pid=
+server_pid= server_name=
 serve() {  # NAME MODELS
   local name=$1 count=$2 i
+  server_name=$name
   {
     echo "server: {port: $port, http_port: $((port + 1)), max_message_size_mb: 128}"
     echo "capacity: {max_models: $((count + 1))}"
@@ -109,6 +110,8 @@ serve() {  # NAME MODELS
 }
 stop() {
   [[ -n $server_pid ]] || return 0
+  # After the phase's traffic: what the runs' arenas grew to (the readiness figure is before).
+  gpu_used > "$out/${server_name}_gpu_end.txt"
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=

@@ -134,7 +134,17 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
     ASSIGN_OR_RETURN(auto model, LipSyncModel::load(config, placed));
     if (model->unet().provider() == ExecutionProvider::kCuda) {
       const auto start = std::chrono::steady_clock::now();
-      RETURN_IF_ERROR(model->warm_up(options.warm_up_batch_sizes).status());
+      // The warm-up's cuDNN searches take workspaces its runs never need again: each warm-up
+      // run hands what its session's arena holds unused back to the device.
+      model->unet().set_arena_shrinking(true);
+      auto warmed = model->warm_up(options.warm_up_batch_sizes);
+      model->unet().set_arena_shrinking(false);
+      if (!warmed.ok()) {
+        LOG_WARN("pipeline", "model '{}': warm-up with arena shrinking failed ({}); again without",
+                 config.model_id, warmed.status().to_string());
+        warmed = model->warm_up(options.warm_up_batch_sizes);
+      }
+      RETURN_IF_ERROR(warmed.status());
       LOG_INFO("pipeline", "model '{}': CUDA warm-up of batch sizes [{}] took {:.0f} ms",
                config.model_id, fmt::join(options.warm_up_batch_sizes, ", "), ms_since(start));
     } else if (!options.warm_up_batch_sizes.empty()) {

@@ -126,6 +126,10 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
   Ort::RunOptions run_options;
   // With graphs enabled, a run without an id would be captured as graph 0: not this one.
   if (cuda_graph) run_options.AddConfigEntry(kOrtRunOptionsConfigCudaGraphAnnotation, "-1");
+  if (provider == ExecutionProvider::kCuda && shrink_arena) {
+    run_options.AddConfigEntry(kOrtRunOptionsConfigEnableMemoryArenaShrinkage,
+                               fmt::format("gpu:{}", device_id).c_str());
+  }
   run_session.Run(run_options, binding);
   binding.SynchronizeOutputs();
   return binding.GetOutputValues();
@@ -188,6 +192,7 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
   impl->provider = options.provider;
   impl->cuda_graph = options.provider == ExecutionProvider::kCuda && options.cuda_graph;
   impl->profiling = !options.profile_prefix.empty();
+  impl->device_id = options.device_id;
   RETURN_IF_ERROR(detail::ort_guard(
       ErrorCode::kDataLoss,
       [&] { return fmt::format("model '{}' could not be loaded", model.string()); },
@@ -299,6 +304,10 @@ int64_t Session::working_memory_bytes() const {
 
 const std::string& Session::device_description() const {
   return impl_->device;
+}
+
+void Session::set_arena_shrinking(bool on) {
+  impl_->shrink_arena = on;
 }
 
 Result<std::filesystem::path> Session::end_profiling() {

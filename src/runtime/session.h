@@ -106,6 +106,12 @@ class Session {
   int64_t working_memory_bytes() const;
   // The device the model runs on, as ORT reports it (for benchmark stamps and logs).
   const std::string& device_description() const;
+  // CUDA: while on, each run ends with ORT giving the device memory its session's arena holds
+  // but no tensor uses back to the device (ORT's memory.enable_memory_arena_shrinkage). For a
+  // model's warm-up: cuDNN's algorithm search takes workspaces far larger than the runs need,
+  // and an arena never shrinks by itself. Costs a cudaFree per region: not for serving runs.
+  // No effect on the CPU.
+  void set_arena_shrinking(bool on);
   // With SessionOptions::profile_prefix: stops ORT's profiler and returns the JSON file it wrote
   // (later runs are not recorded). An error when profiling is off or the file was not written.
   Result<std::filesystem::path> end_profiling();

@@ -7,6 +7,7 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -73,6 +74,8 @@ struct Session::Impl {
   std::map<int64_t, int> uncaptured_runs;  // per batch size without a graph
   std::vector<std::unique_ptr<detail::GraphSlot>> graphs;
   bool profiling = false;  // ORT's profiler records until end_profiling()
+  int device_id = 0;       // CUDA ordinal
+  std::atomic<bool> shrink_arena{false};  // set_arena_shrinking()
 
   bool stages(const detail::ModelTensor& tensor) const {
     return provider == ExecutionProvider::kCuda ||

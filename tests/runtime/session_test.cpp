@@ -575,6 +575,37 @@ TEST(SessionCuda, BatchSessionsAlternateSizesAndMatchAPlainSession) {
   }
 }
 
+// set_arena_shrinking (a model's warm-up): ORT accepts the shrinking runs (the arena of the
+// session's device is found) and they give what runs without it give, staged or not.
+TEST(SessionCuda, ArenaShrinkingRunsMatchRunsWithout) {
+  if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
+  SessionOptions options;
+  options.provider = ExecutionProvider::kCuda;
+  auto gpu = Session::create(testing::test_models_dir() / "unet_fp16.onnx", options,
+                             unet_inputs(), unet_outputs());
+  ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
+  constexpr int64_t kBatch = 2;
+  const auto image = random_values(kBatch * kImageValues, 500);
+  const auto audio = random_values(kBatch * kAudioValues, 501);
+  const auto want = run_unet(**gpu, image, audio, kBatch);
+  (*gpu)->set_arena_shrinking(true);
+  for (int i = 0; i < 2; ++i) {
+    const auto got = run_unet(**gpu, image, audio, kBatch);
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t k = 0; k < got.size(); ++k) ASSERT_EQ(got[k], want[k]) << "value " << k;
+    const std::array<std::span<const float>, 2> inputs{image, audio};
+    auto staged = (*gpu)->stage(inputs, kBatch);
+    ASSERT_TRUE(staged.ok()) << staged.status().to_string();
+    ASSERT_TRUE((*gpu)->execute(*staged).ok());
+    std::vector<float> read(want.size());
+    const std::array<std::span<float>, 1> outputs{read};
+    ASSERT_TRUE((*gpu)->read_outputs(*staged, outputs).ok());
+    for (std::size_t k = 0; k < read.size(); ++k) ASSERT_EQ(read[k], want[k]) << "value " << k;
+  }
+  (*gpu)->set_arena_shrinking(false);
+  EXPECT_EQ(run_unet(**gpu, image, audio, kBatch), want);
+}
+
 // A raw enable_cuda_graph option would capture batches at whatever addresses they had.
 TEST(SessionCuda, RawGraphOptionIsRefused) {
   if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
