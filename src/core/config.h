@@ -104,6 +104,13 @@ struct WebRtcSection {
   int max_peers = 16;                     // WebRTC viewers at once (each encodes H.264 on the CPU)
 };
 
+// Live sessions (docs/api.md "Live").
+struct LiveSection {
+  // Frames are submitted for rendering this many frame periods (40 ms) before they are due:
+  // the renderer's time per frame, and part of speech-to-mouth (live::LiveOptions::lead_frames).
+  int lead_frames = 2;
+};
+
 struct ModelConfig {
   std::string model_id;
   std::filesystem::path model_path;       // UNet ONNX
@@ -134,6 +141,7 @@ struct Config {
   PipelineSection pipeline;
   OutputSection output;
   WebRtcSection webrtc;
+  LiveSection live;
   std::map<std::string, ModelConfig> models;
   std::vector<std::string> warnings;  // unknown keys etc., one line each
 };

@@ -55,6 +55,7 @@ const std::map<std::string, std::string_view>& section_titles() {
       {"pipeline", "`pipeline`: batching"},
       {"output", "`output`: served frames"},
       {"webrtc", "`webrtc`: live sessions to browsers (ICE servers, UDP ports)"},
+      {"live", "`live`: live sessions"},
       {"models", "`models.<id>`: one entry per model (avatar)"},
   };
   return titles;

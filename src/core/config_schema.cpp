@@ -444,6 +444,19 @@ std::vector<ConfigKey> webrtc_keys() {
   };
 }
 
+std::vector<ConfigKey> live_keys() {
+  return {
+      integer("live.lead_frames", TOP(live.lead_frames), 1, 50,
+              "A live session submits each frame for rendering this many frame periods (40 ms) "
+              "before it is due and shows it when due: the time the renderer has per frame, and "
+              "part of speech-to-mouth latency (the first speech frame is the first one not yet "
+              "submitted when the audio arrives). 1 suits a GPU that renders a batch well within "
+              "40 ms (40 ms less latency); 2 leaves room for a busy GPU or the CPU. An interrupt "
+              "still shows the frames already submitted.",
+              "1"),
+  };
+}
+
 std::vector<ConfigKey> model_keys() {
   std::vector<ConfigKey> keys{
       path_key("models.<id>.model_path", MODEL(model_path), PathBase::kModelsRoot, FileRole::kUnet,
@@ -508,7 +521,7 @@ std::vector<ConfigKey> all_keys() {
   root.default_text = "the folder of this file";
   std::vector<ConfigKey> keys{std::move(root)};
   for (auto part : {server_keys(), gpu_and_capacity_keys(), onnx_keys(), pipeline_and_output_keys(),
-                    webrtc_keys(), model_keys()}) {
+                    webrtc_keys(), live_keys(), model_keys()}) {
     for (auto& key : part) keys.push_back(std::move(key));
   }
   return keys;

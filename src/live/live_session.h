@@ -122,6 +122,7 @@ class Session {
   std::int64_t frame_count() const { return renderer_->frame_count(); }
   int width() const { return renderer_->width(); }
   int height() const { return renderer_->height(); }
+  int lead_frames() const { return options_.lead_frames; }
 
  private:
   struct InFlight {

@@ -78,8 +78,10 @@ Result<std::pair<std::string, std::shared_ptr<live::Session>>> LiveHub::open(
   const std::shared_ptr<const audio::MelAnalyzer> mel(std::shared_ptr<void>(), context_.mel);
   ASSIGN_OR_RETURN(auto track, live::SpeechTrack::create(mel, *context_.encoder, request.speech));
   auto idle = idle_frames(request.model_id, request.idle, track->silence_features());
+  live::LiveOptions options = request.options;
+  if (context_.config != nullptr) options.lead_frames = context_.config->live.lead_frames;
   ASSIGN_OR_RETURN(std::unique_ptr<live::Session> session,
-                   live::Session::open(renderer, idle, std::move(track), request.options));
+                   live::Session::open(renderer, idle, std::move(track), options));
   std::shared_ptr<live::Session> shared = std::move(session);
   std::string id = random_id();
   std::lock_guard lock(mutex_);

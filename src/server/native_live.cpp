@@ -183,6 +183,7 @@ Status NativeService::live(grpc::ServerContext& context, LiveStream& stream) {
   opened.mutable_opened()->set_fps(timeline::kFramesPerSecond);
   opened.mutable_opened()->set_lookahead_ms(timeline::kLookaheadMs);
   opened.mutable_opened()->set_joined(!target.open);
+  opened.mutable_opened()->set_lead_frames(session->lead_frames());
   if (!writer.write(opened)) return make_error(ErrorCode::kCancelled, "the client went away");
 
   const auto report = [&writer](const Status& status) {

@@ -286,6 +286,7 @@ void handle_live(const ServiceContext& context, LiveHub& hub, const webrtc::Stun
                                   {"height", session->height()},
                                   {"fps", timeline::kFramesPerSecond},
                                   {"lookahead_ms", timeline::kLookaheadMs},
+                                  {"lead_frames", session->lead_frames()},
                                   {"webrtc", webrtc_offered(*context.config)},
                                   {"ice_servers", browser_ice_servers(context.config->webrtc)}}
                                  .dump());

@@ -415,5 +415,20 @@ TEST(Config, WebRtcKeysReadListsAndPortRanges) {
   EXPECT_TRUE(empty->webrtc.stun_servers.empty());
 }
 
+TEST(Config, LiveLeadFramesIsReadAndBounded) {
+  auto unset = parse_config("server:\n  port: 50053\n", "server.yaml");
+  ASSERT_TRUE(unset.ok()) << unset.status().to_string();
+  EXPECT_EQ(unset->live.lead_frames, 2);
+  auto one = parse_config("live:\n  lead_frames: 1\n", "server.yaml");
+  ASSERT_TRUE(one.ok()) << one.status().to_string();
+  EXPECT_EQ(one->live.lead_frames, 1);
+  for (const char* bad : {"0", "51", "-1"}) {
+    auto refused = parse_config(std::string("live:\n  lead_frames: ") + bad + "\n", "server.yaml");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("live.lead_frames"), std::string::npos)
+        << refused.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace lipsync

@@ -209,6 +209,29 @@ TEST_F(NativeLiveTest, SpeechAt48kStereoIsShown) {
   EXPECT_TRUE(call.errors.empty()) << call.errors.front().DebugString();
 }
 
+// live.lead_frames reaches the sessions: `opened` tells the session's own lead (2 unless set),
+// and a server configured with 1 opens its sessions with 1.
+TEST_F(NativeLiveTest, SessionsTakeTheConfiguredLeadAndTellIt) {
+  {
+    LiveCall call(*stub_);
+    ASSERT_TRUE(call.send(open_request("a")));
+    const auto opened = call.opened();
+    ASSERT_TRUE(opened.has_value());
+    EXPECT_EQ(opened->lead_frames(), 2);
+  }
+  Config config = this->config();
+  config.live.lead_frames = 1;
+  auto server = start(config, {.preload = false});
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::LipSync::NewStub(testing::local_channel(server->grpc_port()));
+  LiveCall call(*stub);
+  ASSERT_TRUE(call.send(open_request("a")));
+  const auto opened = call.opened();
+  ASSERT_TRUE(opened.has_value());
+  EXPECT_EQ(opened->lead_frames(), 1);
+  ASSERT_TRUE(call.frame().has_value());  // it streams
+}
+
 TEST_F(NativeLiveTest, AnInterruptReturnsToIdleWithinAFewFrames) {
   LiveCall call(*stub_);
   ASSERT_TRUE(call.send(open_request("a")));
