@@ -451,8 +451,8 @@ std::vector<ConfigKey> live_keys() {
               "before it is due and shows it when due: the time the renderer has per frame, and "
               "part of speech-to-mouth latency (the first speech frame is the first one not yet "
               "submitted when the audio arrives). 1 suits a GPU that renders a batch well within "
-              "40 ms (40 ms less latency); 2 leaves room for a busy GPU or the CPU. An interrupt "
-              "still shows the frames already submitted.",
+              "40 ms (40 ms less latency); 2 leaves room for a busy GPU or the CPU. A session "
+              "more than this many frames behind the clock skips frames to catch up.",
               "1"),
   };
 }
