@@ -86,6 +86,10 @@ struct PipelineSection {
   int max_batch = kCudaDefaultMaxBatch;  // frames per UNet run (unset, CPU: kCpuDefaultMaxBatch)
   int max_queue_delay_ms = 5;            // wait this long to fill a batch from other requests
   int max_queue_depth = 64;              // pending requests per model before RESOURCE_EXHAUSTED
+  // CUDA: the batch sizes a device runs (a batch runs at the smallest that holds it), each an
+  // ORT session of its own, warmed at load; max_batch is always one. Empty: 1, 2, 4, 8, 16, 25,
+  // 32 (pipeline::kCudaBatchSizes).
+  std::vector<int> cuda_batch_sizes;
 };
 
 struct OutputSection {

@@ -56,7 +56,10 @@ std::vector<TimePoint> arrival_deadlines(TimePoint arrival, std::int64_t first, 
 ExecutorOptions executor_options(const PipelineSection& pipeline, bool cuda) {
   ExecutorOptions options;
   options.max_batch = std::max(1, pipeline.max_batch);
-  if (cuda) options.batch_sizes = kCudaBatchSizes;
+  if (cuda) {
+    options.batch_sizes =
+        pipeline.cuda_batch_sizes.empty() ? kCudaBatchSizes : pipeline.cuda_batch_sizes;
+  }
   options.batch_sizes = normalised_batch_sizes(options);
   options.max_queue_delay = std::chrono::milliseconds(std::max(0, pipeline.max_queue_delay_ms));
   options.max_queued_requests = static_cast<std::size_t>(std::max(1, pipeline.max_queue_depth));

@@ -415,6 +415,22 @@ TEST(Config, WebRtcKeysReadListsAndPortRanges) {
   EXPECT_TRUE(empty->webrtc.stun_servers.empty());
 }
 
+TEST(Config, CudaBatchSizesAreReadSortedAndChecked) {
+  auto unset = parse_config("server:\n  port: 50053\n", "server.yaml");
+  ASSERT_TRUE(unset.ok()) << unset.status().to_string();
+  EXPECT_TRUE(unset->pipeline.cuda_batch_sizes.empty());
+  auto sizes = parse_config("pipeline:\n  cuda_batch_sizes: \"16, 1,4\"\n", "server.yaml");
+  ASSERT_TRUE(sizes.ok()) << sizes.status().to_string();
+  EXPECT_EQ(sizes->pipeline.cuda_batch_sizes, (std::vector<int>{1, 4, 16}));
+  for (const char* bad : {"\"0, 4\"", "\"4, 4\"", "\"1, x\"", "\"300\""}) {
+    auto refused =
+        parse_config(std::string("pipeline:\n  cuda_batch_sizes: ") + bad + "\n", "server.yaml");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("pipeline.cuda_batch_sizes"), std::string::npos)
+        << refused.status().message();
+  }
+}
+
 TEST(Config, LiveLeadFramesIsReadAndBounded) {
   auto unset = parse_config("server:\n  port: 50053\n", "server.yaml");
   ASSERT_TRUE(unset.ok()) << unset.status().to_string();

@@ -350,5 +350,17 @@ TEST_F(SchedulerTest, ConcurrentEncoderCallersShareOneEncoderRun) {
   EXPECT_EQ(stats.largest_encoder_run_requests, kCallers);
 }
 
+// pipeline.cuda_batch_sizes: the sizes a GPU's executor runs (max_batch always one of them);
+// the CPU runs every size up to max_batch whatever it says.
+TEST(ExecutorOptions, CudaBatchSizesComeFromTheConfiguration) {
+  PipelineSection pipeline;
+  pipeline.max_batch = 25;
+  EXPECT_EQ(executor_options(pipeline, true).batch_sizes, (std::vector<int>{1, 2, 4, 8, 16, 25}));
+  pipeline.cuda_batch_sizes = {1, 8, 32};
+  EXPECT_EQ(executor_options(pipeline, true).batch_sizes, (std::vector<int>{1, 8, 25}));
+  pipeline.max_batch = 4;
+  EXPECT_EQ(executor_options(pipeline, false).batch_sizes, (std::vector<int>{1, 2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace lipsync::pipeline
