@@ -141,6 +141,7 @@ void Session::interrupt() {
     renderer_->cancel(frame.cancel);
     frame = plan_idle(frame.index);
   }
+  last_planned_utterance_ = 0;
   interrupt_pending_ = true;
   interrupted_at_ = pacing_ == Pacing::kThread ? LiveClock::now() : manual_now_;
   woken_ = true;
@@ -207,8 +208,13 @@ void Session::run() {
   }
 }
 
+bool Session::holding_for_speech() const {
+  return speech_.empty() && utterance_open_ && last_planned_utterance_ != 0 &&
+         options_.lead_frames > 1;
+}
+
 TimePoint Session::next_wake() const {
-  TimePoint wake = due(next_plan_) - options_.lead_frames * kFramePeriod;
+  TimePoint wake = due(next_plan_) - (holding_for_speech() ? 1 : options_.lead_frames) * kFramePeriod;
   if (!in_flight_.empty()) wake = std::min(wake, due(in_flight_.front().index));
   if (utterance_open_) wake = std::min(wake, last_speech_ + options_.speech_gap);
   return wake;
@@ -253,11 +259,16 @@ void Session::plan_until(TimePoint now) {
   const auto horizon = now + options_.lead_frames * kFramePeriod;
   for (; due(next_plan_) <= horizon; ++next_plan_) {
     if (speech_.empty()) {
+      // The utterance's next audio is late: wait for it while there is still a frame period
+      // to render the frame in (push_speech wakes the session).
+      if (holding_for_speech() && due(next_plan_) - kFramePeriod > now) break;
       in_flight_.push_back(plan_idle(next_plan_));
+      last_planned_utterance_ = 0;
       continue;
     }
     SpeechFrame speech = std::move(speech_.front());
     speech_.pop_front();
+    last_planned_utterance_ = speech.utterance;
     stats_.queued_speech_frames = std::ssize(speech_);
     InFlight frame{.index = next_plan_,
                    .source = source_of(next_plan_),

@@ -6,8 +6,11 @@
 //
 // Timing: frame n is due at open + n·40 ms. A frame is submitted for rendering `lead_frames`
 // frames before it is due (the renderer sees its deadline) and delivered to every watcher at
-// its due time, or as soon as it is ready when late. Frames carry their presentation time and
-// their own 40 ms of audio (silence while idle), so players stay in sync.
+// its due time, or as soon as it is ready when late. Within an utterance whose next audio is
+// late (a chunk delayed on the network), the next frame waits for it until one frame period
+// before it is due, then shows idle: a lead of 2 absorbs 40 ms of jitter without a gap. Frames
+// carry their presentation time and their own 40 ms of audio (silence while idle), so players
+// stay in sync.
 //
 // Threads: a paced session has one thread of its own that plans and delivers; push_speech(),
 // end_speech(), interrupt(), watch() may be called from any thread. A manual session has no
@@ -145,6 +148,9 @@ class Session {
   Status queue_speech(Result<std::vector<SpeechFrame>> frames);  // with track_mutex_ held
   TimePoint now() const;
   TimePoint next_wake() const;  // with mutex_ held
+  // Mid-utterance with no speech frame ready: the next frame waits for its audio until one frame
+  // period before it is due (with mutex_ held).
+  bool holding_for_speech() const;
   std::int64_t source_of(std::int64_t index) const;
 
   const std::shared_ptr<LiveRenderer> renderer_;
@@ -167,6 +173,7 @@ class Session {
   std::int64_t next_plan_ = 0;      // the next frame to submit
   bool utterance_open_ = false;
   TimePoint last_speech_;
+  std::int64_t last_planned_utterance_ = 0;  // of the last frame submitted (0: idle)
   bool interrupt_pending_ = false;
   TimePoint interrupted_at_;
   LiveStats stats_;

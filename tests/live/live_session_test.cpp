@@ -159,6 +159,49 @@ TEST_F(LiveSessionTest, SourceIdleModeRunsNoModel) {
   EXPECT_EQ(first, "source " + std::to_string(frames[3].source_frame));
 }
 
+// Audio pushed at the pace it is spoken, one 40 ms chunk per frame, except that one chunk comes
+// a frame late together with the next (network jitter): with the default lead of 2 the frame
+// that lacks its audio waits for it instead of showing idle, so the utterance has no gap; with a
+// lead of 1 there is no time to wait and the gap shows.
+TEST_F(LiveSessionTest, AChunkOneFrameLateLeavesNoGapInTheUtterance) {
+  for (int lead : {2, 1}) {
+    frames.clear();
+    auto session = open({.lead_frames = lead});
+    const std::vector<float> speech = tone(2.0, 0.3);
+    constexpr std::size_t kChunk = 640;
+    std::size_t sent = 0;
+    const auto push = [&](std::size_t chunks) {
+      const std::size_t n = std::min(chunks * kChunk, speech.size() - sent);
+      ASSERT_TRUE(session->push_speech(std::span(speech).subspan(sent, n)).ok());
+      sent += n;
+    };
+    session->advance_to(at(5));
+    push(12);  // the look-ahead's worth at once (480 ms), then 40 ms a frame
+    for (std::int64_t k = 6; sent < speech.size(); ++k) {
+      session->advance_to(at(k));
+      if (k == 30) continue;    // this chunk is late...
+      push(k == 31 ? 2 : 1);    // ...and comes with the next
+    }
+    ASSERT_TRUE(session->end_speech().ok());
+    session->advance_to(at(200));
+    std::int64_t first = -1, last = -1, idle_inside = 0;
+    for (const LiveFrame& frame : frames) {
+      if (frame.utterance == 0) continue;
+      if (first < 0) first = frame.index;
+      last = frame.index;
+    }
+    ASSERT_GE(first, 0);
+    for (const LiveFrame& frame : frames) {
+      if (frame.index > first && frame.index < last && frame.utterance == 0) ++idle_inside;
+    }
+    if (lead == 2) {
+      EXPECT_EQ(idle_inside, 0) << "an idle frame inside the utterance (lead 2)";
+    } else {
+      EXPECT_GE(idle_inside, 1) << "lead 1 has no time to wait: the late chunk leaves a gap";
+    }
+  }
+}
+
 TEST_F(LiveSessionTest, SpeechFramesAreTheClipsFramesInOrderWithoutAJump) {
   auto session = open();
   session->advance_to(at(5));
