@@ -203,22 +203,27 @@ ConfigKey listen(std::string path, Field<std::string> host, Field<int> port, std
 }
 
 // A comma-separated list of text items (spaces around them dropped); "" is the empty list.
+// The items of a comma-separated list, spaces around them dropped, empty items skipped.
+std::vector<std::string> split_items(const std::string& text) {
+  std::vector<std::string> items;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    auto comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(at, comma - at);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) items.push_back(std::move(item));
+    at = comma + 1;
+  }
+  return items;
+}
+
 ConfigKey list(std::string path, Field<std::vector<std::string>> field, std::string meaning,
                std::string example) {
   ConfigKey key = make_key(std::move(path), KeyType::kList, std::move(meaning), std::move(example));
   key.set = [field](ConfigTarget& t, const std::string& text) -> Status {
-    std::vector<std::string> items;
-    std::size_t at = 0;
-    while (at <= text.size()) {
-      auto comma = text.find(',', at);
-      if (comma == std::string::npos) comma = text.size();
-      std::string item = text.substr(at, comma - at);
-      item.erase(0, item.find_first_not_of(" \t"));
-      item.erase(item.find_last_not_of(" \t") + 1);
-      if (!item.empty()) items.push_back(std::move(item));
-      at = comma + 1;
-    }
-    field(t) = std::move(items);
+    field(t) = split_items(text);
     return {};
   };
   key.show = [field](ConfigTarget& t) {
@@ -236,15 +241,7 @@ ConfigKey integer_list(std::string path, Field<std::vector<int>> field, int min,
   key.max = max;
   key.set = [field, min, max](ConfigTarget& t, const std::string& text) -> Status {
     std::vector<int> values;
-    std::size_t at = 0;
-    while (at <= text.size()) {
-      auto comma = text.find(',', at);
-      if (comma == std::string::npos) comma = text.size();
-      std::string item = text.substr(at, comma - at);
-      item.erase(0, item.find_first_not_of(" \t"));
-      item.erase(item.find_last_not_of(" \t") + 1);
-      at = comma + 1;
-      if (item.empty()) continue;
+    for (const std::string& item : split_items(text)) {
       const auto value = parse_integer(item);
       if (!value) return problem(fmt::format("cannot read '{}' as an integer", item));
       if (*value < min || *value > max)
