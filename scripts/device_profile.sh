@@ -112,6 +112,20 @@ for vi in list(g.input) + list(g.output):
 onnx.checker.check_model(m)
 onnx.save(m, sys.argv[2])
 PY
+# Every Conv's weights and bias as overridable initializers (also graph inputs): ORT treats them
+# as run-time inputs, as one session serving several models' weights would (issue #14 item 4).
+python3 - $f16 $m/unet_fp16_weights_in.onnx <<'PY'
+import sys, onnx
+from onnx import helper
+m = onnx.load(sys.argv[1])
+g = m.graph
+inits = {t.name: t for t in g.initializer}
+names = sorted({x for n in g.node if n.op_type == "Conv" for x in n.input[1:3] if x in inits})
+g.input.extend(helper.make_tensor_value_info(x, inits[x].data_type, list(inits[x].dims)) for x in names)
+onnx.save(m, sys.argv[2])
+print(f"weights_in: {len(names)} Conv initializers made overridable")
+PY
+want weights_in && variant weights_in $m/unet_fp16_weights_in.onnx 25,8,1
 want fp16_f32_io && variant fp16_f32_io $m/unet_fp16_f32io.onnx 25
 want fp32_no_tf32 && variant fp32_no_tf32 $m/unet.onnx 25 --cuda-option use_tf32=0
 want fp32 && variant fp32 $m/unet.onnx 25

@@ -17,6 +17,8 @@
 # Each phase fits one 10-minute device call; results accumulate in OUT (summary.md, summary.json).
 # Usage: scripts/gpu_benchmark.sh OUT_DIR [warmup] [compat] [live] [multi] [anchor]
 # Env: ONNX_KEYS  more `onnx:` keys, e.g. "cuda_graph: true"
+#      PIPELINE_KEYS more `pipeline:` keys, e.g. "cuda_batch_sizes: [1, 4, 25]"
+#      LIVE_KEYS  `live:` keys, e.g. "lead_frames: 1"
 #      SESSIONS   live session counts (default "32 56 64")
 #      HUB_SESSIONS  always-on Live session counts (default: SESSIONS)
 #      MODELS     models in the multi phase (default 12)
@@ -35,6 +37,8 @@ out=$(cd "$out" && pwd)
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dry=${DRY_RUN:-0}
 onnx_keys=${ONNX_KEYS:-}
+pipeline_keys=${PIPELINE_KEYS:-}
+live_keys=${LIVE_KEYS:-}
 
 if [[ $dry == 1 ]]; then
   build=${BUILD_DIR:-$repo/build/release}
@@ -89,7 +93,8 @@ serve() {  # NAME MODELS
     echo "server: {port: $port, http_port: $((port + 1)), max_message_size_mb: 128}"
     echo "capacity: {max_models: $((count + 1))}"
     echo "onnx: {execution_provider: $provider, audio_encoder_path: $m/$encoder.onnx${onnx_keys:+, $onnx_keys}}"
-    echo "pipeline: {max_batch: 25, max_queue_delay_ms: 5, max_queue_depth: 64}"
+    echo "pipeline: {max_batch: 25, max_queue_delay_ms: 5, max_queue_depth: 64${pipeline_keys:+, $pipeline_keys}}"
+    [[ -z $live_keys ]] || echo "live: {$live_keys}"
     echo "output: {format: jpeg, jpeg_quality: 75}"
     echo "models:"
     for ((i = 0; i < count; i++)); do
