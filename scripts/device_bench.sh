@@ -11,9 +11,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 source "$repo/scripts/device_env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,memory.used --format=csv | tee "$out/gpu.txt"
 [[ -f /root/models/unet_fp16.onnx ]] ||
-  python3 "$repo/tools/make_test_models.py" --out /root/models --only unet unet_fp16 encoder encoder_fp16 unet_tiny
+  python3 "$repo/tools/make_test_models.py" --out /root/models --only unet unet_fp16 encoder encoder_fp16 unet_tiny unet_tiny_other_weights
 # CUDA against CPU through runtime::Session (staging, float16 conversion) before timing anything.
-LIPSYNC_TEST_CUDA=1 LIPSYNC_TEST_MODELS_DIR=/root/models "$b/run/runtime_tests" --gtest_filter='SessionCuda*' \
+LIPSYNC_TEST_CUDA=1 LIPSYNC_TEST_MODELS_DIR=/root/models "$b/run/runtime_tests" --gtest_filter='SessionCuda*:SharedSessionCuda*' \
   2>&1 | grep -E "OK|FAILED|PASSED|Failure|error|worst" | tee "$out/cuda_test.txt" || true
 bench() {  # NAME ARGS...   (prints one line per model part and batch)
   local name=$1; shift

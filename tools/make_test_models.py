@@ -278,6 +278,8 @@ MODELS = {  # name: (kind, width, fp16, expected unfolded parameter count or Non
     "unet_tiny_batch1": ("unet", 0.125, False, None, {"batch": 1}),
     "unet_tiny_batch4": ("unet", 0.125, False, None, {"batch": 4}),
     "encoder_tiny_batch4": ("encoder", 0.125, False, None, {"batch": 4}),
+    # The same architecture as unet_tiny with other weights: another person's model.
+    "unet_tiny_other_weights": ("unet", 0.125, False, None, {"seed_offset": 100}),
 }
 
 
@@ -292,6 +294,7 @@ def main():
         kind, width, fp16, expected, *variant = MODELS[name]
         # One seed per architecture: fp32, fp16 and export variants share their weights.
         seed = args.seed + (0 if kind == "unet" else 1) + (10 if width != 1.0 else 0)
+        seed += variant[0].get("seed_offset", 0) if variant else 0
         model, params = make_model(kind, width, seed, fp16, *variant)
         if expected is not None and params != expected:
             sys.exit(f"{name}: {params} parameters, the architecture has {expected}")

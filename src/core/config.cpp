@@ -160,7 +160,8 @@ void warn_inapplicable_gpus(Parse& p) {
                     c.gpus.count));
   }
   for (const char* key :
-       {"gpus.assignment_strategy", "onnx.cuda_nhwc", "onnx.cuda_graph", "onnx.cuda_options"}) {
+       {"gpus.assignment_strategy", "onnx.cuda_nhwc", "onnx.cuda_graph", "onnx.cuda_options",
+        "onnx.cuda_share_sessions"}) {
     if (!cuda && p.given.count(key))
       p.warn(fmt::format("key '{}' ignored: onnx.execution_provider is cpu", key));
   }

@@ -4,10 +4,12 @@
 #include <fmt/ranges.h>
 #include <onnxruntime_run_options_config_keys.h>
 
+#include <algorithm>
 #include <shared_mutex>
 #include <string>
 
 #include "core/log.h"
+#include "runtime/model_split.h"
 #include "runtime/model_tensors.h"
 #include "runtime/ort_env.h"
 #include "runtime/ort_error.h"
@@ -80,7 +82,8 @@ void Session::Impl::fill_inputs(std::span<const std::span<const float>> values, 
 
 std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
                                                      std::vector<Ort::Value>& direct,
-                                                     std::span<const std::span<float>> targets) {
+                                                     std::span<const std::span<float>> targets,
+                                                     const Session& owner) {
   std::unique_lock<std::mutex> run_lock;
   if (provider == ExecutionProvider::kCuda) run_lock = std::unique_lock(run_mutex);
   if (GraphSlot* slot = graph_slot(staging)) {
@@ -107,6 +110,10 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
                                               : staging.inputs[i] != nullptr ? staging.inputs[i]
                                                                              : direct[i]);
   }
+  if (owner.weights_ != nullptr) {
+    for (std::size_t w = 0; w < weight_inputs.size(); ++w)
+      binding.BindInput(weight_inputs[w].c_str(), owner.weights_->values[w]);
+  }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     if (on_device) {
       binding.BindOutput(outputs[o].name.c_str(), staging.device_outputs[o]);
@@ -126,7 +133,7 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
   Ort::RunOptions run_options;
   // With graphs enabled, a run without an id would be captured as graph 0: not this one.
   if (cuda_graph) run_options.AddConfigEntry(kOrtRunOptionsConfigCudaGraphAnnotation, "-1");
-  if (provider == ExecutionProvider::kCuda && shrink_arena) {
+  if (provider == ExecutionProvider::kCuda && owner.shrink_arena_) {
     run_options.AddConfigEntry(kOrtRunOptionsConfigEnableMemoryArenaShrinkage,
                                fmt::format("gpu:{}", device_id).c_str());
   }
@@ -137,7 +144,8 @@ std::vector<Ort::Value> Session::Impl::execute_bound(Staging& staging,
 
 Status Session::Impl::run_guarded(std::span<const std::span<const float>> values, int64_t batch,
                                   std::span<const std::span<float>> targets,
-                                  std::vector<std::vector<float>>* dynamic) {
+                                  std::vector<std::vector<float>>* dynamic,
+                                  const Session& owner) {
   const auto failed = [&] {
     return fmt::format("model '{}': run of batch {} failed", path.string(), batch);
   };
@@ -145,7 +153,7 @@ Status Session::Impl::run_guarded(std::span<const std::span<const float>> values
     auto staging = take_staging(batch, false);
     std::vector<Ort::Value> direct;
     fill_inputs(values, batch, staging, direct);
-    auto produced = execute_bound(staging, direct, targets);
+    auto produced = execute_bound(staging, direct, targets, owner);
     for (std::size_t o = 0; o < outputs.size(); ++o) {
       if (staging.outputs[o] != nullptr) {
         copy_out(produced[o], targets[o], half(model_outputs[o]));
@@ -159,28 +167,24 @@ Status Session::Impl::run_guarded(std::span<const std::span<const float>> values
   });
 }
 
-Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::Session(std::shared_ptr<Impl> impl, std::filesystem::path path,
+                 std::unique_ptr<Weights> weights)
+    : impl_(std::move(impl)), path_(std::move(path)), weights_(std::move(weights)) {
+  ++impl_->sharers;
+}
+
 Session::~Session() {
   std::shared_lock activity(detail::cuda_activity());  // frees device and pinned memory
+  --impl_->sharers;
+  weights_.reset();
   impl_.reset();
 }
 
-Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& model,
-                                                 const SessionOptions& options,
-                                                 std::vector<TensorSpec> inputs,
-                                                 std::vector<TensorSpec> outputs) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(model, ec)) {
-    return make_error(ErrorCode::kNotFound, "model file '{}' does not exist", model.string());
-  }
-  if (inputs.empty() || outputs.empty()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "model '{}': at least one input and one output must be expected",
-                      model.string());
-  }
-  // Loading initialises CUDA and allocates on the device: not while a graph is captured.
-  std::shared_lock activity(detail::cuda_activity());
-  auto impl = std::make_unique<Impl>();
+Result<std::shared_ptr<Session::Impl>> Session::open_sessions(
+    const std::filesystem::path& model, const SessionOptions& options,
+    std::vector<TensorSpec> inputs, std::vector<TensorSpec> outputs,
+    const detail::SplitModel* split) {
+  auto impl = std::make_shared<Impl>();
   Allocators allocators;
   ASSIGN_OR_RETURN(auto ort_options, make_ort_options(options, &impl->device, &allocators));
   impl->staging_allocator = allocators.host;
@@ -190,16 +194,31 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
     impl->staging_allocator = Ort::AllocatorWithDefaultOptions();
   impl->path = model;
   impl->provider = options.provider;
-  impl->cuda_graph = options.provider == ExecutionProvider::kCuda && options.cuda_graph;
+  // A graph would hold the device addresses of the weights of the run it captured.
+  impl->cuda_graph =
+      options.provider == ExecutionProvider::kCuda && options.cuda_graph && split == nullptr;
   impl->profiling = !options.profile_prefix.empty();
   impl->device_id = options.device_id;
+  // From the file, or from the split graph (its Conv weights are inputs).
+  const auto open = [&] {
+    return split == nullptr
+               ? Ort::Session(detail::ort_env(), model.c_str(), ort_options)
+               : Ort::Session(detail::ort_env(), split->graph.data(), split->graph.size(),
+                              ort_options);
+  };
   RETURN_IF_ERROR(detail::ort_guard(
       ErrorCode::kDataLoss,
       [&] { return fmt::format("model '{}' could not be loaded", model.string()); },
-      [&] { impl->session = Ort::Session(detail::ort_env(), model.c_str(), ort_options); }));
+      [&] { impl->session = open(); }));
+  std::vector<ModelTensor> model_inputs = read_tensors(impl->session, true);
+  if (split != nullptr) {  // the weights are bound by each Session, not by callers
+    for (const auto& weight : split->weights) impl->weight_inputs.push_back(weight.name);
+    std::erase_if(model_inputs, [&](const ModelTensor& tensor) {
+      return std::ranges::find(impl->weight_inputs, tensor.name) != impl->weight_inputs.end();
+    });
+  }
   std::vector<ModelTensor> matched_inputs;
-  RETURN_IF_ERROR(
-      resolve(model, "input", inputs, read_tensors(impl->session, true), matched_inputs));
+  RETURN_IF_ERROR(resolve(model, "input", inputs, model_inputs, matched_inputs));
   RETURN_IF_ERROR(
       resolve(model, "output", outputs, read_tensors(impl->session, false), impl->model_outputs));
   RETURN_IF_ERROR(check_inputs_are_concrete(model, inputs, matched_inputs));
@@ -218,21 +237,46 @@ Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& mo
             return fmt::format("model '{}': its session for batch {} could not be made",
                                model.string(), batch);
           },
-          [&] {
-            impl->batch_sessions.emplace(
-                batch, Ort::Session(detail::ort_env(), model.c_str(), ort_options));
-          }));
+          [&] { impl->batch_sessions.emplace(batch, open()); }));
     }
   }
   std::vector<int64_t> own_sessions;
   for (const auto& [batch, unused] : impl->batch_sessions) own_sessions.push_back(batch);
-  LOG_INFO("runtime", "loaded {} ({}, {}{})", model.string(),
+  LOG_INFO("runtime", "loaded {} ({}, {}{}{})", model.string(),
            impl->element_type == ElementType::kFloat16 ? "float16" : "float32",
            options.provider == ExecutionProvider::kCuda ? "CUDA" : "CPU",
            own_sessions.empty() ? std::string()
                                 : fmt::format(", {} more sessions for batch sizes [{}]",
-                                              own_sessions.size(), fmt::join(own_sessions, ", ")));
-  return std::unique_ptr<Session>(new Session(std::move(impl)));
+                                              own_sessions.size(), fmt::join(own_sessions, ", ")),
+           split == nullptr ? std::string()
+                            : fmt::format(", {} Conv weights as inputs: sessions to share",
+                                          split->weights.size()));
+  return impl;
+}
+
+Result<std::unique_ptr<Session>> Session::create(const std::filesystem::path& model,
+                                                 const SessionOptions& options,
+                                                 std::vector<TensorSpec> inputs,
+                                                 std::vector<TensorSpec> outputs) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(model, ec)) {
+    return make_error(ErrorCode::kNotFound, "model file '{}' does not exist", model.string());
+  }
+  if (inputs.empty() || outputs.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "model '{}': at least one input and one output must be expected",
+                      model.string());
+  }
+  if (options.share_architecture && options.profile_prefix.empty()) {
+    bool not_shareable = false;
+    auto shared = create_shared(model, options, inputs, outputs, &not_shareable);
+    if (!not_shareable) return shared;
+  }
+  // Loading initialises CUDA and allocates on the device: not while a graph is captured.
+  std::shared_lock activity(detail::cuda_activity());
+  ASSIGN_OR_RETURN(auto impl,
+                   open_sessions(model, options, std::move(inputs), std::move(outputs), nullptr));
+  return std::unique_ptr<Session>(new Session(std::move(impl), model, nullptr));
 }
 
 Result<std::vector<std::vector<float>>> Session::run(std::span<const std::span<const float>> inputs,
@@ -246,7 +290,7 @@ Result<std::vector<std::vector<float>>> Session::run(std::span<const std::span<c
     results[o].resize(static_cast<std::size_t>(batch * per_frame));
     targets[o] = results[o];
   }
-  RETURN_IF_ERROR(impl_->run_guarded(inputs, batch, targets, &results));
+  RETURN_IF_ERROR(impl_->run_guarded(inputs, batch, targets, &results, *this));
   return results;
 }
 
@@ -255,7 +299,7 @@ Status Session::run_into(std::span<const std::span<const float>> inputs, int64_t
   RETURN_IF_ERROR(impl_->check_run_inputs(inputs, batch));
   if (outputs.size() != impl_->outputs.size()) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "model '{}': {} output buffer(s) given, {} expected", impl_->path.string(),
+                      "model '{}': {} output buffer(s) given, {} expected", path_.string(),
                       outputs.size(), impl_->outputs.size());
   }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
@@ -264,11 +308,11 @@ Status Session::run_into(std::span<const std::span<const float>> inputs, int64_t
     if (per_frame < 0 || outputs[o].size() != static_cast<std::size_t>(batch * per_frame)) {
       return make_error(
           ErrorCode::kInvalidArgument, "model '{}': output '{}' {} needs {} x {} values, got {}",
-          impl_->path.string(), spec.name, shape_text(spec.shape), batch,
+          path_.string(), spec.name, shape_text(spec.shape), batch,
           per_frame < 0 ? std::string("unknown") : std::to_string(per_frame), outputs[o].size());
     }
   }
-  return impl_->run_guarded(inputs, batch, outputs, nullptr);
+  return impl_->run_guarded(inputs, batch, outputs, nullptr, *this);
 }
 
 const std::vector<TensorSpec>& Session::inputs() const {
@@ -284,7 +328,7 @@ ExecutionProvider Session::provider() const {
   return impl_->provider;
 }
 const std::filesystem::path& Session::model_path() const {
-  return impl_->path;
+  return path_;
 }
 int64_t Session::working_memory_bytes() const {
   if (impl_->provider != ExecutionProvider::kCpu) return 0;
@@ -294,9 +338,10 @@ int64_t Session::working_memory_bytes() const {
     const Ort::Allocator arena(impl_->session, impl_->cpu_memory);
     const Ort::KeyValuePairs stats = arena.GetStats();
     const char* total = stats.GetValue("TotalAllocated");
-    return total != nullptr ? std::stoll(total) : 0;
+    // Shared by several models (share_architecture): each counts its share.
+    return total != nullptr ? std::stoll(total) / sharers() : 0;
   } catch (const std::exception& e) {
-    LOG_WARN("runtime", "model '{}': the size of its arena is unknown: {}", impl_->path.string(),
+    LOG_WARN("runtime", "model '{}': the size of its arena is unknown: {}", path_.string(),
              e.what());
     return 0;
   }
@@ -307,20 +352,28 @@ const std::string& Session::device_description() const {
 }
 
 void Session::set_arena_shrinking(bool on) {
-  impl_->shrink_arena = on;
+  shrink_arena_ = on;
+}
+
+int Session::sharers() const {
+  return std::max(1, impl_->sharers.load());
+}
+
+int64_t Session::own_weight_bytes() const {
+  return weights_ == nullptr ? 0 : weights_->bytes;
 }
 
 Result<std::filesystem::path> Session::end_profiling() {
   if (!impl_->profiling) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "model '{}': profiling is off (set SessionOptions::profile_prefix)",
-                      impl_->path.string());
+                      path_.string());
   }
   std::string file;
   RETURN_IF_ERROR(detail::ort_guard(
       ErrorCode::kInternal,
       [&] {
-        return fmt::format("model '{}': the profile could not be written", impl_->path.string());
+        return fmt::format("model '{}': the profile could not be written", path_.string());
       },
       [&] {
         Ort::AllocatorWithDefaultOptions allocator;
@@ -330,7 +383,7 @@ Result<std::filesystem::path> Session::end_profiling() {
   std::error_code ec;
   if (file.empty() || !std::filesystem::is_regular_file(file, ec)) {
     return make_error(ErrorCode::kInternal, "model '{}': ORT wrote no profile (got '{}')",
-                      impl_->path.string(), file);
+                      path_.string(), file);
   }
   return std::filesystem::path(file);
 }

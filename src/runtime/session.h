@@ -8,6 +8,7 @@
 //   ASSIGN_OR_RETURN(auto outputs, unet->run(std::array{image_span, audio_span}, batch));
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -21,6 +22,9 @@
 #include "runtime/session_options.h"
 
 namespace lipsync::runtime {
+namespace detail {
+struct SplitModel;
+}
 
 // name "" = the model's single input (or output), whatever its name; -1 = dynamic dimension.
 // shape[0] is the batch dimension.
@@ -106,6 +110,12 @@ class Session {
   int64_t working_memory_bytes() const;
   // The device the model runs on, as ORT reports it (for benchmark stamps and logs).
   const std::string& device_description() const;
+  // How many Sessions (models) run on this one's ORT sessions, itself included: more than 1 when
+  // SessionOptions::share_architecture found others of the same architecture; else 1.
+  int sharers() const;
+  // Bytes of this Session's own weights (SessionOptions::share_architecture; on the device on
+  // CUDA): 0 when its weights are inside ORT sessions of its own.
+  int64_t own_weight_bytes() const;
   // CUDA: while on, each run ends with ORT giving the device memory its session's arena holds
   // but no tensor uses back to the device (ORT's memory.enable_memory_arena_shrinkage). For a
   // model's warm-up: cuDNN's algorithm search takes workspaces far larger than the runs need,
@@ -118,8 +128,28 @@ class Session {
 
  private:
   struct Impl;
-  explicit Session(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  struct Weights;
+  Session(std::shared_ptr<Impl> impl, std::filesystem::path path,
+          std::unique_ptr<Weights> weights);
+  // The ORT sessions of `model`: from its file, or (split) from its graph with its Conv weights
+  // as inputs.
+  static Result<std::shared_ptr<Impl>> open_sessions(const std::filesystem::path& model,
+                                                     const SessionOptions& options,
+                                                     std::vector<TensorSpec> inputs,
+                                                     std::vector<TensorSpec> outputs,
+                                                     const detail::SplitModel* split);
+  // share_architecture: a Session on the shared sessions of `model`'s architecture (made now
+  // when none exist), with its own weights. *not_shareable: the model cannot be split (logged);
+  // the caller opens it on sessions of its own.
+  static Result<std::unique_ptr<Session>> create_shared(const std::filesystem::path& model,
+                                                        const SessionOptions& options,
+                                                        std::vector<TensorSpec> inputs,
+                                                        std::vector<TensorSpec> outputs,
+                                                        bool* not_shareable);
+  std::shared_ptr<Impl> impl_;  // shared by the Sessions of one architecture
+  std::filesystem::path path_;
+  std::unique_ptr<Weights> weights_;  // null: the weights are in impl_'s ORT sessions
+  std::atomic<bool> shrink_arena_{false};
 };
 
 // IEEE 754 binary16 <-> binary32, round to nearest even. `to` must be as long as `from`.

@@ -98,21 +98,21 @@ Result<Session::Batch> Session::new_batch(int64_t batch) {
   if (batch <= 0 || (impl_->inputs[0].shape[0] > 0 && impl_->inputs[0].shape[0] != batch)) {
     return make_error(ErrorCode::kInvalidArgument,
                       "model '{}': batch {} is not accepted (batch dimension {})",
-                      impl_->path.string(), batch, impl_->inputs[0].shape[0]);
+                      path_.string(), batch, impl_->inputs[0].shape[0]);
   }
   for (const auto& spec : impl_->outputs) {
     if (values_per_frame(spec) < 0) {
       return make_error(ErrorCode::kInvalidArgument,
                         "model '{}': output '{}' has shape {}; a staged batch needs every "
                         "dimension after the batch",
-                        impl_->path.string(), spec.name, shape_text(spec.shape));
+                        path_.string(), spec.name, shape_text(spec.shape));
     }
   }
   auto state = std::make_unique<Batch::State>();
   RETURN_IF_ERROR(detail::ort_guard(
       ErrorCode::kResourceExhausted,
       [&] {
-        return fmt::format("model '{}': staging batch {} failed", impl_->path.string(), batch);
+        return fmt::format("model '{}': staging batch {} failed", path_.string(), batch);
       },
       [&] { state->staging = impl_->take_staging(batch, true); }));
   state->impl = impl_.get();
@@ -132,7 +132,7 @@ Status Session::upload(Batch& batch) {
   auto* state = batch.state_.get();
   if (state == nullptr || state->impl != impl_.get()) {
     return make_error(ErrorCode::kInvalidArgument, "model '{}': the batch was not staged here",
-                      impl_->path.string());
+                      path_.string());
   }
   if (!state->on_device() || state->uploaded) return {};
   RETURN_IF_ERROR(impl_->copy(state->staging.inputs, state->staging.device_inputs, state->staging,
@@ -148,10 +148,10 @@ Status Session::execute(Batch& batch) {
   RETURN_IF_ERROR(detail::ort_guard(
       ErrorCode::kInternal,
       [&] {
-        return fmt::format("model '{}': run of batch {} failed", impl_->path.string(),
+        return fmt::format("model '{}': run of batch {} failed", path_.string(),
                            state->staging.batch);
       },
-      [&] { state->produced = impl_->execute_bound(state->staging, state->no_direct, {}); }));
+      [&] { state->produced = impl_->execute_bound(state->staging, state->no_direct, {}, *this); }));
   if (state->on_device()) {  // the first read_output() downloads, on the reading thread
     state->produced.clear();
     std::lock_guard lock(state->download_mutex);
@@ -164,7 +164,7 @@ Status Session::execute(Batch& batch) {
 Status Session::read_outputs(const Batch& batch, std::span<const std::span<float>> outputs) const {
   if (outputs.size() != impl_->outputs.size()) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "model '{}': {} output buffer(s) given, {} expected", impl_->path.string(),
+                      "model '{}': {} output buffer(s) given, {} expected", path_.string(),
                       outputs.size(), impl_->outputs.size());
   }
   for (std::size_t o = 0; o < outputs.size(); ++o) {
@@ -172,7 +172,7 @@ Status Session::read_outputs(const Batch& batch, std::span<const std::span<float
     if (outputs[o].size() != want) {
       return make_error(ErrorCode::kInvalidArgument,
                         "model '{}': output '{}' has {} values, the buffer {}",
-                        impl_->path.string(), impl_->outputs[o].name, want, outputs[o].size());
+                        path_.string(), impl_->outputs[o].name, want, outputs[o].size());
     }
     RETURN_IF_ERROR(batch.read_output(o, 0, outputs[o]));
   }

@@ -75,7 +75,10 @@ struct Session::Impl {
   std::vector<std::unique_ptr<detail::GraphSlot>> graphs;
   bool profiling = false;  // ORT's profiler records until end_profiling()
   int device_id = 0;       // CUDA ordinal
-  std::atomic<bool> shrink_arena{false};  // set_arena_shrinking()
+  // SessionOptions::share_architecture: the graph inputs each Session binds its own weights to
+  // (empty: the weights are in the ORT sessions), and how many Sessions use this Impl.
+  std::vector<std::string> weight_inputs;
+  std::atomic<int> sharers{0};
 
   bool stages(const detail::ModelTensor& tensor) const {
     return provider == ExecutionProvider::kCuda ||
@@ -107,11 +110,13 @@ struct Session::Impl {
                    detail::Staging& staging, std::vector<Ort::Value>& direct);
   // The run. Outputs go to their staging, else to targets[o] when given, else to memory ORT
   // allocates; returns them all.
+  // `owner`: the Session that runs (its weights, its arena shrinking).
   std::vector<Ort::Value> execute_bound(detail::Staging& staging, std::vector<Ort::Value>& direct,
-                                        std::span<const std::span<float>> targets);
+                                        std::span<const std::span<float>> targets,
+                                        const Session& owner);
   Status run_guarded(std::span<const std::span<const float>> values, int64_t batch,
                      std::span<const std::span<float>> targets,
-                     std::vector<std::vector<float>>* dynamic);
+                     std::vector<std::vector<float>>* dynamic, const Session& owner);
 
   // cuda_graph.cpp
   // The CUDA graph `staging` runs with, made when its batch size qualifies; null: run
@@ -119,6 +124,13 @@ struct Session::Impl {
   detail::GraphSlot* graph_slot(const detail::Staging& staging);
   // The run of a staged batch through `slot`'s graph: copied in, run, copied out.
   void execute_graph(detail::Staging& staging, detail::GraphSlot& slot);
+};
+
+// A Session's own weights under SessionOptions::share_architecture: one tensor per input in
+// Impl::weight_inputs, same order, in device memory on CUDA (else host memory).
+struct Session::Weights {
+  std::vector<Ort::Value> values;
+  int64_t bytes = 0;
 };
 
 }  // namespace lipsync::runtime

@@ -42,6 +42,14 @@ struct SessionOptions {
   // session that alternates shapes builds (compiles) every plan again at each change: on the
   // H100 a UNet batch of another size than the one before took 8-10 s instead of milliseconds.
   std::vector<int64_t> batch_sessions;
+  // Models whose ONNX files differ only in their Conv weights (one architecture, e.g. every
+  // person's SyncTalk_2D UNet) share ORT sessions, one per batch size and device: the first
+  // such model creates them from its graph with the Conv weights turned into inputs, and every
+  // model binds its own weights (held on the device) at each run. A later model then costs its
+  // weights in memory, and its warm-up finds the plans built. CUDA graphs are not used for
+  // shared sessions. A model that cannot be split (weights in external files, no Conv) gets
+  // sessions of its own, as without this option.
+  bool share_architecture = false;
   // ORT's rewrites at load (constant folding, Conv+activation fusion, layout changes, ...).
   GraphOptimization graph_optimization = GraphOptimization::kAll;
   // Non-empty: ORT's profiler records every run and node (host-side times: on CUDA they are
