@@ -13,28 +13,12 @@
 #include <thread>
 
 #include "support/test_paths.h"
+#include "unet_test_inputs.h"
 
 namespace lipsync::runtime {
 namespace {
 
-constexpr int64_t kImageValues = 6 * 320 * 320;
-constexpr int64_t kAudioValues = 32 * 16 * 16;
-constexpr int64_t kOutputValues = 3 * 320 * 320;
-
-std::vector<TensorSpec> unet_inputs() {
-  return {{"input", {-1, 6, 320, 320}}, {"audio", {-1, 32, 16, 16}}};
-}
-std::vector<TensorSpec> unet_outputs() {
-  return {{"output", {-1, 3, 320, 320}}};
-}
-
-std::vector<float> random_values(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(0.f, 1.f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using namespace testing_inputs;  // NOLINT(google-build-using-namespace): test helpers
 
 SessionOptions cpu_options() {
   SessionOptions options;
