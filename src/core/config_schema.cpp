@@ -414,9 +414,10 @@ std::vector<ConfigKey> onnx_keys() {
               "CUDA: UNets that differ only in their weights (every person's SyncTalk_2D UNet) "
               "share ONNX Runtime sessions on a device, each model binding its own weights at "
               "every run: a model after the first of its architecture costs its weights in GPU "
-              "memory and loads without a warm-up of its own. Off by default until measured on a "
-              "GPU (docs/gpu.md); off, each model has sessions of its own (and CUDA graphs, with "
-              "`cuda_graph`).",
+              "memory and loads without a warm-up of its own. Needs `cuda_nhwc: false` (cuDNN's "
+              "NHWC convolutions take no weights given at run time) and is not yet measured for "
+              "speed (docs/gpu.md); off, each model has sessions of its own (and CUDA graphs, "
+              "with `cuda_graph`).",
               "true"),
       cuda_options_key(),
       path_key("onnx.audio_encoder_path", TOP(runtime.audio_encoder_path), PathBase::kModelsRoot,

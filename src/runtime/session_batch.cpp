@@ -151,7 +151,9 @@ Status Session::execute(Batch& batch) {
         return fmt::format("model '{}': run of batch {} failed", path_.string(),
                            state->staging.batch);
       },
-      [&] { state->produced = impl_->execute_bound(state->staging, state->no_direct, {}, *this); }));
+      [&] {
+        state->produced = impl_->execute_bound(state->staging, state->no_direct, {}, *this);
+      }));
   if (state->on_device()) {  // the first read_output() downloads, on the reading thread
     state->produced.clear();
     std::lock_guard lock(state->download_mutex);

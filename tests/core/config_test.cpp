@@ -173,6 +173,22 @@ TEST(Config, CudaOptionsAreKeyValueItems) {
   }
 }
 
+// Shared sessions need NCHW convolutions on CUDA (docs/gpu.md): the pair is refused by name.
+TEST(Config, SharedSessionsNeedNchwConvolutions) {
+  auto defaults = parse_config("", "empty.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->runtime.cuda_share_sessions);
+  auto refused = parse_config("onnx: {execution_provider: cuda, cuda_share_sessions: true}\n",
+                              "s.yaml");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("needs onnx.cuda_nhwc: false"), std::string::npos)
+      << refused.status().message();
+  auto nchw = parse_config(
+      "onnx: {execution_provider: cuda, cuda_nhwc: false, cuda_share_sessions: true}\n", "s.yaml");
+  ASSERT_TRUE(nchw.ok()) << nchw.status().to_string();
+  EXPECT_TRUE(nchw->runtime.cuda_share_sessions);
+}
+
 TEST(Config, CudaLayoutAndGraphKeys) {
   auto defaults = parse_config("", "empty.yaml");
   ASSERT_TRUE(defaults.ok());
