@@ -344,6 +344,8 @@ TEST(ConfigSchema, EveryExampleParsesAndEveryKeyIsDocumented) {
     EXPECT_FALSE(key.example.empty());
     std::map<std::string, std::map<std::string, std::string>> sections = {
         {"gpus", {{"count", "2"}}}, {"onnx", {{"execution_provider", "cuda"}}}};
+    // Shared sessions apply with NCHW convolutions only (Config.SharedSessionsNeedNchwConvolutions).
+    if (key.path == "onnx.cuda_share_sessions") sections["onnx"]["cuda_nhwc"] = "false";
     std::string yaml = "models:\n  m:\n    model_path: u.onnx\n    source_video: v.mp4\n";
     if (key.is_model_key()) {
       yaml += "    " + key.name() + ": " + key.example + "\n";
