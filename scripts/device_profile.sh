@@ -126,6 +126,7 @@ onnx.save(m, sys.argv[2])
 print(f"weights_in: {len(names)} Conv initializers made overridable")
 PY
 want weights_in && variant weights_in $m/unet_fp16_weights_in.onnx 25,8,1
+want weights_in_nchw && variant weights_in_nchw $m/unet_fp16_weights_in.onnx 25,8,1 --no-nhwc
 want fp16_f32_io && variant fp16_f32_io $m/unet_fp16_f32io.onnx 25
 want fp32_no_tf32 && variant fp32_no_tf32 $m/unet.onnx 25 --cuda-option use_tf32=0
 want fp32 && variant fp32 $m/unet.onnx 25

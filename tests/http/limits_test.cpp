@@ -161,7 +161,9 @@ TEST(HttpLimits, AnOversizedFirstMessageIsRefusedAndAPeerNotAnsweringTheCloseIsD
   std::string rest;
   beast::error_code ec;
   asio::read(client.ws.next_layer(), asio::dynamic_buffer(rest), ec);
-  EXPECT_EQ(ec, asio::error::eof) << ec.message();  // the server dropped the connection
+  // The server dropped the connection: a FIN, or a reset when it closed with the unread rest of
+  // the 10 MB still in its receive buffer (TCP then resets; which one comes is up to timing).
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
   EXPECT_EQ(testing::http_get(server->port(), "/plain").status, 200);
   WsClient next(server->port());
   next.ws.write(asio::buffer(std::string("[1]")));
