@@ -126,6 +126,33 @@ onnx.save(m, sys.argv[2])
 print(f"weights_in: {len(names)} Conv initializers made overridable")
 PY
 want weights_in && variant weights_in $m/unet_fp16_weights_in.onnx 25,8,1
+# The same, each Conv kernel stored transposed (OHWI, kernel_shape given) and its bias left a
+# constant: ORT's CUDA NHWC convolution reads a run-time kernel as NHWC when another input of the
+# node is a constant (docs/gpu.md), so this shows whether that path runs, and at what speed.
+python3 - $f16 $m/unet_fp16_weights_in_ohwi.onnx <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper, numpy_helper
+m = onnx.load(sys.argv[1])
+g = m.graph
+inits = {t.name: t for t in g.initializer}
+moved = set()
+for n in g.node:
+    if n.op_type != "Conv" or n.input[1] not in inits or len(n.input) < 3:
+        continue
+    w = inits[n.input[1]]
+    if w.name not in moved:
+        oihw = numpy_helper.to_array(w)
+        if oihw.ndim != 4:
+            continue
+        w.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(oihw.transpose(0, 2, 3, 1)), w.name))
+        g.input.append(helper.make_tensor_value_info(w.name, w.data_type, list(w.dims)))
+        moved.add(w.name)
+    if not any(a.name == "kernel_shape" for a in n.attribute):
+        n.attribute.append(helper.make_attribute("kernel_shape", [int(w.dims[1]), int(w.dims[2])]))
+onnx.save(m, sys.argv[2])
+print(f"weights_in_ohwi: {len(moved)} Conv kernels stored OHWI and made overridable")
+PY
+want weights_in_ohwi && variant weights_in_ohwi $m/unet_fp16_weights_in_ohwi.onnx 25,8,1
 want weights_in_nchw && variant weights_in_nchw $m/unet_fp16_weights_in.onnx 25,8,1 --no-nhwc
 want fp16_f32_io && variant fp16_f32_io $m/unet_fp16_f32io.onnx 25
 want fp32_no_tf32 && variant fp32_no_tf32 $m/unet.onnx 25 --cuda-option use_tf32=0
