@@ -71,9 +71,6 @@ struct RuntimeSection {
   std::filesystem::path cuda_ep_library;     // default: beside libonnxruntime.so
   bool cuda_nhwc = true;                     // `onnx.cuda_nhwc`: NHWC convolutions on CUDA
   bool cuda_graph = false;                   // `onnx.cuda_graph`: UNet runs replay CUDA graphs
-  // `onnx.cuda_share_sessions`: UNets of one architecture share ORT sessions per device
-  // (runtime::SessionOptions::share_architecture)
-  bool cuda_share_sessions = false;
   std::vector<std::string> cuda_options;     // `onnx.cuda_options`: KEY=VALUE CUDA EP options
   std::filesystem::path audio_encoder_path;  // shared by all avatars
 };

@@ -374,7 +374,7 @@ ConfigKey cuda_options_key() {
       "onnx.cuda_options", TOP(runtime.cuda_options),
       "CUDA: more options of ONNX Runtime's CUDA execution provider, KEY=VALUE, comma-separated "
       "(`lipsync bench model --cuda-option` tries them). `fuse_conv_bias=0` turns off the fused "
-      "convolutions that are on by default.",
+      "convolutions that are on by default with `cuda_nhwc`.",
       "\"arena_extend_strategy=kSameAsRequested, cudnn_conv_use_max_workspace=0\"");
   key.set = [set = key.set](ConfigTarget& t, const std::string& text) -> Status {
     RETURN_IF_ERROR(set(t, text));
@@ -405,19 +405,12 @@ std::vector<ConfigKey> onnx_keys() {
                "beside the ONNX Runtime library lipsync loaded. Relative to this file.",
                "/opt/onnxruntime/lib/libonnxruntime_providers_cuda.so"),
       boolean("onnx.cuda_nhwc", TOP(runtime.cuda_nhwc),
-              "CUDA: convolutions in NHWC layout (faster on tensor cores).", "false"),
+              "CUDA: convolutions in NHWC layout, with cuDNN's fused convolution + bias (faster "
+              "on tensor cores: docs/performance.md). false: NCHW convolutions, unfused.",
+              "false"),
       boolean("onnx.cuda_graph", TOP(runtime.cuda_graph),
               "CUDA: replay a CUDA graph per batch size for the UNet instead of launching every "
               "kernel.",
-              "true"),
-      boolean("onnx.cuda_share_sessions", TOP(runtime.cuda_share_sessions),
-              "CUDA: UNets that differ only in their weights (every person's SyncTalk_2D UNet) "
-              "share ONNX Runtime sessions on a device, each model binding its own weights at "
-              "every run: a model after the first of its architecture costs its weights in GPU "
-              "memory and loads without a warm-up of its own. Needs `cuda_nhwc: false` (cuDNN's "
-              "NHWC convolutions take no weights given at run time) and is not yet measured for "
-              "speed (docs/gpu.md); off, each model has sessions of its own (and CUDA graphs, "
-              "with `cuda_graph`).",
               "true"),
       cuda_options_key(),
       path_key("onnx.audio_encoder_path", TOP(runtime.audio_encoder_path), PathBase::kModelsRoot,

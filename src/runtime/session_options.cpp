@@ -33,6 +33,20 @@ SessionOptions session_options_from(const RuntimeSection& runtime,
   return options;
 }
 
+std::map<std::string, std::string> cuda_provider_options(const SessionOptions& options) {
+  std::map<std::string, std::string> ep_options(options.cuda_options.begin(),
+                                                options.cuda_options.end());
+  ep_options.try_emplace("prefer_nhwc", options.cuda_nhwc ? "1" : "0");
+  // cuDNN's runtime fusion of convolution + bias (+ ReLU) with NHWC convolutions: on an H200
+  // the fp16 test UNet runs in 8.7 ms instead of 15.8 at batch 25, 3.2 instead of 5.8 at 8, 1.3
+  // instead of 3.1 at 1, with the same error against fp32 (docs/performance.md, issue #20).
+  // cuda_options can turn it off. Not with NCHW ones: there cuDNN finds no fused plan for the
+  // fp16 audio encoder's first convolution (H100, 2026-12-06; docs/gpu.md).
+  if (options.cuda_nhwc) ep_options.try_emplace("fuse_conv_bias", "1");
+  if (options.cuda_graph) ep_options.emplace("enable_cuda_graph", "1");  // refused by the caller
+  return ep_options;
+}
+
 namespace detail {
 namespace {
 
@@ -72,14 +86,9 @@ Result<Ort::SessionOptions> make_ort_options(const SessionOptions& options,
     return make_error(ErrorCode::kInvalidArgument,
                       "CUDA graphs need upload_in_advance (the batches' device copies)");
   }
-  std::unordered_map<std::string, std::string> ep_options(options.cuda_options.begin(),
-                                                          options.cuda_options.end());
-  ep_options.try_emplace("prefer_nhwc", options.cuda_nhwc ? "1" : "0");
-  // cuDNN's runtime fusion of convolution + bias (+ ReLU): on an H200 the fp16 test UNet runs in
-  // 8.7 ms instead of 15.8 at batch 25, 3.2 instead of 5.8 at 8, 1.3 instead of 3.1 at 1, with
-  // the same error against fp32 (docs/performance.md, issue #20). cuda_options can turn it off.
-  ep_options.try_emplace("fuse_conv_bias", "1");
-  if (options.cuda_graph) ep_options.emplace("enable_cuda_graph", "1");  // refused above
+  const auto provider_options = cuda_provider_options(options);
+  const std::unordered_map<std::string, std::string> ep_options(provider_options.begin(),
+                                                                provider_options.end());
   ort.AppendExecutionProvider_V2(ort_env(), {device}, ep_options);
   *device_text = describe(device);
   allocators->host = shared_allocator(device, OrtDeviceMemoryType_HOST_ACCESSIBLE);

@@ -77,4 +77,9 @@ struct SessionOverrides {
 SessionOptions session_options_from(const RuntimeSection& runtime,
                                     const SessionOverrides& overrides = {});
 
+// The CUDA execution provider's options a session of `options` is made with: cuda_options, then
+// the layout (prefer_nhwc) and, with NHWC convolutions, cuDNN's fused convolution + bias, each
+// unless cuda_options names it.
+std::map<std::string, std::string> cuda_provider_options(const SessionOptions& options);
+
 }  // namespace lipsync::runtime

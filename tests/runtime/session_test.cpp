@@ -283,6 +283,26 @@ TEST(Session, ConfiguredCudaOptionsAreAMapAndFlagsWinKeyByKey) {
                                                 {"fuse_conv_bias", "1"}}));
 }
 
+// The CUDA EP's options: NHWC convolutions with cuDNN's fused convolution + bias by default;
+// NCHW ones unfused (no fused plan for the fp16 encoder's first convolution, docs/gpu.md); what
+// cuda_options names wins.
+TEST(Session, CudaProviderOptionsFuseConvolutionsOnlyInNhwc) {
+  using Options = std::map<std::string, std::string>;
+  SessionOptions options;
+  EXPECT_EQ(cuda_provider_options(options),
+            (Options{{"fuse_conv_bias", "1"}, {"prefer_nhwc", "1"}}));
+  options.cuda_nhwc = false;
+  EXPECT_EQ(cuda_provider_options(options), (Options{{"prefer_nhwc", "0"}}));
+  options.cuda_options = {{"fuse_conv_bias", "1"}, {"prefer_nhwc", "1"}};
+  EXPECT_EQ(cuda_provider_options(options),
+            (Options{{"fuse_conv_bias", "1"}, {"prefer_nhwc", "1"}}));
+  options.cuda_nhwc = true;
+  options.cuda_options = {{"fuse_conv_bias", "0"}};
+  options.cuda_graph = true;
+  EXPECT_EQ(cuda_provider_options(options),
+            (Options{{"enable_cuda_graph", "1"}, {"fuse_conv_bias", "0"}, {"prefer_nhwc", "1"}}));
+}
+
 TEST(Session, FlagsOverrideTheRuntimeSection) {
   RuntimeSection runtime;
   runtime.intra_op_threads = 3;
@@ -551,10 +571,10 @@ TEST(SessionCuda, BatchSessionsAlternateSizesAndMatchAPlainSession) {
       for (std::size_t k = 0; k < got.size(); ++k)
         worst = std::max(worst, std::abs(got[k] - want[batch][k]));
       EXPECT_LE(worst, 1e-2f) << "batch " << batch << " round " << round;
-      std::printf("round %d batch %lld: %.1f ms\n", round, static_cast<long long>(batch),
-                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                            start)
-                      .count());
+      std::printf(
+          "round %d batch %lld: %.1f ms\n", round, static_cast<long long>(batch),
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
     }
   }
 }
@@ -565,8 +585,8 @@ TEST(SessionCuda, ArenaShrinkingRunsMatchRunsWithout) {
   if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
   SessionOptions options;
   options.provider = ExecutionProvider::kCuda;
-  auto gpu = Session::create(testing::test_models_dir() / "unet_fp16.onnx", options,
-                             unet_inputs(), unet_outputs());
+  auto gpu = Session::create(testing::test_models_dir() / "unet_fp16.onnx", options, unet_inputs(),
+                             unet_outputs());
   ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
   constexpr int64_t kBatch = 2;
   const auto image = random_values(kBatch * kImageValues, 500);
