@@ -136,8 +136,8 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
       const auto start = std::chrono::steady_clock::now();
       // The warm-up's cuDNN searches take workspaces its runs never need again: each warm-up
       // run hands what its session's arena holds unused back to the device. A model on sessions
-      // shared with others (runtime::SessionOptions::share_architecture) finds them warmed: its runs are quick, and
-      // shrinking would take the arena from the models already served.
+      // shared with others (runtime::SessionOptions::share_architecture) finds them warmed: its
+      // runs are quick, and shrinking would take the arena from the models already served.
       const bool first_of_its_sessions = model->unet().sharers() == 1;
       model->unet().set_arena_shrinking(first_of_its_sessions);
       auto warmed = model->warm_up(options.warm_up_batch_sizes);
