@@ -163,8 +163,9 @@ TEST(SharedSession, AFileThatIsNotAModelIsAClearError) {
 
 // On the GPU (LIPSYNC_TEST_CUDA=1): shared sessions with a session per batch size against
 // plain ones, float32 and float16, sizes alternating as an executor runs them. NCHW
-// convolutions: with NHWC ones cuDNN builds no plan for kernels given as inputs (docs/gpu.md),
-// which is why the configuration refuses the pair.
+// convolutions: with NHWC ones cuDNN builds no plan for kernels given as inputs. It failed on an
+// H100 (2026-12-06) with NCHW convolutions then fused, which they no longer are (docs/gpu.md);
+// until it passes the server does not share sessions.
 TEST(SharedSessionCuda, MatchesSessionsOfTheirOwn) {
   if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
   for (const auto& [first, second] :
