@@ -107,8 +107,20 @@ serve() {  # NAME MODELS
   "$lipsync" serve --config "$out/$name.yaml" > "$out/$name.log" 2>&1 &
   server_pid=$!
   # gRPC listens once the preloads are done: the first answered request marks the server ready.
+  # A server that exits meanwhile (a bad key, a failed load) ends the wait, and the run, at once.
   "$lipsync" --log-level warn client --server "127.0.0.1:$port" --model m0 --audio "$speech" \
-    --batch 1 --requests 1 --connect-timeout-ms 570000 --json > /dev/null
+    --batch 1 --requests 1 --connect-timeout-ms 570000 --json > /dev/null &
+  local waiter=$!
+  while kill -0 "$waiter" 2>/dev/null; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      kill "$waiter" 2>/dev/null || true
+      echo "gpu_benchmark: the $name server exited before it was ready: $(tail -c 1500 "$out/$name.log")" >&2
+      server_pid=
+      return 1
+    fi
+    sleep 1
+  done
+  wait "$waiter"
   echo $((($(date +%s%N) - started) / 1000000)) > "$out/${name}_ready_ms.txt"
   gpu_used > "$out/${name}_gpu_after.txt"
   ps -o rss= -p "$server_pid" > "$out/${name}_rss_kb.txt"
