@@ -12,6 +12,7 @@
 #include "http/websocket_client.h"
 #include "media/jpeg_codec.h"
 #include "server/server.h"
+#include "support/live_interrupt.h"
 #include "support/synthetic_avatar.h"
 #include "support/synthetic_server_test.h"
 #include "webrtc/webrtc_peer.h"
@@ -171,27 +172,19 @@ TEST_F(WebLiveTest, AnInterruptReturnsToIdleWithinAFewFrames) {
   ASSERT_NE(frame->utterance, 0u);
   const auto interrupted = SteadyClock::now();
   client.send({{"interrupt", true}});
-  // Until ten idle frames in a row. An idle frame can come before the interrupt is acted on: on a
-  // starved machine, speech whose features are late shows idle frames meanwhile.
-  int speech_after = 0;
-  double first_idle_ms = -1;
-  for (int idle_in_a_row = 0; idle_in_a_row < 10;) {
-    frame = client.frame();
-    ASSERT_TRUE(frame.has_value());
-    if (frame->utterance != 0) {
-      ++speech_after;
-      idle_in_a_row = 0;
-      ASSERT_LE(speech_after, 60) << "speech goes on after the interrupt";
-      continue;
-    }
-    if (first_idle_ms < 0) first_idle_ms = ms_since(interrupted);
-    ++idle_in_a_row;
-  }
+  const auto after = testing::frames_after_interrupt(
+      [&]() -> std::optional<std::int64_t> {
+        frame = client.frame();
+        if (!frame) return std::nullopt;
+        return static_cast<std::int64_t>(frame->utterance);
+      },
+      interrupted, 60);
   std::printf("interrupt to the first idle frame: %.0f ms (%d speech frames after it)\n",
-              first_idle_ms, speech_after);
+              after.first_idle_ms, after.speech_frames);
+  EXPECT_FALSE(after.stream_ended);
   // Frames already submitted (lead 2) or on their way to this client (8 queued, and what the
   // socket holds) may still show speech; the 8 s utterance would otherwise go on for 200 frames.
-  EXPECT_LE(speech_after, 60);
+  EXPECT_LE(after.speech_frames, 60);
 }
 
 TEST_F(WebLiveTest, ASecondConnectionWatchesTheSameSession) {
