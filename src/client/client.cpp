@@ -257,9 +257,11 @@ Status read_frames(Stream& stream, const ClientOptions& o, Clock::time_point sen
 void conclude(RequestOutcome& outcome, Status taken, const grpc::Status& status,
               std::int64_t clip_frames, Clock::time_point sent, const ClientOptions& o) {
   outcome.latency_ms = ms_since(sent);
-  if (taken.ok()) taken = check_clip_complete(outcome, clip_frames);
+  // The call's status first: a call that failed after its answer arrived (its trailers lost)
+  // carries a complete answer that was never read, and must be reported as the failure it is.
   if (!status.ok() && taken.ok())
     taken = make_error(ErrorCode::kInternal, "{}", grpc_error(status, o));
+  if (taken.ok()) taken = check_clip_complete(outcome, clip_frames);
   outcome.success = taken.ok();
   if (!taken.ok()) outcome.error = taken.message();
 }
