@@ -321,7 +321,8 @@ std::vector<ConfigKey> server_keys() {
               "3000"),
       integer("server.shutdown_grace_ms", TOP(server.shutdown_grace_ms), 0, 600000,
               "On SIGTERM/SIGINT `/health/ready` answers 503 at once; calls in flight get this "
-              "many ms to finish, then are cancelled and WebSocket clients get a close frame "
+              "many ms to finish (and their answers up to 500 ms of it to be read before the "
+              "connections close), then are cancelled and WebSocket clients get a close frame "
               "with the reason.",
               "10000"),
   };

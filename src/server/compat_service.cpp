@@ -135,6 +135,7 @@ bool CompatService::forwarded_to_owner(grpc::ServerContext& context,
 grpc::Status CompatService::InferBatchComposite(grpc::ServerContext* context,
                                                 const monolithic::CompositeBatchRequest* request,
                                                 monolithic::CompositeBatchResponse* response) {
+  const CallInFlight call(context_);
   if (forwarded_to_owner(*context, *request, *response)) return grpc::Status::OK;
   const auto start = Clock::now();
   const Status status = guard("InferBatchComposite failed", [&] {
@@ -255,6 +256,7 @@ void fill_model_fields(Message& model, const registry::ModelInfo& info) {
 
 grpc::Status CompatService::ListModels(grpc::ServerContext*, const monolithic::ListModelsRequest*,
                                        monolithic::ListModelsResponse* response) {
+  const CallInFlight call(context_);
   for (const auto& info : context_.registry->list()) {
     fill_model_fields(*response->add_models(), info);
   }
@@ -265,6 +267,7 @@ grpc::Status CompatService::ListModels(grpc::ServerContext*, const monolithic::L
 grpc::Status CompatService::GetModelStats(grpc::ServerContext*,
                                           const monolithic::GetModelStatsRequest*,
                                           monolithic::GetModelStatsResponse* response) {
+  const CallInFlight call(context_);
   for (const auto& info : context_.registry->list()) {
     auto* model = response->add_models();
     fill_model_fields(*model, info);
@@ -278,6 +281,7 @@ grpc::Status CompatService::GetModelStats(grpc::ServerContext*,
 grpc::Status CompatService::LoadModel(grpc::ServerContext*,
                                       const monolithic::LoadModelRequest* request,
                                       monolithic::LoadModelResponse* response) {
+  const CallInFlight call(context_);
   const auto start = Clock::now();
   if (Status valid = check_model_id(request->model_id()); !valid.ok()) {
     response->set_error(client_error(valid));
@@ -303,6 +307,7 @@ grpc::Status CompatService::LoadModel(grpc::ServerContext*,
 grpc::Status CompatService::UnloadModel(grpc::ServerContext*,
                                         const monolithic::UnloadModelRequest* request,
                                         monolithic::UnloadModelResponse* response) {
+  const CallInFlight call(context_);
   Status status = check_model_id(request->model_id());
   if (status.ok()) status = context_.registry->unload(request->model_id());
   response->set_success(status.ok());
@@ -313,6 +318,7 @@ grpc::Status CompatService::UnloadModel(grpc::ServerContext*,
 
 grpc::Status CompatService::Health(grpc::ServerContext*, const monolithic::HealthRequest*,
                                    monolithic::HealthResponse* response) {
+  const CallInFlight call(context_);
   // Healthy: serving, and no configured model stuck in a failed load.
   bool healthy = !context_.stopping->load();
   for (const auto& info : context_.registry->list()) {

@@ -148,6 +148,7 @@ bool act(const v1::LiveRequest& request, const SpeechFormat& speech, LiveConnect
 }  // namespace
 
 grpc::Status NativeService::Live(grpc::ServerContext* context, LiveStream* stream) {
+  const CallInFlight call(context_);
   Status status = guard("Live failed", [&] { return live(*context, *stream); });
   if (context->IsCancelled()) return finish_cancelled("Live");  // how a watcher usually leaves
   return finish("Live", status);

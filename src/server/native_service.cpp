@@ -94,6 +94,7 @@ void NativeService::observe(const pipeline::ClipBatch& batch) {
 
 grpc::Status NativeService::Render(grpc::ServerContext* context, const v1::RenderRequest* request,
                                    v1::RenderResponse* response) {
+  const CallInFlight call(context_);
   const auto start = Clock::now();
   Status status = guard("Render failed", [&] { return render(*context, *request, *response); });
   note_request_bytes(context_, request->ByteSizeLong() + response->ByteSizeLong());
@@ -137,6 +138,7 @@ Status NativeService::render(grpc::ServerContext& context, const v1::RenderReque
 grpc::Status NativeService::RenderStream(grpc::ServerContext* context,
                                          const v1::RenderRequest* request,
                                          grpc::ServerWriter<v1::RenderResponse>* writer) {
+  const CallInFlight call(context_);
   Status status =
       guard("RenderStream failed", [&] { return render_stream(*context, *request, *writer); });
   note_request_bytes(context_, request->ByteSizeLong());  // what it wrote is freed as it goes
@@ -172,17 +174,20 @@ Status NativeService::model(const std::string& model_id, v1::Model& response) co
 
 grpc::Status NativeService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
                                        v1::ListModelsResponse* response) {
+  const CallInFlight call(context_);
   for (const auto& info : context_.registry->list()) fill_model(info, *response->add_models());
   return finish("ListModels", {});
 }
 
 grpc::Status NativeService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
                                      v1::Model* response) {
+  const CallInFlight call(context_);
   return finish("GetModel", model(request->model_id(), *response));
 }
 
 grpc::Status NativeService::LoadModel(grpc::ServerContext*, const v1::LoadModelRequest* request,
                                       v1::Model* response) {
+  const CallInFlight call(context_);
   Status status = guard("LoadModel failed", [&]() -> Status {
     const std::string& id = request->model_id();
     RETURN_IF_ERROR(model(id, *response));  // INVALID_ARGUMENT / NOT_FOUND
@@ -195,6 +200,7 @@ grpc::Status NativeService::LoadModel(grpc::ServerContext*, const v1::LoadModelR
 
 grpc::Status NativeService::UnloadModel(grpc::ServerContext*, const v1::UnloadModelRequest* request,
                                         v1::Model* response) {
+  const CallInFlight call(context_);
   Status status = guard("UnloadModel failed", [&]() -> Status {
     RETURN_IF_ERROR(model(request->model_id(), *response));
     RETURN_IF_ERROR(context_.registry->unload(request->model_id()));
@@ -205,6 +211,7 @@ grpc::Status NativeService::UnloadModel(grpc::ServerContext*, const v1::UnloadMo
 
 grpc::Status NativeService::Health(grpc::ServerContext*, const v1::HealthRequest*,
                                    v1::HealthResponse* response) {
+  const CallInFlight call(context_);
   const bool serving = !context_.stopping->load();
   const auto models = context_.registry->list();
   for (const auto& info : models) {

@@ -108,6 +108,7 @@ class SessionInbox {
 };
 
 grpc::Status NativeService::Session(grpc::ServerContext* context, SessionStream* stream) {
+  const CallInFlight call(context_);
   Status status = guard("Session failed", [&] { return session(*context, *stream); });
   if (context->IsCancelled()) return finish_cancelled("Session");
   return finish("Session", status);

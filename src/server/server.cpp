@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -40,6 +41,7 @@ struct Server::Impl {
   std::unique_ptr<LiveHub> live;
   std::atomic<bool> shutdown_started{false};  // shutdown()'s once-guard
   std::atomic<bool> stopping{false};          // the drain is over: new calls are refused
+  CallCounter calls;                          // gRPC handlers running (CallInFlight)
   std::unique_ptr<CompatService> compat;
   std::unique_ptr<NativeService> native;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -91,6 +93,7 @@ ServiceContext service_context(Server::Impl& impl) {
           .encoder = impl.scheduler->encoder(),
           .pool = impl.pool.get(),
           .stopping = &impl.stopping,
+          .calls = &impl.calls,
           .metrics = &impl.metrics,
           .gauges = impl.gauges.get(),
           .gpu_info = impl.gpu_info.get(),
@@ -225,6 +228,32 @@ int Server::http_port() const {
   return impl_->http_port;
 }
 
+namespace {
+
+// How long the last answers get to leave before gRPC closes the connections: it closes each one
+// as soon as its last stream's bytes are written to the socket, and a socket closed with bytes
+// from the peer still unread (a proxy's HTTP/2 window updates) is reset, discarding what the
+// peer has not read yet: behind HAProxy, an answer's end (its status) was lost that way once in
+// a rolling restart (tests/cluster).
+constexpr std::chrono::milliseconds kAnswerFlush{500};
+
+// Waits until no gRPC handler runs and the last one returned kAnswerFlush ago, or until
+// `deadline`. gRPC's own Shutdown waits for calls too, but closes each connection the moment
+// its last answer is written.
+void wait_for_calls(const CallCounter& calls, std::chrono::steady_clock::time_point deadline) {
+  using Clock = std::chrono::steady_clock;
+  // Polled: this runs once, at shutdown; a condition variable in every handler is not worth it.
+  while (calls.running.load() > 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (calls.running.load() > 0) return;  // the grace is over: gRPC cancels what is left
+  const Clock::time_point flushed =
+      Clock::time_point(Clock::duration(calls.last_end_ns.load())) + kAnswerFlush;
+  const Clock::time_point until = std::min(flushed, deadline);
+  if (until > Clock::now()) std::this_thread::sleep_until(until);
+}
+
+}  // namespace
+
 void Server::shutdown() {
   if (impl_->shutdown_started.exchange(true)) {
     wait();
@@ -250,7 +279,11 @@ void Server::shutdown() {
     websockets =
         std::thread([&] { impl_->http->close_websockets(grace, "the server is shutting down"); });
   }
-  impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + grace);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  wait_for_calls(impl_->calls, deadline);
+  const auto left = std::max(deadline - std::chrono::steady_clock::now(),
+                             std::chrono::steady_clock::duration::zero());
+  impl_->grpc_server->Shutdown(std::chrono::system_clock::now() + left);
   impl_->grpc_server->Wait();
   if (websockets.joinable()) websockets.join();
   if (impl_->http != nullptr) impl_->http->stop();

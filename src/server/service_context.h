@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -34,6 +35,12 @@ class RegistryGauges {
   std::int64_t evictions_seen_ = 0;
 };
 
+// The gRPC handlers running now, and when the last one returned (steady clock ticks).
+struct CallCounter {
+  std::atomic<int> running{0};
+  std::atomic<std::int64_t> last_end_ns{0};
+};
+
 // Pointers into the server; they outlive every service.
 struct ServiceContext {
   const Config* config = nullptr;
@@ -43,6 +50,7 @@ struct ServiceContext {
   audio::FeatureEncoder* encoder = nullptr;
   ThreadPool* pool = nullptr;  // JPEG encoding in parallel
   const std::atomic<bool>* stopping = nullptr;
+  CallCounter* calls = nullptr;  // gRPC handlers running (may be null)
   http::Metrics* metrics = nullptr;
   RegistryGauges* gauges = nullptr;
   const runtime::GpuInfo* gpu_info = nullptr;  // Health's GPU memory (may be null)
@@ -54,5 +62,25 @@ struct ServiceContext {
 inline void note_request_bytes(const ServiceContext& context, std::size_t bytes) {
   if (context.trimmer != nullptr) context.trimmer->note(bytes);
 }
+
+// Counts a gRPC handler as running while it lives (CallCounter): the server's shutdown waits
+// for the calls and for their answers to leave before gRPC closes the connections
+// (Server::shutdown).
+class CallInFlight {
+ public:
+  explicit CallInFlight(const ServiceContext& context) : calls_(context.calls) {
+    if (calls_ != nullptr) calls_->running.fetch_add(1);
+  }
+  ~CallInFlight() {
+    if (calls_ == nullptr) return;
+    calls_->last_end_ns.store(std::chrono::steady_clock::now().time_since_epoch().count());
+    calls_->running.fetch_sub(1);
+  }
+  CallInFlight(const CallInFlight&) = delete;
+  CallInFlight& operator=(const CallInFlight&) = delete;
+
+ private:
+  CallCounter* calls_;
+};
 
 }  // namespace lipsync::server

@@ -449,5 +449,58 @@ TEST_F(HardeningTest, ShutdownDrainServesCallsWhileNotReady) {
   EXPECT_GE(Clock::now() - begin, milliseconds(c.server.shutdown_drain_ms));
 }
 
+// A call still running when the drain ends keeps its connection: the shutdown waits for it (within
+// the grace) and then for its answer to leave (the server's kAnswerFlush, 500 ms) before gRPC
+// closes the connections; gRPC alone closes each one as soon as its last answer is written, and
+// behind a proxy that lost an answer's end in a rolling restart (tests/cluster).
+TEST_F(HardeningTest, ShutdownWaitsForCallsInFlightAndForTheirAnswersToLeave) {
+  Config c = http_config();
+  c.server.shutdown_grace_ms = 10000;
+  auto server = start_http(c);
+  ASSERT_NE(server, nullptr);
+  Native native(server->grpc_port());
+  const auto pcm = testing::noise(16000);  // 1 s
+  int clip_frames = 0;
+  {  // the same audio rendered whole: how many frames the session must return
+    v1::RenderRequest request;
+    request.set_model_id("a");
+    request.mutable_audio()->mutable_pcm()->set_sample_rate_hz(16000);
+    request.mutable_audio()->mutable_pcm()->mutable_samples()->Add(pcm.begin(), pcm.end());
+    grpc::ClientContext context;
+    v1::RenderResponse response;
+    ASSERT_TRUE(native.stub().Render(&context, request, &response).ok());
+    clip_frames = response.frames_size();
+  }
+  grpc::ClientContext context;
+  auto stream = native.stub().Session(&context);
+  v1::SessionRequest start;
+  start.mutable_start()->set_model_id("a");
+  start.mutable_start()->set_sample_rate_hz(16000);
+  ASSERT_TRUE(stream->Write(start));
+  v1::SessionRequest audio;
+  audio.mutable_pcm()->Add(pcm.begin(), pcm.end());
+  ASSERT_TRUE(stream->Write(audio));
+  v1::RenderResponse message;
+  ASSERT_TRUE(stream->Read(&message)) << "the session produced no frame";
+  int frames = message.frames_size();
+
+  auto stopping = std::async(std::launch::async, [&] { server->shutdown(); });
+  EXPECT_EQ(stopping.wait_for(milliseconds(300)), std::future_status::timeout)
+      << "the shutdown did not wait for the session in flight";
+  const auto end_sent = Clock::now();
+  v1::SessionRequest end;
+  end.set_end(true);
+  ASSERT_TRUE(stream->Write(end));
+  stream->WritesDone();
+  while (stream->Read(&message)) frames += message.frames_size();
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(frames, clip_frames);
+  stopping.get();
+  // The handler returned after the end was sent; the connection stayed for the flush after it.
+  EXPECT_GE(Clock::now() - end_sent, milliseconds(500));
+  EXPECT_LT(Clock::now() - end_sent, milliseconds(c.server.shutdown_grace_ms));
+}
+
 }  // namespace
 }  // namespace lipsync::server
