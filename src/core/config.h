@@ -113,6 +113,9 @@ struct LiveSection {
   // Frames are submitted for rendering this many frame periods (40 ms) before they are due:
   // the renderer's time per frame, and part of speech-to-mouth (live::LiveOptions::lead_frames).
   int lead_frames = 2;
+  // The most a new utterance's first frame waits for audio that came late in the last
+  // utterances (live::LiveOptions::max_jitter_buffer); 0: never.
+  int max_jitter_buffer_ms = 200;
 };
 
 struct ModelConfig {

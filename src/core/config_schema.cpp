@@ -501,6 +501,13 @@ std::vector<ConfigKey> live_keys() {
               "40 ms (40 ms less latency); 2 leaves room for a busy GPU or the CPU. A session "
               "more than this many frames behind the clock skips frames to catch up.",
               "1"),
+      integer("live.max_jitter_buffer_ms", TOP(live.max_jitter_buffer_ms), 0, 2000,
+              "A live session measures how late speech audio arrives against its own pace; a "
+              "new utterance's first frame waits for the lateness of the last four utterances "
+              "(less what `lead_frames` absorbs, in whole frames), at most this long, so that "
+              "audio as late leaves no gap in it (docs/api.md). 0: speech never waits (a "
+              "network that delays chunks then shows idle frames inside utterances).",
+              "120"),
   };
 }
 

@@ -25,6 +25,11 @@ Status check(const LiveOptions& options) {
     return make_error(ErrorCode::kInvalidArgument, "live speech gap of {} ms: use 40..10000 ms",
                       options.speech_gap.count());
   }
+  if (options.max_jitter_buffer.count() < 0 || options.max_jitter_buffer.count() > 2000) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "live jitter buffer of at most {} ms: use 0..2000 ms",
+                      options.max_jitter_buffer.count());
+  }
   if (options.max_queued_speech_frames < 1) {
     return make_error(ErrorCode::kInvalidArgument, "live speech queue of {} frames: use 1 or more",
                       options.max_queued_speech_frames);
@@ -63,7 +68,8 @@ Session::Session(std::shared_ptr<LiveRenderer> renderer, std::shared_ptr<IdleFra
       silent_pcm_(std::make_shared<const std::vector<float>>(
           static_cast<std::size_t>(timeline::kSamplesPerFrame), 0.0f)),
       track_(std::move(track)),
-      manual_now_(start) {}
+      manual_now_(start),
+      jitter_((options.lead_frames - 1) * kFramePeriod, options.max_jitter_buffer) {}
 
 Session::~Session() {
   close();
@@ -88,6 +94,7 @@ Status Session::push_speech(std::span<const float> samples) {
   std::lock_guard track_lock(track_mutex_);
   {
     std::lock_guard lock(mutex_);
+    if (!track_->open() && !samples.empty()) jitter_.start_utterance();
     if (closed_) return make_error(ErrorCode::kFailedPrecondition, "the live session is closed");
     const auto incoming = static_cast<std::int64_t>(samples.size()) / timeline::kSamplesPerFrame;
     if (std::ssize(speech_) + incoming > options_.max_queued_speech_frames) {
@@ -99,7 +106,8 @@ Status Session::push_speech(std::span<const float> samples) {
     }
   }
   const TimePoint pushed_at = now();
-  RETURN_IF_ERROR(queue_speech(track_->push(samples)));
+  const Arrival arrival{.samples = samples.size(), .at = pushed_at};
+  RETURN_IF_ERROR(queue_speech(track_->push(samples), &arrival));
   std::lock_guard lock(mutex_);
   if (!samples.empty()) {
     utterance_open_ = track_->open();
@@ -110,15 +118,28 @@ Status Session::push_speech(std::span<const float> samples) {
 
 Status Session::end_speech() {
   std::lock_guard track_lock(track_mutex_);
-  RETURN_IF_ERROR(queue_speech(track_->end_utterance()));
+  RETURN_IF_ERROR(queue_speech(track_->end_utterance(), nullptr));
   std::lock_guard lock(mutex_);
   utterance_open_ = false;
   return {};
 }
 
-Status Session::queue_speech(Result<std::vector<SpeechFrame>> frames) {
+Status Session::queue_speech(Result<std::vector<SpeechFrame>> frames, const Arrival* arrival) {
   if (!frames.ok()) return frames.status();
   std::lock_guard lock(mutex_);
+  const bool first = !frames->empty() && frames->front().index == 0;
+  if (arrival != nullptr && arrival->samples > 0) {
+    jitter_.arrived(arrival->samples, arrival->at, first);
+    stats_.audio_late_ms = jitter_.late_ms();
+  }
+  if (first) {  // frames that end_speech() brought wait for no more audio
+    const ArrivalJitter::Duration wait =
+        arrival != nullptr ? jitter_.buffer() : ArrivalJitter::Duration(0);
+    const std::int64_t frames_later =
+        (wait + kFramePeriod - ArrivalJitter::Duration(1)) / kFramePeriod;
+    first_speech_slot_ = next_plan_ + frames_later;
+    stats_.jitter_buffer_ms = static_cast<double>(frames_later * timeline::kFrameIntervalMs);
+  }
   if (frames->empty()) return {};
   if (frames->front().index == 0) ++stats_.utterances;
   for (SpeechFrame& frame : *frames) speech_.push_back(std::move(frame));
@@ -214,7 +235,8 @@ bool Session::holding_for_speech() const {
 }
 
 TimePoint Session::next_wake() const {
-  TimePoint wake = due(next_plan_) - (holding_for_speech() ? 1 : options_.lead_frames) * kFramePeriod;
+  TimePoint wake =
+      due(next_plan_) - (holding_for_speech() ? 1 : options_.lead_frames) * kFramePeriod;
   if (!in_flight_.empty()) wake = std::min(wake, due(in_flight_.front().index));
   if (utterance_open_) wake = std::min(wake, last_speech_ + options_.speech_gap);
   return wake;
@@ -258,7 +280,10 @@ void Session::plan_until(TimePoint now) {
   }
   const auto horizon = now + options_.lead_frames * kFramePeriod;
   for (; due(next_plan_) <= horizon; ++next_plan_) {
-    if (speech_.empty()) {
+    // A new utterance's first frame waits out the jitter buffer (idle meanwhile).
+    const bool buffering =
+        !speech_.empty() && speech_.front().index == 0 && next_plan_ < first_speech_slot_;
+    if (speech_.empty() || buffering) {
       // The utterance's next audio is late: wait for it while there is still a frame period
       // to render the frame in (push_speech wakes the session).
       if (holding_for_speech() && due(next_plan_) - kFramePeriod > now) break;

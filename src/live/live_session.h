@@ -8,7 +8,9 @@
 // frames before it is due (the renderer sees its deadline) and delivered to every watcher at
 // its due time, or as soon as it is ready when late. Within an utterance whose next audio is
 // late (a chunk delayed on the network), the next frame waits for it until one frame period
-// before it is due, then shows idle: a lead of 2 absorbs 40 ms of jitter without a gap. Frames
+// before it is due, then shows idle: a lead of 2 absorbs 40 ms of jitter without a gap. Audio
+// later than that in the last utterances makes a new utterance's first frame wait for the
+// difference (a jitter buffer, ArrivalJitter; LiveOptions::max_jitter_buffer). Frames
 // carry their presentation time and their own 40 ms of audio (silence while idle), so players
 // stay in sync.
 //
@@ -35,6 +37,7 @@
 
 #include "core/status.h"
 #include "imaging/frame_sequence.h"
+#include "live/arrival_jitter.h"
 #include "live/idle_frames.h"
 #include "live/live_renderer.h"
 #include "live/speech_track.h"
@@ -52,6 +55,9 @@ struct LiveOptions {
   int lead_frames = 2;
   // Speech frames queued and not yet shown, at most (60 s); push_speech() beyond is refused.
   std::int64_t max_queued_speech_frames = 1500;
+  // Jitter buffer (ArrivalJitter): a new utterance's first frame waits for the lateness of the
+  // audio of the last utterances, less what the lead absorbs, at most this long. 0: never waits.
+  std::chrono::milliseconds max_jitter_buffer{200};
 };
 
 Status check(const LiveOptions& options);
@@ -79,6 +85,8 @@ struct LiveStats {
   double max_late_ms = 0;
   double first_frame_ms = -1;             // from open to the first delivery
   double last_interrupt_to_idle_ms = -1;  // from interrupt() to the next idle frame delivered
+  double audio_late_ms = 0;     // the latest speech audio of the recent utterances (ArrivalJitter)
+  double jitter_buffer_ms = 0;  // how long the last utterance's first frame was held for it
 };
 
 class Session {
@@ -145,7 +153,13 @@ class Session {
   void plan_until(TimePoint now);          // with mutex_ held
   InFlight plan_idle(std::int64_t index);  // with mutex_ held
   void deliver(InFlight frame);
-  Status queue_speech(Result<std::vector<SpeechFrame>> frames);  // with track_mutex_ held
+  // Speech pushed: how many samples, when.
+  struct Arrival {
+    std::size_t samples = 0;
+    TimePoint at;
+  };
+  // With track_mutex_ held; `arrival`: null for frames that no new audio brought (end_speech).
+  Status queue_speech(Result<std::vector<SpeechFrame>> frames, const Arrival* arrival);
   TimePoint now() const;
   TimePoint next_wake() const;  // with mutex_ held
   // Mid-utterance with no speech frame ready: the next frame waits for its audio until one frame
@@ -174,6 +188,10 @@ class Session {
   bool utterance_open_ = false;
   TimePoint last_speech_;
   std::int64_t last_planned_utterance_ = 0;  // of the last frame submitted (0: idle)
+  ArrivalJitter jitter_;
+  // The open utterance's first frame is planned here or later: the first frame not yet submitted
+  // when its first frames were ready, plus the jitter buffer in frames (rounded up).
+  std::int64_t first_speech_slot_ = 0;
   bool interrupt_pending_ = false;
   TimePoint interrupted_at_;
   LiveStats stats_;

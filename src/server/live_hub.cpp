@@ -79,7 +79,11 @@ Result<std::pair<std::string, std::shared_ptr<live::Session>>> LiveHub::open(
   ASSIGN_OR_RETURN(auto track, live::SpeechTrack::create(mel, *context_.encoder, request.speech));
   auto idle = idle_frames(request.model_id, request.idle, track->silence_features());
   live::LiveOptions options = request.options;
-  if (context_.config != nullptr) options.lead_frames = context_.config->live.lead_frames;
+  if (context_.config != nullptr) {
+    options.lead_frames = context_.config->live.lead_frames;
+    options.max_jitter_buffer =
+        std::chrono::milliseconds(context_.config->live.max_jitter_buffer_ms);
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<live::Session> session,
                    live::Session::open(renderer, idle, std::move(track), options));
   std::shared_ptr<live::Session> shared = std::move(session);

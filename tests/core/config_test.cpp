@@ -431,6 +431,22 @@ TEST(Config, CudaBatchSizesAreReadSortedAndChecked) {
   }
 }
 
+TEST(Config, LiveJitterBufferIsReadAndBounded) {
+  auto unset = parse_config("server:\n  port: 50053\n", "server.yaml");
+  ASSERT_TRUE(unset.ok()) << unset.status().to_string();
+  EXPECT_EQ(unset->live.max_jitter_buffer_ms, 200);
+  auto off = parse_config("live:\n  max_jitter_buffer_ms: 0\n", "server.yaml");
+  ASSERT_TRUE(off.ok()) << off.status().to_string();
+  EXPECT_EQ(off->live.max_jitter_buffer_ms, 0);
+  for (const char* bad : {"2001", "-1"}) {
+    auto refused =
+        parse_config(std::string("live:\n  max_jitter_buffer_ms: ") + bad + "\n", "server.yaml");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("live.max_jitter_buffer_ms"), std::string::npos)
+        << refused.status().message();
+  }
+}
+
 TEST(Config, LiveLeadFramesIsReadAndBounded) {
   auto unset = parse_config("server:\n  port: 50053\n", "server.yaml");
   ASSERT_TRUE(unset.ok()) << unset.status().to_string();

@@ -179,8 +179,8 @@ TEST_F(LiveSessionTest, AChunkOneFrameLateLeavesNoGapInTheUtterance) {
     push(12);  // the look-ahead's worth at once (480 ms), then 40 ms a frame
     for (std::int64_t k = 6; sent < speech.size(); ++k) {
       session->advance_to(at(k));
-      if (k == 30) continue;    // this chunk is late...
-      push(k == 31 ? 2 : 1);    // ...and comes with the next
+      if (k == 30) continue;  // this chunk is late...
+      push(k == 31 ? 2 : 1);  // ...and comes with the next
     }
     ASSERT_TRUE(session->end_speech().ok());
     session->advance_to(at(200));
@@ -198,6 +198,73 @@ TEST_F(LiveSessionTest, AChunkOneFrameLateLeavesNoGapInTheUtterance) {
       EXPECT_EQ(idle_inside, 0) << "an idle frame inside the utterance (lead 2)";
     } else {
       EXPECT_GE(idle_inside, 1) << "lead 1 has no time to wait: the late chunk leaves a gap";
+    }
+  }
+}
+
+// An utterance of 2 s pushed from frame `base` on, as a client streams it: 480 ms at once, then
+// 40 ms at every frame, except that the chunks of two frames come late, with the third
+// (80 ms late: more than a lead of 2 absorbs). Returns the utterance's first frame and how many
+// idle frames came inside it.
+struct Spoken {
+  std::int64_t first = -1;
+  std::int64_t idle_inside = 0;
+};
+Spoken speak_with_late_chunks(Session& session, std::int64_t base, std::int64_t utterance,
+                              const std::vector<LiveFrame>& frames, TimePoint t0) {
+  const std::vector<float> speech = tone(2.0, 0.3);
+  constexpr std::size_t kChunk = 640;
+  std::size_t sent = 0;
+  const auto push = [&](std::size_t chunks) {
+    const std::size_t n = std::min(chunks * kChunk, speech.size() - sent);
+    EXPECT_TRUE(session.push_speech(std::span(speech).subspan(sent, n)).ok());
+    sent += n;
+  };
+  const auto at = [&](std::int64_t frame) { return t0 + frame * 40ms; };
+  session.advance_to(at(base));
+  push(12);
+  for (std::int64_t k = base + 1; sent < speech.size(); ++k) {
+    session.advance_to(at(k));
+    if (k == base + 25 || k == base + 26) continue;  // late...
+    push(k == base + 27 ? 3 : 1);                    // ...by 80 ms
+  }
+  EXPECT_TRUE(session.end_speech().ok());
+  session.advance_to(at(base + 100));
+  Spoken spoken;
+  std::int64_t last = -1;
+  for (const LiveFrame& frame : frames) {
+    if (frame.utterance != utterance) continue;
+    if (spoken.first < 0) spoken.first = frame.index;
+    last = frame.index;
+  }
+  for (const LiveFrame& frame : frames) {
+    if (frame.index > spoken.first && frame.index < last && frame.utterance == 0)
+      ++spoken.idle_inside;
+  }
+  return spoken;
+}
+
+// The jitter buffer: audio 80 ms late leaves a gap in its utterance (a lead of 2 absorbs 40 ms),
+// and the next utterance starts one frame later so that the same lateness leaves none; without
+// the buffer (max 0) the gap comes back.
+TEST_F(LiveSessionTest, LateAudioInOneUtteranceIsBufferedInTheNext) {
+  for (const auto max_buffer : {200ms, 0ms}) {
+    frames.clear();
+    auto session = open({.max_jitter_buffer = max_buffer});
+    const Spoken one = speak_with_late_chunks(*session, 5, 1, frames, t0);
+    ASSERT_GE(one.first, 0);
+    EXPECT_GE(one.idle_inside, 1) << "80 ms late audio without a buffer leaves a gap";
+    EXPECT_DOUBLE_EQ(session->stats().audio_late_ms, 80.0);
+    const Spoken two = speak_with_late_chunks(*session, 150, 2, frames, t0);
+    ASSERT_GE(two.first, 0);
+    if (max_buffer > 0ms) {
+      EXPECT_EQ(two.idle_inside, 0) << "the buffer absorbs the same lateness";
+      EXPECT_EQ(two.first - 150, one.first - 5 + 1) << "the buffer (40 ms) is one frame";
+      EXPECT_DOUBLE_EQ(session->stats().jitter_buffer_ms, 40.0);
+    } else {
+      EXPECT_GE(two.idle_inside, 1);
+      EXPECT_EQ(two.first - 150, one.first - 5);
+      EXPECT_EQ(session->stats().jitter_buffer_ms, 0.0);
     }
   }
 }
@@ -374,6 +441,9 @@ TEST_F(LiveSessionTest, WatchersJoinAndLeave) {
 
 TEST_F(LiveSessionTest, OptionsOutOfRangeAreRefused) {
   EXPECT_EQ(check({.lead_frames = 0}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(check({.max_jitter_buffer = -1ms}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(check({.max_jitter_buffer = 2001ms}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(check({.max_jitter_buffer = 0ms}).ok());
   EXPECT_EQ(check({.speech_gap = 5ms}).code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(check({.max_queued_speech_frames = 0}).code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(SpeechTrack::create(mel, encoder, {.silence_threshold_dbfs = 3}).status().code(),
