@@ -94,7 +94,6 @@ Status Session::push_speech(std::span<const float> samples) {
   std::lock_guard track_lock(track_mutex_);
   {
     std::lock_guard lock(mutex_);
-    if (!track_->open() && !samples.empty()) jitter_.start_utterance();
     if (closed_) return make_error(ErrorCode::kFailedPrecondition, "the live session is closed");
     const auto incoming = static_cast<std::int64_t>(samples.size()) / timeline::kSamplesPerFrame;
     if (std::ssize(speech_) + incoming > options_.max_queued_speech_frames) {
@@ -104,6 +103,7 @@ Status Session::push_speech(std::span<const float> samples) {
                         timeline::frames_to_seconds(std::ssize(speech_)),
                         timeline::frames_to_seconds(options_.max_queued_speech_frames));
     }
+    if (!track_->open() && !samples.empty()) jitter_.start_utterance();
   }
   const TimePoint pushed_at = now();
   const Arrival arrival{.samples = samples.size(), .at = pushed_at};

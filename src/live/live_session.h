@@ -85,7 +85,7 @@ struct LiveStats {
   double max_late_ms = 0;
   double first_frame_ms = -1;             // from open to the first delivery
   double last_interrupt_to_idle_ms = -1;  // from interrupt() to the next idle frame delivered
-  double audio_late_ms = 0;     // the latest speech audio of the recent utterances (ArrivalJitter)
+  double audio_late_ms = 0;     // the recent utterances' latest audio, how late (ArrivalJitter)
   double jitter_buffer_ms = 0;  // how long the last utterance's first frame was held for it
 };
 
