@@ -37,6 +37,16 @@ std::string float_bytes(const std::vector<float>& values) {
   return {reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)};
 }
 
+// A native request for `model` with `samples` of noise at 16 kHz.
+v1::RenderRequest noise_request(const std::string& model, std::size_t samples) {
+  v1::RenderRequest request;
+  request.set_model_id(model);
+  const auto pcm = testing::noise(samples);
+  request.mutable_audio()->mutable_pcm()->set_sample_rate_hz(16000);
+  request.mutable_audio()->mutable_pcm()->mutable_samples()->Add(pcm.begin(), pcm.end());
+  return request;
+}
+
 CompositeBatchRequest compat_request(const std::string& model, int batch, int start = 0) {
   CompositeBatchRequest request;
   request.set_model_id(model);
@@ -94,13 +104,8 @@ class Native {
   }
   grpc::Status render(const std::string& id, std::size_t samples) {
     grpc::ClientContext context;
-    v1::RenderRequest request;
-    request.set_model_id(id);
-    const auto pcm = testing::noise(samples);
-    request.mutable_audio()->mutable_pcm()->set_sample_rate_hz(16000);
-    request.mutable_audio()->mutable_pcm()->mutable_samples()->Add(pcm.begin(), pcm.end());
     v1::RenderResponse response;
-    return stub_->Render(&context, request, &response);
+    return stub_->Render(&context, noise_request(id, samples), &response);
   }
   v1::ListModelsResponse list() {
     grpc::ClientContext context;
@@ -374,11 +379,8 @@ TEST_F(HardeningTest, ShutdownEndsWithinTheGraceAndTellsWebSocketClientsWhy) {
     streams.push_back(std::async(std::launch::async, [&, i] {
       Native native(server->grpc_port());
       grpc::ClientContext context;
-      v1::RenderRequest request;
-      request.set_model_id("a");
-      const auto pcm = testing::noise(60 * 16000);  // 1500 frames: far more than the grace
-      request.mutable_audio()->mutable_pcm()->set_sample_rate_hz(16000);
-      request.mutable_audio()->mutable_pcm()->mutable_samples()->Add(pcm.begin(), pcm.end());
+      // 1500 frames: far more than the grace
+      const v1::RenderRequest request = noise_request("a", 60 * 16000);
       auto reader = native.stub().RenderStream(&context, request);
       v1::RenderResponse message;
       bool first = true;
@@ -424,11 +426,7 @@ TEST_F(HardeningTest, ShutdownDrainServesCallsWhileNotReady) {
   ASSERT_NE(server, nullptr);
   const int http_port = server->http_port();
   Native native(server->grpc_port());
-  v1::RenderRequest request;
-  request.set_model_id("a");
-  const auto pcm = testing::noise(16000 / 5);  // 0.2 s: 5 frames
-  request.mutable_audio()->mutable_pcm()->set_sample_rate_hz(16000);
-  request.mutable_audio()->mutable_pcm()->mutable_samples()->Add(pcm.begin(), pcm.end());
+  const v1::RenderRequest request = noise_request("a", 16000 / 5);  // 0.2 s: 5 frames
   {  // the model loaded before the drain: the call below times the drain, not a load (slow under
      // ASan on a busy CI machine)
     grpc::ClientContext context;
@@ -459,13 +457,9 @@ TEST_F(HardeningTest, ShutdownWaitsForCallsInFlightAndForTheirAnswersToLeave) {
   auto server = start_http(c);
   ASSERT_NE(server, nullptr);
   Native native(server->grpc_port());
-  const auto pcm = testing::noise(16000);  // 1 s
+  const v1::RenderRequest request = noise_request("a", 16000);  // 1 s
   int clip_frames = 0;
   {  // the same audio rendered whole: how many frames the session must return
-    v1::RenderRequest request;
-    request.set_model_id("a");
-    request.mutable_audio()->mutable_pcm()->set_sample_rate_hz(16000);
-    request.mutable_audio()->mutable_pcm()->mutable_samples()->Add(pcm.begin(), pcm.end());
     grpc::ClientContext context;
     v1::RenderResponse response;
     ASSERT_TRUE(native.stub().Render(&context, request, &response).ok());
@@ -478,7 +472,7 @@ TEST_F(HardeningTest, ShutdownWaitsForCallsInFlightAndForTheirAnswersToLeave) {
   start.mutable_start()->set_sample_rate_hz(16000);
   ASSERT_TRUE(stream->Write(start));
   v1::SessionRequest audio;
-  audio.mutable_pcm()->Add(pcm.begin(), pcm.end());
+  *audio.mutable_pcm() = request.audio().pcm().samples();  // the audio rendered above
   ASSERT_TRUE(stream->Write(audio));
   v1::RenderResponse message;
   ASSERT_TRUE(stream->Read(&message)) << "the session produced no frame";
