@@ -159,8 +159,8 @@ void warn_inapplicable_gpus(Parse& p) {
                     "run on the CPU (gpu_id -1)",
                     c.gpus.count));
   }
-  for (const char* key :
-       {"gpus.assignment_strategy", "onnx.cuda_nhwc", "onnx.cuda_graph", "onnx.cuda_options"}) {
+  for (const char* key : {"gpus.assignment_strategy", "onnx.cuda_nhwc", "onnx.cuda_graph",
+                          "onnx.cuda_options", "onnx.cuda_share_sessions"}) {
     if (!cuda && p.given.count(key))
       p.warn(fmt::format("key '{}' ignored: onnx.execution_provider is cpu", key));
   }
@@ -229,9 +229,21 @@ Status check_webrtc_ports(Parse& p) {
                              w.min_port, w.max_port));
 }
 
+// Measured on an H100 (docs/gpu.md): cuDNN's NHWC convolutions build no plan for a kernel given
+// as an input, so shared sessions would fail at a model's first run.
+Status check_shared_sessions(Parse& p) {
+  const RuntimeSection& r = p.config.runtime;
+  if (r.execution_provider != ExecutionProvider::kCuda || !r.cuda_share_sessions || !r.cuda_nhwc)
+    return {};
+  return p.error("onnx.cuda_share_sessions",
+                 "needs onnx.cuda_nhwc: false (CUDA's NHWC convolutions take no weights given "
+                 "at run time; docs/gpu.md)");
+}
+
 Status check(Parse& p) {
   warn_inapplicable_gpus(p);
   RETURN_IF_ERROR(check_webrtc_ports(p));
+  RETURN_IF_ERROR(check_shared_sessions(p));
   for (const auto& [id, model] : p.config.models) RETURN_IF_ERROR(check_model(p, model));
   return check_listen_addresses(p);
 }

@@ -413,6 +413,15 @@ std::vector<ConfigKey> onnx_keys() {
               "CUDA: replay a CUDA graph per batch size for the UNet instead of launching every "
               "kernel.",
               "true"),
+      boolean("onnx.cuda_share_sessions", TOP(runtime.cuda_share_sessions),
+              "CUDA: UNets that differ only in their weights (every person's SyncTalk_2D UNet) "
+              "share ONNX Runtime sessions on a device, each model binding its own weights at "
+              "every run: a model after the first of its architecture costs its weights in GPU "
+              "memory and loads without a warm-up of its own. Needs `cuda_nhwc: false` (cuDNN's "
+              "NHWC convolutions take no weights given at run time), so its convolutions run "
+              "unfused (docs/gpu.md); off, each model has sessions of its own (and CUDA graphs, "
+              "with `cuda_graph`).",
+              "true"),
       cuda_options_key(),
       path_key("onnx.audio_encoder_path", TOP(runtime.audio_encoder_path), PathBase::kModelsRoot,
                FileRole::kAudioEncoder,

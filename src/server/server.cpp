@@ -135,6 +135,10 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
   ASSIGN_OR_RETURN(impl.mel, audio::MelAnalyzer::create());
   ASSIGN_OR_RETURN(impl.encoder, pipeline::OnnxFeatureEncoder::create(
                                      config.runtime.audio_encoder_path, sessions));
+  // The UNets of one architecture share ORT sessions per device; the encoder is one model.
+  runtime::SessionOptions unet_sessions = sessions;
+  unet_sessions.share_architecture =
+      sessions.provider == ExecutionProvider::kCuda && config.runtime.cuda_share_sessions;
   const registry::GpuPlacement placement = registry::gpu_placement_from(config);
   // A model is warmed up on its loading thread, at the executor's batch sizes.
   const std::vector<int> warm_sizes =
@@ -143,7 +147,7 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
       config.capacity,
       options.loader ? options.loader
                      : pipeline::lipsync_model_loader(
-                           {.session = sessions,
+                           {.session = unet_sessions,
                             .avatar = {.background = served_background_store(config.output)},
                             .warm_up_batch_sizes = warm_sizes}),
       registry::UnixClock{}, placement);

@@ -199,5 +199,27 @@ TEST(SharedSessionCuda, MatchesSessionsOfTheirOwn) {
   }
 }
 
+// On the GPU: one model alone on shared sessions, the same batch again and again, then another
+// size. Where MatchesSessionsOfTheirOwn fails, this tells whether weights given as inputs go
+// wrong on their own (here) or only when two models take turns (there).
+TEST(SharedSessionCuda, OneModelAloneMatchesItsOwnSessionsRunAfterRun) {
+  if (std::getenv("LIPSYNC_TEST_CUDA") == nullptr) GTEST_SKIP() << "LIPSYNC_TEST_CUDA not set";
+  SessionOptions plain = options(false, ExecutionProvider::kCuda);
+  plain.batch_sessions = {1, 4};
+  plain.cuda_nhwc = false;
+  SessionOptions shared = plain;
+  shared.share_architecture = true;
+  auto own = open("unet_tiny.onnx", plain);
+  auto alone = open("unet_tiny.onnx", shared);
+  ASSERT_TRUE(own && alone);
+  for (int64_t batch : {1, 1, 1, 4, 1}) {
+    const auto image = random_values(batch * kImageValues, 70 + batch);
+    const auto audio = random_values(batch * kAudioValues, 80 + batch);
+    const auto want = run(*own, image, audio, batch);
+    EXPECT_LE(worst_difference(run(*alone, image, audio, batch), want), 1e-3f)
+        << "batch " << batch;
+  }
+}
+
 }  // namespace
 }  // namespace lipsync::runtime
