@@ -122,15 +122,39 @@ Result<std::shared_ptr<live::Session>> LiveHub::join(const std::string& id) {
 
 void LiveHub::leave(const std::string& id) {
   std::shared_ptr<live::Session> closing;
+  std::size_t open = 0;
   {
     std::lock_guard lock(mutex_);
     const auto it = sessions_.find(id);
     if (it == sessions_.end() || --it->second.connections > 0) return;
     closing = std::move(it->second.session);
     sessions_.erase(it);
-    LOG_INFO("live", "session {} closed ({} open)", id, sessions_.size());
+    open = sessions_.size();
   }
   closing->close();
+  record_closed(id, closing->stats(), open);
+}
+
+void LiveHub::record_closed(const std::string& id, const live::LiveStats& stats,
+                            std::size_t open) const {
+  LOG_INFO("live",
+           "session {} closed ({} open): {} frames ({} speech, {} idle, {} skipped, {} failed), "
+           "{} utterances, {} interrupts; first frame {:.0f} ms, latest frame {:.0f} ms late, "
+           "audio up to {:.0f} ms late, jitter buffer {:.0f} ms",
+           id, open, stats.frames, stats.speech_frames, stats.idle_frames, stats.skipped_frames,
+           stats.render_errors, stats.utterances, stats.interrupts, stats.first_frame_ms,
+           stats.max_late_ms, stats.audio_late_ms, stats.jitter_buffer_ms);
+  if (context_.metrics == nullptr) return;
+  http::Metrics& metrics = *context_.metrics;
+  // Once per session, in the stage histogram (docs/serving.md): how its frames kept time.
+  if (stats.first_frame_ms >= 0) metrics.observe_stage_ms("live_first_frame", stats.first_frame_ms);
+  if (stats.frames > 0) metrics.observe_stage_ms("live_max_late", stats.max_late_ms);
+  if (stats.last_interrupt_to_idle_ms >= 0)
+    metrics.observe_stage_ms("live_interrupt_to_idle", stats.last_interrupt_to_idle_ms);
+  if (stats.utterances > 0) {
+    metrics.observe_stage_ms("live_audio_late", stats.audio_late_ms);
+    metrics.observe_stage_ms("live_jitter_buffer", stats.jitter_buffer_ms);
+  }
 }
 
 bool LiveHub::take_webrtc_peer(int max) {

@@ -61,6 +61,8 @@ class LiveHub {
   Result<std::shared_ptr<live::SchedulerRenderer>> renderer(const std::string& model_id);
   std::shared_ptr<live::IdleFrames> idle_frames(const std::string& model_id, live::IdleMode mode,
                                                 const std::vector<float>& silence);
+  // A session ended: one log line and the live_* stage histograms of the metrics.
+  void record_closed(const std::string& id, const live::LiveStats& stats, std::size_t open) const;
 
   ServiceContext context_;
   mutable std::mutex mutex_;

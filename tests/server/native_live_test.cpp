@@ -13,6 +13,7 @@
 #include "media/jpeg_codec.h"
 #include "proto/lipsync_v1.grpc.pb.h"
 #include "server/server.h"
+#include "support/http_get.h"
 #include "support/live_interrupt.h"
 #include "support/synthetic_avatar.h"
 #include "support/synthetic_server_test.h"
@@ -261,6 +262,47 @@ TEST_F(NativeLiveTest, AnInterruptReturnsToIdleWithinAFewFrames) {
   // Frames already submitted (lead 2) or on their way to this client (8 queued, and what gRPC
   // holds) may still show speech; the 8 s utterance would otherwise go on for 200 frames.
   EXPECT_LE(after.speech_frames, 60);
+}
+
+// A session that ends is counted in /metrics' live_* stages: its first frame, how late its
+// latest frame was, its interrupt to idle, and its speech audio's lateness and jitter buffer.
+TEST_F(NativeLiveTest, AClosedSessionIsCountedInTheMetrics) {
+  Config config = this->config();
+  config.pipeline.max_batch = 8;
+  auto server = start(config, {.http_port = 0, .preload = false});
+  ASSERT_NE(server, nullptr);
+  const auto count = [&](const std::string& stage) {
+    const std::string metrics = testing::http_get(server->http_port(), "/metrics").body;
+    const std::string key = "lipsync_stage_duration_ms_count{stage=\"" + stage + "\"} ";
+    const auto at = metrics.find(key);
+    return at == std::string::npos ? 0 : std::stoi(metrics.substr(at + key.size()));
+  };
+  ASSERT_EQ(count("live_first_frame"), 0);
+  {
+    auto stub = v1::LipSync::NewStub(testing::local_channel(server->grpc_port()));
+    LiveCall call(*stub);
+    ASSERT_TRUE(call.send(open_request("a")));
+    ASSERT_TRUE(call.opened().has_value());
+    ASSERT_TRUE(call.speak(tone(4.0)));
+    std::optional<v1::LiveFrame> frame;
+    do {
+      frame = call.frame();
+      ASSERT_TRUE(frame.has_value());
+    } while (frame->utterance() == 0);
+    ASSERT_TRUE(call.command(/*interrupt=*/true, false));
+    do {
+      frame = call.frame();
+      ASSERT_TRUE(frame.has_value());
+    } while (frame->utterance() != 0);
+    call.cancel();
+  }
+  const auto deadline = SteadyClock::now() + 10s;
+  while (server->live_sessions() != 0 && SteadyClock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server->live_sessions(), 0u);
+  for (const char* stage : {"live_first_frame", "live_max_late", "live_interrupt_to_idle",
+                            "live_audio_late", "live_jitter_buffer"})
+    EXPECT_EQ(count(stage), 1) << stage;
 }
 
 TEST_F(NativeLiveTest, ASecondCallJoinsWatchesAndTalksAndTheSessionLivesUntilBothLeave) {
