@@ -135,11 +135,12 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
     if (model->unet().provider() == ExecutionProvider::kCuda) {
       const auto start = std::chrono::steady_clock::now();
       // The warm-up's cuDNN searches take workspaces its runs never need again: each warm-up
-      // run hands what its session's arena holds unused back to the device. A model on sessions
-      // shared with others (runtime::SessionOptions::share_architecture) finds them warmed: its
-      // runs are quick, and shrinking would take the arena from the models already served.
-      const bool first_of_its_sessions = model->unet().sharers() == 1;
-      model->unet().set_arena_shrinking(first_of_its_sessions);
+      // run hands what its session's arena holds unused back to the device. Also for a model on
+      // sessions shared with others (runtime::SessionOptions::share_architecture), whose runs
+      // find the plans built: on an H100 the second model's warm-up without shrinking left the
+      // shared arenas 6.4 GB larger, what runs of every size grow them to (docs/gpu.md); the
+      // served models' next runs take back what they need.
+      model->unet().set_arena_shrinking(true);
       auto warmed = model->warm_up(options.warm_up_batch_sizes);
       model->unet().set_arena_shrinking(false);
       if (!warmed.ok()) {
