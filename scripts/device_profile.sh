@@ -153,6 +153,42 @@ onnx.save(m, sys.argv[2])
 print(f"weights_in_ohwi: {len(moved)} Conv kernels stored OHWI and made overridable")
 PY
 want weights_in_ohwi && variant weights_in_ohwi $m/unet_fp16_weights_in_ohwi.onnx 25,8,1
+# Shared sessions at full speed would need every model's bias as an input too: each Conv keeps a
+# constant zero bias (so its OHWI kernel input is read as NHWC) and an Add of the bias, an
+# overridable [1,C,1,1] initializer, follows it. What the extra pass over each output costs.
+python3 - $m/unet_fp16_weights_in_ohwi.onnx $m/unet_fp16_weights_in_ohwi_add.onnx <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper, numpy_helper
+m = onnx.load(sys.argv[1])
+g = m.graph
+inits = {t.name: t for t in g.initializer}
+nodes, added = [], 0
+for n in g.node:
+    nodes.append(n)
+    if n.op_type != "Conv" or len(n.input) < 3 or n.input[2] not in inits:
+        continue
+    bias = numpy_helper.to_array(inits[n.input[2]])
+    tag = f"{n.output[0]}_split{added}"
+    zero, add = f"{tag}_zero_bias", f"{tag}_bias"
+    g.initializer.append(numpy_helper.from_array(np.zeros_like(bias), zero))
+    g.initializer.append(numpy_helper.from_array(bias.reshape(1, -1, 1, 1), add))
+    g.input.append(helper.make_tensor_value_info(add, inits[n.input[2]].data_type, [1, len(bias), 1, 1]))
+    out = n.output[0]
+    n.input[2] = zero
+    n.output[0] = f"{tag}_conv"
+    nodes.append(helper.make_node("Add", [n.output[0], add], [out], name=f"{tag}_add"))
+    added += 1
+del g.node[:]
+g.node.extend(nodes)
+used = {x for n in g.node for x in n.input}
+kept = [t for t in g.initializer if t.name in used]
+del g.initializer[:]
+g.initializer.extend(kept)
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[2])
+print(f"weights_in_ohwi_add: {added} Conv biases moved to an Add of an overridable input")
+PY
+want weights_in_ohwi_add && variant weights_in_ohwi_add $m/unet_fp16_weights_in_ohwi_add.onnx 25,8,1
 want weights_in_nchw && variant weights_in_nchw $m/unet_fp16_weights_in.onnx 25,8,1 --no-nhwc
 want fp16_f32_io && variant fp16_f32_io $m/unet_fp16_f32io.onnx 25
 want fp32_no_tf32 && variant fp32_no_tf32 $m/unet.onnx 25 --cuda-option use_tf32=0
