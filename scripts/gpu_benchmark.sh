@@ -11,6 +11,8 @@
 #           idle frame, speech-to-mouth over the look-ahead, interrupt to idle
 #   multi   $MODELS models: preload time, GPU and host memory per model after the first, then
 #           $MODELS models x 2 compat clients at once against one model alone
+# Every server's GPU memory while it loads is in OUT/NAME_gpu_trace.txt (every 0.5 s, on the
+# clock of its log's "ready" lines).
 #   anchor  the PyTorch UNet anchor (the model alone, tools/torch_unet_anchor.py)
 #   warmup  what a new batch shape costs one ONNX Runtime session (its first run: cuDNN's
 #           algorithm choice) and the steady run, NHWC on/off, cuDNN search EXHAUSTIVE/HEURISTIC
@@ -106,6 +108,10 @@ serve() {  # NAME MODELS
   local started=$(date +%s%N)
   "$lipsync" serve --config "$out/$name.yaml" > "$out/$name.log" 2>&1 &
   server_pid=$!
+  # GPU memory every 0.5 s until ready, on the log's clock: what each model's load added.
+  while true; do echo "$(date +%H:%M:%S.%3N) $(gpu_used) MiB"; sleep 0.5; done \
+    > "$out/${name}_gpu_trace.txt" &
+  local tracer=$!
   # gRPC listens once the preloads are done: the first answered request marks the server ready.
   # A server that exits meanwhile (a bad key, a failed load) ends the wait, and the run, at once.
   "$lipsync" --log-level warn client --server "127.0.0.1:$port" --model m0 --audio "$speech" \
@@ -113,7 +119,7 @@ serve() {  # NAME MODELS
   local waiter=$!
   while kill -0 "$waiter" 2>/dev/null; do
     if ! kill -0 "$server_pid" 2>/dev/null; then
-      kill "$waiter" 2>/dev/null || true
+      kill "$waiter" "$tracer" 2>/dev/null || true
       echo "gpu_benchmark: the $name server exited before it was ready: $(tail -c 1500 "$out/$name.log")" >&2
       server_pid=
       return 1
@@ -121,6 +127,7 @@ serve() {  # NAME MODELS
     sleep 1
   done
   wait "$waiter"
+  kill "$tracer" 2>/dev/null || true
   echo $((($(date +%s%N) - started) / 1000000)) > "$out/${name}_ready_ms.txt"
   gpu_used > "$out/${name}_gpu_after.txt"
   ps -o rss= -p "$server_pid" > "$out/${name}_rss_kb.txt"
