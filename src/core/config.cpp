@@ -229,15 +229,15 @@ Status check_webrtc_ports(Parse& p) {
                              w.min_port, w.max_port));
 }
 
-// Measured on an H100 (docs/gpu.md): cuDNN's NHWC convolutions build no plan for a kernel given
-// as an input, so shared sessions would fail at a model's first run.
+// Shared sessions passed on an H100 with NCHW convolutions; their NHWC form (kernels OHWI, each
+// bias added after its Conv: runtime/model_split.h) has not run on a GPU yet (docs/gpu.md).
 Status check_shared_sessions(Parse& p) {
   const RuntimeSection& r = p.config.runtime;
   if (r.execution_provider != ExecutionProvider::kCuda || !r.cuda_share_sessions || !r.cuda_nhwc)
     return {};
   return p.error("onnx.cuda_share_sessions",
-                 "needs onnx.cuda_nhwc: false (CUDA's NHWC convolutions take no weights given "
-                 "at run time; docs/gpu.md)");
+                 "needs onnx.cuda_nhwc: false (shared sessions with NHWC convolutions are not "
+                 "yet checked on a GPU; docs/gpu.md)");
 }
 
 Status check(Parse& p) {

@@ -10,16 +10,18 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
+#include <string_view>
 
 #include "runtime/onnx_graph.pb.h"
 
 namespace lipsync::runtime::detail {
 namespace {
 
-constexpr int32_t kFloat = 1;     // TensorProto.FLOAT
-constexpr int32_t kFloat16 = 10;  // TensorProto.FLOAT16
-constexpr int32_t kExternal = 1;  // TensorProto.EXTERNAL
+constexpr int32_t kFloat = 1;         // TensorProto.FLOAT
+constexpr int32_t kFloat16 = 10;      // TensorProto.FLOAT16
+constexpr int32_t kExternal = 1;      // TensorProto.EXTERNAL
 constexpr int64_t kMinIrVersion = 4;  // initializers need not be graph inputs (ONNX IR 4)
 
 // The tensor's values as raw little-endian bytes, whichever field holds them.
@@ -46,9 +48,127 @@ int64_t element_count(const onnx::Tensor& tensor) {
   return n;
 }
 
+int element_size(int32_t type) {
+  return type == kFloat ? 4 : 2;
+}
+
+// A kernel's values from OIHW to OHWI order.
+std::string to_ohwi(const std::string& oihw, const std::vector<int64_t>& dims, int size) {
+  const int64_t o = dims[0], in = dims[1], h = dims[2], w = dims[3];
+  std::string ohwi(oihw.size(), '\0');
+  for (int64_t a = 0; a < o; ++a)
+    for (int64_t c = 0; c < in; ++c)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) {
+          const int64_t from = ((a * in + c) * h + y) * w + x;
+          const int64_t to = ((a * h + y) * w + x) * in + c;
+          std::memcpy(&ohwi[to * size], &oihw[from * size], size);
+        }
+  return ohwi;
+}
+
+bool has_attribute(const onnx::Node& node, std::string_view name) {
+  for (const auto& attribute : node.attribute())
+    if (attribute.name() == name) return true;
+  return false;
+}
+
+// SplitLayout::kNhwc: rewrites every Conv whose kernel was split (model_split.h) and turns the
+// split kernels and biases into their NHWC form. Adds the zero biases to `kept`. Returns why
+// the graph has no such form ("" when it has).
+std::string to_nhwc_form(onnx::Graph& graph, std::vector<Weight>& weights,
+                         google::protobuf::RepeatedPtrField<onnx::Tensor>& kept) {
+  std::map<std::string, Weight*> split;
+  for (auto& weight : weights) split[weight.name] = &weight;
+  // Each split weight must be only a Conv's kernel or only a Conv's bias.
+  std::map<std::string, std::string> role;
+  for (const auto& node : graph.node()) {
+    for (int i = 0; i < node.input_size(); ++i) {
+      if (!split.contains(node.input(i))) continue;
+      const bool conv = node.op_type() == "Conv" && (i == 1 || i == 2);
+      const std::string as = conv ? (i == 1 ? "kernel" : "bias") : "other";
+      auto [it, first] = role.emplace(node.input(i), as);
+      if (as == "other" || it->second != as)
+        return fmt::format("weight '{}' is not only a Conv kernel or only a Conv bias",
+                           node.input(i));
+    }
+  }
+  std::set<std::string> zeros;
+  const auto zero_bias = [&](const std::string& name, const Weight& like, int64_t count) {
+    if (!zeros.insert(name).second) return;
+    onnx::Tensor& zero = *kept.Add();
+    zero.set_name(name);
+    zero.set_data_type(like.element_type);
+    zero.add_dims(count);
+    zero.set_raw_data(std::string(count * element_size(like.element_type), '\0'));
+  };
+  google::protobuf::RepeatedPtrField<onnx::Node> nodes;
+  std::set<std::string> added;  // the biases now added after their Conv
+  for (auto& node : *graph.mutable_node()) {
+    const auto kernel =
+        node.op_type() == "Conv" && node.input_size() > 1 ? split.find(node.input(1)) : split.end();
+    if (kernel == split.end()) {
+      *nodes.Add() = std::move(node);
+      continue;
+    }
+    const Weight& w = *kernel->second;
+    if (w.dims.size() != 4) return fmt::format("Conv kernel '{}' is not 4-D", w.name);
+    if (!has_attribute(node, "kernel_shape")) {
+      onnx::Attribute& shape = *node.add_attribute();
+      shape.set_name("kernel_shape");
+      shape.set_type(7);  // INTS
+      shape.add_ints(w.dims[2]);
+      shape.add_ints(w.dims[3]);
+    }
+    const bool biased = node.input_size() > 2 && !node.input(2).empty();
+    if (biased && !split.contains(node.input(2)))
+      return fmt::format("the bias of the Conv with kernel '{}' is not a weight", w.name);
+    if (!biased) {  // a constant zero bias, so that the kernel is read as OHWI
+      const std::string zero = w.name + "__lipsync_zero_bias";
+      zero_bias(zero, w, w.dims[0]);
+      if (node.input_size() > 2) {
+        node.set_input(2, zero);
+      } else {
+        node.add_input(zero);
+      }
+      *nodes.Add() = std::move(node);
+      continue;
+    }
+    const std::string bias = node.input(2);
+    added.insert(bias);
+    const std::string zero = bias + "__lipsync_zero";
+    zero_bias(zero, w, split[bias]->dims.empty() ? 0 : split[bias]->dims[0]);
+    const std::string out = node.output(0);
+    node.set_input(2, zero);
+    node.set_output(0, out + "__lipsync_conv");
+    onnx::Node add;
+    add.set_name(out + "__lipsync_bias");
+    add.set_op_type("Add");
+    add.add_input(node.output(0));
+    add.add_input(bias);
+    add.add_output(out);
+    *nodes.Add() = std::move(node);
+    *nodes.Add() = std::move(add);
+  }
+  graph.mutable_node()->Swap(&nodes);
+  for (auto& weight : weights) {
+    if (role[weight.name] == "kernel") {
+      weight.bytes = to_ohwi(weight.bytes, weight.dims, element_size(weight.element_type));
+      weight.dims = {weight.dims[0], weight.dims[2], weight.dims[3], weight.dims[1]};
+    } else if (!added.contains(weight.name)) {  // the bias of a Conv whose kernel is not split
+      return fmt::format("Conv bias '{}' belongs to a kernel that is not a weight", weight.name);
+    } else if (weight.dims.size() == 1) {
+      weight.dims = {1, weight.dims[0], 1, 1};
+    } else {
+      return fmt::format("Conv bias '{}' is not 1-D", weight.name);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
-Result<SplitModel> split_model(const std::filesystem::path& file) {
+Result<SplitModel> split_model(const std::filesystem::path& file, SplitLayout layout) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return make_error(ErrorCode::kNotFound, "model file '{}' cannot be read", file.string());
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -59,8 +179,8 @@ Result<SplitModel> split_model(const std::filesystem::path& file) {
   }
   SplitModel split;
   if (model.ir_version() < kMinIrVersion) {
-    split.why_not = fmt::format("its ONNX IR version {} is older than {}", model.ir_version(),
-                                kMinIrVersion);
+    split.why_not =
+        fmt::format("its ONNX IR version {} is older than {}", model.ir_version(), kMinIrVersion);
     return split;
   }
   onnx::Graph& graph = *model.mutable_graph();
@@ -84,22 +204,32 @@ Result<SplitModel> split_model(const std::filesystem::path& file) {
                   .element_type = tensor.data_type(),
                   .dims = {tensor.dims().begin(), tensor.dims().end()},
                   .bytes = tensor_bytes(tensor)};
-    const int64_t want = element_count(tensor) * (tensor.data_type() == kFloat ? 4 : 2);
+    const int64_t want = element_count(tensor) * element_size(tensor.data_type());
     if (static_cast<int64_t>(weight.bytes.size()) != want) {
       return make_error(ErrorCode::kDataLoss,
                         "model '{}': initializer '{}' holds {} bytes, its shape needs {}",
                         file.string(), tensor.name(), weight.bytes.size(), want);
     }
-    onnx::ValueInfo& input = *graph.add_input();
-    input.set_name(weight.name);
-    onnx::TensorType& type = *input.mutable_type()->mutable_tensor_type();
-    type.set_elem_type(weight.element_type);
-    for (const int64_t d : weight.dims) type.mutable_shape()->add_dim()->set_dim_value(d);
     split.weights.push_back(std::move(weight));
   }
   if (split.weights.empty()) {
     split.why_not = "it has no Conv weights of type float32 or float16";
     return split;
+  }
+  if (layout == SplitLayout::kNhwc) {
+    split.why_not = to_nhwc_form(graph, split.weights, kept);
+    if (!split.why_not.empty()) {
+      split.why_not = "its NHWC form: " + split.why_not;
+      split.weights.clear();
+      return split;
+    }
+  }
+  for (const auto& weight : split.weights) {
+    onnx::ValueInfo& input = *graph.add_input();
+    input.set_name(weight.name);
+    onnx::TensorType& type = *input.mutable_type()->mutable_tensor_type();
+    type.set_elem_type(weight.element_type);
+    for (const int64_t d : weight.dims) type.mutable_shape()->add_dim()->set_dim_value(d);
   }
   graph.mutable_initializer()->Swap(&kept);
   // Deterministic, so that equal graphs give equal bytes.

@@ -29,8 +29,10 @@ std::string sharing_key(const SessionOptions& o, const std::vector<TensorSpec>& 
       o.cuda_nhwc, o.upload_in_advance, static_cast<int>(o.graph_optimization),
       fmt::join(o.batch_sessions, ","));
   for (const auto& [name, value] : o.cuda_options) key += fmt::format(" {}={}", name, value);
-  for (const auto& spec : inputs) key += fmt::format(" in {} [{}]", spec.name, fmt::join(spec.shape, ","));
-  for (const auto& spec : outputs) key += fmt::format(" out {} [{}]", spec.name, fmt::join(spec.shape, ","));
+  for (const auto& spec : inputs)
+    key += fmt::format(" in {} [{}]", spec.name, fmt::join(spec.shape, ","));
+  for (const auto& spec : outputs)
+    key += fmt::format(" out {} [{}]", spec.name, fmt::join(spec.shape, ","));
   return key + "\n";
 }
 
@@ -41,7 +43,11 @@ Result<std::unique_ptr<Session>> Session::create_shared(const std::filesystem::p
                                                         std::vector<TensorSpec> inputs,
                                                         std::vector<TensorSpec> outputs,
                                                         bool* not_shareable) {
-  ASSIGN_OR_RETURN(detail::SplitModel split, detail::split_model(model));
+  // CUDA's NHWC convolutions take their kernels as inputs only in NHWC form (model_split.h).
+  const auto layout = options.provider == ExecutionProvider::kCuda && options.cuda_nhwc
+                          ? detail::SplitLayout::kNhwc
+                          : detail::SplitLayout::kNchw;
+  ASSIGN_OR_RETURN(detail::SplitModel split, detail::split_model(model, layout));
   if (split.graph.empty()) {
     LOG_INFO("runtime", "model '{}' gets ORT sessions of its own: {}", model.string(),
              split.why_not);
@@ -63,11 +69,13 @@ Result<std::unique_ptr<Session>> Session::create_shared(const std::filesystem::p
     if (impl == nullptr) {
       // Loading initialises CUDA and allocates on the device: not while a graph is captured.
       std::shared_lock activity(detail::cuda_activity());
-      ASSIGN_OR_RETURN(impl, open_sessions(model, options, std::move(inputs), std::move(outputs),
-                                           &split));
+      ASSIGN_OR_RETURN(
+          impl, open_sessions(model, options, std::move(inputs), std::move(outputs), &split));
       if (impl->provider == ExecutionProvider::kCuda && impl->device_allocator == nullptr) {
-        LOG_WARN("runtime", "model '{}' gets ORT sessions of its own: no device allocator to "
-                 "hold its weights", model.string());
+        LOG_WARN("runtime",
+                 "model '{}' gets ORT sessions of its own: no device allocator to "
+                 "hold its weights",
+                 model.string());
         *not_shareable = true;
         return std::unique_ptr<Session>();
       }
@@ -108,9 +116,10 @@ Result<std::unique_ptr<Session>> Session::create_shared(const std::filesystem::p
         }
       }));
   if (!made) {
-    LOG_INFO("runtime", "loaded {}: runs on the ORT sessions of '{}' (same architecture, {} "
-             "models), its own weights {:.1f} MB", model.string(), impl->path.string(),
-             impl->sharers.load() + 1, weights->bytes / 1e6);
+    LOG_INFO("runtime",
+             "loaded {}: runs on the ORT sessions of '{}' (same architecture, {} "
+             "models), its own weights {:.1f} MB",
+             model.string(), impl->path.string(), impl->sharers.load() + 1, weights->bytes / 1e6);
   }
   return std::unique_ptr<Session>(new Session(std::move(impl), model, std::move(weights)));
 }
