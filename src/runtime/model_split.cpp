@@ -81,14 +81,15 @@ std::string to_nhwc_form(onnx::Graph& graph, std::vector<Weight>& weights,
   std::map<std::string, Weight*> split;
   for (auto& weight : weights) split[weight.name] = &weight;
   // Each split weight must be only a Conv's kernel or only a Conv's bias.
-  std::map<std::string, std::string> role;
+  enum class Role { kKernel, kBias };
+  std::map<std::string, Role> role;
   for (const auto& node : graph.node()) {
     for (int i = 0; i < node.input_size(); ++i) {
       if (!split.contains(node.input(i))) continue;
       const bool conv = node.op_type() == "Conv" && (i == 1 || i == 2);
-      const std::string as = conv ? (i == 1 ? "kernel" : "bias") : "other";
-      auto [it, first] = role.emplace(node.input(i), as);
-      if (as == "other" || it->second != as)
+      const Role as = i == 1 ? Role::kKernel : Role::kBias;
+      const auto [it, first] = role.emplace(node.input(i), as);
+      if (!conv || it->second != as)
         return fmt::format("weight '{}' is not only a Conv kernel or only a Conv bias",
                            node.input(i));
     }
@@ -152,7 +153,7 @@ std::string to_nhwc_form(onnx::Graph& graph, std::vector<Weight>& weights,
   }
   graph.mutable_node()->Swap(&nodes);
   for (auto& weight : weights) {
-    if (role[weight.name] == "kernel") {
+    if (role.at(weight.name) == Role::kKernel) {
       weight.bytes = to_ohwi(weight.bytes, weight.dims, element_size(weight.element_type));
       weight.dims = {weight.dims[0], weight.dims[2], weight.dims[3], weight.dims[1]};
     } else if (!added.contains(weight.name)) {  // the bias of a Conv whose kernel is not split
