@@ -148,12 +148,17 @@ client() {  # OUT_NAME MODEL ARGS...
     --audio "$speech" --connect-timeout-ms 60000 --json "$@" > "$out/$name.json" ||
     echo "client $name failed"
 }
-# While a run goes on: every 2 s the server's batch and queue counters (/metrics) and the GPU's
-# utilisation, so that a run that stalls shows where (frames still batched or not).
+# While a run goes on: every 2 s the server's batch and queue counters (/metrics), the GPU's
+# utilisation and the CPU seconds used so far by the whole machine (clients included) and by the
+# server, so that a run that stalls shows where (frames still batched or not; cores all busy).
+tick=$(getconf CLK_TCK)
 sample() {  # OUT_FILE
   local t0=$(date +%s%N)
   while true; do
-    echo "t=$((($(date +%s%N) - t0) / 1000000)) ms gpu=$(gpu_util)"
+    echo "t=$((($(date +%s%N) - t0) / 1000000)) ms gpu=$(gpu_util)" \
+      "cpu_s=$(awk -v t="$tick" '/^cpu /{print ($2 + $3 + $4 + $7 + $8) / t}' /proc/stat)" \
+      "server_cpu_s=$(awk -v t="$tick" '{print ($14 + $15) / t}' "/proc/$server_pid/stat" 2>/dev/null)" \
+      "cores=$(nproc)"
     {
       exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))" &&
         printf 'GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n' >&3 && cat <&3
