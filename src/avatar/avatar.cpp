@@ -201,7 +201,7 @@ Status Avatar::fill_input_tensor(std::size_t index, std::span<float> out) const 
   return imaging::fill_input_tensor(roi(index), out, geometry_);
 }
 
-std::string Avatar::splice_refusal(const media::JpegSettings& settings) const {
+std::string Avatar::splice_refusal(const media::JpegSettings& settings, int feather_px) const {
   if (backgrounds_->kind() != BackgroundStoreKind::kJpegSplice) {
     return fmt::format("the background store is '{}', not 'jpeg_splice'",
                        to_string(backgrounds_->kind()));
@@ -211,6 +211,12 @@ std::string Avatar::splice_refusal(const media::JpegSettings& settings) const {
   if (!same_settings(background->settings(), settings)) {
     return fmt::format("the output JPEG ({}) differs from the stored backgrounds ({})",
                        describe(settings), describe(background->settings()));
+  }
+  if (feather_px > backgrounds_->face_blend_px()) {
+    return fmt::format(
+        "the face is blended in over {} px, and the store keeps the original pixels only {} px "
+        "inside the face rect (BackgroundStoreOptions::face_blend_px)",
+        feather_px, backgrounds_->face_blend_px());
   }
   return {};
 }
@@ -222,7 +228,8 @@ Result<std::vector<std::uint8_t>> Avatar::render_jpeg(std::size_t index,
     return make_error(ErrorCode::kInvalidArgument, "frame {} of an avatar with {} frames", index,
                       faces_.size());
   }
-  if (const std::string why = splice_refusal(options.settings); !why.empty()) {
+  if (const std::string why = splice_refusal(options.settings, options.composite.feather_px);
+      !why.empty()) {
     std::call_once(fallback_logged_, [&] {
       LOG_INFO("avatar", "JPEG output: full-frame composite and encode, because {}", why);
     });

@@ -103,8 +103,9 @@ class Avatar {
   Result<std::vector<std::uint8_t>> render_jpeg(std::size_t index, std::span<const float> output,
                                                 const JpegOutputOptions& options = {}) const;
 
-  // Why render_jpeg cannot splice JPEGs with `settings` (empty: it splices).
-  std::string splice_refusal(const media::JpegSettings& settings) const;
+  // Why render_jpeg cannot splice JPEGs with `settings`, the face blended in over `feather_px`
+  // (empty: it splices).
+  std::string splice_refusal(const media::JpegSettings& settings, int feather_px = 0) const;
 
  private:
   Avatar() = default;

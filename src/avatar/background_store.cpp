@@ -106,15 +106,21 @@ class JpegStore final : public SlotStore<std::vector<std::uint8_t>> {
 
 class JpegSpliceStore final : public SlotStore<media::JpegBackground> {
  public:
-  explicit JpegSpliceStore(media::JpegSettings settings) : settings_(settings) {}
+  JpegSpliceStore(media::JpegSettings settings, int face_blend_px)
+      : settings_(settings), face_blend_px_(face_blend_px) {}
   BackgroundStoreKind kind() const override { return BackgroundStoreKind::kJpegSplice; }
   std::shared_ptr<const media::JpegBackground> splice_background(std::size_t index) const override {
     return slot(index);
   }
+  int face_blend_px() const override { return face_blend_px_; }
 
  protected:
   Result<media::JpegBackground> encode(ImageView frame, const Rect& face_rect) const override {
-    return media::JpegBackground::create(frame, face_rect, settings_);
+    // Every output pastes the face over the whole rect, blending only its outer face_blend_px.
+    const int in = face_blend_px_;
+    const Rect painted{face_rect.x1 + in, face_rect.y1 + in, face_rect.x2 - in, face_rect.y2 - in};
+    return media::JpegBackground::create(frame, face_rect, settings_,
+                                         painted.empty() ? Rect{} : painted);
   }
   Result<Image> decode(const media::JpegBackground& value) const override {
     return media::decode_jpeg(value.jpeg());
@@ -125,6 +131,7 @@ class JpegSpliceStore final : public SlotStore<media::JpegBackground> {
 
  private:
   media::JpegSettings settings_;
+  int face_blend_px_ = 0;
 };
 
 }  // namespace
@@ -177,7 +184,12 @@ Result<std::unique_ptr<BackgroundStore>> make_background_store(
   if (options.kind == BackgroundStoreKind::kJpeg) {
     return std::unique_ptr<BackgroundStore>(new JpegStore(settings));
   }
-  return std::unique_ptr<BackgroundStore>(new JpegSpliceStore(settings));
+  if (options.face_blend_px < 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "background store: face_blend_px {} is negative (0: the hard paste)",
+                      options.face_blend_px);
+  }
+  return std::unique_ptr<BackgroundStore>(new JpegSpliceStore(settings, options.face_blend_px));
 }
 
 }  // namespace lipsync::avatar

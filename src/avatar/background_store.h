@@ -44,6 +44,11 @@ struct BackgroundStoreOptions {
   // spliced (Avatar::render_jpeg); set them to the served output's quality and subsampling.
   int jpeg_quality = 90;  // 1..100 (libjpeg scale)
   media::ChromaSubsampling jpeg_subsampling = media::ChromaSubsampling::k420;
+  // kJpegSplice: the original pixels kept inside the face rect, from its edges inwards, for
+  // outputs that blend the face in over that many pixels (imaging::CompositeOptions::feather_px;
+  // 0: the hard paste of the reference). The pixels further in are painted over by every output
+  // and not kept; an output blending over more pixels is not spliced (Avatar::splice_refusal).
+  int face_blend_px = 0;
 };
 
 class BackgroundStore {
@@ -63,6 +68,8 @@ class BackgroundStore {
   virtual std::shared_ptr<const media::JpegBackground> splice_background(std::size_t) const {
     return nullptr;
   }
+  // kJpegSplice only: BackgroundStoreOptions::face_blend_px.
+  virtual int face_blend_px() const { return 0; }
 };
 
 // The kind to store `frames` frames of width x height with: kAuto becomes kRaw when their raw

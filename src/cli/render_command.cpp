@@ -228,6 +228,7 @@ Status render(RenderOptions o) {
   avatar::AvatarOptions avatar_options;
   ASSIGN_OR_RETURN(avatar_options.background.kind,
                    avatar::parse_background_store_kind(o.background_store));
+  avatar_options.background.face_blend_px = o.feather_px;  // kept for --feather's blend
   // The output is said wrong now, not after the models and the avatar have loaded.
   RETURN_IF_ERROR(make_default_output_folder(o));
   RETURN_IF_ERROR(RenderOutput::check(o.output, output_options(o, {})));

@@ -1,6 +1,8 @@
 #include "media/jpeg_background.h"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstring>
 #include <mutex>
 
@@ -46,6 +48,70 @@ void copy_pixels(ImageView from, Rect from_area, Rect part, MutableImageView to,
   }
 }
 
+// The original pixels of `region` less `hole` (a rect inside it; may be empty), row after row:
+// a row crossing the hole keeps its parts left and right of it only. (A plain Image of the
+// region would hold the face's pixels too, which every output paints over: ~600 KB per 1080p
+// frame.)
+class KeptPixels {
+ public:
+  KeptPixels() = default;
+  KeptPixels(ImageView frame, Rect region, Rect hole)
+      : region_(region), hole_(hole), bytes_(offset(region.y2)) {
+    for (int y = region.y1; y < region.y2; ++y) {
+      std::uint8_t* to = bytes_.data() + offset(y);
+      for (const auto& [x1, x2] : spans(y)) {
+        const std::size_t n = static_cast<std::size_t>(x2 - x1) * 3;
+        std::memcpy(to, frame.row(y) + static_cast<std::size_t>(x1) * 3, n);
+        to += n;
+      }
+    }
+  }
+
+  // Copies the kept pixels of `part` (inside the region) into `to`, whose pixels cover `to_area`.
+  void copy_to(Rect part, MutableImageView to, Rect to_area) const {
+    for (int y = part.y1; y < part.y2; ++y) {
+      const std::uint8_t* from = bytes_.data() + offset(y);
+      for (const auto& [x1, x2] : spans(y)) {
+        const int a = std::max(x1, part.x1);
+        const int b = std::min(x2, part.x2);
+        if (a < b) {
+          std::memcpy(to.row(y - to_area.y1) + static_cast<std::size_t>(a - to_area.x1) * 3,
+                      from + static_cast<std::size_t>(a - x1) * 3,
+                      static_cast<std::size_t>(b - a) * 3);
+        }
+        from += static_cast<std::size_t>(x2 - x1) * 3;
+      }
+    }
+  }
+
+  Rect hole() const { return hole_; }
+  std::size_t capacity() const { return bytes_.capacity(); }
+
+ private:
+  bool crosses_hole(int y) const { return !hole_.empty() && y >= hole_.y1 && y < hole_.y2; }
+
+  // Row y's kept spans [x1, x2) in frame coordinates (the second one empty unless it crosses
+  // the hole).
+  std::array<std::pair<int, int>, 2> spans(int y) const {
+    if (!crosses_hole(y)) return {{{region_.x1, region_.x2}, {region_.x2, region_.x2}}};
+    return {{{region_.x1, hole_.x1}, {hole_.x2, region_.x2}}};
+  }
+
+  // Bytes kept for the region's rows above y.
+  std::size_t offset(int y) const {
+    const int top = hole_.empty() ? region_.y2 : hole_.y1;
+    const int bottom = hole_.empty() ? region_.y2 : hole_.y2;
+    const auto rows = static_cast<std::size_t>(std::max(0, y - region_.y1));
+    const auto holed = static_cast<std::size_t>(std::clamp(y, top, bottom) - top);
+    const auto cut = static_cast<std::size_t>(hole_.empty() ? 0 : hole_.width());
+    return 3 * (rows * static_cast<std::size_t>(region_.width()) - holed * cut);
+  }
+
+  Rect region_;
+  Rect hole_;
+  std::vector<std::uint8_t> bytes_;
+};
+
 Result<const EntropyLayout*> entropy_layout(ChromaSubsampling subsampling) {
   static const Result<EntropyLayout> k420 = jpeg::make_entropy_layout({75, ChromaSubsampling::k420});
   static const Result<EntropyLayout> k444 = jpeg::make_entropy_layout({75, ChromaSubsampling::k444});
@@ -77,8 +143,8 @@ struct JpegBackground::State {
   const EntropyLayout* layout = nullptr;  // shared, static
   std::vector<std::uint8_t> jpeg;
   jpeg::RowSegments rows;
-  Rect region;  // whole MCUs
-  Image region_pixels;
+  Rect region;      // whole MCUs
+  KeptPixels kept;  // the region's original pixels, less the painted rect
   // Coder state at MCU columns [mark_col0, mark_col0 + mark_cols) of each region row (a column
   // equal to mcus_per_row means the row's end), then each region row's end.
   int mark_col0 = 0;
@@ -187,7 +253,7 @@ JpegBackground& JpegBackground::operator=(JpegBackground&&) noexcept = default;
 JpegBackground::~JpegBackground() = default;
 
 Result<JpegBackground> JpegBackground::create(ImageView frame_bgr, Rect editable,
-                                              const JpegSettings& settings) {
+                                              const JpegSettings& settings, Rect painted) {
   RETURN_IF_ERROR(validate_jpeg_settings(settings));
   RETURN_IF_ERROR(validate_jpeg_input(frame_bgr));
   auto state = std::make_unique<State>();
@@ -204,9 +270,7 @@ Result<JpegBackground> JpegBackground::create(ImageView frame_bgr, Rect editable
   ASSIGN_OR_RETURN(state->rows, jpeg::find_row_segments(state->jpeg, state->mcu_rows));
   state->region = widen_to_mcus(editable, state->width, state->height, state->mcu_px);
   if (!state->region.empty()) {
-    state->region_pixels = Image(state->region.width(), state->region.height());
-    copy_pixels(frame_bgr, {0, 0, state->width, state->height}, state->region,
-                state->region_pixels.mutable_view(), state->region);
+    state->kept = KeptPixels(frame_bgr, state->region, intersect(painted, state->region));
   }
   Status indexed = state->index_region();
   if (!indexed.ok()) return indexed.with_context("indexing the background's MCU rows");
@@ -217,13 +281,14 @@ int JpegBackground::width() const { return state_->width; }
 int JpegBackground::height() const { return state_->height; }
 const JpegSettings& JpegBackground::settings() const { return state_->settings; }
 Rect JpegBackground::editable_region() const { return state_->region; }
+Rect JpegBackground::painted_region() const { return state_->kept.hole(); }
 std::span<const std::uint8_t> JpegBackground::jpeg() const { return state_->jpeg; }
 
 std::size_t JpegBackground::memory_bytes() const {
   const State& s = *state_;
   return sizeof(JpegBackground) + sizeof(State) + s.jpeg.capacity() +
          (s.rows.begin.capacity() + s.rows.end.capacity()) * sizeof(std::uint32_t) +
-         s.region_pixels.pixels.capacity() +
+         s.kept.capacity() +
          (s.marks.capacity() + s.row_ends.capacity()) * sizeof(McuMark);
 }
 
@@ -243,9 +308,7 @@ Result<JpegCanvas> JpegBackground::canvas(Rect rect) const {
     copy_pixels(decoded.view(), {0, 0, s.width, s.height}, canvas.area, canvas.view(), canvas.area);
   }
   Rect stored = intersect(s.region, canvas.area);
-  if (!stored.empty()) {
-    copy_pixels(s.region_pixels.view(), s.region, stored, canvas.view(), canvas.area);
-  }
+  if (!stored.empty()) s.kept.copy_to(stored, canvas.view(), canvas.area);
   return canvas;
 }
 

@@ -61,6 +61,10 @@ TEST(BackgroundStore, KindsHaveNamesAndQualityIsChecked) {
   }
   EXPECT_FALSE(parse_background_store_kind("png").ok());
   EXPECT_FALSE(make_background_store({.kind = BackgroundStoreKind::kJpeg, .jpeg_quality = 0}).ok());
+  auto negative =
+      make_background_store({.kind = BackgroundStoreKind::kJpegSplice, .face_blend_px = -1});
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("face_blend_px -1"), std::string::npos);
 }
 
 // `auto` is raw while width x height x 3 bytes x frames fits the limit; other kinds as given.

@@ -121,9 +121,28 @@ TEST_F(RenderJpegTest, SplicedEqualsFullEncodeAt444) {
 }
 
 TEST_F(RenderJpegTest, FeatheredCompositeIsSplicedToo) {
-  auto avatar = load({.kind = BackgroundStoreKind::kJpegSplice, .jpeg_quality = 80});
+  auto avatar =
+      load({.kind = BackgroundStoreKind::kJpegSplice, .jpeg_quality = 80, .face_blend_px = 6});
   ASSERT_NE(avatar, nullptr);
+  EXPECT_EQ(avatar->splice_refusal({.quality = 80}, 6), "");
   expect_identical(*avatar, *raw(), {.settings = {.quality = 80}, .composite = {.feather_px = 6}});
+  expect_identical(*avatar, *raw(), {.settings = {.quality = 80}, .composite = {.feather_px = 2}});
+}
+
+// The store keeps the pixels inside the face rect that a blend of face_blend_px reads, no more:
+// a wider blend composites the full frame instead (into the store's decoded background).
+TEST_F(RenderJpegTest, ABlendWiderThanTheStoreKeepsIsNotSpliced) {
+  auto narrow = load({.kind = BackgroundStoreKind::kJpegSplice, .jpeg_quality = 80});
+  ASSERT_NE(narrow, nullptr);
+  EXPECT_NE(narrow->splice_refusal({.quality = 80}, 6).find("blended in over 6 px"),
+            std::string::npos)
+      << narrow->splice_refusal({.quality = 80}, 6);
+  expect_identical(*narrow, *narrow, {.settings = {.quality = 80}, .composite = {.feather_px = 6}});
+  // Without the face's pixels the store is smaller than one keeping them for a blend.
+  auto wide =
+      load({.kind = BackgroundStoreKind::kJpegSplice, .jpeg_quality = 80, .face_blend_px = 6});
+  ASSERT_NE(wide, nullptr);
+  EXPECT_LT(narrow->info().background_bytes, wide->info().background_bytes);
 }
 
 // The fallback composites into the store's own (decoded) background and encodes that.

@@ -104,6 +104,39 @@ TEST_P(SpliceTest, EqualsFullEncodeByteForByte) {
   }
 }
 
+// A background that does not keep the pixels of the rect every output paints over (the face
+// rect) splices the same bytes as one that keeps them all, and holds less.
+TEST_P(SpliceTest, PaintedRectIsNotKeptAndSplicesTheSameBytes) {
+  const SpliceCase& c = GetParam();
+  Image frame = make_synthetic_frame(c.width, c.height, 11);
+  Image source = make_synthetic_frame(340, 340, 5);
+  for (const Placement& p : placements(c.width, c.height, 12)) {
+    SCOPED_TRACE(::testing::Message() << "rect " << p.width << "x" << p.height << " at (" << p.x
+                                      << ", " << p.y << ")");
+    const Rect rect{p.x, p.y, p.x + p.width, p.y + p.height};
+    auto kept = JpegBackground::create(frame.view(), rect, c.settings);
+    auto holed = JpegBackground::create(frame.view(), rect, c.settings, rect);
+    ASSERT_TRUE(kept.ok() && holed.ok());
+    EXPECT_EQ(holed->editable_region(), kept->editable_region());
+    Rect clipped{std::max(rect.x1, 0), std::max(rect.y1, 0), std::min(rect.x2, c.width),
+                 std::min(rect.y2, c.height)};
+    if (clipped.empty()) clipped = {};  // off the frame: nothing stored, nothing painted
+    EXPECT_EQ(holed->painted_region(), clipped);
+    EXPECT_EQ(kept->memory_bytes() - holed->memory_bytes(),
+              static_cast<std::size_t>(clipped.width()) * clipped.height() * 3);
+    Image patch(p.width, p.height);
+    for (int y = 0; y < p.height; ++y) {
+      for (int x = 0; x < p.width; ++x) {
+        std::memcpy(&patch.pixels[(static_cast<std::size_t>(y) * p.width + x) * 3],
+                    &source.pixels[(static_cast<std::size_t>(y % 340) * 340 + x % 340) * 3], 3);
+      }
+    }
+    auto spliced = holed->compose(patch.view(), p.x, p.y);
+    ASSERT_TRUE(spliced.ok()) << spliced.status().to_string();
+    ASSERT_EQ(*spliced, full_encode(frame, patch, p.x, p.y, c.settings));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Sizes, SpliceTest,
     ::testing::Values(SpliceCase{1920, 1080, {75, ChromaSubsampling::k420}},
