@@ -151,7 +151,15 @@ grpc::Status CompatService::InferBatchComposite(grpc::ServerContext* context,
   if (status.code() == ErrorCode::kCancelled) {  // the client is gone: nothing went wrong here
     LOG_INFO("server", "InferBatchComposite model '{}': {}", logged_id(request->model_id()),
              status.message());
-  } else if (!status.ok()) {
+    // A gRPC status, not success=false in the body: the server's deadline timer can fire a
+    // moment before the client's, and a body would then reach a caller that expects its own
+    // deadline to have ended the call.
+    const bool out_of_time = std::chrono::system_clock::now() >= context->deadline();
+    return grpc::Status(out_of_time ? grpc::StatusCode::DEADLINE_EXCEEDED
+                                    : grpc::StatusCode::CANCELLED,
+                        status.message());
+  }
+  if (!status.ok()) {
     LOG_WARN("server", "InferBatchComposite model '{}': {}", logged_id(request->model_id()),
              client_text(status.to_string(), 1024));
   }
