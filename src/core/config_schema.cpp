@@ -507,14 +507,18 @@ std::vector<ConfigKey> live_keys() {
               "A live session submits each frame for rendering this many frame periods (40 ms) "
               "before it is due and shows it when due: the time the renderer has per frame, and "
               "part of speech-to-mouth latency (the first speech frame is the first one not yet "
-              "submitted when the audio arrives). 1 suits a GPU that renders a batch well within "
-              "40 ms (40 ms less latency); 2 leaves room for a busy GPU or the CPU. A session "
-              "more than this many frames behind the clock skips frames to catch up.",
+              "planned when the audio arrives; idle frames already rendered are planned one "
+              "period later, so speech starting on them has one period less). 1 suits a GPU "
+              "that renders a batch well within 40 ms (40 ms less latency); 2 leaves room for a "
+              "busy GPU or the CPU; 3 also absorbs audio 40 ms late from an utterance's start "
+              "without a jitter buffer. A session more than this many frames behind the clock "
+              "skips frames to catch up.",
               "1"),
       integer("live.max_jitter_buffer_ms", TOP(live.max_jitter_buffer_ms), 0, 2000,
               "A live session measures how late speech audio arrives against its own pace; a "
               "new utterance's first frame waits for the lateness of the last four utterances "
-              "(less what `lead_frames` absorbs, in whole frames), at most this long, so that "
+              "(less what the lead absorbs where it starts, in whole frames), at most this "
+              "long, so that "
               "audio as late leaves no gap in it (docs/api.md). 0: speech never waits (a "
               "network that delays chunks then shows idle frames inside utterances).",
               "120"),

@@ -38,10 +38,10 @@ void ArrivalJitter::arrived(std::size_t samples, TimePoint at, bool anchor) {
   current_ = std::max(current_, at - due);
 }
 
-ArrivalJitter::Duration ArrivalJitter::buffer() const {
+ArrivalJitter::Duration ArrivalJitter::buffer(Duration tolerated) const {
   Duration late(0);
   for (const Duration d : recent_) late = std::max(late, d);
-  return std::clamp(late - tolerated_, Duration(0), max_buffer_);
+  return std::clamp(late - tolerated, Duration(0), max_buffer_);
 }
 
 double ArrivalJitter::late_ms() const {

@@ -21,11 +21,8 @@ class ArrivalJitter {
  public:
   using Duration = LiveClock::duration;
 
-  // `tolerated`: the lateness the session absorbs without a buffer (a frame waits for late
-  // audio up to its lead less one frame period); `max_buffer`: the most a first frame waits
-  // (0: no buffer).
-  ArrivalJitter(Duration tolerated, Duration max_buffer)
-      : tolerated_(tolerated), max_buffer_(max_buffer) {}
+  // `max_buffer`: the most a first frame waits (0: no buffer).
+  explicit ArrivalJitter(Duration max_buffer) : max_buffer_(max_buffer) {}
 
   // A new utterance: the last one's lateness is remembered, this one's starts at 0.
   void start_utterance();
@@ -34,15 +31,16 @@ class ArrivalJitter {
   void arrived(std::size_t samples, TimePoint at, bool anchor);
 
   // The wait for a new utterance's first frame: the largest lateness of the last kRemembered
-  // utterances, less `tolerated`, at most `max_buffer`.
-  Duration buffer() const;
+  // utterances, less `tolerated` (what the session absorbs without a buffer where this
+  // utterance starts: a frame waits for late audio up to one frame period before it is due),
+  // at most `max_buffer`.
+  Duration buffer(Duration tolerated) const;
   // The largest lateness remembered, the current utterance's included (ms).
   double late_ms() const;
 
   static constexpr std::size_t kRemembered = 4;
 
  private:
-  const Duration tolerated_;
   const Duration max_buffer_;
   std::deque<Duration> recent_;  // the last utterances' largest lateness, newest last
   Duration current_{0};          // the current utterance's

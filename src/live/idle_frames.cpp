@@ -70,6 +70,12 @@ void IdleFrames::count_finished() {
   });
 }
 
+bool IdleFrames::ready(std::int64_t source) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(source);
+  return it != entries_.end() && is_ready(it->second.jpeg) && it->second.jpeg.get().ok();
+}
+
 std::size_t IdleFrames::cached_frames() const {
   std::lock_guard lock(mutex_);
   return entries_.size();

@@ -45,6 +45,9 @@ class IdleFrames {
   std::shared_future<Result<Jpeg>> frame(std::int64_t source, LiveRenderer& renderer,
                                          TimePoint deadline);
 
+  // Whether the idle frame of `source` is finished and kept: showing it needs no render time.
+  bool ready(std::int64_t source) const;
+
   std::size_t cached_frames() const;
   std::size_t cached_bytes() const;
   std::int64_t renders() const;  // frames rendered or taken from the avatar (cache misses)

@@ -69,7 +69,7 @@ Session::Session(std::shared_ptr<LiveRenderer> renderer, std::shared_ptr<IdleFra
           static_cast<std::size_t>(timeline::kSamplesPerFrame), 0.0f)),
       track_(std::move(track)),
       manual_now_(start),
-      jitter_((options.lead_frames - 1) * kFramePeriod, options.max_jitter_buffer) {}
+      jitter_(options.max_jitter_buffer) {}
 
 Session::~Session() {
   close();
@@ -133,8 +133,11 @@ Status Session::queue_speech(Result<std::vector<SpeechFrame>> frames, const Arri
     stats_.audio_late_ms = jitter_.late_ms();
   }
   if (first) {  // frames that end_speech() brought wait for no more audio
+    // The next frame not yet planned is the utterance's first: what it absorbs without a
+    // buffer depends on how early it would have been planned.
     const ArrivalJitter::Duration wait =
-        arrival != nullptr ? jitter_.buffer() : ArrivalJitter::Duration(0);
+        arrival != nullptr ? jitter_.buffer((lead_of(next_plan_) - 1) * kFramePeriod)
+                           : ArrivalJitter::Duration(0);
     const std::int64_t frames_later =
         (wait + kFramePeriod - ArrivalJitter::Duration(1)) / kFramePeriod;
     first_speech_slot_ = next_plan_ + frames_later;
@@ -234,9 +237,18 @@ bool Session::holding_for_speech() const {
          options_.lead_frames > 1;
 }
 
+bool Session::idling_on_a_ready_frame(std::int64_t index) const {
+  return speech_.empty() && !utterance_open_ && idle_->ready(source_of(index));
+}
+
+int Session::lead_of(std::int64_t index) const {
+  if (holding_for_speech()) return 1;
+  if (options_.lead_frames > 1 && idling_on_a_ready_frame(index)) return options_.lead_frames - 1;
+  return options_.lead_frames;
+}
+
 TimePoint Session::next_wake() const {
-  TimePoint wake =
-      due(next_plan_) - (holding_for_speech() ? 1 : options_.lead_frames) * kFramePeriod;
+  TimePoint wake = due(next_plan_) - lead_of(next_plan_) * kFramePeriod;
   if (!in_flight_.empty()) wake = std::min(wake, due(in_flight_.front().index));
   if (utterance_open_) wake = std::min(wake, last_speech_ + options_.speech_gap);
   return wake;
@@ -284,9 +296,10 @@ void Session::plan_until(TimePoint now) {
     const bool buffering =
         !speech_.empty() && speech_.front().index == 0 && next_plan_ < first_speech_slot_;
     if (speech_.empty() || buffering) {
-      // The utterance's next audio is late: wait for it while there is still a frame period
-      // to render the frame in (push_speech wakes the session).
-      if (holding_for_speech() && due(next_plan_) - kFramePeriod > now) break;
+      // The utterance's next audio is late, or the frame is a finished idle frame: wait while
+      // there is still a frame period to render a speech frame in (push_speech wakes the
+      // session).
+      if (due(next_plan_) - lead_of(next_plan_) * kFramePeriod > now) break;
       in_flight_.push_back(plan_idle(next_plan_));
       last_planned_utterance_ = 0;
       continue;

@@ -8,7 +8,11 @@
 // frames before it is due (the renderer sees its deadline) and delivered to every watcher at
 // its due time, or as soon as it is ready when late. Within an utterance whose next audio is
 // late (a chunk delayed on the network), the next frame waits for it until one frame period
-// before it is due, then shows idle: a lead of 2 absorbs 40 ms of jitter without a gap. Audio
+// before it is due, then shows idle: a lead of 2 absorbs 40 ms of jitter without a gap. While
+// idle, a frame whose idle image is already rendered (IdleFrames) is planned `lead_frames` - 1
+// frame periods before it is due (at least 1): speech that arrives then starts a frame period
+// sooner, its first frame rendered ahead of the queue's later deadlines (the executor runs the
+// earliest first), and absorbs that much less jitter until the buffer below has seen some. Audio
 // later than that in the last utterances makes a new utterance's first frame wait for the
 // difference (a jitter buffer, ArrivalJitter; LiveOptions::max_jitter_buffer). Frames
 // carry their presentation time and their own 40 ms of audio (silence while idle), so players
@@ -165,6 +169,12 @@ class Session {
   // Mid-utterance with no speech frame ready: the next frame waits for its audio until one frame
   // period before it is due (with mutex_ held).
   bool holding_for_speech() const;
+  // Nothing to say and the idle frame of `index` already rendered: showing it needs no render
+  // time, so it is planned one frame period later than `lead_frames` asks, and speech arriving
+  // meanwhile starts on the frame it would have found planned (with mutex_ held).
+  bool idling_on_a_ready_frame(std::int64_t index) const;
+  // How many frame periods before it is due frame `index` is planned (with mutex_ held).
+  int lead_of(std::int64_t index) const;
   std::int64_t source_of(std::int64_t index) const;
 
   const std::shared_ptr<LiveRenderer> renderer_;

@@ -11,8 +11,9 @@ using namespace std::chrono_literals;
 
 constexpr std::size_t kChunk = 640;  // 40 ms of 16 kHz audio
 
+// With a start one frame period before the lead of 2 (40 ms absorbed without a buffer).
 double buffer_ms(const ArrivalJitter& jitter) {
-  return std::chrono::duration<double, std::milli>(jitter.buffer()).count();
+  return std::chrono::duration<double, std::milli>(jitter.buffer(40ms)).count();
 }
 
 class ArrivalJitterTest : public ::testing::Test {
@@ -29,7 +30,7 @@ class ArrivalJitterTest : public ::testing::Test {
     }
   }
 
-  ArrivalJitter jitter{40ms, 200ms};
+  ArrivalJitter jitter{200ms};
   TimePoint t0 = LiveClock::now();
 };
 
@@ -46,6 +47,8 @@ TEST_F(ArrivalJitterTest, AChunkTwoFramesLateNeedsABufferOfOneFrameAboveTheToler
   EXPECT_EQ(buffer_ms(jitter), 0.0) << "the open utterance's lateness is for the next one";
   jitter.start_utterance();
   EXPECT_DOUBLE_EQ(buffer_ms(jitter), 40.0);  // 80 ms late, 40 tolerated by the lead
+  const double all = std::chrono::duration<double, std::milli>(jitter.buffer(0ms)).count();
+  EXPECT_DOUBLE_EQ(all, 80.0) << "a start with no frame period to spare waits for all of it";
 }
 
 TEST_F(ArrivalJitterTest, ChunksLongerThanAFrameCountAsLate) {
@@ -76,12 +79,12 @@ TEST_F(ArrivalJitterTest, TheBufferIsCappedAndForgetsOldUtterances) {
   jitter.start_utterance();
   EXPECT_EQ(buffer_ms(jitter), 0.0) << "forgotten after " << ArrivalJitter::kRemembered;
 
-  ArrivalJitter off(40ms, 0ms);
+  ArrivalJitter off(0ms);
   off.start_utterance();
   off.arrived(kChunk, t0, true);
   off.arrived(kChunk, t0 + 1s, false);
   off.start_utterance();
-  EXPECT_EQ(std::chrono::duration<double>(off.buffer()).count(), 0.0);
+  EXPECT_EQ(std::chrono::duration<double>(off.buffer(0ms)).count(), 0.0);
 }
 
 TEST_F(ArrivalJitterTest, NothingIsMeasuredBeforeTheFirstFramesAreReady) {

@@ -160,11 +160,13 @@ TEST_F(LiveSessionTest, SourceIdleModeRunsNoModel) {
 }
 
 // Audio pushed at the pace it is spoken, one 40 ms chunk per frame, except that one chunk comes
-// a frame late together with the next (network jitter): with the default lead of 2 the frame
-// that lacks its audio waits for it instead of showing idle, so the utterance has no gap; with a
-// lead of 1 there is no time to wait and the gap shows.
+// a frame late together with the next (network jitter). The utterance starts on rendered idle
+// frames, one frame period sooner than its lead: with a lead of 3 the frame that lacks its audio
+// waits for it instead of showing idle, so the utterance has no gap; with the default lead of 2
+// (or 1) there is no time to wait and the gap shows (the jitter buffer takes it for the next
+// utterance: LateAudioInOneUtteranceIsBufferedInTheNext).
 TEST_F(LiveSessionTest, AChunkOneFrameLateLeavesNoGapInTheUtterance) {
-  for (int lead : {2, 1}) {
+  for (int lead : {3, 2, 1}) {
     frames.clear();
     auto session = open({.lead_frames = lead});
     const std::vector<float> speech = tone(2.0, 0.3);
@@ -194,10 +196,11 @@ TEST_F(LiveSessionTest, AChunkOneFrameLateLeavesNoGapInTheUtterance) {
     for (const LiveFrame& frame : frames) {
       if (frame.index > first && frame.index < last && frame.utterance == 0) ++idle_inside;
     }
-    if (lead == 2) {
-      EXPECT_EQ(idle_inside, 0) << "an idle frame inside the utterance (lead 2)";
+    if (lead == 3) {
+      EXPECT_EQ(idle_inside, 0) << "an idle frame inside the utterance (lead 3)";
     } else {
-      EXPECT_GE(idle_inside, 1) << "lead 1 has no time to wait: the late chunk leaves a gap";
+      EXPECT_GE(idle_inside, 1) << "lead " << lead
+                                << " has no time to wait: the late chunk leaves a gap";
     }
   }
 }
@@ -244,9 +247,9 @@ Spoken speak_with_late_chunks(Session& session, std::int64_t base, std::int64_t 
   return spoken;
 }
 
-// The jitter buffer: audio 80 ms late leaves a gap in its utterance (a lead of 2 absorbs 40 ms),
-// and the next utterance starts one frame later so that the same lateness leaves none; without
-// the buffer (max 0) the gap comes back.
+// The jitter buffer: audio 80 ms late leaves a gap in its utterance (one started on rendered
+// idle frames with a lead of 2 absorbs none), and the next utterance starts two frames later so
+// that the same lateness leaves none; without the buffer (max 0) the gap comes back.
 TEST_F(LiveSessionTest, LateAudioInOneUtteranceIsBufferedInTheNext) {
   for (const auto max_buffer : {200ms, 0ms}) {
     frames.clear();
@@ -259,8 +262,8 @@ TEST_F(LiveSessionTest, LateAudioInOneUtteranceIsBufferedInTheNext) {
     ASSERT_GE(two.first, 0);
     if (max_buffer > 0ms) {
       EXPECT_EQ(two.idle_inside, 0) << "the buffer absorbs the same lateness";
-      EXPECT_EQ(two.first - 150, one.first - 5 + 1) << "the buffer (40 ms) is one frame";
-      EXPECT_DOUBLE_EQ(session->stats().jitter_buffer_ms, 40.0);
+      EXPECT_EQ(two.first - 150, one.first - 5 + 2) << "the buffer (80 ms) is two frames";
+      EXPECT_DOUBLE_EQ(session->stats().jitter_buffer_ms, 80.0);
     } else {
       EXPECT_GE(two.idle_inside, 1);
       EXPECT_EQ(two.first - 150, one.first - 5);
@@ -292,8 +295,9 @@ TEST_F(LiveSessionTest, SpeechFramesAreTheClipsFramesInOrderWithoutAJump) {
     EXPECT_EQ(frames[i].source_frame, imaging::source_frame_index(imaging::SequenceMode::kPingPong,
                                                                   frames[i].index, kAvatarFrames));
   }
-  // The first speech frame is the first frame not yet submitted when the speech arrived.
-  EXPECT_EQ(spoken.front().index, 5 + 1 + LiveOptions{}.lead_frames);
+  // The first speech frame is the first frame not yet planned when the speech arrived: the
+  // rendered idle frames are planned one frame period later than the lead.
+  EXPECT_EQ(spoken.front().index, 5 + 1 + LiveOptions{}.lead_frames - 1);
   // Each speech frame's mouth input is the whole clip's, and its audio is its own 40 ms.
   std::size_t speech_call = 0;
   for (const auto& call : renderer->calls) {
@@ -314,6 +318,35 @@ TEST_F(LiveSessionTest, SpeechFramesAreTheClipsFramesInOrderWithoutAJump) {
   }
   EXPECT_EQ(session->stats().utterances, 1);
   EXPECT_EQ(session->stats().speech_frames, static_cast<std::int64_t>(expected.size()));
+}
+
+// Idle frames not rendered yet are planned `lead_frames` ahead (they need the render time);
+// once the sequence's idle frames are rendered they are planned a frame period later, so that
+// speech arriving then starts a frame period sooner.
+TEST_F(LiveSessionTest, SpeechStartsAFramePeriodSoonerOnceIdleFramesAreRendered) {
+  const int lead = LiveOptions{}.lead_frames;
+  auto fresh = open();
+  fresh->advance_to(at(2));  // frame 5 (source 6) has not been rendered by anyone
+  ASSERT_FALSE(idle->ready(6));
+  ASSERT_TRUE(fresh->push_speech(tone(1.0, 0.3)).ok());
+  ASSERT_TRUE(fresh->end_speech().ok());
+  fresh->advance_to(at(60));
+  const auto first_speech = [&] {
+    for (const LiveFrame& frame : frames) {
+      if (frame.utterance != 0) return frame.index;
+    }
+    return std::int64_t{-1};
+  };
+  EXPECT_EQ(first_speech(), 2 + 1 + lead);
+  // By now every source frame's idle image is rendered.
+  for (std::int64_t source = 0; source < kAvatarFrames; ++source) ASSERT_TRUE(idle->ready(source));
+  frames.clear();
+  auto warm = open();
+  warm->advance_to(at(2));
+  ASSERT_TRUE(warm->push_speech(tone(1.0, 0.3)).ok());
+  ASSERT_TRUE(warm->end_speech().ok());
+  warm->advance_to(at(60));
+  EXPECT_EQ(first_speech(), 2 + 1 + lead - 1);
 }
 
 TEST_F(LiveSessionTest, QuietAudioIsGatedToTheMouthOfSilence) {
