@@ -23,6 +23,9 @@
 #      LIVE_KEYS  `live:` keys, e.g. "lead_frames: 1"
 #      SESSIONS   live session counts (default "32 56 64")
 #      HUB_SESSIONS  always-on Live session counts (default: SESSIONS)
+#      HUB_IDLE_BEFORE  seconds each always-on session idles before it speaks (default 1; 22:
+#                 the 523-frame avatar's idle frames are all rendered first, as on a server
+#                 that has been up a while)
 #      MODELS     models in the multi phase (default 12)
 #      PYTHON     the interpreter with numpy and onnx for tools/make_test_models.py (python3)
 #      STACKS_AT  seconds into each live run at which every server thread's stack is written to
@@ -202,13 +205,14 @@ for phase in $phases; do
         wait "$sampler" ${stacker:-} 2>/dev/null || true
         stacker=
       done
-      # The same server's always-on sessions (Live RPC, issue #15): each opens, idles 1 s, speaks
-      # the clip at 1x, is interrupted 4 s into it, idles 1 s more; first idle frame,
-      # speech-to-mouth and interrupt-to-idle times.
+      # The same server's always-on sessions (Live RPC, issue #15): each opens, idles 1 s
+      # (HUB_IDLE_BEFORE), speaks the clip at 1x, is interrupted 4 s into it, idles 1 s more;
+      # first idle frame, speech-to-mouth and interrupt-to-idle times.
       for n in ${HUB_SESSIONS:-$sessions}; do
         "$lipsync" --log-level warn client --server "127.0.0.1:$port" --model m0 \
           --audio "$speech" --connect-timeout-ms 60000 --json --live --sessions "$n" \
-          --idle-before 1 --interrupt-after 4 --idle-after 1 > "$out/hub_$n.json" ||
+          --idle-before "${HUB_IDLE_BEFORE:-1}" --interrupt-after 4 --idle-after 1 \
+          > "$out/hub_$n.json" ||
           echo "client hub_$n failed"
       done
       stop

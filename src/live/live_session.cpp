@@ -238,7 +238,8 @@ bool Session::holding_for_speech() const {
 }
 
 bool Session::idling_on_a_ready_frame(std::int64_t index) const {
-  return speech_.empty() && !utterance_open_ && idle_->ready(source_of(index));
+  // Also while an utterance's first audio is arriving: its first frame is not ready yet.
+  return speech_.empty() && idle_->ready(source_of(index));
 }
 
 int Session::lead_of(std::int64_t index) const {

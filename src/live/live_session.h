@@ -169,7 +169,7 @@ class Session {
   // Mid-utterance with no speech frame ready: the next frame waits for its audio until one frame
   // period before it is due (with mutex_ held).
   bool holding_for_speech() const;
-  // Nothing to say and the idle frame of `index` already rendered: showing it needs no render
+  // No speech frame queued and the idle frame of `index` already rendered: showing it needs no render
   // time, so it is planned one frame period later than `lead_frames` asks, and speech arriving
   // meanwhile starts on the frame it would have found planned (with mutex_ held).
   bool idling_on_a_ready_frame(std::int64_t index) const;

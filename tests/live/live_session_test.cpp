@@ -325,12 +325,19 @@ TEST_F(LiveSessionTest, SpeechFramesAreTheClipsFramesInOrderWithoutAJump) {
 // speech arriving then starts a frame period sooner.
 TEST_F(LiveSessionTest, SpeechStartsAFramePeriodSoonerOnceIdleFramesAreRendered) {
   const int lead = LiveOptions{}.lead_frames;
-  auto fresh = open();
-  fresh->advance_to(at(2));  // frame 5 (source 6) has not been rendered by anyone
-  ASSERT_FALSE(idle->ready(6));
-  ASSERT_TRUE(fresh->push_speech(tone(1.0, 0.3)).ok());
-  ASSERT_TRUE(fresh->end_speech().ok());
-  fresh->advance_to(at(60));
+  // 40 ms of speech at frame 1 (it opens the utterance but makes no frame), the rest at frame
+  // 2: its first frames are ready from then on.
+  const std::vector<float> speech = tone(1.0, 0.3);
+  const auto speak = [&](Session& session) {
+    session.advance_to(at(1));
+    ASSERT_TRUE(session.push_speech(std::span(speech).first(640)).ok());
+    session.advance_to(at(2));
+    ASSERT_TRUE(session.push_speech(std::span(speech).subspan(640)).ok());
+    ASSERT_TRUE(session.end_speech().ok());
+    session.advance_to(at(60));
+  };
+  auto fresh = open();  // nobody has rendered frame 5's idle image (source 6) by frame 2
+  speak(*fresh);
   const auto first_speech = [&] {
     for (const LiveFrame& frame : frames) {
       if (frame.utterance != 0) return frame.index;
@@ -342,10 +349,7 @@ TEST_F(LiveSessionTest, SpeechStartsAFramePeriodSoonerOnceIdleFramesAreRendered)
   for (std::int64_t source = 0; source < kAvatarFrames; ++source) ASSERT_TRUE(idle->ready(source));
   frames.clear();
   auto warm = open();
-  warm->advance_to(at(2));
-  ASSERT_TRUE(warm->push_speech(tone(1.0, 0.3)).ok());
-  ASSERT_TRUE(warm->end_speech().ok());
-  warm->advance_to(at(60));
+  speak(*warm);
   EXPECT_EQ(first_speech(), 2 + 1 + lead - 1);
 }
 
