@@ -70,6 +70,14 @@ void IdleFrames::count_finished() {
   });
 }
 
+void IdleFrames::prefetch(std::int64_t source, LiveRenderer& renderer, TimePoint deadline) {
+  std::lock_guard lock(mutex_);
+  count_finished();
+  if (bytes_ >= max_bytes_ || entries_.contains(source)) return;
+  entries_[source] = Entry{.jpeg = produce(source, renderer, deadline)};
+  uncounted_.push_back(source);
+}
+
 bool IdleFrames::ready(std::int64_t source) const {
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(source);

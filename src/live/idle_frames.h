@@ -45,6 +45,11 @@ class IdleFrames {
   std::shared_future<Result<Jpeg>> frame(std::int64_t source, LiveRenderer& renderer,
                                          TimePoint deadline);
 
+  // Starts the idle frame of `source` ahead of its use, so that it is ready() by then: nothing
+  // when it is kept or in flight already, or when the cache is full (a frame that would not be
+  // kept is rendered at its use only).
+  void prefetch(std::int64_t source, LiveRenderer& renderer, TimePoint deadline);
+
   // Whether the idle frame of `source` is finished and kept: showing it needs no render time.
   bool ready(std::int64_t source) const;
 

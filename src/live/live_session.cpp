@@ -325,6 +325,11 @@ void Session::plan_until(TimePoint now) {
 Session::InFlight Session::plan_idle(std::int64_t index) {
   InFlight frame{.index = index, .source = source_of(index), .pcm = silent_pcm_};
   frame.jpeg = idle_->frame(frame.source, *renderer_, due(index));
+  // The idle frame a few periods on is started now, due when it would be planned, so that it is
+  // ready then and speech arriving meanwhile can start a period sooner (idling_on_a_ready_frame).
+  // Every idle frame is rendered once per model anyway; this only renders it earlier.
+  const std::int64_t ahead = index + options_.lead_frames + 2;
+  idle_->prefetch(source_of(ahead), *renderer_, due(ahead) - options_.lead_frames * kFramePeriod);
   return frame;
 }
 

@@ -169,9 +169,9 @@ class Session {
   // Mid-utterance with no speech frame ready: the next frame waits for its audio until one frame
   // period before it is due (with mutex_ held).
   bool holding_for_speech() const;
-  // No speech frame queued and the idle frame of `index` already rendered: showing it needs no render
-  // time, so it is planned one frame period later than `lead_frames` asks, and speech arriving
-  // meanwhile starts on the frame it would have found planned (with mutex_ held).
+  // No speech frame queued and the idle frame of `index` already rendered: showing it needs no
+  // render time, so it is planned one frame period later than `lead_frames` asks, and speech
+  // arriving meanwhile starts on the frame it would have found planned (with mutex_ held).
   bool idling_on_a_ready_frame(std::int64_t index) const;
   // How many frame periods before it is due frame `index` is planned (with mutex_ held).
   int lead_of(std::int64_t index) const;

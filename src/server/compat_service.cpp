@@ -155,9 +155,9 @@ grpc::Status CompatService::InferBatchComposite(grpc::ServerContext* context,
     // moment before the client's, and a body would then reach a caller that expects its own
     // deadline to have ended the call.
     const bool out_of_time = std::chrono::system_clock::now() >= context->deadline();
-    return grpc::Status(out_of_time ? grpc::StatusCode::DEADLINE_EXCEEDED
-                                    : grpc::StatusCode::CANCELLED,
-                        status.message());
+    return grpc::Status(
+        out_of_time ? grpc::StatusCode::DEADLINE_EXCEEDED : grpc::StatusCode::CANCELLED,
+        status.message());
   }
   if (!status.ok()) {
     LOG_WARN("server", "InferBatchComposite model '{}': {}", logged_id(request->model_id()),
