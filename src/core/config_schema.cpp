@@ -418,7 +418,8 @@ std::vector<ConfigKey> onnx_keys() {
               "share ONNX Runtime sessions on a device, each model binding its own weights at "
               "every run: a model after the first of its architecture costs its weights in GPU "
               "memory and loads in about a second. Needs `cuda_nhwc: false` (NHWC shared sessions "
-              "are not yet checked on a GPU), so its convolutions run unfused: 1.8x the UNet's "
+              "do not match the model's own closely enough on a GPU), so its convolutions run "
+              "unfused: 1.8x the UNet's "
               "time per batch on an H100, for many models with few sessions each, not many live "
               "sessions (docs/gpu.md). Off, each model has sessions of its own (and CUDA graphs, "
               "with `cuda_graph`).",
