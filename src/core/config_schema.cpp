@@ -419,10 +419,9 @@ std::vector<ConfigKey> onnx_keys() {
               "every run: a model after the first of its architecture costs its weights in GPU "
               "memory and loads in about a second. Needs `cuda_nhwc: false` (NHWC shared sessions "
               "do not match the model's own closely enough on a GPU), so its convolutions run "
-              "unfused: 1.8x the UNet's "
-              "time per batch on an H100, for many models with few sessions each, not many live "
-              "sessions (docs/gpu.md). Off, each model has sessions of its own (and CUDA graphs, "
-              "with `cuda_graph`).",
+              "unfused: 1.8x the UNet's time per batch on an H100, for many models with few "
+              "sessions each, not many live sessions (docs/gpu.md). Off, each model has sessions "
+              "of its own (and CUDA graphs, with `cuda_graph`).",
               "true"),
       cuda_options_key(),
       path_key("onnx.audio_encoder_path", TOP(runtime.audio_encoder_path), PathBase::kModelsRoot,
@@ -519,9 +518,8 @@ std::vector<ConfigKey> live_keys() {
               "A live session measures how late speech audio arrives against its own pace; a "
               "new utterance's first frame waits for the lateness of the last four utterances "
               "(less what the lead absorbs where it starts, in whole frames), at most this "
-              "long, so that "
-              "audio as late leaves no gap in it (docs/api.md). 0: speech never waits (a "
-              "network that delays chunks then shows idle frames inside utterances).",
+              "long, so that audio as late leaves no gap in it (docs/api.md). 0: speech never "
+              "waits (a network that delays chunks then shows idle frames inside utterances).",
               "120"),
   };
 }
