@@ -39,10 +39,7 @@ std::shared_future<Result<Jpeg>> IdleFrames::frame(std::int64_t source, LiveRend
     entries_.erase(it);
   }
   std::shared_future<Result<Jpeg>> jpeg = produce(source, renderer, deadline);
-  if (bytes_ < max_bytes_) {
-    entries_[source] = Entry{.jpeg = jpeg};
-    uncounted_.push_back(source);
-  }
+  if (bytes_ < max_bytes_) keep(source, jpeg);
   return jpeg;
 }
 
@@ -74,7 +71,11 @@ void IdleFrames::prefetch(std::int64_t source, LiveRenderer& renderer, TimePoint
   std::lock_guard lock(mutex_);
   count_finished();
   if (bytes_ >= max_bytes_ || entries_.contains(source)) return;
-  entries_[source] = Entry{.jpeg = produce(source, renderer, deadline)};
+  keep(source, produce(source, renderer, deadline));
+}
+
+void IdleFrames::keep(std::int64_t source, std::shared_future<Result<Jpeg>> jpeg) {
+  entries_[source] = Entry{.jpeg = std::move(jpeg)};
   uncounted_.push_back(source);
 }
 

@@ -65,6 +65,7 @@ class IdleFrames {
   std::shared_future<Result<Jpeg>> produce(std::int64_t source, LiveRenderer& renderer,
                                            TimePoint deadline);
   void count_finished();
+  void keep(std::int64_t source, std::shared_future<Result<Jpeg>> jpeg);  // with mutex_ held
 
   const IdleMode mode_;
   const std::vector<float> silence_;

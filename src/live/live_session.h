@@ -12,7 +12,9 @@
 // idle, a frame whose idle image is already rendered (IdleFrames) is planned `lead_frames` - 1
 // frame periods before it is due (at least 1): speech that arrives then starts a frame period
 // sooner, its first frame rendered ahead of the queue's later deadlines (the executor runs the
-// earliest first), and absorbs that much less jitter until the buffer below has seen some. Audio
+// earliest first), and absorbs that much less jitter until the buffer below has seen some; each
+// idle frame is started a few periods before it is planned (IdleFrames::prefetch) so that it is
+// rendered by then. Audio
 // later than that in the last utterances makes a new utterance's first frame wait for the
 // difference (a jitter buffer, ArrivalJitter; LiveOptions::max_jitter_buffer). Frames
 // carry their presentation time and their own 40 ms of audio (silence while idle), so players
