@@ -77,6 +77,12 @@ def main():
         add(f"live, {n}: first frame p50 / p95",
             f'{r["first_frame_ms"]["p50"]:.0f} / {r["first_frame_ms"]["p95"]:.0f} ms',
             "<= 550 ms", f"live_{n}_first_frame_p95_ms")
+        f = r.get("first_message_server_p50_ms")
+        if f:
+            add(f"live, {n}: first message, server p50 audio / queue / prepare / inference / "
+                "composite / since arrival",
+                f'{f["audio"]:.0f} / {f["queue"]:.0f} / {f["prepare"]:.0f} / '
+                f'{f["inference"]:.0f} / {f["composite"]:.0f} / {f["total"]:.0f} ms', "")
         add(f"live, {n}: frames/s", fmt(r["frames_per_s"]), "")
 
     for name in sorted((n for n in os.listdir(out) if re.fullmatch(r"hub_\d+\.json", n)),

@@ -33,6 +33,7 @@ struct RequestOutcome {
   int frames = 0;
   StageTimes stages;
   double first_frame_ms = 0;        // RenderStream, Session: until the first frames arrived
+  FirstMessageStages first_message;  // RenderStream, Session: the server's times of that message
   std::vector<double> lateness_ms;  // paced Session: per frame (frame_lateness_ms)
 };
 
@@ -218,6 +219,15 @@ v1::RenderRequest native_request(std::span<const float> clip, const ClientOption
 // Takes one message's frames: they must continue the clip in order; saves them when asked.
 Status take_native_frames(const v1::RenderResponse& message, const ClientOptions& o,
                           RequestOutcome& outcome) {
+  if (outcome.frames == 0 && message.frames_size() > 0) {
+    const v1::StageTimings& t = message.timings();
+    outcome.first_message = {.audio_ms = t.audio_ms(),
+                             .queue_ms = t.queue_ms(),
+                             .prepare_ms = t.prepare_ms(),
+                             .inference_ms = t.inference_ms(),
+                             .composite_ms = t.composite_ms(),
+                             .total_ms = t.total_ms()};
+  }
   for (const v1::Frame& frame : message.frames()) {
     if (frame.index() != outcome.frames) {
       return make_error(ErrorCode::kInternal, "frame {} arrived where frame {} was expected",
@@ -387,6 +397,7 @@ ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const Client
   report.wall_s = wall_s;
   std::vector<double> latencies;
   std::vector<double> first_frames;
+  std::array<std::vector<double>, 6> first_stages;  // FirstMessageStages' fields, in order
   for (std::size_t r = 0; r < outcomes.size(); ++r) {
     const RequestOutcome& outcome = outcomes[r];
     if (!outcome.success) {
@@ -401,6 +412,11 @@ ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const Client
     report.frames += outcome.frames;
     latencies.push_back(outcome.latency_ms);
     first_frames.push_back(outcome.first_frame_ms);
+    const FirstMessageStages& f = outcome.first_message;
+    std::size_t field = 0;
+    for (double ms : {f.audio_ms, f.queue_ms, f.prepare_ms, f.inference_ms, f.composite_ms,
+                      f.total_ms})
+      first_stages[field++].push_back(ms);
     report.mean_stage.inference_ms += outcome.stages.inference_ms;
     report.mean_stage.composite_ms += outcome.stages.composite_ms;
     report.mean_stage.audio_processing_ms += outcome.stages.audio_processing_ms;
@@ -420,6 +436,12 @@ ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const Client
   if (o.api == ClientApi::kNativeStream || o.api == ClientApi::kNativeSession) {
     report.first_frame_p50_ms = percentile(first_frames, 50);
     report.first_frame_p95_ms = percentile(first_frames, 95);
+    report.first_message_p50 = {.audio_ms = percentile(first_stages[0], 50),
+                                .queue_ms = percentile(first_stages[1], 50),
+                                .prepare_ms = percentile(first_stages[2], 50),
+                                .inference_ms = percentile(first_stages[3], 50),
+                                .composite_ms = percentile(first_stages[4], 50),
+                                .total_ms = percentile(first_stages[5], 50)};
   }
   report.frames_per_s = wall_s > 0 ? static_cast<double>(report.frames) / wall_s : 0;
   std::vector<std::vector<double>> paced;

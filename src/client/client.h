@@ -65,6 +65,17 @@ struct StageTimes {
   double total_ms = 0;
 };
 
+// The server's stage times of a streamed call's first message (the one carrying its first
+// frames): where the time to the first frame went. p50 over the successful calls in a report.
+struct FirstMessageStages {
+  double audio_ms = 0;      // mel and audio encoder of every chunk until then (Session)
+  double queue_ms = 0;      // waiting in the executor's queue for a batch
+  double prepare_ms = 0;    // the UNet inputs of its batch
+  double inference_ms = 0;  // the UNet run of its batch
+  double composite_ms = 0;  // pasting and JPEG of its batch
+  double total_ms = 0;      // from the call's arrival at the server to the message
+};
+
 struct ClientReport {
   int requests = 0;
   int succeeded = 0;
@@ -80,6 +91,7 @@ struct ClientReport {
   // RenderStream and Session: client-side time to the first frames, over successful requests.
   double first_frame_p50_ms = 0;
   double first_frame_p95_ms = 0;
+  FirstMessageStages first_message_p50;  // RenderStream and Session
   // Session with `realtime` (the real-time capacity benchmark): each frame's lateness
   // (frame_lateness_ms), percentiles over every frame of the successful sessions.
   std::int64_t lateness_frames = 0;

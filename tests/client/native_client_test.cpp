@@ -113,6 +113,13 @@ TEST_F(NativeClientTest, SessionGivesTheSameFramesAllAtOnceOrPacedAtOneX) {
     EXPECT_EQ(report->frames, clip_frames);
     EXPECT_GT(report->first_frame_p50_ms, 0.0);
     EXPECT_LE(report->first_frame_p50_ms, report->latency_p50_ms);
+    // The server's times of the message with the first frames: it ran a batch and composited.
+    const FirstMessageStages& first = report->first_message_p50;
+    EXPECT_GT(first.inference_ms, 0.0);
+    EXPECT_GT(first.composite_ms, 0.0);
+    EXPECT_GT(first.audio_ms, 0.0);
+    EXPECT_GE(first.total_ms, first.inference_ms + first.composite_ms);
+    EXPECT_LE(first.total_ms, report->first_frame_p50_ms);
     // Paced: the last chunk leaves after the clip's duration.
     if (realtime) {
       EXPECT_GE(report->latency_p50_ms, 1000.0);
