@@ -118,17 +118,21 @@ Result<FramesInfo> process_video(const AvatarSource& source, ThreadPool& pool,
   FrameRecycler recycler;
   while (!failed.load()) {
     if (source.max_frames > 0 && decoder.frames_decoded() >= source.max_frames) break;
-    Image frame = recycler.take();
-    auto got = decoder.next(&frame);
+    auto got = decoder.next_decoded();
     if (!got.ok()) decode_status = got.status();
     if (!got.ok() || !*got) break;
     const std::int64_t index = decoder.frames_decoded() - 1;
-    pending.push_back(pool.submit([&, index, frame = std::move(frame)]() mutable -> Status {
-      // The task object lives as long as its future: hand the pixels back when done.
-      Image owned = std::move(frame);
+    // Converted to BGR on the pool, not here: at 1080p the conversion takes longer than the
+    // (threaded) decoding, and on this thread it made the load as slow as one core.
+    pending.push_back(pool.submit([&, index, decoded = std::move(**got)]() mutable -> Status {
+      // The task object lives as long as its future: the decoder's buffer and the pixels go
+      // back when the task ends, not when its future is read.
+      const media::DecodedFrame frame = std::move(decoded);
+      Image owned = recycler.take();
       Status status =
           guard({},
                 [&]() -> Status {  // a worker never lets an exception escape
+                  RETURN_IF_ERROR(frame.to_bgr(&owned));
                   RETURN_IF_ERROR(check_size(owned, info, source.video_path));
                   RETURN_IF_ERROR(process(index, owned));
                   return write_frame_file(source.write_frames_dir, index, owned);

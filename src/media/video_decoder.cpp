@@ -18,8 +18,6 @@ namespace lipsync::media {
 struct VideoDecoder::State {
   std::optional<ffmpeg::Input> input;  // set by open()
   ffmpeg::CodecContextPtr codec;
-  ffmpeg::SwsPtr sws;
-  std::vector<std::uint8_t> staging;  // convert(): rows padded for swscale's overrun
   ffmpeg::PacketPtr packet = ffmpeg::make_packet();
   ffmpeg::FramePtr frame = ffmpeg::make_frame();
   int stream_index = -1;
@@ -33,7 +31,6 @@ struct VideoDecoder::State {
                          fmt::format("'{}': {} at frame {}", info.path, what, decoded), rc);
   }
   Result<bool> feed();
-  Status convert(Image* out);
 };
 
 namespace {
@@ -98,12 +95,17 @@ Result<bool> VideoDecoder::State::feed() {
   }
 }
 
-Status VideoDecoder::State::convert(Image* out) {
-  const int w = frame->width;
-  const int h = frame->height;
-  sws.reset(sws_getCachedContext(sws.release(), w, h, static_cast<AVPixelFormat>(frame->format), w,
+namespace {
+
+// `frame` as tightly packed BGR into `out`; `sws` and `staging` are the caller's, kept between
+// calls of one thread.
+Status convert_to_bgr(const AVFrame& frame, const std::string& path, ffmpeg::SwsPtr& sws,
+                      std::vector<std::uint8_t>& staging, Image* out) {
+  const int w = frame.width;
+  const int h = frame.height;
+  sws.reset(sws_getCachedContext(sws.release(), w, h, static_cast<AVPixelFormat>(frame.format), w,
                                  h, AV_PIX_FMT_BGR24, SWS_BICUBIC, nullptr, nullptr, nullptr));
-  if (!sws) return make_error(ErrorCode::kInternal, "'{}': no pixel converter", info.path);
+  if (!sws) return make_error(ErrorCode::kInternal, "'{}': no pixel converter", path);
   if (out->width != w || out->height != h || out->channels != 3) *out = Image(w, h, 3);
   // swscale writes whole SIMD blocks: past the end of a row whose width it does not divide,
   // and so past the last row's end (heap corruption at 200 px). Such widths convert into
@@ -112,7 +114,7 @@ Status VideoDecoder::State::convert(Image* out) {
   if (w % kBlockPx == 0) {
     std::uint8_t* planes[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
     int strides[4] = {static_cast<int>(out->stride()), 0, 0, 0};
-    sws_scale(sws.get(), frame->data, frame->linesize, 0, h, planes, strides);
+    sws_scale(sws.get(), frame.data, frame.linesize, 0, h, planes, strides);
     return {};
   }
   const std::size_t padded_stride =
@@ -120,13 +122,32 @@ Status VideoDecoder::State::convert(Image* out) {
   staging.resize(padded_stride * static_cast<std::size_t>(h));
   std::uint8_t* planes[4] = {staging.data(), nullptr, nullptr, nullptr};
   int strides[4] = {static_cast<int>(padded_stride), 0, 0, 0};
-  sws_scale(sws.get(), frame->data, frame->linesize, 0, h, planes, strides);
+  sws_scale(sws.get(), frame.data, frame.linesize, 0, h, planes, strides);
   for (int y = 0; y < h; ++y) {
     std::copy_n(staging.data() + static_cast<std::size_t>(y) * padded_stride,
                 static_cast<std::size_t>(w) * 3,
                 out->pixels.data() + static_cast<std::size_t>(y) * out->stride());
   }
   return {};
+}
+
+}  // namespace
+
+struct DecodedFrame::Data {
+  ffmpeg::FramePtr frame;
+  std::string path;
+};
+
+DecodedFrame::DecodedFrame(std::unique_ptr<Data> data) : data_(std::move(data)) {}
+DecodedFrame::DecodedFrame(DecodedFrame&&) noexcept = default;
+DecodedFrame& DecodedFrame::operator=(DecodedFrame&&) noexcept = default;
+DecodedFrame::~DecodedFrame() = default;
+
+Status DecodedFrame::to_bgr(Image* out) const {
+  // One converter per thread: a pool's threads each keep theirs between frames.
+  thread_local ffmpeg::SwsPtr sws;
+  thread_local std::vector<std::uint8_t> staging;
+  return convert_to_bgr(*data_->frame, data_->path, sws, staging, out);
 }
 
 VideoDecoder::VideoDecoder(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -168,14 +189,23 @@ Result<VideoDecoder> VideoDecoder::open(const std::filesystem::path& path,
 }
 
 Result<bool> VideoDecoder::next(Image* out) {
+  ASSIGN_OR_RETURN(std::optional<DecodedFrame> decoded, next_decoded());
+  if (!decoded) return false;
+  RETURN_IF_ERROR(decoded->to_bgr(out));
+  return true;
+}
+
+Result<std::optional<DecodedFrame>> VideoDecoder::next_decoded() {
   State& s = *state_;
   while (!s.finished) {
     const int rc = avcodec_receive_frame(s.codec.get(), s.frame.get());
     if (rc == 0) {
-      RETURN_IF_ERROR(s.convert(out));
-      av_frame_unref(s.frame.get());
+      auto data = std::make_unique<DecodedFrame::Data>();
+      data->frame = ffmpeg::make_frame();
+      data->path = s.info.path;
+      av_frame_move_ref(data->frame.get(), s.frame.get());
       ++s.decoded;
-      return true;
+      return std::optional<DecodedFrame>(DecodedFrame(std::move(data)));
     }
     if (rc == AVERROR_EOF) break;
     if (rc != AVERROR(EAGAIN)) return s.frame_error("decoding", rc);
@@ -183,7 +213,7 @@ Result<bool> VideoDecoder::next(Image* out) {
     if (!fed) break;
   }
   s.finished = true;
-  return false;
+  return std::optional<DecodedFrame>();
 }
 
 Result<VideoInfo> decode_video(const std::filesystem::path& path, const FrameSink& on_frame,

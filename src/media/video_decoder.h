@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/image.h"
@@ -25,6 +26,27 @@ struct VideoDecoderOptions {
   int threads = 0;  // decoder threads (FFmpeg thread_count); 0 = one per hardware thread
 };
 
+// A decoded frame before its conversion to BGR (VideoDecoder::next_decoded). The conversion
+// (swscale) is the larger part of decoding a big frame and runs on the thread that calls
+// to_bgr(), so a caller with many frames converts them on several threads while the decoder
+// goes on with the next ones.
+class DecodedFrame {
+ public:
+  DecodedFrame(DecodedFrame&&) noexcept;
+  DecodedFrame& operator=(DecodedFrame&&) noexcept;
+  ~DecodedFrame();
+
+  // Writes the frame into `out` as tightly packed BGR (resized as needed). Distinct frames may
+  // convert on distinct threads at once.
+  Status to_bgr(Image* out) const;
+
+ private:
+  friend class VideoDecoder;
+  struct Data;
+  explicit DecodedFrame(std::unique_ptr<Data> data);
+  std::unique_ptr<Data> data_;
+};
+
 // Reads one video stream of any container/codec FFmpeg supports, one BGR frame at a time.
 class VideoDecoder {
  public:
@@ -40,6 +62,8 @@ class VideoDecoder {
   // Decodes the next frame into `frame` (resized as needed, tightly packed BGR). Returns false
   // at the end of the stream; errors name the file and the frame index.
   Result<bool> next(Image* frame);
+  // The next frame not yet converted (nullopt at the end of the stream); it counts as decoded.
+  Result<std::optional<DecodedFrame>> next_decoded();
 
  private:
   struct State;
