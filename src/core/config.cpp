@@ -231,7 +231,9 @@ Status check_webrtc_ports(Parse& p) {
 
 // Shared sessions passed on an H100 with NCHW convolutions; their NHWC form (kernels OHWI, each
 // bias added after its Conv: runtime/model_split.h) differed from the fp16 model's own sessions
-// by up to 0.0117 there, more than SharedSessionCuda allows (docs/gpu.md).
+// by up to 0.0117 there. Whether that is as close to the float32 model as its own sessions are
+// is what SharedSessionCuda.NhwcFloat16IsAsCloseToTheFloat32ModelAsItsOwnSessions decides; until
+// it has passed on a GPU the pair is refused (docs/gpu.md).
 Status check_shared_sessions(Parse& p) {
   const RuntimeSection& r = p.config.runtime;
   if (r.execution_provider != ExecutionProvider::kCuda || !r.cuda_share_sessions || !r.cuda_nhwc)
