@@ -229,24 +229,9 @@ Status check_webrtc_ports(Parse& p) {
                              w.min_port, w.max_port));
 }
 
-// Shared sessions passed on an H100 with NCHW convolutions; their NHWC form (kernels OHWI, each
-// bias added after its Conv: runtime/model_split.h) differed from the fp16 model's own sessions
-// by up to 0.0117 there. Whether that is as close to the float32 model as its own sessions are
-// is what SharedSessionCuda.NhwcFloat16IsAsCloseToTheFloat32ModelAsItsOwnSessions decides; until
-// it has passed on a GPU the pair is refused (docs/gpu.md).
-Status check_shared_sessions(Parse& p) {
-  const RuntimeSection& r = p.config.runtime;
-  if (r.execution_provider != ExecutionProvider::kCuda || !r.cuda_share_sessions || !r.cuda_nhwc)
-    return {};
-  return p.error("onnx.cuda_share_sessions",
-                 "needs onnx.cuda_nhwc: false (shared sessions with NHWC convolutions do not "
-                 "match a model's own closely enough; docs/gpu.md)");
-}
-
 Status check(Parse& p) {
   warn_inapplicable_gpus(p);
   RETURN_IF_ERROR(check_webrtc_ports(p));
-  RETURN_IF_ERROR(check_shared_sessions(p));
   for (const auto& [id, model] : p.config.models) RETURN_IF_ERROR(check_model(p, model));
   return check_listen_addresses(p);
 }

@@ -97,11 +97,11 @@ std::vector<ConfigKey> onnx_keys() {
               "CUDA: UNets that differ only in their weights (every person's SyncTalk_2D UNet) "
               "share ONNX Runtime sessions on a device, each model binding its own weights at "
               "every run: a model after the first of its architecture costs its weights in GPU "
-              "memory and loads in about a second. Needs `cuda_nhwc: false` (NHWC shared sessions "
-              "do not match the model's own closely enough on a GPU), so its convolutions run "
-              "unfused: 1.8x the UNet's time per batch on an H100, for many models with few "
-              "sessions each, not many live sessions (docs/gpu.md). Off, each model has sessions "
-              "of its own (and CUDA graphs, with `cuda_graph`).",
+              "memory and loads in about a second. Each convolution's bias is added after it, "
+              "unfused: the UNet takes 1.4x its time per batch on an H100 (1.8x with "
+              "`cuda_nhwc: false`), so it is for many models with few sessions each, not many "
+              "live sessions of one (docs/gpu.md). Off, each model has sessions of its own (and "
+              "CUDA graphs, with `cuda_graph`).",
               "true"),
       cuda_options_key(),
       path_key("onnx.audio_encoder_path", TOP(runtime.audio_encoder_path), PathBase::kModelsRoot,

@@ -173,20 +173,19 @@ TEST(Config, CudaOptionsAreKeyValueItems) {
   }
 }
 
-// Shared sessions need NCHW convolutions on CUDA (docs/gpu.md): the pair is refused by name.
-TEST(Config, SharedSessionsNeedNchwConvolutions) {
+// Shared sessions are off by default and apply with either convolution layout (docs/gpu.md).
+TEST(Config, SharedSessionsAreOffByDefaultAndTakeEitherLayout) {
   auto defaults = parse_config("", "empty.yaml");
   ASSERT_TRUE(defaults.ok());
   EXPECT_FALSE(defaults->runtime.cuda_share_sessions);
-  auto refused =
-      parse_config("onnx: {execution_provider: cuda, cuda_share_sessions: true}\n", "s.yaml");
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("needs onnx.cuda_nhwc: false"), std::string::npos)
-      << refused.status().message();
-  auto nchw = parse_config(
-      "onnx: {execution_provider: cuda, cuda_nhwc: false, cuda_share_sessions: true}\n", "s.yaml");
-  ASSERT_TRUE(nchw.ok()) << nchw.status().to_string();
-  EXPECT_TRUE(nchw->runtime.cuda_share_sessions);
+  for (const char* nhwc : {"true", "false"}) {
+    auto shared = parse_config(fmt::format("onnx: {{execution_provider: cuda, cuda_nhwc: {}, "
+                                           "cuda_share_sessions: true}}\n",
+                                           nhwc),
+                               "s.yaml");
+    ASSERT_TRUE(shared.ok()) << shared.status().to_string();
+    EXPECT_TRUE(shared->runtime.cuda_share_sessions);
+  }
 }
 
 TEST(Config, CudaLayoutAndGraphKeys) {
@@ -344,9 +343,6 @@ TEST(ConfigSchema, EveryExampleParsesAndEveryKeyIsDocumented) {
     EXPECT_FALSE(key.example.empty());
     std::map<std::string, std::map<std::string, std::string>> sections = {
         {"gpus", {{"count", "2"}}}, {"onnx", {{"execution_provider", "cuda"}}}};
-    // Shared sessions apply with NCHW convolutions only
-    // (Config.SharedSessionsNeedNchwConvolutions).
-    if (key.path == "onnx.cuda_share_sessions") sections["onnx"]["cuda_nhwc"] = "false";
     std::string yaml = "models:\n  m:\n    model_path: u.onnx\n    source_video: v.mp4\n";
     if (key.is_model_key()) {
       yaml += "    " + key.name() + ": " + key.example + "\n";
