@@ -154,12 +154,9 @@ nlohmann::json to_json(const std::vector<Run>& runs, const client::ClientOptions
       out["runs"].back()["first_frame_ms"] = {{"p50", r.first_frame_p50_ms},
                                               {"p95", r.first_frame_p95_ms}};
       const client::FirstMessageStages& f = r.first_message_p50;
-      out["runs"].back()["first_message_server_p50_ms"] = {{"audio", f.audio_ms},
-                                                           {"queue", f.queue_ms},
-                                                           {"prepare", f.prepare_ms},
-                                                           {"inference", f.inference_ms},
-                                                           {"composite", f.composite_ms},
-                                                           {"total", f.total_ms}};
+      out["runs"].back()["first_message_server_p50_ms"] = {
+          {"audio", f.audio_ms},         {"queue", f.queue_ms},         {"prepare", f.prepare_ms},
+          {"inference", f.inference_ms}, {"composite", f.composite_ms}, {"total", f.total_ms}};
     }
     if (r.lateness_frames > 0) {
       out["runs"].back()["lateness_ms"] = {{"frames", r.lateness_frames},

@@ -32,9 +32,9 @@ struct RequestOutcome {
   double latency_ms = 0;
   int frames = 0;
   StageTimes stages;
-  double first_frame_ms = 0;        // RenderStream, Session: until the first frames arrived
+  double first_frame_ms = 0;         // RenderStream, Session: until the first frames arrived
   FirstMessageStages first_message;  // RenderStream, Session: the server's times of that message
-  std::vector<double> lateness_ms;  // paced Session: per frame (frame_lateness_ms)
+  std::vector<double> lateness_ms;   // paced Session: per frame (frame_lateness_ms)
 };
 
 // The start frame request r reports in error messages.
@@ -363,33 +363,6 @@ RequestOutcome send_session(v1::LipSync::Stub& stub,
   return outcome;
 }
 
-}  // namespace
-
-double frame_lateness_ms(std::int64_t frame, double arrived_ms, std::span<const double> sent_ms,
-                         std::size_t chunk_samples) {
-  if (sent_ms.size() < 2 || chunk_samples == 0) return 0;
-  const auto sample = static_cast<std::size_t>(std::max<std::int64_t>(0, frame)) *
-                      static_cast<std::size_t>(timeline::kSamplesPerFrame);
-  const std::size_t m = std::min(1 + sample / chunk_samples, sent_ms.size() - 1);
-  return arrived_ms - sent_ms[m] - kModelLookaheadMs;
-}
-
-void summarize_lateness(const std::vector<std::vector<double>>& sessions, ClientReport& report) {
-  std::vector<double> all;
-  for (const auto& session : sessions) {
-    if (session.empty()) continue;
-    all.insert(all.end(), session.begin(), session.end());
-    if (percentile(session, 99) <= kKeptPaceLatenessMs) ++report.sessions_kept_pace;
-  }
-  report.lateness_frames = static_cast<std::int64_t>(all.size());
-  report.lateness_p50_ms = percentile(all, 50);
-  report.lateness_p95_ms = percentile(all, 95);
-  report.lateness_p99_ms = percentile(all, 99);
-  report.lateness_max_ms = percentile(all, 100);
-}
-
-namespace {
-
 ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const ClientOptions& o,
                        double wall_s) {
   ClientReport report;
@@ -414,8 +387,8 @@ ClientReport summarize(const std::vector<RequestOutcome>& outcomes, const Client
     first_frames.push_back(outcome.first_frame_ms);
     const FirstMessageStages& f = outcome.first_message;
     std::size_t field = 0;
-    for (double ms : {f.audio_ms, f.queue_ms, f.prepare_ms, f.inference_ms, f.composite_ms,
-                      f.total_ms})
+    for (double ms :
+         {f.audio_ms, f.queue_ms, f.prepare_ms, f.inference_ms, f.composite_ms, f.total_ms})
       first_stages[field++].push_back(ms);
     report.mean_stage.inference_ms += outcome.stages.inference_ms;
     report.mean_stage.composite_ms += outcome.stages.composite_ms;

@@ -284,7 +284,7 @@ TEST(SharedSessionCuda, MatchesSessionsOfTheirOwn) {
 }
 
 struct Error {
-  float worst = 0.f;  // the largest absolute difference
+  float worst = 0.f;       // the largest absolute difference
   double relative_l2 = 0;  // |got - want| / |want|
 };
 
@@ -331,10 +331,11 @@ TEST(SharedSessionCuda, NhwcFloat16IsAsCloseToTheFloat32ModelAsItsOwnSessions) {
     run(*other, image, audio, batch);
     const Error shared_error =
         error_against(run_staged(*split, image, audio, batch, want.size()), want);
-    std::printf("batch %lld against float32: own sessions worst %.4f rel. L2 %.3g; shared NHWC "
-                "worst %.4f rel. L2 %.3g\n",
-                static_cast<long long>(batch), own_error.worst, own_error.relative_l2,
-                shared_error.worst, shared_error.relative_l2);
+    std::printf(
+        "batch %lld against float32: own sessions worst %.4f rel. L2 %.3g; shared NHWC "
+        "worst %.4f rel. L2 %.3g\n",
+        static_cast<long long>(batch), own_error.worst, own_error.relative_l2, shared_error.worst,
+        shared_error.relative_l2);
     EXPECT_LE(shared_error.relative_l2, 1.25 * own_error.relative_l2) << "batch " << batch;
     EXPECT_LE(shared_error.worst, 1.5f * own_error.worst) << "batch " << batch;
   }
