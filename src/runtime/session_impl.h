@@ -79,6 +79,9 @@ struct Session::Impl {
   // (empty: the weights are in the ORT sessions), and how many Sessions use this Impl.
   std::vector<std::string> weight_inputs;
   std::atomic<int> sharers{0};
+  // Stagings made so far (take_staging found none of the size in the pool): after the warm-up a
+  // steady server should make few; the log shows each power of two (staging.cpp).
+  std::atomic<std::int64_t> stagings_made{0};
 
   bool stages(const detail::ModelTensor& tensor) const {
     return provider == ExecutionProvider::kCuda ||

@@ -45,6 +45,14 @@ Staging Session::Impl::take_staging(int64_t batch, bool whole) {
     }
     if (pool.size() > detail::kMaxPooledStagings) pool.erase(pool.begin());
   }
+  // Making a staging allocates pinned and device memory (and a stream) on CUDA, and dropping one
+  // from the full pool frees them: both are slow, so how often it happens is logged (as the
+  // count reaches each power of two) to tell a pool that keeps up from one that churns.
+  const std::int64_t made = ++stagings_made;
+  if ((made & (made - 1)) == 0) {
+    LOG_INFO("runtime", "model '{}': {} stagings made so far (the latest for batch {}{})",
+             path.string(), made, batch, whole ? ", staged batch" : "");
+  }
   Staging staging;
   staging.batch = batch;
   staging.whole = whole;
