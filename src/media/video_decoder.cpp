@@ -147,6 +147,8 @@ Status DecodedFrame::to_bgr(Image* out) const {
   // One converter per thread: a pool's threads each keep theirs between frames.
   thread_local ffmpeg::SwsPtr sws;
   thread_local std::vector<std::uint8_t> staging;
+  if (data_ == nullptr)
+    return make_error(ErrorCode::kFailedPrecondition, "a moved-from decoded frame has no picture");
   return convert_to_bgr(*data_->frame, data_->path, sws, staging, out);
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "media/video_decoder.h"
 #include "media/video_writer.h"
@@ -66,6 +67,24 @@ TEST(VideoIo, WrittenH264VideoDecodesWithFrameCountSizeFpsAndPixels) {
     ++count;
   }
   EXPECT_EQ(count, 60);
+}
+
+TEST(VideoIo, DecodedFramesConvertOnOtherThreadsAndAMovedFromOneIsAnError) {
+  const fs::path path = write_test_video(testing::temp_dir() / "decoded.mp4", 3, 320, 240);
+  auto decoder = VideoDecoder::open(path, {.threads = 1});
+  ASSERT_TRUE(decoder.ok()) << decoder.status().to_string();
+  auto decoded = decoder->next_decoded();
+  ASSERT_TRUE(decoded.ok() && decoded->has_value()) << decoded.status().to_string();
+  DecodedFrame frame = std::move(**decoded);
+  Image converted;
+  Status status;
+  std::thread([&] { status = frame.to_bgr(&converted); }).join();
+  ASSERT_TRUE(status.ok()) << status.to_string();
+  EXPECT_LT(mean_abs_diff(converted, moving_frame(320, 240, 0)), 2.5);
+  DecodedFrame taken = std::move(frame);
+  const Status moved = frame.to_bgr(&converted);  // NOLINT(bugprone-use-after-move): the point
+  EXPECT_EQ(moved.code(), ErrorCode::kFailedPrecondition) << moved.to_string();
+  EXPECT_TRUE(taken.to_bgr(&converted).ok());
 }
 
 TEST(VideoIo, DecodeVideoCallsTheSinkInOrderAndStopsOnItsError) {
