@@ -347,6 +347,10 @@ int64_t Session::working_memory_bytes() const {
   }
 }
 
+int64_t Session::stagings_made() const {
+  return impl_->stagings_made.load();
+}
+
 const std::string& Session::device_description() const {
   return impl_->device;
 }

@@ -108,6 +108,10 @@ class Session {
   // largest run's activations (the full UNet at batch 4: ~1 GB, more than its weights); 0 on
   // CUDA (the activations are in device memory) and before the first run.
   int64_t working_memory_bytes() const;
+  // Staging sets made so far (a batch found none of its size free in the pool): after the
+  // first traffic a steadily serving session makes none (on CUDA each is pinned and device
+  // memory and a stream). Counted for the ORT sessions this one shares, if any.
+  int64_t stagings_made() const;
   // The device the model runs on, as ORT reports it (for benchmark stamps and logs).
   const std::string& device_description() const;
   // How many Sessions (models) run on this one's ORT sessions, itself included: more than 1 when

@@ -40,6 +40,12 @@ struct Staging {
 };
 
 // Staged batches a session keeps for reuse; the oldest go beyond this (batch sizes seen long ago).
-inline constexpr std::size_t kMaxPooledStagings = 6;
+// A device executor has up to three batches of one size in flight (prepared, running, being
+// composited) over seven sizes on CUDA: a pool smaller than that makes and frees stagings while
+// serving steadily. On CUDA a staging's memory comes from allocators without an arena: making one
+// is cudaHostAlloc and cudaMalloc, freeing one cudaFreeHost and cudaFree, which synchronise the
+// device. The pool holds only what was in use at once: the bound is a safety net, not a
+// reservation.
+inline constexpr std::size_t kMaxPooledStagings = 24;
 
 }  // namespace lipsync::runtime::detail
