@@ -40,12 +40,13 @@ struct Staging {
 };
 
 // Staged batches a session keeps for reuse; the oldest go beyond this (batch sizes seen long ago).
-// A device executor has up to three batches of one size in flight (prepared, running, being
-// composited) over seven sizes on CUDA: a pool smaller than that makes and frees stagings while
-// serving steadily. On CUDA a staging's memory comes from allocators without an arena: making one
-// is cudaHostAlloc and cudaMalloc, freeing one cudaFreeHost and cudaFree, which synchronise the
-// device. The pool holds only what was in use at once: the bound is a safety net, not a
-// reservation.
-inline constexpr std::size_t kMaxPooledStagings = 24;
+// A device executor holds up to five batches at once (one prepared, one running, two waiting for
+// its finisher, one being composited: pipeline/device_executor.h), of up to seven sizes on CUDA,
+// and the pool keeps of each size as many as were in use at once: a bound below 5 x 7 would make
+// and free stagings while serving steadily. On CUDA a staging's memory comes from allocators
+// without an arena: making one is cudaHostAlloc and cudaMalloc, freeing one cudaFreeHost and
+// cudaFree, which synchronise the device. The pool never holds more than was in use at once:
+// the bound is a safety net, not a reservation.
+inline constexpr std::size_t kMaxPooledStagings = 35;
 
 }  // namespace lipsync::runtime::detail
