@@ -159,8 +159,9 @@ void warn_inapplicable_gpus(Parse& p) {
                     "run on the CPU (gpu_id -1)",
                     c.gpus.count));
   }
-  for (const char* key : {"gpus.assignment_strategy", "onnx.cuda_nhwc", "onnx.cuda_graph",
-                          "onnx.cuda_options", "onnx.cuda_share_sessions"}) {
+  for (const char* key :
+       {"gpus.assignment_strategy", "onnx.cuda_nhwc", "onnx.cuda_graph", "onnx.cuda_options",
+        "onnx.cuda_share_sessions", "onnx.cuda_reserve_run_memory"}) {
     if (!cuda && p.given.count(key))
       p.warn(fmt::format("key '{}' ignored: onnx.execution_provider is cpu", key));
   }

@@ -72,6 +72,7 @@ struct RuntimeSection {
   bool cuda_nhwc = true;                     // `onnx.cuda_nhwc`: NHWC convolutions on CUDA
   bool cuda_graph = false;                   // `onnx.cuda_graph`: UNet runs replay CUDA graphs
   bool cuda_share_sessions = false;          // `onnx.cuda_share_sessions` (docs/gpu.md)
+  bool cuda_reserve_run_memory = true;       // `onnx.cuda_reserve_run_memory` (docs/gpu.md)
   std::vector<std::string> cuda_options;     // `onnx.cuda_options`: KEY=VALUE CUDA EP options
   std::filesystem::path audio_encoder_path;  // shared by all avatars
 };

@@ -35,6 +35,11 @@ struct LoadOptions {
   // the sessions already serving on that device go on while a new model compiles its kernels
   // (on an H100 that took 81 s for six sizes with the executor stalled, 0429ca7).
   std::vector<int> warm_up_batch_sizes;
+  // CUDA: after the warm-up, whose arena shrinking hands back cuDNN's search workspaces, a
+  // second pass of every size takes back what its runs need (`onnx.cuda_reserve_run_memory`).
+  // Without it the first served run of each size allocates device memory: on an H100 a fresh
+  // server's first batch took 47-50 instead of 10-16 ms at 56 live sessions (docs/gpu.md).
+  bool reserve_run_memory = true;
 };
 
 class LipSyncModel : public registry::LoadedModel, public ModelRunner {

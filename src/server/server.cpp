@@ -149,7 +149,8 @@ Status build_pipeline(Server::Impl& impl, const ServerOptions& options) {
                      : pipeline::lipsync_model_loader(
                            {.session = unet_sessions,
                             .avatar = {.background = served_background_store(config.output)},
-                            .warm_up_batch_sizes = warm_sizes}),
+                            .warm_up_batch_sizes = warm_sizes,
+                            .reserve_run_memory = config.runtime.cuda_reserve_run_memory}),
       registry::UnixClock{}, placement);
   RETURN_IF_ERROR(impl.registry->add_models(config));
   impl.registry->start_idle_sweeper(kIdleSweepPeriod);

@@ -188,6 +188,24 @@ TEST(Config, SharedSessionsAreOffByDefaultAndTakeEitherLayout) {
   }
 }
 
+// A CUDA model reserves its runs' memory at load unless told not to; on the CPU the key only warns.
+TEST(Config, ReservingTheRunsMemoryIsOnByDefaultAndACudaKey) {
+  auto defaults = parse_config("", "empty.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->runtime.cuda_reserve_run_memory);
+  auto off = parse_config("onnx: {execution_provider: cuda, cuda_reserve_run_memory: false}\n",
+                          "off.yaml");
+  ASSERT_TRUE(off.ok()) << off.status().to_string();
+  EXPECT_FALSE(off->runtime.cuda_reserve_run_memory);
+  auto cpu = parse_config("onnx: {cuda_reserve_run_memory: false}\n", "cpu.yaml");
+  ASSERT_TRUE(cpu.ok()) << cpu.status().to_string();
+  bool warned = false;
+  for (const auto& warning : cpu->warnings)
+    warned |= warning.find("'onnx.cuda_reserve_run_memory' ignored") != std::string::npos;
+  EXPECT_TRUE(warned);
+  EXPECT_FALSE(parse_config("onnx: {cuda_reserve_run_memory: 3}\n", "bad.yaml").ok());
+}
+
 TEST(Config, CudaLayoutAndGraphKeys) {
   auto defaults = parse_config("", "empty.yaml");
   ASSERT_TRUE(defaults.ok());
