@@ -250,7 +250,9 @@ Status render(RenderOptions o) {
       {}, pipeline::lipsync_model_loader(
               {.session = sessions,
                .avatar = avatar_options,
-               .warm_up_batch_sizes = pipeline::executor_options(batching, cuda).batch_sizes}));
+               .warm_up_batch_sizes = pipeline::executor_options(batching, cuda).batch_sizes,
+               // One clip: each size's first run takes its memory once either way.
+               .reserve_run_memory = false}));
   RETURN_IF_ERROR(registry.add_model(model_config_value));
   ThreadPool pool;
   // The encoder runs on the model's executor, as the server's does.
