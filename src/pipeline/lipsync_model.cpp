@@ -144,7 +144,8 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
       model->unet().set_arena_shrinking(true);
       auto warmed = model->warm_up(options.warm_up_batch_sizes);
       model->unet().set_arena_shrinking(false);
-      if (!warmed.ok()) {
+      const bool shrunk = warmed.ok();
+      if (!shrunk) {
         LOG_WARN("pipeline", "model '{}': warm-up with arena shrinking failed ({}); again without",
                  config.model_id, warmed.status().to_string());
         warmed = model->warm_up(options.warm_up_batch_sizes);
@@ -155,8 +156,9 @@ registry::Loader lipsync_model_loader(LoadOptions options) {
       // so that a served batch does not wait for device memory. On sessions shared with an
       // earlier model the two passes shrink the shared arenas and grow them back: on an H100 a
       // later model took 1.41 instead of 1.29 s to load and the same +25 MiB (docs/gpu.md).
-      std::string reserved = "the runs' memory not reserved";
-      if (options.reserve_run_memory) {
+      // The retry without shrinking already left the arenas as runs grow them.
+      std::string reserved = shrunk ? "the runs' memory not reserved" : "the arenas not shrunk";
+      if (options.reserve_run_memory && shrunk) {
         const auto reserve_start = std::chrono::steady_clock::now();
         RETURN_IF_ERROR(model->warm_up(options.warm_up_batch_sizes).status());
         reserved =
